@@ -1,0 +1,162 @@
+//! Rows the core loop emits for persistence. Owned, plain data: they leave the hot path
+//! through a channel to the sink thread.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Price, Qty, Side};
+
+/// Lifecycle state of one of our orders, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Sent, not yet acknowledged.
+    Pending,
+    /// Acknowledged by the venue and working.
+    Acked,
+    /// Some quantity filled, rest working.
+    PartiallyFilled,
+    /// Completely filled.
+    Filled,
+    /// Cancelled (possibly after partial fills).
+    Cancelled,
+    /// Refused by the venue or the gateway.
+    Rejected,
+    /// Expired (IOC/FOK remainder).
+    Expired,
+}
+
+impl OrderStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Acked => "acked",
+            OrderStatus::PartiallyFilled => "partially_filled",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Expired => "expired",
+        }
+    }
+
+    /// True once no more fills can come.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired
+        )
+    }
+}
+
+/// The current state of one order (upserted on `client_order_id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRow {
+    /// Our id (natural key).
+    pub client_order_id: String,
+    /// Venue's order id once acked.
+    pub venue_order_id: Option<i64>,
+    /// Strategy name.
+    pub strategy: String,
+    /// Venue name.
+    pub venue: String,
+    /// Canonical symbol.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// `market` or `limit`.
+    pub order_type: String,
+    /// Limit price, if any.
+    pub price: Option<Price>,
+    /// Ordered quantity.
+    pub qty: Qty,
+    /// Filled so far.
+    pub filled_qty: Qty,
+    /// Lifecycle state.
+    pub status: OrderStatus,
+    /// Why it was rejected, if it was.
+    pub reject_reason: Option<String>,
+    /// Wall time of creation, ns since the epoch.
+    pub created_ns: i64,
+    /// Wall time of this state, ns since the epoch.
+    pub updated_ns: i64,
+}
+
+/// One fill of one of our orders (inserted once on `(venue, symbol, trade_id)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FillRow {
+    /// Venue name.
+    pub venue: String,
+    /// Canonical symbol.
+    pub symbol: String,
+    /// Venue trade id.
+    pub trade_id: i64,
+    /// Our order id.
+    pub client_order_id: String,
+    /// Strategy name.
+    pub strategy: String,
+    /// Our side.
+    pub side: Side,
+    /// Fill price.
+    pub price: Price,
+    /// Fill quantity.
+    pub qty: Qty,
+    /// Fee charged.
+    pub fee: Price,
+    /// Fee asset.
+    pub fee_asset: String,
+    /// True if we were the maker.
+    pub is_maker: bool,
+    /// Exchange time, ns since the epoch.
+    pub exch_ts_ns: i64,
+}
+
+/// A position snapshot after a change (upserted on `(strategy, venue, symbol)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionRow {
+    /// Strategy name.
+    pub strategy: String,
+    /// Venue name.
+    pub venue: String,
+    /// Canonical symbol.
+    pub symbol: String,
+    /// Signed quantity (negative = short).
+    pub qty: Qty,
+    /// Average entry price of the open quantity (zero when flat).
+    pub avg_price: Price,
+    /// Realized PnL in quote currency, after fees paid in quote.
+    pub realized_pnl: Price,
+    /// Fees paid in quote currency.
+    pub fees: Price,
+    /// Wall time of this state, ns since the epoch.
+    pub updated_ns: i64,
+}
+
+/// A risk decision or safety event worth keeping (inserted once on `id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RiskEventRow {
+    /// Unique id (`<run hex>-<seq>`).
+    pub id: String,
+    /// Wall time, ns since the epoch.
+    pub ts_ns: i64,
+    /// Strategy concerned, if any.
+    pub strategy: Option<String>,
+    /// Symbol concerned, if any.
+    pub symbol: Option<String>,
+    /// Machine-readable reason (e.g. `max_order_notional`).
+    pub reason: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// Everything the sink persists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SinkEvent {
+    /// Order state change.
+    Order(OrderRow),
+    /// A fill.
+    Fill(FillRow),
+    /// Position after a fill.
+    Position(PositionRow),
+    /// Risk/safety event.
+    Risk(RiskEventRow),
+}

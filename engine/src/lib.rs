@@ -1,0 +1,11 @@
+//! Peregrine's engine: core types, the single-writer core loop, the Rhai strategy host, the
+//! risk gate, order and position tracking, sinks and latency recorders. It never imports a
+//! venue: adapters plug in through [`gateway`] and by producing [`tick::Tick`]s.
+
+pub mod clock;
+pub mod events;
+pub mod gateway;
+pub mod order;
+pub mod secret;
+pub mod tick;
+pub mod types;

@@ -1,0 +1,168 @@
+//! Orders through their life: intent (from a strategy) -> request (approved by risk) -> exec
+//! reports (from the venue).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{InstrumentId, Price, Qty, Side};
+
+/// Our id for an order, unique across runs: a run id (start time) and a sequence number.
+/// `Copy`; rendered as `pg<run hex>-<seq>` (a valid Binance `newClientOrderId`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientOrderId {
+    /// Identifies the engine run that created the order.
+    pub run: u32,
+    /// Sequence within the run, from 1.
+    pub seq: u32,
+}
+
+impl fmt::Display for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pg{:x}-{}", self.run, self.seq)
+    }
+}
+
+/// Error for a string that is not one of our client order ids.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a Peregrine client order id: {0:?}")]
+pub struct ParseClientOrderIdError(pub String);
+
+impl FromStr for ClientOrderId {
+    type Err = ParseClientOrderIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseClientOrderIdError(s.to_string());
+        let rest = s.strip_prefix("pg").ok_or_else(err)?;
+        let (run, seq) = rest.split_once('-').ok_or_else(err)?;
+        Ok(Self {
+            run: u32::from_str_radix(run, 16).map_err(|_| err())?,
+            seq: seq.parse().map_err(|_| err())?,
+        })
+    }
+}
+
+/// Order type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderType {
+    /// Executes immediately at the best available prices.
+    Market,
+    /// Executes at the limit price or better.
+    Limit,
+}
+
+impl OrderType {
+    /// Lower-case name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderType::Market => "market",
+            OrderType::Limit => "limit",
+        }
+    }
+}
+
+/// How long a limit order stays working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeInForce {
+    /// Good till cancelled.
+    Gtc,
+    /// Immediate or cancel: fill what is possible now, cancel the rest.
+    Ioc,
+    /// Fill or kill: fill all now or nothing.
+    Fok,
+}
+
+/// What a strategy asks for; not yet checked by risk, not yet given an id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrderIntent {
+    /// Index of the strategy that asked.
+    pub strategy: u16,
+    /// Instrument to trade.
+    pub instrument: InstrumentId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Market or limit.
+    pub order_type: OrderType,
+    /// Limit price (`None` for market orders).
+    pub price: Option<Price>,
+    /// Quantity in base units.
+    pub qty: Qty,
+    /// Time in force (limit orders).
+    pub tif: TimeInForce,
+    /// Only reduce an existing position.
+    pub reduce_only: bool,
+    /// Rest only; reject if it would take liquidity.
+    pub post_only: bool,
+    /// Monotonic receive time of the tick that caused this intent (for tick-to-order latency).
+    pub origin_recv_ns: u64,
+}
+
+/// An order approved by the risk gate, with its id: what the gateway sends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrderRequest {
+    /// Our unique id for the order.
+    pub client_order_id: ClientOrderId,
+    /// The approved intent.
+    pub intent: OrderIntent,
+}
+
+/// Fill details inside an [`ExecReport`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FillInfo {
+    /// Venue trade id, unique per instrument on the venue: the natural key of a fill.
+    pub trade_id: u64,
+    /// Fill price.
+    pub price: Price,
+    /// Fill quantity.
+    pub qty: Qty,
+    /// Fee charged.
+    pub fee: Price,
+    /// Asset the fee was charged in.
+    pub fee_asset: String,
+    /// True if our order was the resting (maker) side.
+    pub is_maker: bool,
+    /// Quantity of the order still open after this fill.
+    pub leaves_qty: Qty,
+    /// Exchange time of the fill, ns since the epoch.
+    pub exch_ts_ns: i64,
+}
+
+/// What happened to one of our orders, as reported by the venue (or the gateway).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecKind {
+    /// The venue accepted the order.
+    Ack {
+        /// The venue's order id.
+        venue_order_id: u64,
+    },
+    /// A (partial) fill.
+    Fill(FillInfo),
+    /// The order was cancelled (by us, or IOC/market remainder).
+    Cancelled,
+    /// The order expired (e.g. FOK not fillable).
+    Expired,
+    /// The venue or the gateway refused the order.
+    Rejected {
+        /// Venue error code (Binance's negative codes) or 0 for transport errors.
+        code: i64,
+        /// Human-readable reason.
+        reason: String,
+    },
+}
+
+/// An execution report for one of our orders.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecReport {
+    /// Which order.
+    pub client_order_id: ClientOrderId,
+    /// Instrument of the order.
+    pub instrument: InstrumentId,
+    /// Side of the order.
+    pub side: Side,
+    /// What happened.
+    pub kind: ExecKind,
+    /// Local monotonic receive time.
+    pub recv_ns: u64,
+}

@@ -1,0 +1,7 @@
+//! Venue adapters and the built-in exchange simulator.
+//!
+//! - [`binance`]: Binance spot market data normalizer, request signer and REST order client.
+//! - [`sim`]: a local exchange speaking Binance spot's wire protocol, with a matching engine.
+
+pub mod binance;
+pub mod sim;

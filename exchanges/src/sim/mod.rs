@@ -1,0 +1,1 @@
+//! The built-in exchange simulator (see sim helper).
