@@ -1,0 +1,397 @@
+//! The TOML configuration: one file describes venue, instruments, strategies, risk and sink.
+//!
+//! Relative paths in the file (strategy files, the SQLite database, the kill-switch file) are
+//! relative to the working directory the engine is started from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// Errors loading or validating a configuration file. Every message names the file and,
+/// where one applies, the field or line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema (the message has line/column).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line, column and field.
+        message: String,
+    },
+    /// A value is well-formed but not acceptable.
+    #[error("invalid config file {path}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Core loop settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// The built-in simulator; when enabled, the venue's URLs point at it.
+    #[serde(default)]
+    pub sim: SimSection,
+    /// The venue to connect to.
+    pub venue: VenueConfig,
+    /// Instruments to trade (canonical `BASE-QUOTE` symbols).
+    pub instruments: Vec<InstrumentConfig>,
+    /// Strategies to run.
+    #[serde(default)]
+    pub strategies: Vec<StrategyConfig>,
+    /// Risk limits.
+    pub risk: RiskConfig,
+    /// Persistence.
+    pub sink: SinkSection,
+}
+
+/// Core loop settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Capacity of the lock-free market-data queue (ticks); a full queue is counted.
+    #[serde(default = "default_queue_capacity")]
+    pub tick_queue_capacity: usize,
+    /// Cancel our open orders when the engine stops.
+    #[serde(default = "default_true")]
+    pub cancel_on_stop: bool,
+    /// How long to wait at stop for in-flight orders to reach a final state, in ms.
+    #[serde(default = "default_drain_ms")]
+    pub drain_timeout_ms: u64,
+    /// Interval of the progress log line, in seconds (0 = off).
+    #[serde(default = "default_progress_s")]
+    pub progress_interval_s: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            tick_queue_capacity: default_queue_capacity(),
+            cancel_on_stop: true,
+            drain_timeout_ms: default_drain_ms(),
+            progress_interval_s: default_progress_s(),
+        }
+    }
+}
+
+fn default_queue_capacity() -> usize {
+    65_536
+}
+fn default_true() -> bool {
+    true
+}
+fn default_drain_ms() -> u64 {
+    5_000
+}
+fn default_progress_s() -> u64 {
+    5
+}
+
+/// The built-in exchange simulator.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    /// Start the simulator in-process and point the venue at it.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[serde(default)]
+    pub port: u16,
+    /// Seed of the synthetic market.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Market step interval in ms.
+    #[serde(default = "default_md_interval")]
+    pub md_interval_ms: u64,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        Self { enabled: false, port: 0, seed: default_seed(), md_interval_ms: default_md_interval() }
+    }
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_md_interval() -> u64 {
+    10
+}
+
+/// The venue connection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// Venue name; only `binance` in this version.
+    pub name: String,
+    /// Websocket base URL (`wss://stream.binance.com:9443`); ignored when the simulator is on.
+    pub ws_url: String,
+    /// REST base URL (`https://api.binance.com`); ignored when the simulator is on.
+    pub rest_url: String,
+    /// Name of the environment variable holding the API key.
+    #[serde(default = "default_key_env")]
+    pub api_key_env: String,
+    /// Name of the environment variable holding the API secret.
+    #[serde(default = "default_secret_env")]
+    pub api_secret_env: String,
+    /// `recvWindow` sent with signed requests, in ms (Binance allows up to 60000).
+    #[serde(default = "default_recv_window")]
+    pub recv_window_ms: u64,
+}
+
+fn default_key_env() -> String {
+    "PEREGRINE_API_KEY".into()
+}
+fn default_secret_env() -> String {
+    "PEREGRINE_API_SECRET".into()
+}
+fn default_recv_window() -> u64 {
+    5_000
+}
+
+/// One instrument.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Canonical symbol, `BASE-QUOTE`.
+    pub symbol: String,
+    /// Minimum price increment.
+    pub tick_size: Decimal,
+    /// Minimum quantity increment.
+    pub lot_size: Decimal,
+    /// Starting price of the simulator's synthetic market for this instrument.
+    #[serde(default)]
+    pub sim_start_price: Option<Decimal>,
+}
+
+/// One strategy instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Unique name (stored with its orders, fills and positions).
+    pub name: String,
+    /// Path of the `.rhai` file.
+    pub file: PathBuf,
+    /// Symbols it trades; the first is its default instrument.
+    pub instruments: Vec<String>,
+    /// Parameters, read from the script with `param(name)`. Write money as strings
+    /// (`qty = "0.001"`): strings that are decimals reach the script as exact decimals.
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+/// Risk limits applied to every order before it leaves.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest notional (price x qty, quote currency) of a single order.
+    pub max_order_notional: Decimal,
+    /// Largest absolute position per instrument (base units), counting open orders.
+    pub max_position: Decimal,
+    /// Start with the kill switch on (every new order refused).
+    #[serde(default)]
+    pub kill_switch: bool,
+    /// While this file exists the kill switch is on (checked about every 100 ms).
+    #[serde(default)]
+    pub kill_switch_file: Option<PathBuf>,
+}
+
+/// Persistence settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection {
+    /// Database URL: `sqlite://data/peregrine.db` (created if missing).
+    pub url: String,
+    /// Rows per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Oldest pending row age that forces a flush, in ms.
+    #[serde(default = "default_batch_age")]
+    pub batch_age_ms: u64,
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+fn default_batch_age() -> u64 {
+    50
+}
+
+impl SinkSection {
+    /// The batch age as a duration.
+    pub fn batch_age(&self) -> Duration {
+        Duration::from_millis(self.batch_age_ms)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        if self.venue.name != "binance" {
+            return Err(invalid("venue.name".into(), format!("unsupported venue {:?}; supported: \"binance\"", self.venue.name)));
+        }
+        if self.venue.recv_window_ms == 0 || self.venue.recv_window_ms > 60_000 {
+            return Err(invalid("venue.recv_window_ms".into(), "must be in 1..=60000".into()));
+        }
+        if self.instruments.is_empty() {
+            return Err(invalid("instruments".into(), "at least one [[instruments]] is required".into()));
+        }
+        for (i, inst) in self.instruments.iter().enumerate() {
+            let field = |f: &str| format!("instruments[{i}].{f}");
+            match inst.symbol.split_once('-') {
+                Some((b, q)) if !b.is_empty() && !q.is_empty() => {}
+                _ => {
+                    return Err(invalid(field("symbol"), format!("{:?} is not in BASE-QUOTE form (e.g. \"BTC-USDT\")", inst.symbol)))
+                }
+            }
+            if inst.tick_size <= Decimal::ZERO {
+                return Err(invalid(field("tick_size"), "must be positive".into()));
+            }
+            if inst.lot_size <= Decimal::ZERO {
+                return Err(invalid(field("lot_size"), "must be positive".into()));
+            }
+            if self.sim.enabled && inst.sim_start_price.is_none_or(|p| p <= Decimal::ZERO) {
+                return Err(invalid(field("sim_start_price"), "a positive start price is required when [sim] is enabled".into()));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.strategies.iter().enumerate() {
+            if !names.insert(&s.name) {
+                return Err(invalid(format!("strategies[{i}].name"), format!("duplicate strategy name {:?}", s.name)));
+            }
+            if s.instruments.is_empty() {
+                return Err(invalid(format!("strategies[{i}].instruments"), "at least one symbol is required".into()));
+            }
+            for sym in &s.instruments {
+                if !self.instruments.iter().any(|x| &x.symbol == sym) {
+                    return Err(invalid(format!("strategies[{i}].instruments"), format!("{sym:?} is not listed in [[instruments]]")));
+                }
+            }
+        }
+        if self.risk.max_order_notional <= Decimal::ZERO {
+            return Err(invalid("risk.max_order_notional".into(), "must be positive".into()));
+        }
+        if self.risk.max_position < Decimal::ZERO {
+            return Err(invalid("risk.max_position".into(), "must not be negative".into()));
+        }
+        if self.sink.batch_size == 0 {
+            return Err(invalid("sink.batch_size".into(), "must be at least 1".into()));
+        }
+        if !self.sink.url.starts_with("sqlite:") {
+            return Err(invalid("sink.url".into(), "only sqlite: URLs are supported in this version".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[sim]
+enabled = true
+[venue]
+name = "binance"
+ws_url = "wss://stream.binance.com:9443"
+rest_url = "https://api.binance.com"
+[[instruments]]
+symbol = "BTC-USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+sim_start_price = "60000"
+[[strategies]]
+name = "x"
+file = "strategies/ema_cross.rhai"
+instruments = ["BTC-USDT"]
+params = { qty = "0.001", fast = 8 }
+[risk]
+max_order_notional = "1000"
+max_position = "0.05"
+[sink]
+url = "sqlite://data/peregrine.db"
+"#;
+
+    #[test]
+    fn parses_a_good_file_exactly() {
+        let cfg = Config::parse(GOOD, Path::new("good.toml")).expect("valid");
+        assert_eq!(cfg.instruments[0].tick_size.to_string(), "0.01");
+        assert_eq!(cfg.risk.max_position.to_string(), "0.05");
+        assert_eq!(cfg.sink.batch_size, 500);
+        assert!(cfg.engine.cancel_on_stop);
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let bad = GOOD.replace("name = \"x\"", "name = x");
+        let err = Config::parse(&bad, Path::new("bad.toml")).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        let bad = GOOD.replace("max_position", "max_positon");
+        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("max_positon"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let bad = GOOD.replace("symbol = \"BTC-USDT\"", "symbol = \"BTCUSDT\"");
+        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("instruments[0].symbol"), "{err}");
+        let bad = GOOD.replace("instruments = [\"BTC-USDT\"]", "instruments = [\"ETH-USDT\"]");
+        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("strategies[0].instruments"), "{err}");
+        let bad = GOOD.replace("max_order_notional = \"1000\"", "max_order_notional = \"-1\"");
+        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("risk.max_order_notional"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = Config::load(Path::new("/nonexistent/peregrine.toml")).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/peregrine.toml"), "{err}");
+    }
+}

@@ -1,0 +1,139 @@
+//! Native, incremental indicators for strategies: O(1) per update, with a warm-up flag.
+//!
+//! Indicator values are statistics, not money: they are computed in `f64`. Prices enter
+//! exactly and orders are always priced in `Decimal`.
+
+use std::collections::VecDeque;
+
+/// Exponential moving average, seeded with the simple average of the first `period` inputs
+/// (TA-Lib's default), smoothing `2 / (period + 1)`.
+#[derive(Clone, Debug)]
+pub struct Ema {
+    period: usize,
+    alpha: f64,
+    count: usize,
+    seed_sum: f64,
+    value: f64,
+}
+
+impl Ema {
+    /// A new EMA; `period` is clamped to at least 1.
+    pub fn new(period: usize) -> Self {
+        let period = period.max(1);
+        Self { period, alpha: 2.0 / (period as f64 + 1.0), count: 0, seed_sum: 0.0, value: f64::NAN }
+    }
+
+    /// Feeds one value; returns the current EMA (NaN until ready).
+    pub fn update(&mut self, x: f64) -> f64 {
+        self.count += 1;
+        if self.count < self.period {
+            self.seed_sum += x;
+        } else if self.count == self.period {
+            self.value = (self.seed_sum + x) / self.period as f64;
+        } else {
+            self.value += self.alpha * (x - self.value);
+        }
+        self.value
+    }
+
+    /// The current value (NaN until ready).
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// True once `period` values have been seen.
+    pub fn ready(&self) -> bool {
+        self.count >= self.period
+    }
+
+    /// The period.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+}
+
+/// Simple moving average over the last `period` values (running sum; the window is a ring
+/// allocated once).
+#[derive(Clone, Debug)]
+pub struct Sma {
+    period: usize,
+    window: VecDeque<f64>,
+    sum: f64,
+}
+
+impl Sma {
+    /// A new SMA; `period` is clamped to at least 1.
+    pub fn new(period: usize) -> Self {
+        let period = period.max(1);
+        Self { period, window: VecDeque::with_capacity(period), sum: 0.0 }
+    }
+
+    /// Feeds one value; returns the current SMA (NaN until ready).
+    pub fn update(&mut self, x: f64) -> f64 {
+        if self.window.len() == self.period {
+            if let Some(old) = self.window.pop_front() {
+                self.sum -= old;
+            }
+        }
+        self.window.push_back(x);
+        self.sum += x;
+        self.value()
+    }
+
+    /// The current value (NaN until ready).
+    pub fn value(&self) -> f64 {
+        if self.ready() {
+            self.sum / self.period as f64
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// True once `period` values have been seen.
+    pub fn ready(&self) -> bool {
+        self.window.len() == self.period
+    }
+
+    /// The period.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn sma_matches_direct_average() {
+        let xs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        let mut s = Sma::new(3);
+        for (i, x) in xs.iter().enumerate() {
+            let v = s.update(*x);
+            if i < 2 {
+                assert!(v.is_nan() && !s.ready());
+            } else {
+                let direct: f64 = xs[i - 2..=i].iter().sum::<f64>() / 3.0;
+                assert!(close(v, direct), "{v} vs {direct}");
+            }
+        }
+    }
+
+    #[test]
+    fn ema_seeds_with_sma_then_smooths() {
+        // Reference computed by hand with TA-Lib's definition: seed = SMA(first 3) = 2,
+        // alpha = 0.5: 4 -> 3, 8 -> 5.5, 1 -> 3.25.
+        let mut e = Ema::new(3);
+        assert!(e.update(1.0).is_nan());
+        assert!(e.update(2.0).is_nan());
+        assert!(close(e.update(3.0), 2.0));
+        assert!(close(e.update(4.0), 3.0));
+        assert!(close(e.update(8.0), 5.5));
+        assert!(close(e.update(1.0), 3.25));
+        assert!(e.ready());
+    }
+}

@@ -1,0 +1,179 @@
+use super::*;
+use rust_decimal_macros::dec;
+
+use crate::types::{InstrumentSpec, Side};
+
+fn instruments() -> Instruments {
+    let mut i = Instruments::new();
+    i.intern(InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap());
+    i
+}
+
+fn host(src: &str, params: Map) -> Result<StrategyHost, StrategyError> {
+    let inst = instruments();
+    StrategyHost::from_source(0, "t", Path::new("t.rhai"), src, &inst, &[InstrumentId(0)], params, StrategyLimits::default())
+}
+
+fn trade(price: Decimal) -> TradeView {
+    TradeView {
+        instrument: InstrumentId(0),
+        symbol: "BTC-USDT".into(),
+        price,
+        qty: dec!(1),
+        side: Side::Buy,
+        trade_id: 1,
+        exch_ts_ns: 0,
+    }
+}
+
+use rust_decimal::Decimal;
+
+#[test]
+fn orders_are_rounded_by_the_documented_rule() {
+    let mut h = host(
+        r#"fn on_trade(t) { limit("buy", t.price, "0.123456789"); limit("sell", "100.001", 1); market("sell", 0.5); }"#,
+        Map::new(),
+    )
+    .unwrap();
+    h.on_trade(trade(dec!(100.019)), 7, 0).unwrap();
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    let [StrategyAction::Place(a), StrategyAction::Place(b), StrategyAction::Place(c)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!((a.side, a.price, a.qty, a.origin_recv_ns), (Side::Buy, Some(dec!(100.01)), dec!(0.12345), 7));
+    assert_eq!((b.side, b.price, b.qty), (Side::Sell, Some(dec!(100.01)), dec!(1)));
+    assert_eq!((c.order_type, c.price, c.qty), (OrderType::Market, None, dec!(0.5)));
+}
+
+use crate::order::OrderType;
+
+#[test]
+fn state_lives_in_this_and_params_are_exact() {
+    let mut params = BTreeMap::new();
+    params.insert("qty".to_string(), toml::Value::String("0.001".into()));
+    params.insert("n".to_string(), toml::Value::Integer(3));
+    let src = r#"
+        fn on_start() { this.count = 0; this.e = ema(param("n")); }
+        fn on_trade(t) {
+            this.count += 1;
+            this.e.update(t.price);
+            if this.e.ready { market("buy", param("qty") * this.count); }
+        }"#;
+    let mut h = host(src, api::params_to_map(&params)).unwrap();
+    for p in [dec!(1), dec!(2), dec!(3)] {
+        h.on_trade(trade(p), 0, 0).unwrap();
+    }
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    assert_eq!(out.len(), 1);
+    let StrategyAction::Place(i) = out[0] else { panic!() };
+    assert_eq!(i.qty, dec!(0.003));
+}
+
+use std::collections::BTreeMap;
+
+#[test]
+fn syntax_errors_carry_file_line_column() {
+    let err = host("fn on_trade(t) {\n  let x = ;\n}", Map::new()).unwrap_err().to_string();
+    assert!(err.starts_with("t.rhai:2:"), "{err}");
+}
+
+#[test]
+fn wrong_arity_and_unknown_callbacks_are_refused() {
+    let err = host("fn on_trade() {}", Map::new()).unwrap_err().to_string();
+    assert!(err.contains("on_trade") && err.contains("1 parameter"), "{err}");
+    let err = host("fn on_tick(t) {}", Map::new()).unwrap_err().to_string();
+    assert!(err.contains("unknown callback `on_tick`"), "{err}");
+}
+
+#[test]
+fn a_throwing_callback_is_abandoned_with_position_and_drops_its_orders() {
+    let src = "fn on_trade(t) {\n  market(\"buy\", 1);\n  throw \"boom\";\n}";
+    let mut h = host(src, Map::new()).unwrap();
+    let err = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("t.rhai:3:") && msg.contains("boom") && msg.contains("on_trade"), "{msg}");
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    assert!(out.is_empty());
+    // The strategy goes on with the next event.
+    assert!(h.on_trade(trade(dec!(1)), 0, 0).is_err());
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_operation_limit() {
+    let mut h = host("fn on_trade(t) { loop { } }", Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("operation limit"), "{msg}");
+}
+
+#[test]
+fn runaway_recursion_is_stopped() {
+    let mut h = host("fn f(x) { f(x + 1) }\nfn on_trade(t) { f(0) }", Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("call depth") || msg.contains("stack"), "{msg}");
+}
+
+#[test]
+fn missing_parameter_and_bad_side_are_clear_errors() {
+    let mut h = host("fn on_trade(t) { market(\"buy\", param(\"qty\")); }", Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("\"qty\" is not set"), "{msg}");
+    let mut h = host("fn on_trade(t) { market(\"long\", 1); }", Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("side must be"), "{msg}");
+}
+
+#[test]
+fn no_file_access_in_the_sandbox() {
+    let err = host("fn on_start() { import \"x\" as y; }", Map::new());
+    assert!(err.is_err());
+    let mut h = host("fn on_trade(t) { open_file(\"/etc/passwd\"); }", Map::new()).unwrap();
+    assert!(h.on_trade(trade(dec!(1)), 0, 0).is_err());
+}
+
+#[test]
+fn queries_read_the_view() {
+    let mut h = host("fn on_trade(t) { if position() == 2 && best_ask() == 101 && last_price() == () { market(\"sell\", position()); } }", Map::new()).unwrap();
+    h.set_view(InstrumentId(0), InstrumentView { position: dec!(2), best_ask: Some(dec!(101)), ..Default::default() });
+    h.on_trade(trade(dec!(1)), 0, 0).unwrap();
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn shipped_ema_cross_compiles() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../strategies/ema_cross.rhai");
+    StrategyHost::check_file(&path).unwrap();
+}
+
+#[test]
+fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../strategies/ema_cross.rhai");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let mut params = BTreeMap::new();
+    params.insert("qty".to_string(), toml::Value::String("0.01".into()));
+    params.insert("fast".to_string(), toml::Value::Integer(2));
+    params.insert("slow".to_string(), toml::Value::Integer(4));
+    let mut h = host(&src, api::params_to_map(&params)).unwrap();
+    h.set_view(InstrumentId(0), InstrumentView { best_bid: Some(dec!(99)), best_ask: Some(dec!(101)), ..Default::default() });
+    let mut out = Vec::new();
+    for p in [100, 100, 100, 100, 105, 110] {
+        h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
+    }
+    h.drain_actions(&mut out);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(matches!(out[0], StrategyAction::CancelAll(_)));
+    let StrategyAction::Place(buy) = out[1] else { panic!() };
+    assert_eq!((buy.side, buy.price, buy.qty), (Side::Buy, Some(dec!(101)), dec!(0.01)));
+    out.clear();
+    h.set_view(InstrumentId(0), InstrumentView { position: dec!(0.01), best_bid: Some(dec!(80)), best_ask: Some(dec!(81)), ..Default::default() });
+    for p in [90, 80, 70] {
+        h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
+    }
+    h.drain_actions(&mut out);
+    let StrategyAction::Place(sell) = out[1] else { panic!("{out:?}") };
+    assert_eq!((sell.side, sell.price, sell.qty), (Side::Sell, Some(dec!(80)), dec!(0.02)));
+}
