@@ -1,0 +1,708 @@
+//! The core loop: the single writer. It owns books, strategies, risk, orders and positions;
+//! takes ticks from the lock-free market-data queue and exec reports from the venue, runs the
+//! strategies, gates and signs their orders, and emits every order, fill, position and risk
+//! event to the sink.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select, Receiver, RecvTimeoutError};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::book::OrderBook;
+use crate::clock::Clock;
+use crate::config::StrategyConfig;
+use crate::events::{FillRow, OrderRow, PositionRow, RiskEventRow, SinkEvent};
+use crate::gateway::{GatewaySender, OrderSigner};
+use crate::latency::{LatencyRecorder, LatencySummary};
+use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent, OrderRequest};
+use crate::orders::{ExecOutcome, OrderTracker, TrackedOrder};
+use crate::position::Position;
+use crate::risk::{ExposureView, RiskGate, RiskReject};
+use crate::strategy::{
+    FillView, InstrumentView, QuoteView, StrategyAction, StrategyError, StrategyHost, StrategyLimits, TradeView,
+};
+use crate::tick::{FeedStatus, Tick, TickKind};
+use crate::types::{InstrumentId, Instruments, Price, Side};
+
+/// Where the core loop sends rows for persistence. Sending must not block.
+pub trait EventOut: Send {
+    /// Hands one event to the sink; returns false if the sink is gone (the event is lost and
+    /// the core logs it loudly).
+    fn emit(&mut self, ev: SinkEvent) -> bool;
+}
+
+impl EventOut for crossbeam_channel::Sender<SinkEvent> {
+    fn emit(&mut self, ev: SinkEvent) -> bool {
+        self.send(ev).is_ok()
+    }
+}
+
+/// Errors that stop the core loop before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A strategy failed to load.
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
+    /// Too many strategies for the id space.
+    #[error("at most {} strategies are supported", u16::MAX)]
+    TooManyStrategies,
+}
+
+/// Everything the core loop needs. Built on any thread; [`run_core`] builds the strategies on
+/// the core thread itself (Rhai engines are not `Send`).
+pub struct CoreSetup {
+    /// Engine run id (part of every client order id).
+    pub run_id: u32,
+    /// Venue name, stored with rows.
+    pub venue: String,
+    /// The instruments.
+    pub instruments: Arc<Instruments>,
+    /// Strategies to load.
+    pub strategies: Vec<StrategyConfig>,
+    /// Sandbox limits for strategies.
+    pub strategy_limits: StrategyLimits,
+    /// Strategy errors within [`CoreSetup::error_window`] that halt a strategy.
+    pub max_strategy_errors: u32,
+    /// Window for counting strategy errors.
+    pub error_window: Duration,
+    /// The risk gate.
+    pub risk: RiskGate,
+    /// Signs venue requests.
+    pub signer: Box<dyn OrderSigner>,
+    /// Sends signed requests to the venue transport.
+    pub gateway: GatewaySender,
+    /// Market data in.
+    pub ticks: Receiver<Tick>,
+    /// Exec reports in.
+    pub execs: Receiver<ExecReport>,
+    /// Rows out.
+    pub sink: Box<dyn EventOut>,
+    /// Cancel our working orders when the feed ends.
+    pub cancel_on_stop: bool,
+    /// How long to wait for working orders to reach a final state when stopping.
+    pub drain_timeout: Duration,
+    /// Interval of the progress log line (zero = off).
+    pub progress_interval: Duration,
+}
+
+/// What a run did; the run summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CoreReport {
+    /// Ticks processed.
+    pub ticks: u64,
+    /// Orders sent to the venue.
+    pub orders: u64,
+    /// Fills booked.
+    pub fills: u64,
+    /// Orders refused by the risk gate or the venue.
+    pub rejects: u64,
+    /// Of which by the risk gate.
+    pub risk_rejects: u64,
+    /// Cancel requests sent.
+    pub cancels: u64,
+    /// Strategy callback errors.
+    pub strategy_errors: u64,
+    /// Duplicate fills ignored.
+    pub duplicate_fills: u64,
+    /// Exec reports for orders this run does not know.
+    pub unknown_reports: u64,
+    /// Realized PnL over all strategies and instruments, net of quote fees (exact, as string).
+    pub realized_pnl: String,
+    /// Tick-receive to signed-order-ready latency, ns.
+    pub latency_ns: LatencySummary,
+    /// Tick receive to core dequeue (queue hand-off and wait), ns.
+    pub queue_latency_ns: LatencySummary,
+    /// Orders still working when the loop ended (should be 0).
+    pub working_orders_at_exit: usize,
+    /// Final positions per strategy and symbol.
+    pub positions: Vec<PositionRow>,
+}
+
+struct InstrumentState {
+    book: OrderBook,
+    best_bid: Option<Price>,
+    best_ask: Option<Price>,
+    last_price: Option<Price>,
+    stale: bool,
+}
+
+struct StrategySlot {
+    host: StrategyHost,
+    name: String,
+    halted: bool,
+    error_times: Vec<Instant>,
+}
+
+/// Runs the core loop on the calling thread until the tick queue is closed (the feed ended),
+/// then drains: strategies' `on_stop`, cancels working orders (if configured), waits for them
+/// to reach a final state, and returns the run report.
+pub fn run_core(setup: CoreSetup) -> Result<CoreReport, CoreError> {
+    let mut core = Core::new(setup)?;
+    core.run();
+    Ok(core.finish())
+}
+
+struct Core {
+    s: CoreSetupRest,
+    strategies: Vec<StrategySlot>,
+    instruments_state: Vec<InstrumentState>,
+    tracker: OrderTracker,
+    positions: Vec<Vec<Position>>,
+    account_positions: Vec<Decimal>,
+    next_seq: u32,
+    risk_seq: u64,
+    actions: Vec<StrategyAction>,
+    report: CoreReport,
+    latency: LatencyRecorder,
+    queue_latency: LatencyRecorder,
+    sink_lost: u64,
+}
+
+struct CoreSetupRest {
+    run_id: u32,
+    venue: String,
+    instruments: Arc<Instruments>,
+    max_strategy_errors: u32,
+    error_window: Duration,
+    risk: RiskGate,
+    signer: Box<dyn OrderSigner>,
+    gateway: GatewaySender,
+    ticks: Receiver<Tick>,
+    execs: Receiver<ExecReport>,
+    sink: Box<dyn EventOut>,
+    cancel_on_stop: bool,
+    drain_timeout: Duration,
+    progress_interval: Duration,
+}
+
+impl Core {
+    fn new(setup: CoreSetup) -> Result<Self, CoreError> {
+        let n_inst = setup.instruments.len();
+        let mut strategies = Vec::with_capacity(setup.strategies.len());
+        for (i, cfg) in setup.strategies.iter().enumerate() {
+            let index = u16::try_from(i).map_err(|_| CoreError::TooManyStrategies)?;
+            let host = StrategyHost::load(index, cfg, &setup.instruments, setup.strategy_limits)?;
+            tracing::info!(strategy = %cfg.name, file = %cfg.file.display(), instruments = ?cfg.instruments, "strategy loaded");
+            strategies.push(StrategySlot { host, name: cfg.name.clone(), halted: false, error_times: Vec::new() });
+        }
+        let n_strat = strategies.len();
+        let instruments_state = (0..n_inst)
+            .map(|_| InstrumentState {
+                book: OrderBook::default(),
+                best_bid: None,
+                best_ask: None,
+                last_price: None,
+                stale: false,
+            })
+            .collect();
+        Ok(Self {
+            strategies,
+            instruments_state,
+            tracker: OrderTracker::new(n_strat, n_inst),
+            positions: vec![vec![Position::default(); n_inst]; n_strat],
+            account_positions: vec![Decimal::ZERO; n_inst],
+            next_seq: 1,
+            risk_seq: 0,
+            actions: Vec::with_capacity(16),
+            report: CoreReport::default(),
+            latency: LatencyRecorder::new(),
+            queue_latency: LatencyRecorder::new(),
+            sink_lost: 0,
+            s: CoreSetupRest {
+                run_id: setup.run_id,
+                venue: setup.venue,
+                instruments: setup.instruments,
+                max_strategy_errors: setup.max_strategy_errors,
+                error_window: setup.error_window,
+                risk: setup.risk,
+                signer: setup.signer,
+                gateway: setup.gateway,
+                ticks: setup.ticks,
+                execs: setup.execs,
+                sink: setup.sink,
+                cancel_on_stop: setup.cancel_on_stop,
+                drain_timeout: setup.drain_timeout,
+                progress_interval: setup.progress_interval,
+            },
+        })
+    }
+
+    fn run(&mut self) {
+        let ticks = self.s.ticks.clone();
+        let mut execs = self.s.execs.clone();
+        let mut last_progress = Instant::now();
+        let mut kill_was_on = self.s.risk.kill_switch().is_on();
+        loop {
+            // Exec reports first: they change what strategies and the risk gate see.
+            while let Ok(rep) = execs.try_recv() {
+                self.on_exec(rep);
+            }
+            select! {
+                recv(ticks) -> t => match t {
+                    Ok(tick) => self.on_tick(tick),
+                    Err(_) => break,
+                },
+                recv(execs) -> r => match r {
+                    Ok(rep) => self.on_exec(rep),
+                    Err(_) => execs = never(),
+                },
+                default(Duration::from_millis(100)) => {}
+            }
+            let kill_on = self.s.risk.kill_switch().is_on();
+            if kill_on && !kill_was_on {
+                self.risk_event(None, None, "kill_switch", "kill switch turned on: new orders refused, working orders cancelled".into());
+                self.cancel_matching(None, None);
+            } else if !kill_on && kill_was_on {
+                self.risk_event(None, None, "kill_switch_reset", "kill switch turned off".into());
+            }
+            kill_was_on = kill_on;
+            if !self.s.progress_interval.is_zero() && last_progress.elapsed() >= self.s.progress_interval {
+                last_progress = Instant::now();
+                self.log_progress();
+            }
+        }
+        tracing::info!("market data ended; draining");
+        self.drain(execs);
+    }
+
+    fn log_progress(&self) {
+        tracing::info!(
+            ticks = self.report.ticks,
+            orders = self.report.orders,
+            fills = self.report.fills,
+            rejects = self.report.rejects,
+            working = self.tracker.working_count(),
+            realized_pnl = %self.total_realized(),
+            p50_ns = self.latency.summary().p50,
+            p99_ns = self.latency.summary().p99,
+            "progress"
+        );
+    }
+
+    fn drain(&mut self, mut execs: Receiver<ExecReport>) {
+        let now = Clock::wall_ns();
+        for i in 0..self.strategies.len() {
+            if self.strategies[i].halted {
+                continue;
+            }
+            let res = self.strategies[i].host.on_stop(now);
+            self.after_callback(i, res);
+        }
+        if self.s.cancel_on_stop {
+            self.cancel_matching(None, None);
+        }
+        let deadline = Instant::now() + self.s.drain_timeout;
+        while self.tracker.working_count() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match execs.recv_timeout(left) {
+                Ok(rep) => self.on_exec(rep),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    execs = never();
+                }
+            }
+        }
+        // Reports already queued are applied too (late fills are still fills).
+        while let Ok(rep) = execs.try_recv() {
+            self.on_exec(rep);
+        }
+        let working = self.tracker.working_count();
+        if working > 0 {
+            tracing::warn!(working, "orders still working at stop; their final state will be known on the next start's reconciliation");
+        }
+        self.report.working_orders_at_exit = working;
+    }
+
+    fn finish(mut self) -> CoreReport {
+        self.report.realized_pnl = self.total_realized().to_string();
+        self.report.latency_ns = self.latency.summary();
+        self.report.queue_latency_ns = self.queue_latency.summary();
+        let now = Clock::wall_ns();
+        for (si, slot) in self.strategies.iter().enumerate() {
+            for (id, spec) in self.s.instruments.iter() {
+                let p = self.positions[si][id.index()];
+                if p == Position::default() {
+                    continue;
+                }
+                self.report.positions.push(PositionRow {
+                    strategy: slot.name.clone(),
+                    venue: self.s.venue.clone(),
+                    symbol: spec.symbol.clone(),
+                    qty: p.qty,
+                    avg_price: p.avg_price,
+                    realized_pnl: p.realized_pnl,
+                    fees: p.fees,
+                    updated_ns: now,
+                });
+            }
+        }
+        if self.sink_lost > 0 {
+            tracing::error!(lost = self.sink_lost, "events could not be handed to the sink");
+        }
+        self.report
+    }
+
+    fn total_realized(&self) -> Decimal {
+        self.positions.iter().flatten().map(|p| p.realized_pnl).sum()
+    }
+
+    fn on_tick(&mut self, tick: Tick) {
+        self.report.ticks += 1;
+        self.queue_latency.record(Clock::now_ns().saturating_sub(tick.recv_ns));
+        let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
+            return;
+        };
+        match tick.kind {
+            TickKind::Trade(t) => {
+                st.last_price = Some(t.price);
+                let symbol = self.s.instruments.spec(tick.instrument).symbol.as_str().into();
+                let view = TradeView {
+                    instrument: tick.instrument,
+                    symbol,
+                    price: t.price,
+                    qty: t.qty,
+                    side: t.side,
+                    trade_id: t.trade_id,
+                    exch_ts_ns: tick.exch_ts_ns,
+                };
+                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| h.on_trade(view.clone(), origin, now));
+            }
+            TickKind::Quote(q) => {
+                st.best_bid = Some(q.bid_px);
+                st.best_ask = Some(q.ask_px);
+                let symbol = self.s.instruments.spec(tick.instrument).symbol.as_str().into();
+                let view = QuoteView {
+                    instrument: tick.instrument,
+                    symbol,
+                    bid: q.bid_px,
+                    bid_qty: q.bid_qty,
+                    ask: q.ask_px,
+                    ask_qty: q.ask_qty,
+                };
+                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| h.on_quote(view.clone(), origin, now));
+            }
+            TickKind::BookSnapshot { seq } => st.book.clear(seq),
+            TickKind::BookDelta(d) => {
+                st.book.apply(&d);
+                if d.is_end_of_batch() {
+                    if let Some((b, _)) = st.book.best_bid() {
+                        st.best_bid = Some(b);
+                    }
+                    if let Some((a, _)) = st.book.best_ask() {
+                        st.best_ask = Some(a);
+                    }
+                }
+            }
+            TickKind::Status(s) => {
+                let stale = matches!(s, FeedStatus::Stale | FeedStatus::Disconnected);
+                if stale != st.stale {
+                    st.stale = stale;
+                    let symbol = self.s.instruments.spec(tick.instrument).symbol.clone();
+                    tracing::warn!(%symbol, status = ?s, "feed status changed");
+                }
+            }
+        }
+    }
+
+    fn view_for(&self, strategy: usize, id: InstrumentId) -> InstrumentView {
+        let st = &self.instruments_state[id.index()];
+        let p = self.positions[strategy][id.index()];
+        let (open_buy_qty, open_sell_qty) = self.tracker.open_qty(strategy as u16, id);
+        InstrumentView {
+            position: p.qty,
+            avg_price: p.avg_price,
+            realized_pnl: p.realized_pnl,
+            best_bid: st.best_bid,
+            best_ask: st.best_ask,
+            last_price: st.last_price,
+            open_buy_qty,
+            open_sell_qty,
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        id: InstrumentId,
+        origin_recv_ns: u64,
+        call: impl Fn(&mut StrategyHost, u64, i64) -> Result<(), StrategyError>,
+    ) {
+        let now = Clock::wall_ns();
+        for i in 0..self.strategies.len() {
+            if self.strategies[i].halted || !self.strategies[i].host.trades(id) {
+                continue;
+            }
+            let view = self.view_for(i, id);
+            self.strategies[i].host.set_view(id, view);
+            let res = call(&mut self.strategies[i].host, origin_recv_ns, now);
+            self.after_callback(i, res);
+        }
+    }
+
+    fn after_callback(&mut self, i: usize, res: Result<(), StrategyError>) {
+        if let Err(e) = res {
+            self.on_strategy_error(i, e);
+            return;
+        }
+        let mut actions = std::mem::take(&mut self.actions);
+        self.strategies[i].host.drain_actions(&mut actions);
+        for a in actions.drain(..) {
+            match a {
+                StrategyAction::Place(intent) => self.place(i, intent),
+                StrategyAction::CancelAll(id) => self.cancel_matching(Some(i as u16), Some(id)),
+            }
+        }
+        self.actions = actions;
+    }
+
+    fn on_strategy_error(&mut self, i: usize, e: StrategyError) {
+        self.report.strategy_errors += 1;
+        let name = self.strategies[i].name.clone();
+        tracing::error!(strategy = %name, "{e}");
+        self.risk_event(Some(name.clone()), None, "strategy_error", e.to_string());
+        let now = Instant::now();
+        let window = self.s.error_window;
+        let slot = &mut self.strategies[i];
+        slot.error_times.retain(|t| now.duration_since(*t) < window);
+        slot.error_times.push(now);
+        if slot.error_times.len() as u32 >= self.s.max_strategy_errors {
+            slot.halted = true;
+            let msg = format!(
+                "strategy halted after {} errors within {:?}; its working orders are cancelled",
+                slot.error_times.len(),
+                window
+            );
+            tracing::error!(strategy = %name, "{msg}");
+            self.risk_event(Some(name), None, "strategy_halted", msg);
+            self.cancel_matching(Some(i as u16), None);
+        }
+    }
+
+    fn exposure(&self, intent: &OrderIntent) -> ExposureView {
+        let id = intent.instrument;
+        let st = &self.instruments_state[id.index()];
+        let (open_buy_qty, open_sell_qty) = self.tracker.account_open_qty(id);
+        let touch = match intent.side {
+            Side::Buy => st.best_ask,
+            Side::Sell => st.best_bid,
+        };
+        ExposureView {
+            position: self.account_positions[id.index()],
+            open_buy_qty,
+            open_sell_qty,
+            reference_price: touch.or(st.last_price),
+        }
+    }
+
+    fn place(&mut self, strategy: usize, intent: OrderIntent) {
+        let view = self.exposure(&intent);
+        if let Err(reject) = self.s.risk.check(&intent, &view) {
+            self.on_risk_reject(strategy, &intent, reject);
+            return;
+        }
+        let request = OrderRequest { client_order_id: ClientOrderId { run: self.s.run_id, seq: self.next_seq }, intent };
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let signed = match self.s.signer.sign_new(&request, Clock::wall_ms()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.on_risk_reject(
+                    strategy,
+                    &intent,
+                    RiskReject { reason: crate::risk::RejectReason::InvalidOrder, message: format!("cannot sign: {e}") },
+                );
+                return;
+            }
+        };
+        if intent.origin_recv_ns != 0 {
+            self.latency.record(Clock::now_ns().saturating_sub(intent.origin_recv_ns));
+        }
+        let now = Clock::wall_ns();
+        self.tracker.insert(request, now);
+        self.report.orders += 1;
+        self.emit_order(request.client_order_id);
+        if self.s.gateway.send(signed).is_err() {
+            tracing::error!(order = %request.client_order_id, "order gateway is gone; order marked rejected");
+            let rep = ExecReport {
+                client_order_id: request.client_order_id,
+                instrument: intent.instrument,
+                side: intent.side,
+                kind: ExecKind::Rejected { code: 0, reason: "order gateway is not running".into() },
+                recv_ns: Clock::now_ns(),
+            };
+            self.on_exec(rep);
+        }
+    }
+
+    fn on_risk_reject(&mut self, strategy: usize, intent: &OrderIntent, reject: RiskReject) {
+        self.report.rejects += 1;
+        self.report.risk_rejects += 1;
+        let name = self.strategies[strategy].name.clone();
+        let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
+        tracing::debug!(strategy = %name, %symbol, "order refused by risk: {reject}");
+        self.risk_event(Some(name), Some(symbol), reject.reason.as_str(), reject.message);
+    }
+
+    fn cancel_matching(&mut self, strategy: Option<u16>, instrument: Option<InstrumentId>) {
+        for id in self.tracker.cancellable(strategy, instrument) {
+            let Some(order) = self.tracker.get(&id) else { continue };
+            let inst = order.request.intent.instrument;
+            match self.s.signer.sign_cancel(id, inst, Clock::wall_ms()) {
+                Ok(signed) => {
+                    if self.s.gateway.send(signed).is_ok() {
+                        self.tracker.mark_cancel_sent(&id);
+                        self.report.cancels += 1;
+                    } else {
+                        tracing::error!(order = %id, "order gateway is gone; cannot cancel");
+                    }
+                }
+                Err(e) => tracing::error!(order = %id, "cannot sign cancel: {e}"),
+            }
+        }
+    }
+
+    fn on_exec(&mut self, rep: ExecReport) {
+        match self.tracker.apply(&rep) {
+            ExecOutcome::UnknownOrder => {
+                self.report.unknown_reports += 1;
+                tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, "exec report for an order this run does not know");
+            }
+            ExecOutcome::DuplicateFill => {
+                self.report.duplicate_fills += 1;
+                tracing::debug!(order = %rep.client_order_id, "duplicate fill ignored");
+            }
+            ExecOutcome::Applied { order_changed, fill } => {
+                if let ExecKind::Rejected { code, reason } = &rep.kind {
+                    self.report.rejects += 1;
+                    tracing::warn!(order = %rep.client_order_id, code, "venue rejected order: {reason}");
+                }
+                if let Some(f) = fill {
+                    self.book_fill(&rep, &f);
+                }
+                if order_changed {
+                    self.emit_order(rep.client_order_id);
+                }
+            }
+        }
+    }
+
+    fn book_fill(&mut self, rep: &ExecReport, f: &crate::order::FillInfo) {
+        let Some(order) = self.tracker.get(&rep.client_order_id).cloned() else { return };
+        let si = order.request.intent.strategy as usize;
+        let id = order.request.intent.instrument;
+        let side = order.request.intent.side;
+        let spec = self.s.instruments.spec(id).clone();
+        let fee_in_quote = if f.fee_asset == spec.quote {
+            f.fee
+        } else if f.fee_asset == spec.base {
+            f.fee * f.price
+        } else {
+            if !f.fee.is_zero() {
+                tracing::warn!(asset = %f.fee_asset, fee = %f.fee, "fee in a third asset is not converted to quote yet");
+            }
+            Decimal::ZERO
+        };
+        let pos = &mut self.positions[si][id.index()];
+        pos.apply_fill(side, f.price, f.qty, fee_in_quote);
+        let pos = *pos;
+        self.account_positions[id.index()] += side.sign() * f.qty;
+        self.report.fills += 1;
+        let name = self.strategies[si].name.clone();
+        let cid = rep.client_order_id.to_string();
+        self.emit(SinkEvent::Fill(FillRow {
+            venue: self.s.venue.clone(),
+            symbol: spec.symbol.clone(),
+            trade_id: f.trade_id as i64,
+            client_order_id: cid.clone(),
+            strategy: name.clone(),
+            side,
+            price: f.price,
+            qty: f.qty,
+            fee: f.fee,
+            fee_asset: f.fee_asset.clone(),
+            is_maker: f.is_maker,
+            exch_ts_ns: f.exch_ts_ns,
+        }));
+        self.emit(SinkEvent::Position(PositionRow {
+            strategy: name,
+            venue: self.s.venue.clone(),
+            symbol: spec.symbol.clone(),
+            qty: pos.qty,
+            avg_price: pos.avg_price,
+            realized_pnl: pos.realized_pnl,
+            fees: pos.fees,
+            updated_ns: Clock::wall_ns(),
+        }));
+        if !self.strategies[si].halted {
+            let view = FillView {
+                instrument: id,
+                symbol: spec.symbol.as_str().into(),
+                order_id: cid.into(),
+                side,
+                price: f.price,
+                qty: f.qty,
+                fee: f.fee,
+                fee_asset: f.fee_asset.as_str().into(),
+                partial: !f.leaves_qty.is_zero(),
+            };
+            let v = self.view_for(si, id);
+            self.strategies[si].host.set_view(id, v);
+            let res = self.strategies[si].host.on_fill(view, Clock::wall_ns());
+            self.after_callback(si, res);
+        }
+    }
+
+    fn emit_order(&mut self, id: ClientOrderId) {
+        let Some(o) = self.tracker.get(&id) else { return };
+        let row = self.order_row(o);
+        self.emit(SinkEvent::Order(row));
+    }
+
+    fn order_row(&self, o: &TrackedOrder) -> OrderRow {
+        let i = &o.request.intent;
+        OrderRow {
+            client_order_id: o.request.client_order_id.to_string(),
+            venue_order_id: o.venue_order_id.map(|v| v as i64),
+            strategy: self.strategies[i.strategy as usize].name.clone(),
+            venue: self.s.venue.clone(),
+            symbol: self.s.instruments.spec(i.instrument).symbol.clone(),
+            side: i.side,
+            order_type: i.order_type.as_str().to_string(),
+            price: i.price,
+            qty: i.qty,
+            filled_qty: o.filled,
+            status: o.status,
+            reject_reason: o.reject_reason.clone(),
+            created_ns: o.created_ns,
+            updated_ns: Clock::wall_ns(),
+        }
+    }
+
+    fn risk_event(&mut self, strategy: Option<String>, symbol: Option<String>, reason: &str, message: String) {
+        self.risk_seq += 1;
+        let row = RiskEventRow {
+            id: format!("{:x}-{}", self.s.run_id, self.risk_seq),
+            ts_ns: Clock::wall_ns(),
+            strategy,
+            symbol,
+            reason: reason.to_string(),
+            message,
+        };
+        self.emit(SinkEvent::Risk(row));
+    }
+
+    fn emit(&mut self, ev: SinkEvent) {
+        if !self.s.sink.emit(ev) {
+            self.sink_lost += 1;
+            if self.sink_lost == 1 {
+                tracing::error!("the sink is gone: events are no longer persisted");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! Core loop tests: real strategy host, real risk gate, a real channel as the gateway; the
+//! "venue" is the test answering the signed requests with exec reports.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::thread;
+
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::events::OrderStatus;
+use crate::gateway::{HttpMethod, SignError, SignedAction, SignedOrder};
+use crate::order::FillInfo;
+use crate::risk::{KillSwitch, RiskLimits};
+use crate::tick::Trade;
+use crate::types::InstrumentSpec;
+
+/// Signs nothing: the params carry the fields the test venue needs to answer.
+struct PlainSigner;
+
+impl OrderSigner for PlainSigner {
+    fn sign_new(&mut self, req: &OrderRequest, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+        Ok(SignedOrder {
+            action: SignedAction::New,
+            client_order_id: req.client_order_id,
+            instrument: req.intent.instrument,
+            method: HttpMethod::Post,
+            path: "/order",
+            params: format!("{}|{}|{}", req.intent.side, req.intent.qty, req.intent.price.unwrap_or_default()),
+            origin_recv_ns: req.intent.origin_recv_ns,
+        })
+    }
+    fn sign_cancel(&mut self, id: ClientOrderId, instrument: InstrumentId, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+        Ok(SignedOrder {
+            action: SignedAction::Cancel,
+            client_order_id: id,
+            instrument,
+            method: HttpMethod::Delete,
+            path: "/order",
+            params: String::new(),
+            origin_recv_ns: 0,
+        })
+    }
+}
+
+fn instruments() -> Arc<Instruments> {
+    let mut i = Instruments::new();
+    i.intern(InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.001)).unwrap());
+    Arc::new(i)
+}
+
+fn trade_tick(price: Decimal, id: u64) -> Tick {
+    Tick {
+        instrument: InstrumentId(0),
+        exch_ts_ns: 0,
+        recv_ns: Clock::now_ns(),
+        kind: TickKind::Trade(Trade { price, qty: dec!(1), side: Side::Buy, trade_id: id }),
+    }
+}
+
+struct Harness {
+    ticks: crossbeam_channel::Sender<Tick>,
+    execs: crossbeam_channel::Sender<ExecReport>,
+    gateway: tokio::sync::mpsc::UnboundedReceiver<SignedOrder>,
+    sink: crossbeam_channel::Receiver<SinkEvent>,
+    core: thread::JoinHandle<Result<CoreReport, CoreError>>,
+    _dir: tempfile::TempDir,
+}
+
+fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.rhai");
+    std::fs::File::create(&file).unwrap().write_all(script.as_bytes()).unwrap();
+    let (ticks, tick_rx) = crossbeam_channel::bounded(1024);
+    let (execs, exec_rx) = crossbeam_channel::unbounded();
+    let (gw_tx, gateway) = tokio::sync::mpsc::unbounded_channel();
+    let (sink_tx, sink) = crossbeam_channel::unbounded();
+    let setup = CoreSetup {
+        run_id: 0xabc,
+        venue: "binance".into(),
+        instruments: instruments(),
+        strategies: vec![StrategyConfig {
+            name: "s1".into(),
+            file,
+            instruments: vec!["BTC-USDT".into()],
+            params: BTreeMap::new(),
+        }],
+        strategy_limits: StrategyLimits::default(),
+        max_strategy_errors: 3,
+        error_window: Duration::from_secs(60),
+        risk: RiskGate::new(limits, kill),
+        signer: Box::new(PlainSigner),
+        gateway: gw_tx,
+        ticks: tick_rx,
+        execs: exec_rx,
+        sink: Box::new(sink_tx),
+        cancel_on_stop: true,
+        drain_timeout: Duration::from_secs(2),
+        progress_interval: Duration::ZERO,
+    };
+    let core = thread::spawn(move || run_core(setup));
+    Harness { ticks, execs, gateway, sink, core, _dir: dir }
+}
+
+fn recv_order(h: &mut Harness) -> SignedOrder {
+    for _ in 0..200 {
+        if let Ok(o) = h.gateway.try_recv() {
+            return o;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no order reached the gateway");
+}
+
+fn fill(o: &SignedOrder, trade_id: u64, qty: Decimal, leaves: Decimal) -> ExecReport {
+    ExecReport {
+        client_order_id: o.client_order_id,
+        instrument: o.instrument,
+        side: Side::Buy,
+        kind: ExecKind::Fill(FillInfo {
+            trade_id,
+            price: dec!(100),
+            qty,
+            fee: dec!(0.01),
+            fee_asset: "USDT".into(),
+            is_maker: false,
+            leaves_qty: leaves,
+            exch_ts_ns: 0,
+        }),
+        recv_ns: Clock::now_ns(),
+    }
+}
+
+const BUY_EVERY_TRADE: &str = r#"fn on_trade(t) { limit("buy", t.price, "0.01"); }"#;
+
+#[test]
+fn trade_to_order_to_fill_to_position_with_every_event_emitted() {
+    let limits = RiskLimits { max_order_notional: dec!(5), max_position: dec!(0.015) };
+    let mut h = start(BUY_EVERY_TRADE, limits, KillSwitch::new(false));
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let o = recv_order(&mut h);
+    assert_eq!(o.params, "buy|0.01|100");
+    h.execs.send(ExecReport { kind: ExecKind::Ack { venue_order_id: 5 }, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
+    h.execs.send(fill(&o, 11, dec!(0.004), dec!(0.006))).unwrap();
+    h.execs.send(fill(&o, 11, dec!(0.004), dec!(0.006))).unwrap(); // duplicate
+    h.execs.send(fill(&o, 12, dec!(0.006), dec!(0))).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    // Position 0.01 + 0.01 would exceed 0.015: refused with a reason.
+    h.ticks.send(trade_tick(dec!(100), 2)).unwrap();
+    // Notional 600 * 0.01 = 6 > 5: refused.
+    h.ticks.send(trade_tick(dec!(600), 3)).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.ticks, report.orders, report.fills, report.risk_rejects), (3, 1, 2, 2));
+    assert_eq!(report.duplicate_fills, 1);
+    assert_eq!(report.realized_pnl, "-0.02");
+    assert_eq!(report.latency_ns.count, 1);
+    assert_eq!(report.positions[0].qty, dec!(0.010));
+    let events: Vec<SinkEvent> = h.sink.try_iter().collect();
+    let fills = events.iter().filter(|e| matches!(e, SinkEvent::Fill(_))).count();
+    assert_eq!(fills, 2);
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason.as_str()) } else { None })
+        .collect();
+    assert_eq!(reasons, vec!["max_position", "max_order_notional"]);
+    let last_order = events.iter().rev().find_map(|e| if let SinkEvent::Order(o) = e { Some(o) } else { None }).unwrap();
+    assert_eq!((last_order.status, last_order.filled_qty, last_order.venue_order_id), (OrderStatus::Filled, dec!(0.010), Some(5)));
+}
+
+#[test]
+fn stop_cancels_working_orders_and_waits_for_their_final_state() {
+    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
+    let mut h = start(BUY_EVERY_TRADE, limits, KillSwitch::new(false));
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let o = recv_order(&mut h);
+    h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
+    let cancel = recv_order(&mut h);
+    assert_eq!((cancel.action, cancel.client_order_id), (SignedAction::Cancel, o.client_order_id));
+    h.execs.send(fill(&o, 1, dec!(0.003), dec!(0.007))).unwrap();
+    h.execs.send(ExecReport { kind: ExecKind::Cancelled, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.fills, report.cancels, report.working_orders_at_exit), (1, 1, 0));
+}
+
+#[test]
+fn kill_switch_refuses_orders_and_cancels_working_ones() {
+    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
+    let kill = KillSwitch::new(false);
+    let mut h = start(BUY_EVERY_TRADE, limits, kill.clone());
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let o = recv_order(&mut h);
+    kill.set(true);
+    let cancel = recv_order(&mut h);
+    assert_eq!((cancel.action, cancel.client_order_id), (SignedAction::Cancel, o.client_order_id));
+    h.ticks.send(trade_tick(dec!(100), 2)).unwrap();
+    h.execs.send(ExecReport { kind: ExecKind::Cancelled, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.orders, report.risk_rejects), (1, 1));
+    let reasons: Vec<String> =
+        h.sink.try_iter().filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason) } else { None }).collect();
+    assert_eq!(reasons, vec!["kill_switch".to_string(), "kill_switch".to_string()]);
+}
+
+#[test]
+fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
+    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
+    let mut h = start("fn on_trade(t) { throw \"bad\"; }", limits, KillSwitch::new(false));
+    for i in 0..5 {
+        h.ticks.send(trade_tick(dec!(100), i)).unwrap();
+    }
+    thread::sleep(Duration::from_millis(100));
+    h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.ticks, report.strategy_errors), (5, 3));
+    let reasons: Vec<String> =
+        h.sink.try_iter().filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason) } else { None }).collect();
+    assert_eq!(reasons.iter().filter(|r| *r == "strategy_error").count(), 3);
+    assert_eq!(reasons.last().map(String::as_str), Some("strategy_halted"));
+}

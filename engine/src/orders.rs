@@ -1,0 +1,297 @@
+//! Tracking of our orders through their life, and exactly-once application of fills.
+
+use std::collections::{HashMap, HashSet};
+
+use rust_decimal::Decimal;
+
+use crate::events::OrderStatus;
+use crate::order::{ClientOrderId, ExecKind, ExecReport, FillInfo, OrderRequest};
+use crate::types::{InstrumentId, Qty, Side};
+
+/// One of our orders as the engine knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackedOrder {
+    /// The approved request.
+    pub request: OrderRequest,
+    /// Lifecycle state.
+    pub status: OrderStatus,
+    /// Quantity filled so far.
+    pub filled: Qty,
+    /// Venue's order id, once known.
+    pub venue_order_id: Option<u64>,
+    /// Wall time of creation, ns.
+    pub created_ns: i64,
+    /// A cancel request was sent.
+    pub cancel_sent: bool,
+    /// Why it was rejected, if it was.
+    pub reject_reason: Option<String>,
+}
+
+impl TrackedOrder {
+    /// Quantity still working (zero once final).
+    pub fn leaves(&self) -> Qty {
+        if self.status.is_terminal() {
+            Decimal::ZERO
+        } else {
+            (self.request.intent.qty - self.filled).max(Decimal::ZERO)
+        }
+    }
+}
+
+/// What an exec report changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecOutcome {
+    /// The report was applied; `fill` is set for a new (never seen before) fill.
+    Applied {
+        /// Whether the order's stored state changed.
+        order_changed: bool,
+        /// A new fill to book into positions.
+        fill: Option<FillInfo>,
+    },
+    /// A fill we had already applied (same order and trade id): ignored.
+    DuplicateFill,
+    /// A report for an order this engine run does not know.
+    UnknownOrder,
+}
+
+/// All our orders, with running open quantities per strategy, instrument and side.
+#[derive(Debug, Default)]
+pub struct OrderTracker {
+    orders: HashMap<ClientOrderId, TrackedOrder>,
+    seen_fills: HashSet<(ClientOrderId, u64)>,
+    /// open[strategy][instrument] = (buy qty, sell qty)
+    open: Vec<Vec<(Qty, Qty)>>,
+    working: usize,
+}
+
+impl OrderTracker {
+    /// A tracker for `strategies` strategies over `instruments` instruments.
+    pub fn new(strategies: usize, instruments: usize) -> Self {
+        Self { open: vec![vec![(Decimal::ZERO, Decimal::ZERO); instruments]; strategies], ..Default::default() }
+    }
+
+    /// Starts tracking an order that is about to be sent.
+    pub fn insert(&mut self, request: OrderRequest, created_ns: i64) {
+        self.adjust_open(&request, request.intent.qty);
+        self.working += 1;
+        self.orders.insert(
+            request.client_order_id,
+            TrackedOrder {
+                request,
+                status: OrderStatus::Pending,
+                filled: Decimal::ZERO,
+                venue_order_id: None,
+                created_ns,
+                cancel_sent: false,
+                reject_reason: None,
+            },
+        );
+    }
+
+    /// The order with this id.
+    pub fn get(&self, id: &ClientOrderId) -> Option<&TrackedOrder> {
+        self.orders.get(id)
+    }
+
+    /// Marks that a cancel was sent for the order.
+    pub fn mark_cancel_sent(&mut self, id: &ClientOrderId) {
+        if let Some(o) = self.orders.get_mut(id) {
+            o.cancel_sent = true;
+        }
+    }
+
+    /// Working orders (not final) of a strategy on an instrument without a cancel in flight.
+    pub fn cancellable(&self, strategy: Option<u16>, instrument: Option<InstrumentId>) -> Vec<ClientOrderId> {
+        let mut ids: Vec<ClientOrderId> = self
+            .orders
+            .values()
+            .filter(|o| !o.status.is_terminal() && !o.cancel_sent)
+            .filter(|o| strategy.is_none_or(|s| o.request.intent.strategy == s))
+            .filter(|o| instrument.is_none_or(|i| o.request.intent.instrument == i))
+            .map(|o| o.request.client_order_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Number of orders not yet in a final state.
+    pub fn working_count(&self) -> usize {
+        self.working
+    }
+
+    /// Open (buy, sell) quantity of one strategy on one instrument.
+    pub fn open_qty(&self, strategy: u16, instrument: InstrumentId) -> (Qty, Qty) {
+        self.open
+            .get(strategy as usize)
+            .and_then(|v| v.get(instrument.index()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Open (buy, sell) quantity of all strategies on one instrument.
+    pub fn account_open_qty(&self, instrument: InstrumentId) -> (Qty, Qty) {
+        self.open.iter().filter_map(|v| v.get(instrument.index())).fold(
+            (Decimal::ZERO, Decimal::ZERO),
+            |(b, s), (ob, os)| (b + ob, s + os),
+        )
+    }
+
+    fn adjust_open(&mut self, req: &OrderRequest, delta: Qty) {
+        let i = &req.intent;
+        if let Some(slot) = self.open.get_mut(i.strategy as usize).and_then(|v| v.get_mut(i.instrument.index())) {
+            match i.side {
+                Side::Buy => slot.0 += delta,
+                Side::Sell => slot.1 += delta,
+            }
+        }
+    }
+
+    /// Applies an exec report. Handles reports out of order (a fill before the ack, a fill
+    /// after a cancel request) and duplicates (a fill is applied once per order and trade id).
+    pub fn apply(&mut self, report: &ExecReport) -> ExecOutcome {
+        let Some(order) = self.orders.get_mut(&report.client_order_id) else {
+            return ExecOutcome::UnknownOrder;
+        };
+        let before_leaves = order.leaves();
+        let was_terminal = order.status.is_terminal();
+        let before = (order.status, order.filled, order.venue_order_id);
+        let mut fill = None;
+        match &report.kind {
+            ExecKind::Ack { venue_order_id } => {
+                order.venue_order_id = Some(*venue_order_id);
+                if order.status == OrderStatus::Pending {
+                    order.status = OrderStatus::Acked;
+                }
+            }
+            ExecKind::Fill(f) => {
+                if !self.seen_fills.insert((report.client_order_id, f.trade_id)) {
+                    return ExecOutcome::DuplicateFill;
+                }
+                order.filled += f.qty;
+                if !order.status.is_terminal() {
+                    order.status = if order.filled >= order.request.intent.qty || f.leaves_qty.is_zero() {
+                        OrderStatus::Filled
+                    } else {
+                        OrderStatus::PartiallyFilled
+                    };
+                }
+                fill = Some(f.clone());
+            }
+            ExecKind::Cancelled => {
+                if !order.status.is_terminal() {
+                    order.status = OrderStatus::Cancelled;
+                }
+            }
+            ExecKind::Expired => {
+                if !order.status.is_terminal() {
+                    order.status = OrderStatus::Expired;
+                }
+            }
+            ExecKind::Rejected { code, reason } => {
+                if !order.status.is_terminal() {
+                    order.status = OrderStatus::Rejected;
+                    order.reject_reason = Some(format!("{code}: {reason}"));
+                }
+            }
+        }
+        let after_leaves = order.leaves();
+        let now_terminal = order.status.is_terminal();
+        let changed = before != (order.status, order.filled, order.venue_order_id);
+        let request = order.request;
+        if after_leaves != before_leaves {
+            self.adjust_open(&request, after_leaves - before_leaves);
+        }
+        if now_terminal && !was_terminal {
+            self.working -= 1;
+        }
+        ExecOutcome::Applied { order_changed: changed, fill }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::{OrderIntent, OrderType, TimeInForce};
+    use rust_decimal_macros::dec;
+
+    fn req(seq: u32, side: Side, qty: Qty) -> OrderRequest {
+        OrderRequest {
+            client_order_id: ClientOrderId { run: 1, seq },
+            intent: OrderIntent {
+                strategy: 0,
+                instrument: InstrumentId(0),
+                side,
+                order_type: OrderType::Limit,
+                price: Some(dec!(100)),
+                qty,
+                tif: TimeInForce::Gtc,
+                reduce_only: false,
+                post_only: false,
+                origin_recv_ns: 0,
+            },
+        }
+    }
+
+    fn rep(seq: u32, kind: ExecKind) -> ExecReport {
+        ExecReport { client_order_id: ClientOrderId { run: 1, seq }, instrument: InstrumentId(0), side: Side::Buy, kind, recv_ns: 0 }
+    }
+
+    fn fill(trade_id: u64, qty: Qty, leaves: Qty) -> ExecKind {
+        ExecKind::Fill(FillInfo {
+            trade_id,
+            price: dec!(100),
+            qty,
+            fee: dec!(0),
+            fee_asset: "USDT".into(),
+            is_maker: false,
+            leaves_qty: leaves,
+            exch_ts_ns: 0,
+        })
+    }
+
+    #[test]
+    fn lifecycle_with_partial_fills_and_open_quantities() {
+        let mut t = OrderTracker::new(1, 1);
+        t.insert(req(1, Side::Buy, dec!(2)), 0);
+        assert_eq!(t.open_qty(0, InstrumentId(0)), (dec!(2), dec!(0)));
+        t.apply(&rep(1, ExecKind::Ack { venue_order_id: 9 }));
+        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status, OrderStatus::Acked);
+        t.apply(&rep(1, fill(1, dec!(0.5), dec!(1.5))));
+        assert_eq!(t.open_qty(0, InstrumentId(0)).0, dec!(1.5));
+        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status, OrderStatus::PartiallyFilled);
+        assert_eq!(t.apply(&rep(1, fill(1, dec!(0.5), dec!(1.5)))), ExecOutcome::DuplicateFill);
+        t.apply(&rep(1, ExecKind::Cancelled));
+        assert_eq!(t.open_qty(0, InstrumentId(0)).0, dec!(0));
+        assert_eq!(t.working_count(), 0);
+        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().filled, dec!(0.5));
+    }
+
+    #[test]
+    fn fill_before_ack_and_fill_after_cancel_are_both_booked() {
+        let mut t = OrderTracker::new(1, 1);
+        t.insert(req(1, Side::Sell, dec!(1)), 0);
+        let ExecOutcome::Applied { fill: Some(_), .. } = t.apply(&rep(1, fill(7, dec!(1), dec!(0)))) else { panic!() };
+        t.apply(&rep(1, ExecKind::Ack { venue_order_id: 3 }));
+        let o = t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap();
+        assert_eq!((o.status, o.venue_order_id), (OrderStatus::Filled, Some(3)));
+
+        t.insert(req(2, Side::Sell, dec!(1)), 0);
+        t.apply(&rep(2, ExecKind::Cancelled));
+        let ExecOutcome::Applied { fill: Some(_), .. } = t.apply(&rep(2, fill(8, dec!(0.2), dec!(0)))) else { panic!() };
+        let o = t.get(&ClientOrderId { run: 1, seq: 2 }).unwrap();
+        assert_eq!((o.status, o.filled), (OrderStatus::Cancelled, dec!(0.2)));
+        assert_eq!(t.open_qty(0, InstrumentId(0)), (dec!(0), dec!(0)));
+        assert_eq!(t.apply(&rep(99, ExecKind::Cancelled)), ExecOutcome::UnknownOrder);
+    }
+
+    #[test]
+    fn rejects_release_open_quantity() {
+        let mut t = OrderTracker::new(1, 1);
+        t.insert(req(1, Side::Buy, dec!(3)), 0);
+        t.apply(&rep(1, ExecKind::Rejected { code: -2010, reason: "insufficient balance".into() }));
+        let o = t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap();
+        assert_eq!(o.reject_reason.as_deref(), Some("-2010: insufficient balance"));
+        assert_eq!(t.account_open_qty(InstrumentId(0)), (dec!(0), dec!(0)));
+        assert_eq!(t.cancellable(None, None), vec![]);
+    }
+}
