@@ -81,7 +81,8 @@ pub struct OrderRow {
     pub updated_ns: i64,
 }
 
-/// One fill of one of our orders (inserted once on `(venue, symbol, trade_id)`).
+/// One fill of one of our orders (inserted once on `(venue, symbol, trade_id, client_order_id)`:
+/// one venue trade can fill two of our own orders that matched each other).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FillRow {
     /// Venue name.

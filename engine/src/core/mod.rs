@@ -39,6 +39,12 @@ impl EventOut for crossbeam_channel::Sender<SinkEvent> {
     }
 }
 
+impl EventOut for crate::sink::SinkSender {
+    fn emit(&mut self, ev: SinkEvent) -> bool {
+        self.send(ev).is_ok()
+    }
+}
+
 /// Errors that stop the core loop before it starts.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {

@@ -1,0 +1,350 @@
+//! One engine run, wired: simulator (optional) -> Binance feed -> lock-free queue -> core loop
+//! -> order gateway -> exec reports back -> sink. The binary's edge: errors are `anyhow`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use peregrine_engine::config::Config;
+use peregrine_engine::core::{run_core, CoreSetup};
+use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::secret::{ApiCredentials, Secret};
+use peregrine_engine::sink::{spawn_sink, SinkConfig};
+use peregrine_engine::strategy::StrategyLimits;
+use peregrine_engine::types::{InstrumentSpec, Instruments};
+use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
+use peregrine_exchanges::binance::gateway::{run_gateway, GatewayConfig};
+use peregrine_exchanges::binance::ledger::ExecLedger;
+use peregrine_exchanges::binance::rest::BinanceRest;
+use peregrine_exchanges::binance::signer::BinanceSigner;
+use peregrine_exchanges::binance::user_stream::{run_user_stream, UserStreamConfig};
+use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
+use tokio::sync::watch;
+
+use crate::summary::RunSummary;
+
+/// The outcome of [`run_engine`]: the summary, and the simulator's own ledger of our fills
+/// when the simulator ran in-process (taken after the engine stopped).
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// What the run did.
+    pub summary: RunSummary,
+    /// Every fill the simulator made for our account, if it ran.
+    pub sim_ledger: Option<Vec<LedgerFill>>,
+}
+
+/// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
+/// writes it as JSON if asked.
+pub fn run_cli(config: &Path, duration: Option<Duration>, summary_path: Option<&Path>) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let rt = runtime()?;
+    let outcome = rt.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            match duration {
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => tracing::info!("run duration reached; stopping"),
+                        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C; stopping"),
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("Ctrl-C; stopping");
+                }
+            }
+            let _ = stop_tx.send(true);
+        });
+        run_engine(cfg, stop_rx).await
+    })?;
+    print!("{}", outcome.summary.render());
+    if let Some(path) = summary_path {
+        let json = serde_json::to_string_pretty(&outcome.summary).context("serializing the run summary")?;
+        std::fs::write(path, json).with_context(|| format!("writing the run summary to {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `peregrine sim`: runs the simulator alone until Ctrl-C. Credentials come from the
+/// environment variables named in the config's `[venue]` (defaults: `PEREGRINE_API_KEY`,
+/// `PEREGRINE_API_SECRET`), or are the fixed development pair `sim-key`/`sim-secret`.
+pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let rt = runtime()?;
+    let key = std::env::var(&cfg.venue.api_key_env).unwrap_or_else(|_| "sim-key".into());
+    let secret = std::env::var(&cfg.venue.api_secret_env).unwrap_or_else(|_| "sim-secret".into());
+    let sim_cfg = sim_config(&cfg, key.clone(), secret)?;
+    rt.block_on(async move {
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let handle = sim::spawn(sim_cfg, bind).await?;
+        println!("simulator listening: REST {}  websocket {}", handle.rest_base_url(), handle.ws_base_url());
+        println!("API key {key:?}; Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        handle.shutdown().await;
+        Ok(())
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("peregrine-io")
+        .build()
+        .context("starting the async runtime")
+}
+
+fn instruments(cfg: &Config) -> Result<Instruments> {
+    let mut out = Instruments::new();
+    for i in &cfg.instruments {
+        let spec = InstrumentSpec::from_canonical(&cfg.venue.name, &i.symbol, i.tick_size, i.lot_size)
+            .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
+        out.intern(spec);
+    }
+    Ok(out)
+}
+
+fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimConfig> {
+    let mut symbols = Vec::new();
+    for i in &cfg.instruments {
+        let spec = InstrumentSpec::from_canonical("binance", &i.symbol, i.tick_size, i.lot_size)
+            .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
+        let Some(start_price) = i.sim_start_price else {
+            bail!("instrument {}: sim_start_price is required for the simulator", i.symbol);
+        };
+        symbols.push(SimSymbol {
+            symbol: spec.venue_symbol,
+            base: spec.base,
+            quote: spec.quote,
+            start_price,
+            tick_size: i.tick_size,
+            lot_size: i.lot_size,
+            min_qty: i.lot_size,
+            ..SimSymbol::btcusdt()
+        });
+    }
+    Ok(SimConfig { seed: cfg.sim.seed, symbols, api_key, api_secret, md_interval_ms: cfg.sim.md_interval_ms, ..SimConfig::default() })
+}
+
+/// A random hex string for the in-process simulator's throwaway credentials.
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs the engine on `cfg` until `stop` turns true, then stops in order (feed, core drain,
+/// user stream, gateway, sink, simulator) and reports.
+pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let instruments = Arc::new(instruments(&cfg)?);
+
+    // Venue endpoints and credentials: the in-process simulator with throwaway keys, or the
+    // configured venue with keys from the environment.
+    let (sim_handle, ws_base, rest_base, credentials): (Option<SimHandle>, String, String, ApiCredentials) =
+        if cfg.sim.enabled {
+            let key = random_hex(32);
+            let secret = random_hex(32);
+            let sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+            let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
+            let handle = sim::spawn(sim_cfg, bind).await.context("starting the built-in simulator")?;
+            tracing::info!(rest = %handle.rest_base_url(), ws = %handle.ws_base_url(), "simulator started");
+            let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
+            (Some(handle), ws, rest, ApiCredentials { key: Secret::new(key), secret: Secret::new(secret) })
+        } else {
+            let key = std::env::var(&cfg.venue.api_key_env)
+                .with_context(|| format!("the API key must be in the environment variable {}", cfg.venue.api_key_env))?;
+            let secret = std::env::var(&cfg.venue.api_secret_env).with_context(|| {
+                format!("the API secret must be in the environment variable {}", cfg.venue.api_secret_env)
+            })?;
+            (
+                None,
+                cfg.venue.ws_url.clone(),
+                cfg.venue.rest_url.clone(),
+                ApiCredentials { key: Secret::new(key), secret: Secret::new(secret) },
+            )
+        };
+
+    let rest = BinanceRest::new(&rest_base, credentials.clone(), cfg.venue.recv_window_ms, Duration::from_secs(10))
+        .context("building the REST client")?;
+    check_instrument_rules(&rest, &instruments).await?;
+
+    // The sink first: a bad database URL fails the run before anything trades.
+    let (sink_tx, sink_join) = spawn_sink(SinkConfig {
+        url: cfg.sink.url.clone(),
+        batch_size: cfg.sink.batch_size,
+        batch_age: cfg.sink.batch_age(),
+    })
+    .context("starting the sink")?;
+
+    let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
+    let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
+    let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ledger = Arc::new(ExecLedger::default());
+
+    // User data stream, connected before the first order can be sent.
+    let (us_ready_tx, mut us_ready_rx) = watch::channel(false);
+    let (us_stop_tx, us_stop_rx) = watch::channel(false);
+    let user_stream = tokio::spawn(run_user_stream(
+        UserStreamConfig::new(ws_base.clone()),
+        rest.clone(),
+        instruments.clone(),
+        exec_tx.clone(),
+        ledger.clone(),
+        us_ready_tx,
+        us_stop_rx,
+    ));
+    tokio::time::timeout(Duration::from_secs(10), us_ready_rx.wait_for(|r| *r))
+        .await
+        .context("the user data stream did not connect within 10 s")?
+        .context("the user data stream stopped before connecting")?;
+
+    let gateway = tokio::spawn(run_gateway(rest.clone(), gw_rx, exec_tx.clone(), ledger, GatewayConfig::default()));
+    drop(exec_tx);
+
+    // Local kill switch: the config's initial state, then a file that turns it on while present.
+    let kill = KillSwitch::new(cfg.risk.kill_switch);
+    if let Some(path) = cfg.risk.kill_switch_file.clone() {
+        let kill = kill.clone();
+        let initial = cfg.risk.kill_switch;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let on = initial || tokio::fs::try_exists(&path).await.unwrap_or(false);
+                if on != kill.is_on() {
+                    tracing::warn!(file = %path.display(), on, "local kill switch changed");
+                    kill.set(on);
+                }
+            }
+        });
+    }
+
+    let setup = CoreSetup {
+        run_id: (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32,
+        venue: cfg.venue.name.clone(),
+        instruments: instruments.clone(),
+        strategies: cfg.strategies.clone(),
+        strategy_limits: StrategyLimits::default(),
+        max_strategy_errors: 10,
+        error_window: Duration::from_secs(60),
+        risk: RiskGate::new(
+            RiskLimits { max_order_notional: cfg.risk.max_order_notional, max_position: cfg.risk.max_position },
+            kill,
+        ),
+        signer: Box::new(BinanceSigner::new(instruments.clone(), &credentials, cfg.venue.recv_window_ms)),
+        gateway: gw_tx,
+        ticks: tick_rx,
+        execs: exec_rx,
+        sink: Box::new(sink_tx),
+        cancel_on_stop: cfg.engine.cancel_on_stop,
+        drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
+        progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
+    };
+    let (core_done_tx, core_done_rx) = tokio::sync::oneshot::channel();
+    let core = std::thread::Builder::new()
+        .name("peregrine-core".into())
+        .spawn(move || {
+            let result = run_core(setup);
+            let _ = core_done_tx.send(());
+            result
+        })
+        .context("starting the core thread")?;
+
+    let (feed_stop_tx, feed_stop_rx) = watch::channel(false);
+    let feed_stats = Arc::new(FeedStats::default());
+    let feed = tokio::spawn(run_feed_with_stats(
+        FeedConfig::new(ws_base.clone(), rest_base.clone()),
+        instruments.clone(),
+        tick_tx,
+        feed_stop_rx,
+        feed_stats.clone(),
+    ));
+
+    // Run until asked to stop, or until the core stops on its own (a strategy failed to load).
+    let mut core_done = core_done_rx;
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => {}
+        _ = &mut core_done => {}
+    }
+    tracing::info!("stopping: feed first, then the core drains its orders");
+    let _ = feed_stop_tx.send(true);
+    let feed_snapshot = feed.await.context("the feed task panicked")?;
+    let core_report = tokio::task::spawn_blocking(move || core.join())
+        .await
+        .context("joining the core thread")?
+        .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
+    let _ = us_stop_tx.send(true);
+    let us_stats = user_stream.await.context("the user stream task panicked")?;
+    let gw_stats = gateway.await.context("the gateway task panicked")?;
+    let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
+        .await
+        .context("joining the sink")?
+        .context("the sink failed to flush")?;
+    let sim_ledger = match sim_handle {
+        Some(h) => {
+            let ledger = h.ledger();
+            h.shutdown().await;
+            Some(ledger)
+        }
+        None => None,
+    };
+    tracing::info!(?us_stats, ?gw_stats, "venue connections closed");
+
+    let summary = RunSummary {
+        ticks: core_report.ticks,
+        orders: core_report.orders,
+        fills: core_report.fills,
+        rejects: core_report.rejects,
+        realized_pnl: core_report.realized_pnl.clone(),
+        latency_ns: core_report.latency_ns,
+        feed: serde_json::json!({
+            "frames": feed_snapshot.frames,
+            "ticks": feed_snapshot.ticks,
+            "malformed": feed_snapshot.malformed,
+            "dropped": feed_snapshot.dropped,
+            "reconnects": feed_snapshot.reconnects,
+            "resyncs": feed_snapshot.resyncs,
+        }),
+        sink: serde_json::json!({
+            "orders": sink_stats.orders,
+            "fills": sink_stats.fills,
+            "positions": sink_stats.positions,
+            "risk_events": sink_stats.risk_events,
+            "batches": sink_stats.batches,
+            "retries": sink_stats.retries,
+        }),
+        detail: core_report,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok(RunOutcome { summary, sim_ledger })
+}
+
+/// Compares the configured tick and lot sizes with the venue's exchange info; a mismatch
+/// would make every order fail the venue's filters, so it stops the run.
+async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -> Result<()> {
+    let symbols: Vec<&str> = instruments.iter().map(|(_, s)| s.venue_symbol.as_str()).collect();
+    let rules = rest.exchange_info(&symbols).await.context("fetching exchangeInfo from the venue")?;
+    for (_, spec) in instruments.iter() {
+        let Some(r) = rules.iter().find(|r| r.symbol == spec.venue_symbol) else {
+            bail!("the venue does not list {} ({})", spec.symbol, spec.venue_symbol);
+        };
+        if r.tick_size != Some(spec.tick_size) || r.step_size != Some(spec.lot_size) {
+            bail!(
+                "{}: configured tick_size {} / lot_size {} differ from the venue's {:?} / {:?}",
+                spec.symbol,
+                spec.tick_size,
+                spec.lot_size,
+                r.tick_size,
+                r.step_size
+            );
+        }
+        if r.status != "TRADING" {
+            tracing::warn!(symbol = %spec.symbol, status = %r.status, "the venue does not list the symbol as TRADING");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The `peregrine` application: wiring of the engine, a venue adapter, the simulator and the
+//! sink into one run. The command line lives in `main.rs`; integration tests drive
+//! [`app::run_engine`] directly.
+
+pub mod app;
+pub mod summary;
