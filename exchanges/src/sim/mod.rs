@@ -1,1 +1,210 @@
-//! The built-in exchange simulator (see sim helper).
+//! `sim`: the built-in exchange simulator.
+//!
+//! A local server on one port speaking Binance spot's wire protocol for what Peregrine uses:
+//! market-data websockets (`@trade`, `@bookTicker`, `@depth`, `@depth@100ms`; raw, combined
+//! and SUBSCRIBE), the REST depth snapshot, the signed REST order API (HMAC-SHA256, Binance's
+//! error codes) and the user data stream. Behind it, a seeded synthetic market and a
+//! price-time-priority matching engine in which our orders really match, partially fill and
+//! rest. Every fill of our orders is recorded in a ledger ([`SimHandle::ledger`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), peregrine_exchanges::sim::SimError> {
+//! use peregrine_exchanges::sim::{spawn, SimConfig};
+//! let sim = spawn(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("REST {} / WS {}", sim.rest_base_url(), sim.ws_base_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
+//! `exchange` (accounts, orders, event emission), `rest` (HTTP handlers), `auth` (signature
+//! and timestamp checks), `ws` (market streams), `user_stream` (listen keys, user events),
+//! `ledger`, `limits` (usage headers), `fanout` (broadcast), `wire` (formatting).
+
+mod auth;
+pub mod config;
+mod error;
+mod exchange;
+mod fanout;
+mod ledger;
+mod limits;
+mod market;
+pub mod matching;
+mod rest;
+mod state;
+mod user_stream;
+mod wire;
+mod ws;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use tokio::task::JoinHandle;
+
+pub use config::{SimConfig, SimSymbol};
+pub use error::{ApiError, SimError};
+pub use ledger::LedgerFill;
+
+use state::Shared;
+
+/// A running simulator. Dropping it stops it too (without waiting); prefer
+/// [`SimHandle::shutdown`], which waits for the server to finish.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    market: JoinHandle<()>,
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+        self.market.abort();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A book snapshot: `(last update id, bids best first, asks best first)` of `(price, qty)`.
+pub type BookSnapshot = (u64, Vec<matching::PriceLevel>, Vec<matching::PriceLevel>);
+
+/// Starts a simulator listening on `bind` (use `127.0.0.1:0` for an ephemeral port).
+/// Must be called inside a tokio runtime. The book is seeded before this returns.
+pub async fn spawn(cfg: SimConfig, bind: SocketAddr) -> Result<SimHandle, SimError> {
+    let shared = Arc::new(Shared::new(&cfg)?);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| SimError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr: bind, source })?;
+    {
+        // Seed the book so the first snapshot is two-sided.
+        let mut ex = shared.exchange();
+        for _ in 0..5 {
+            ex.market_step(wire::now_ms());
+        }
+    }
+    let market = tokio::spawn(market::run(shared.clone()));
+    let app = rest::router(shared.clone());
+    let mut stop = shared.shutdown.subscribe();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "exchange simulator listening");
+    Ok(SimHandle {
+        addr,
+        shared,
+        server: Some(server),
+        market,
+    })
+}
+
+/// Runs a simulator until `shutdown` completes (e.g. `tokio::signal::ctrl_c()` mapped to
+/// `()`), then stops it. For the CLI (`peregrine sim --port N`): call it from
+/// `#[tokio::main]` or `Runtime::block_on`. Returns early with an error if the server fails.
+pub async fn run_until(
+    cfg: SimConfig,
+    bind: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SimError> {
+    let mut handle = spawn(cfg, bind).await?;
+    let Some(mut server) = handle.server.take() else {
+        return Ok(());
+    };
+    tokio::select! {
+        _ = shutdown => {
+            handle.shared.shutdown.send_replace(true);
+            handle.market.abort();
+            wait_for_server(server).await;
+            Ok(())
+        }
+        res = &mut server => {
+            drop(handle);
+            match res {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(SimError::Serve(e)),
+                Err(e) => Err(SimError::Serve(std::io::Error::other(e))),
+            }
+        }
+    }
+}
+
+/// Waits up to 5 s for the (already signalled) server task, then aborts it.
+async fn wait_for_server(mut server: JoinHandle<std::io::Result<()>>) {
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await;
+    if wait.is_err() {
+        tracing::warn!("simulator server did not stop within 5 s; aborting it");
+        server.abort();
+    }
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Websocket base URL, `ws://127.0.0.1:PORT` (append `/ws/<stream>`, `/stream?streams=`).
+    pub fn ws_base_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// REST base URL, `http://127.0.0.1:PORT` (append `/api/v3/...`).
+    pub fn rest_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every fill of our account's orders so far, in match order.
+    pub fn ledger(&self) -> Vec<LedgerFill> {
+        self.shared.exchange().ledger()
+    }
+
+    /// Our balances as `(asset, free, locked)`, sorted by asset.
+    pub fn balances(&self) -> Vec<(String, Decimal, Decimal)> {
+        self.shared
+            .exchange()
+            .balances()
+            .iter()
+            .map(|(a, b)| (a.clone(), b.free, b.locked))
+            .collect()
+    }
+
+    /// The current book of `symbol` (up to `limit` levels per side) with its update id, as the
+    /// depth streams describe it. `None` for an unknown symbol.
+    pub fn book(&self, symbol: &str, limit: usize) -> Option<BookSnapshot> {
+        self.shared.exchange().depth(symbol, limit)
+    }
+
+    /// Stops the synthetic market (no walk, makers or takers); streams keep flowing and our
+    /// orders still match against the book. For deterministic tests and fault scenarios.
+    pub fn pause_market(&self) {
+        self.shared.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Restarts the synthetic market after [`SimHandle::pause_market`].
+    pub fn resume_market(&self) {
+        self.shared.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// Stops the server, closes every websocket and waits (up to 5 s) for the server to end.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.send_replace(true);
+        self.market.abort();
+        if let Some(server) = self.server.take() {
+            wait_for_server(server).await;
+        }
+    }
+}
