@@ -37,7 +37,11 @@ pub struct RunOutcome {
 
 /// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
 /// writes it as JSON if asked.
-pub fn run_cli(config: &Path, duration: Option<Duration>, summary_path: Option<&Path>) -> Result<()> {
+pub fn run_cli(
+    config: &Path,
+    duration: Option<Duration>,
+    summary_path: Option<&Path>,
+) -> Result<()> {
     let cfg = Config::load(config)?;
     let rt = runtime()?;
     let outcome = rt.block_on(async {
@@ -61,8 +65,10 @@ pub fn run_cli(config: &Path, duration: Option<Duration>, summary_path: Option<&
     })?;
     print!("{}", outcome.summary.render());
     if let Some(path) = summary_path {
-        let json = serde_json::to_string_pretty(&outcome.summary).context("serializing the run summary")?;
-        std::fs::write(path, json).with_context(|| format!("writing the run summary to {}", path.display()))?;
+        let json = serde_json::to_string_pretty(&outcome.summary)
+            .context("serializing the run summary")?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the run summary to {}", path.display()))?;
     }
     Ok(())
 }
@@ -79,7 +85,11 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
     rt.block_on(async move {
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let handle = sim::spawn(sim_cfg, bind).await?;
-        println!("simulator listening: REST {}  websocket {}", handle.rest_base_url(), handle.ws_base_url());
+        println!(
+            "simulator listening: REST {}  websocket {}",
+            handle.rest_base_url(),
+            handle.ws_base_url()
+        );
         println!("API key {key:?}; Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
         handle.shutdown().await;
@@ -99,8 +109,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn instruments(cfg: &Config) -> Result<Instruments> {
     let mut out = Instruments::new();
     for i in &cfg.instruments {
-        let spec = InstrumentSpec::from_canonical(&cfg.venue.name, &i.symbol, i.tick_size, i.lot_size)
-            .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
+        let spec =
+            InstrumentSpec::from_canonical(&cfg.venue.name, &i.symbol, i.tick_size, i.lot_size)
+                .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
         out.intern(spec);
     }
     Ok(out)
@@ -112,7 +123,10 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
         let spec = InstrumentSpec::from_canonical("binance", &i.symbol, i.tick_size, i.lot_size)
             .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
         let Some(start_price) = i.sim_start_price else {
-            bail!("instrument {}: sim_start_price is required for the simulator", i.symbol);
+            bail!(
+                "instrument {}: sim_start_price is required for the simulator",
+                i.symbol
+            );
         };
         symbols.push(SimSymbol {
             symbol: spec.venue_symbol,
@@ -125,7 +139,14 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
             ..SimSymbol::btcusdt()
         });
     }
-    Ok(SimConfig { seed: cfg.sim.seed, symbols, api_key, api_secret, md_interval_ms: cfg.sim.md_interval_ms, ..SimConfig::default() })
+    Ok(SimConfig {
+        seed: cfg.sim.seed,
+        symbols,
+        api_key,
+        api_secret,
+        md_interval_ms: cfg.sim.md_interval_ms,
+        ..SimConfig::default()
+    })
 }
 
 /// A random hex string for the in-process simulator's throwaway credentials.
@@ -144,32 +165,61 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
 
     // Venue endpoints and credentials: the in-process simulator with throwaway keys, or the
     // configured venue with keys from the environment.
-    let (sim_handle, ws_base, rest_base, credentials): (Option<SimHandle>, String, String, ApiCredentials) =
-        if cfg.sim.enabled {
-            let key = random_hex(32);
-            let secret = random_hex(32);
-            let sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
-            let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
-            let handle = sim::spawn(sim_cfg, bind).await.context("starting the built-in simulator")?;
-            tracing::info!(rest = %handle.rest_base_url(), ws = %handle.ws_base_url(), "simulator started");
-            let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
-            (Some(handle), ws, rest, ApiCredentials { key: Secret::new(key), secret: Secret::new(secret) })
-        } else {
-            let key = std::env::var(&cfg.venue.api_key_env)
-                .with_context(|| format!("the API key must be in the environment variable {}", cfg.venue.api_key_env))?;
-            let secret = std::env::var(&cfg.venue.api_secret_env).with_context(|| {
-                format!("the API secret must be in the environment variable {}", cfg.venue.api_secret_env)
-            })?;
-            (
-                None,
-                cfg.venue.ws_url.clone(),
-                cfg.venue.rest_url.clone(),
-                ApiCredentials { key: Secret::new(key), secret: Secret::new(secret) },
+    let (sim_handle, ws_base, rest_base, credentials): (
+        Option<SimHandle>,
+        String,
+        String,
+        ApiCredentials,
+    ) = if cfg.sim.enabled {
+        let key = random_hex(32);
+        let secret = random_hex(32);
+        let sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
+        let handle = sim::spawn(sim_cfg, bind)
+            .await
+            .context("starting the built-in simulator")?;
+        tracing::info!(rest = %handle.rest_base_url(), ws = %handle.ws_base_url(), "simulator started");
+        let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
+        (
+            Some(handle),
+            ws,
+            rest,
+            ApiCredentials {
+                key: Secret::new(key),
+                secret: Secret::new(secret),
+            },
+        )
+    } else {
+        let key = std::env::var(&cfg.venue.api_key_env).with_context(|| {
+            format!(
+                "the API key must be in the environment variable {}",
+                cfg.venue.api_key_env
             )
-        };
+        })?;
+        let secret = std::env::var(&cfg.venue.api_secret_env).with_context(|| {
+            format!(
+                "the API secret must be in the environment variable {}",
+                cfg.venue.api_secret_env
+            )
+        })?;
+        (
+            None,
+            cfg.venue.ws_url.clone(),
+            cfg.venue.rest_url.clone(),
+            ApiCredentials {
+                key: Secret::new(key),
+                secret: Secret::new(secret),
+            },
+        )
+    };
 
-    let rest = BinanceRest::new(&rest_base, credentials.clone(), cfg.venue.recv_window_ms, Duration::from_secs(10))
-        .context("building the REST client")?;
+    let rest = BinanceRest::new(
+        &rest_base,
+        credentials.clone(),
+        cfg.venue.recv_window_ms,
+        Duration::from_secs(10),
+    )
+    .context("building the REST client")?;
     check_instrument_rules(&rest, &instruments).await?;
 
     // The sink first: a bad database URL fails the run before anything trades.
@@ -202,7 +252,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .context("the user data stream did not connect within 10 s")?
         .context("the user data stream stopped before connecting")?;
 
-    let gateway = tokio::spawn(run_gateway(rest.clone(), gw_rx, exec_tx.clone(), ledger, GatewayConfig::default()));
+    let gateway = tokio::spawn(run_gateway(
+        rest.clone(),
+        gw_rx,
+        exec_tx.clone(),
+        ledger,
+        GatewayConfig::default(),
+    ));
     drop(exec_tx);
 
     // Local kill switch: the config's initial state, then a file that turns it on while present.
@@ -232,10 +288,17 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         max_strategy_errors: 10,
         error_window: Duration::from_secs(60),
         risk: RiskGate::new(
-            RiskLimits { max_order_notional: cfg.risk.max_order_notional, max_position: cfg.risk.max_position },
+            RiskLimits {
+                max_order_notional: cfg.risk.max_order_notional,
+                max_position: cfg.risk.max_position,
+            },
             kill,
         ),
-        signer: Box::new(BinanceSigner::new(instruments.clone(), &credentials, cfg.venue.recv_window_ms)),
+        signer: Box::new(BinanceSigner::new(
+            instruments.clone(),
+            &credentials,
+            cfg.venue.recv_window_ms,
+        )),
         gateway: gw_tx,
         ticks: tick_rx,
         execs: exec_rx,
@@ -320,17 +383,30 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         detail: core_report,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
-    Ok(RunOutcome { summary, sim_ledger })
+    Ok(RunOutcome {
+        summary,
+        sim_ledger,
+    })
 }
 
 /// Compares the configured tick and lot sizes with the venue's exchange info; a mismatch
 /// would make every order fail the venue's filters, so it stops the run.
 async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -> Result<()> {
-    let symbols: Vec<&str> = instruments.iter().map(|(_, s)| s.venue_symbol.as_str()).collect();
-    let rules = rest.exchange_info(&symbols).await.context("fetching exchangeInfo from the venue")?;
+    let symbols: Vec<&str> = instruments
+        .iter()
+        .map(|(_, s)| s.venue_symbol.as_str())
+        .collect();
+    let rules = rest
+        .exchange_info(&symbols)
+        .await
+        .context("fetching exchangeInfo from the venue")?;
     for (_, spec) in instruments.iter() {
         let Some(r) = rules.iter().find(|r| r.symbol == spec.venue_symbol) else {
-            bail!("the venue does not list {} ({})", spec.symbol, spec.venue_symbol);
+            bail!(
+                "the venue does not list {} ({})",
+                spec.symbol,
+                spec.venue_symbol
+            );
         };
         if r.tick_size != Some(spec.tick_size) || r.step_size != Some(spec.lot_size) {
             bail!(

@@ -51,12 +51,18 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, duration, summary } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
+        Command::Run {
+            config,
+            duration,
+            summary,
+        } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
         Command::Sim { port, config } => peregrine::app::sim_cli(&config, port),
         Command::Check { files } => return check(&files),
     };

@@ -39,7 +39,10 @@ impl RunSummary {
         s.push_str(&format!("  ticks processed  {}\n", self.ticks));
         s.push_str(&format!("  orders sent      {}\n", self.orders));
         s.push_str(&format!("  fills            {}\n", self.fills));
-        s.push_str(&format!("  rejects          {} ({} by risk)\n", self.rejects, self.detail.risk_rejects));
+        s.push_str(&format!(
+            "  rejects          {} ({} by risk)\n",
+            self.rejects, self.detail.risk_rejects
+        ));
         s.push_str(&format!("  realized pnl     {}\n", self.realized_pnl));
         s.push_str(&format!(
             "  tick-to-order    p50 {} us  p99 {} us  p99.9 {} us  max {} us  (n={})\n",

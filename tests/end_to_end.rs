@@ -32,13 +32,15 @@ fn on_trade(t) {
 }
 "#;
 
-/// Asks for an order far above the notional limit every 100 trades: the risk gate must refuse
-/// every one of them, with a recorded reason.
+/// Every 100 trades asks for an order far above the notional limit (the risk gate must refuse
+/// it, with a recorded reason) and one below the venue's minimum notional (the venue must
+/// reject it, and the rejection must be stored with the venue's code).
 const OVERSIZE: &str = r#"
 fn on_start() { this.n = 0; }
 fn on_trade(t) {
     this.n += 1;
     if this.n % 100 == 0 { limit("buy", t.price, "1"); }
+    if this.n % 100 == 50 { limit("buy", t.price - 100, "0.00001"); }
 }
 "#;
 
@@ -117,29 +119,63 @@ async fn every_simulator_fill_reaches_sqlite_exactly_once_within_risk_limits() {
     assert!(summary.ticks > 500, "too few ticks: {}", summary.ticks);
     assert!(summary.orders >= 10, "too few orders: {}", summary.orders);
     assert!(!ledger.is_empty(), "the simulator made no fills for us");
-    assert_eq!(summary.fills as usize, ledger.len(), "engine booked a different number of fills than the venue made");
+    assert_eq!(
+        summary.fills as usize,
+        ledger.len(),
+        "engine booked a different number of fills than the venue made"
+    );
     assert_eq!(summary.detail.working_orders_at_exit, 0);
     assert_eq!(summary.detail.strategy_errors, 0);
-    assert!(summary.detail.risk_rejects >= 3, "the oversize strategy must have been refused: {}", summary.detail.risk_rejects);
+    assert!(
+        summary.detail.risk_rejects >= 3,
+        "the oversize strategy must have been refused: {}",
+        summary.detail.risk_rejects
+    );
     assert!(summary.latency_ns.count > 0 && summary.latency_ns.p50 > 0);
 
-    let pool = sqlite_pool(&format!("sqlite://{}", dir.path().join("e2e.db").display())).await.unwrap();
+    let pool = sqlite_pool(&format!("sqlite://{}", dir.path().join("e2e.db").display()))
+        .await
+        .unwrap();
 
     // Fills: exactly the simulator's, once each, with identical economics.
-    let rows = sqlx::query("SELECT * FROM fills").fetch_all(&pool).await.unwrap();
-    assert_eq!(rows.len(), ledger.len(), "fills in SQLite vs fills in the simulator's ledger");
+    let rows = sqlx::query("SELECT * FROM fills")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        ledger.len(),
+        "fills in SQLite vs fills in the simulator's ledger"
+    );
     let mut db: HashMap<(i64, String), (String, Decimal, Decimal, String)> = HashMap::new();
     for r in &rows {
-        let key = (r.get::<i64, _>("trade_id"), r.get::<String, _>("client_order_id"));
-        let val = (r.get::<String, _>("side"), dec_col(r, "price"), dec_col(r, "qty"), r.get::<String, _>("strategy"));
-        assert!(db.insert(key.clone(), val).is_none(), "duplicate fill {key:?}");
+        let key = (
+            r.get::<i64, _>("trade_id"),
+            r.get::<String, _>("client_order_id"),
+        );
+        let val = (
+            r.get::<String, _>("side"),
+            dec_col(r, "price"),
+            dec_col(r, "qty"),
+            r.get::<String, _>("strategy"),
+        );
+        assert!(
+            db.insert(key.clone(), val).is_none(),
+            "duplicate fill {key:?}"
+        );
     }
     let mut strategy_of_order: HashMap<String, String> = HashMap::new();
     for f in &ledger {
         assert_eq!(f.symbol, "BTCUSDT");
         let key = (f.trade_id as i64, f.client_order_id.clone());
-        let (side, price, qty, strategy) = db.get(&key).unwrap_or_else(|| panic!("ledger fill {key:?} missing from SQLite"));
-        assert_eq!((side.as_str(), *price, *qty), (f.side.as_str(), f.price, f.qty), "fill {key:?} differs");
+        let (side, price, qty, strategy) = db
+            .get(&key)
+            .unwrap_or_else(|| panic!("ledger fill {key:?} missing from SQLite"));
+        assert_eq!(
+            (side.as_str(), *price, *qty),
+            (f.side.as_str(), f.price, f.qty),
+            "fill {key:?} differs"
+        );
         strategy_of_order.insert(f.client_order_id.clone(), strategy.clone());
     }
 
@@ -149,28 +185,77 @@ async fn every_simulator_fill_reaches_sqlite_exactly_once_within_risk_limits() {
         let s = strategy_of_order[&f.client_order_id].clone();
         *expected.entry(s).or_default() += f.side.sign() * f.qty;
     }
-    let rows = sqlx::query("SELECT strategy, qty FROM positions WHERE symbol = 'BTC-USDT'").fetch_all(&pool).await.unwrap();
-    let stored: BTreeMap<String, Decimal> = rows.iter().map(|r| (r.get::<String, _>("strategy"), dec_col(r, "qty"))).collect();
+    let rows = sqlx::query("SELECT strategy, qty FROM positions WHERE symbol = 'BTC-USDT'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let stored: BTreeMap<String, Decimal> = rows
+        .iter()
+        .map(|r| (r.get::<String, _>("strategy"), dec_col(r, "qty")))
+        .collect();
     for (s, q) in &expected {
-        assert_eq!(stored.get(s).copied().unwrap_or_default(), *q, "position of {s}");
+        assert_eq!(
+            stored.get(s).copied().unwrap_or_default(),
+            *q,
+            "position of {s}"
+        );
     }
 
     // Risk: no order above the notional limit ever left; the account position never went
     // beyond the limit at any point of the venue's fill sequence.
-    let rows = sqlx::query("SELECT client_order_id, price, qty, status FROM orders").fetch_all(&pool).await.unwrap();
-    assert_eq!(rows.len() as u64, summary.orders, "one order row per order sent");
+    let rows = sqlx::query("SELECT client_order_id, price, qty, status, reject_reason FROM orders")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let venue_rejected = rows
+        .iter()
+        .filter(|r| r.get::<String, _>("status") == "rejected")
+        .map(|r| {
+            r.get::<Option<String>, _>("reject_reason")
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        !venue_rejected.is_empty(),
+        "the venue must have rejected the below-minimum orders"
+    );
+    assert!(
+        venue_rejected.iter().all(|r| r.starts_with("-1013")),
+        "{venue_rejected:?}"
+    );
+    assert_eq!(
+        summary.rejects,
+        summary.detail.risk_rejects + venue_rejected.len() as u64
+    );
+    assert_eq!(
+        rows.len() as u64,
+        summary.orders,
+        "one order row per order sent"
+    );
     for r in &rows {
-        let price = Decimal::from_str(r.get::<String, _>("price").as_str()).expect("all test orders are limits");
-        assert!(price * dec_col(r, "qty") <= dec!(150), "order over the notional limit");
+        let price = Decimal::from_str(r.get::<String, _>("price").as_str())
+            .expect("all test orders are limits");
+        assert!(
+            price * dec_col(r, "qty") <= dec!(150),
+            "order over the notional limit"
+        );
         let status: String = r.get("status");
-        assert!(["filled", "cancelled", "expired", "rejected"].contains(&status.as_str()), "order left {status}");
+        assert!(
+            ["filled", "cancelled", "expired", "rejected"].contains(&status.as_str()),
+            "order left {status}"
+        );
     }
     let mut pos = Decimal::ZERO;
     for f in &ledger {
         pos += f.side.sign() * f.qty;
-        assert!(pos.abs() <= dec!(0.004), "account position {pos} beyond max_position");
+        assert!(
+            pos.abs() <= dec!(0.004),
+            "account position {pos} beyond max_position"
+        );
     }
-    assert!(ledger.iter().any(|f| f.side == Side::Buy) && ledger.iter().any(|f| f.side == Side::Sell));
+    assert!(
+        ledger.iter().any(|f| f.side == Side::Buy) && ledger.iter().any(|f| f.side == Side::Sell)
+    );
 
     // Every refusal is recorded with its reason.
     let refused: i64 = sqlx::query_scalar(

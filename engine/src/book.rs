@@ -74,7 +74,13 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn d(side: Side, price: Price, qty: Qty) -> BookDelta {
-        BookDelta { side, price, qty, seq: 1, flags: 0 }
+        BookDelta {
+            side,
+            price,
+            qty,
+            seq: 1,
+            flags: 0,
+        }
     }
 
     #[test]

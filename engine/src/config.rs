@@ -127,7 +127,12 @@ pub struct SimSection {
 
 impl Default for SimSection {
     fn default() -> Self {
-        Self { enabled: false, port: 0, seed: default_seed(), md_interval_ms: default_md_interval() }
+        Self {
+            enabled: false,
+            port: 0,
+            seed: default_seed(),
+            md_interval_ms: default_md_interval(),
+        }
     }
 }
 
@@ -247,8 +252,10 @@ impl SinkSection {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -269,20 +276,38 @@ impl Config {
             message,
         };
         if self.venue.name != "binance" {
-            return Err(invalid("venue.name".into(), format!("unsupported venue {:?}; supported: \"binance\"", self.venue.name)));
+            return Err(invalid(
+                "venue.name".into(),
+                format!(
+                    "unsupported venue {:?}; supported: \"binance\"",
+                    self.venue.name
+                ),
+            ));
         }
         if self.venue.recv_window_ms == 0 || self.venue.recv_window_ms > 60_000 {
-            return Err(invalid("venue.recv_window_ms".into(), "must be in 1..=60000".into()));
+            return Err(invalid(
+                "venue.recv_window_ms".into(),
+                "must be in 1..=60000".into(),
+            ));
         }
         if self.instruments.is_empty() {
-            return Err(invalid("instruments".into(), "at least one [[instruments]] is required".into()));
+            return Err(invalid(
+                "instruments".into(),
+                "at least one [[instruments]] is required".into(),
+            ));
         }
         for (i, inst) in self.instruments.iter().enumerate() {
             let field = |f: &str| format!("instruments[{i}].{f}");
             match inst.symbol.split_once('-') {
                 Some((b, q)) if !b.is_empty() && !q.is_empty() => {}
                 _ => {
-                    return Err(invalid(field("symbol"), format!("{:?} is not in BASE-QUOTE form (e.g. \"BTC-USDT\")", inst.symbol)))
+                    return Err(invalid(
+                        field("symbol"),
+                        format!(
+                            "{:?} is not in BASE-QUOTE form (e.g. \"BTC-USDT\")",
+                            inst.symbol
+                        ),
+                    ))
                 }
             }
             if inst.tick_size <= Decimal::ZERO {
@@ -292,34 +317,58 @@ impl Config {
                 return Err(invalid(field("lot_size"), "must be positive".into()));
             }
             if self.sim.enabled && inst.sim_start_price.is_none_or(|p| p <= Decimal::ZERO) {
-                return Err(invalid(field("sim_start_price"), "a positive start price is required when [sim] is enabled".into()));
+                return Err(invalid(
+                    field("sim_start_price"),
+                    "a positive start price is required when [sim] is enabled".into(),
+                ));
             }
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.strategies.iter().enumerate() {
             if !names.insert(&s.name) {
-                return Err(invalid(format!("strategies[{i}].name"), format!("duplicate strategy name {:?}", s.name)));
+                return Err(invalid(
+                    format!("strategies[{i}].name"),
+                    format!("duplicate strategy name {:?}", s.name),
+                ));
             }
             if s.instruments.is_empty() {
-                return Err(invalid(format!("strategies[{i}].instruments"), "at least one symbol is required".into()));
+                return Err(invalid(
+                    format!("strategies[{i}].instruments"),
+                    "at least one symbol is required".into(),
+                ));
             }
             for sym in &s.instruments {
                 if !self.instruments.iter().any(|x| &x.symbol == sym) {
-                    return Err(invalid(format!("strategies[{i}].instruments"), format!("{sym:?} is not listed in [[instruments]]")));
+                    return Err(invalid(
+                        format!("strategies[{i}].instruments"),
+                        format!("{sym:?} is not listed in [[instruments]]"),
+                    ));
                 }
             }
         }
         if self.risk.max_order_notional <= Decimal::ZERO {
-            return Err(invalid("risk.max_order_notional".into(), "must be positive".into()));
+            return Err(invalid(
+                "risk.max_order_notional".into(),
+                "must be positive".into(),
+            ));
         }
         if self.risk.max_position < Decimal::ZERO {
-            return Err(invalid("risk.max_position".into(), "must not be negative".into()));
+            return Err(invalid(
+                "risk.max_position".into(),
+                "must not be negative".into(),
+            ));
         }
         if self.sink.batch_size == 0 {
-            return Err(invalid("sink.batch_size".into(), "must be at least 1".into()));
+            return Err(invalid(
+                "sink.batch_size".into(),
+                "must be at least 1".into(),
+            ));
         }
         if !self.sink.url.starts_with("sqlite:") {
-            return Err(invalid("sink.url".into(), "only sqlite: URLs are supported in this version".into()));
+            return Err(invalid(
+                "sink.url".into(),
+                "only sqlite: URLs are supported in this version".into(),
+            ));
         }
         Ok(())
     }
@@ -365,33 +414,51 @@ url = "sqlite://data/peregrine.db"
     #[test]
     fn syntax_error_names_file_and_line() {
         let bad = GOOD.replace("name = \"x\"", "name = x");
-        let err = Config::parse(&bad, Path::new("bad.toml")).unwrap_err().to_string();
+        let err = Config::parse(&bad, Path::new("bad.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.toml") && err.contains("line"), "{err}");
     }
 
     #[test]
     fn unknown_field_is_refused() {
         let bad = GOOD.replace("max_position", "max_positon");
-        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::parse(&bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_positon"), "{err}");
     }
 
     #[test]
     fn invalid_values_name_the_field() {
         let bad = GOOD.replace("symbol = \"BTC-USDT\"", "symbol = \"BTCUSDT\"");
-        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        let err = Config::parse(&bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("instruments[0].symbol"), "{err}");
-        let bad = GOOD.replace("instruments = [\"BTC-USDT\"]", "instruments = [\"ETH-USDT\"]");
-        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        let bad = GOOD.replace(
+            "instruments = [\"BTC-USDT\"]",
+            "instruments = [\"ETH-USDT\"]",
+        );
+        let err = Config::parse(&bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("strategies[0].instruments"), "{err}");
-        let bad = GOOD.replace("max_order_notional = \"1000\"", "max_order_notional = \"-1\"");
-        let err = Config::parse(&bad, Path::new("c.toml")).unwrap_err().to_string();
+        let bad = GOOD.replace(
+            "max_order_notional = \"1000\"",
+            "max_order_notional = \"-1\"",
+        );
+        let err = Config::parse(&bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("risk.max_order_notional"), "{err}");
     }
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = Config::load(Path::new("/nonexistent/peregrine.toml")).unwrap_err().to_string();
+        let err = Config::load(Path::new("/nonexistent/peregrine.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/peregrine.toml"), "{err}");
     }
 }

@@ -20,7 +20,13 @@ impl Ema {
     /// A new EMA; `period` is clamped to at least 1.
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { period, alpha: 2.0 / (period as f64 + 1.0), count: 0, seed_sum: 0.0, value: f64::NAN }
+        Self {
+            period,
+            alpha: 2.0 / (period as f64 + 1.0),
+            count: 0,
+            seed_sum: 0.0,
+            value: f64::NAN,
+        }
     }
 
     /// Feeds one value; returns the current EMA (NaN until ready).
@@ -65,7 +71,11 @@ impl Sma {
     /// A new SMA; `period` is clamped to at least 1.
     pub fn new(period: usize) -> Self {
         let period = period.max(1);
-        Self { period, window: VecDeque::with_capacity(period), sum: 0.0 }
+        Self {
+            period,
+            window: VecDeque::with_capacity(period),
+            sum: 0.0,
+        }
     }
 
     /// Feeds one value; returns the current SMA (NaN until ready).

@@ -35,7 +35,8 @@ impl LatencyRecorder {
     /// An empty recorder.
     pub fn new() -> Self {
         // Bounds are constants that hdrhistogram accepts; a failure here is a programming error.
-        let hist = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds");
+        let hist =
+            Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds");
         Self { hist }
     }
 

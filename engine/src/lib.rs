@@ -2,20 +2,20 @@
 //! risk gate, order and position tracking, sinks and latency recorders. It never imports a
 //! venue: adapters plug in through [`gateway`] and by producing [`tick::Tick`]s.
 
-pub mod clock;
-pub mod events;
-pub mod gateway;
-pub mod order;
-pub mod orders;
-pub mod secret;
-pub mod sink;
-pub mod tick;
-pub mod types;
 pub mod book;
+pub mod clock;
 pub mod config;
 pub mod core;
+pub mod events;
+pub mod gateway;
 pub mod indicators;
 pub mod latency;
+pub mod order;
+pub mod orders;
 pub mod position;
 pub mod risk;
+pub mod secret;
+pub mod sink;
 pub mod strategy;
+pub mod tick;
+pub mod types;

@@ -67,7 +67,10 @@ pub struct OrderTracker {
 impl OrderTracker {
     /// A tracker for `strategies` strategies over `instruments` instruments.
     pub fn new(strategies: usize, instruments: usize) -> Self {
-        Self { open: vec![vec![(Decimal::ZERO, Decimal::ZERO); instruments]; strategies], ..Default::default() }
+        Self {
+            open: vec![vec![(Decimal::ZERO, Decimal::ZERO); instruments]; strategies],
+            ..Default::default()
+        }
     }
 
     /// Starts tracking an order that is about to be sent.
@@ -101,7 +104,11 @@ impl OrderTracker {
     }
 
     /// Working orders (not final) of a strategy on an instrument without a cancel in flight.
-    pub fn cancellable(&self, strategy: Option<u16>, instrument: Option<InstrumentId>) -> Vec<ClientOrderId> {
+    pub fn cancellable(
+        &self,
+        strategy: Option<u16>,
+        instrument: Option<InstrumentId>,
+    ) -> Vec<ClientOrderId> {
         let mut ids: Vec<ClientOrderId> = self
             .orders
             .values()
@@ -130,15 +137,21 @@ impl OrderTracker {
 
     /// Open (buy, sell) quantity of all strategies on one instrument.
     pub fn account_open_qty(&self, instrument: InstrumentId) -> (Qty, Qty) {
-        self.open.iter().filter_map(|v| v.get(instrument.index())).fold(
-            (Decimal::ZERO, Decimal::ZERO),
-            |(b, s), (ob, os)| (b + ob, s + os),
-        )
+        self.open
+            .iter()
+            .filter_map(|v| v.get(instrument.index()))
+            .fold((Decimal::ZERO, Decimal::ZERO), |(b, s), (ob, os)| {
+                (b + ob, s + os)
+            })
     }
 
     fn adjust_open(&mut self, req: &OrderRequest, delta: Qty) {
         let i = &req.intent;
-        if let Some(slot) = self.open.get_mut(i.strategy as usize).and_then(|v| v.get_mut(i.instrument.index())) {
+        if let Some(slot) = self
+            .open
+            .get_mut(i.strategy as usize)
+            .and_then(|v| v.get_mut(i.instrument.index()))
+        {
             match i.side {
                 Side::Buy => slot.0 += delta,
                 Side::Sell => slot.1 += delta,
@@ -169,11 +182,12 @@ impl OrderTracker {
                 }
                 order.filled += f.qty;
                 if !order.status.is_terminal() {
-                    order.status = if order.filled >= order.request.intent.qty || f.leaves_qty.is_zero() {
-                        OrderStatus::Filled
-                    } else {
-                        OrderStatus::PartiallyFilled
-                    };
+                    order.status =
+                        if order.filled >= order.request.intent.qty || f.leaves_qty.is_zero() {
+                            OrderStatus::Filled
+                        } else {
+                            OrderStatus::PartiallyFilled
+                        };
                 }
                 fill = Some(f.clone());
             }
@@ -204,7 +218,10 @@ impl OrderTracker {
         if now_terminal && !was_terminal {
             self.working -= 1;
         }
-        ExecOutcome::Applied { order_changed: changed, fill }
+        ExecOutcome::Applied {
+            order_changed: changed,
+            fill,
+        }
     }
 }
 
@@ -233,7 +250,13 @@ mod tests {
     }
 
     fn rep(seq: u32, kind: ExecKind) -> ExecReport {
-        ExecReport { client_order_id: ClientOrderId { run: 1, seq }, instrument: InstrumentId(0), side: Side::Buy, kind, recv_ns: 0 }
+        ExecReport {
+            client_order_id: ClientOrderId { run: 1, seq },
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            kind,
+            recv_ns: 0,
+        }
     }
 
     fn fill(trade_id: u64, qty: Qty, leaves: Qty) -> ExecKind {
@@ -255,42 +278,74 @@ mod tests {
         t.insert(req(1, Side::Buy, dec!(2)), 0);
         assert_eq!(t.open_qty(0, InstrumentId(0)), (dec!(2), dec!(0)));
         t.apply(&rep(1, ExecKind::Ack { venue_order_id: 9 }));
-        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status, OrderStatus::Acked);
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status,
+            OrderStatus::Acked
+        );
         t.apply(&rep(1, fill(1, dec!(0.5), dec!(1.5))));
         assert_eq!(t.open_qty(0, InstrumentId(0)).0, dec!(1.5));
-        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status, OrderStatus::PartiallyFilled);
-        assert_eq!(t.apply(&rep(1, fill(1, dec!(0.5), dec!(1.5)))), ExecOutcome::DuplicateFill);
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().status,
+            OrderStatus::PartiallyFilled
+        );
+        assert_eq!(
+            t.apply(&rep(1, fill(1, dec!(0.5), dec!(1.5)))),
+            ExecOutcome::DuplicateFill
+        );
         t.apply(&rep(1, ExecKind::Cancelled));
         assert_eq!(t.open_qty(0, InstrumentId(0)).0, dec!(0));
         assert_eq!(t.working_count(), 0);
-        assert_eq!(t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().filled, dec!(0.5));
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap().filled,
+            dec!(0.5)
+        );
     }
 
     #[test]
     fn fill_before_ack_and_fill_after_cancel_are_both_booked() {
         let mut t = OrderTracker::new(1, 1);
         t.insert(req(1, Side::Sell, dec!(1)), 0);
-        let ExecOutcome::Applied { fill: Some(_), .. } = t.apply(&rep(1, fill(7, dec!(1), dec!(0)))) else { panic!() };
+        let ExecOutcome::Applied { fill: Some(_), .. } =
+            t.apply(&rep(1, fill(7, dec!(1), dec!(0))))
+        else {
+            panic!()
+        };
         t.apply(&rep(1, ExecKind::Ack { venue_order_id: 3 }));
         let o = t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap();
         assert_eq!((o.status, o.venue_order_id), (OrderStatus::Filled, Some(3)));
 
         t.insert(req(2, Side::Sell, dec!(1)), 0);
         t.apply(&rep(2, ExecKind::Cancelled));
-        let ExecOutcome::Applied { fill: Some(_), .. } = t.apply(&rep(2, fill(8, dec!(0.2), dec!(0)))) else { panic!() };
+        let ExecOutcome::Applied { fill: Some(_), .. } =
+            t.apply(&rep(2, fill(8, dec!(0.2), dec!(0))))
+        else {
+            panic!()
+        };
         let o = t.get(&ClientOrderId { run: 1, seq: 2 }).unwrap();
         assert_eq!((o.status, o.filled), (OrderStatus::Cancelled, dec!(0.2)));
         assert_eq!(t.open_qty(0, InstrumentId(0)), (dec!(0), dec!(0)));
-        assert_eq!(t.apply(&rep(99, ExecKind::Cancelled)), ExecOutcome::UnknownOrder);
+        assert_eq!(
+            t.apply(&rep(99, ExecKind::Cancelled)),
+            ExecOutcome::UnknownOrder
+        );
     }
 
     #[test]
     fn rejects_release_open_quantity() {
         let mut t = OrderTracker::new(1, 1);
         t.insert(req(1, Side::Buy, dec!(3)), 0);
-        t.apply(&rep(1, ExecKind::Rejected { code: -2010, reason: "insufficient balance".into() }));
+        t.apply(&rep(
+            1,
+            ExecKind::Rejected {
+                code: -2010,
+                reason: "insufficient balance".into(),
+            },
+        ));
         let o = t.get(&ClientOrderId { run: 1, seq: 1 }).unwrap();
-        assert_eq!(o.reject_reason.as_deref(), Some("-2010: insufficient balance"));
+        assert_eq!(
+            o.reject_reason.as_deref(),
+            Some("-2010: insufficient balance")
+        );
         assert_eq!(t.account_open_qty(InstrumentId(0)), (dec!(0), dec!(0)));
         assert_eq!(t.cancellable(None, None), vec![]);
     }

@@ -35,7 +35,11 @@ impl Position {
         }
         // Reducing, closing or flipping.
         let closing = qty.min(self.qty.abs());
-        let direction = if self.qty.is_sign_positive() { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
+        let direction = if self.qty.is_sign_positive() {
+            Decimal::ONE
+        } else {
+            Decimal::NEGATIVE_ONE
+        };
         self.realized_pnl += (price - self.avg_price) * closing * direction;
         self.qty += signed;
         if self.qty.is_zero() {

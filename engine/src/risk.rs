@@ -102,7 +102,10 @@ pub struct RiskGate {
 impl RiskGate {
     /// A gate with these limits and switch.
     pub fn new(limits: RiskLimits, kill_switch: KillSwitch) -> Self {
-        Self { limits, kill_switch }
+        Self {
+            limits,
+            kill_switch,
+        }
     }
 
     /// The configured limits.
@@ -118,15 +121,21 @@ impl RiskGate {
     /// Approves or refuses one order intent.
     pub fn check(&self, intent: &OrderIntent, view: &ExposureView) -> Result<(), RiskReject> {
         if self.kill_switch.is_on() {
-            return Err(reject(RejectReason::KillSwitch, || "kill switch is on: all new orders are refused".into()));
+            return Err(reject(RejectReason::KillSwitch, || {
+                "kill switch is on: all new orders are refused".into()
+            }));
         }
         if intent.qty <= Decimal::ZERO {
-            return Err(reject(RejectReason::InvalidOrder, || format!("quantity {} is not positive", intent.qty)));
+            return Err(reject(RejectReason::InvalidOrder, || {
+                format!("quantity {} is not positive", intent.qty)
+            }));
         }
         let price = match (intent.order_type, intent.price) {
             (OrderType::Limit, Some(p)) if p > Decimal::ZERO => p,
             (OrderType::Limit, p) => {
-                return Err(reject(RejectReason::InvalidOrder, || format!("limit order needs a positive price, got {p:?}")))
+                return Err(reject(RejectReason::InvalidOrder, || {
+                    format!("limit order needs a positive price, got {p:?}")
+                }))
             }
             (OrderType::Market, _) => match view.reference_price {
                 Some(p) => p,
@@ -165,7 +174,10 @@ impl RiskGate {
 
 #[cold]
 fn reject(reason: RejectReason, message: impl FnOnce() -> String) -> RiskReject {
-    RiskReject { reason, message: message() }
+    RiskReject {
+        reason,
+        message: message(),
+    }
 }
 
 #[cfg(test)]
@@ -180,7 +192,11 @@ mod tests {
             strategy: 0,
             instrument: InstrumentId(0),
             side,
-            order_type: if price.is_some() { OrderType::Limit } else { OrderType::Market },
+            order_type: if price.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
             price,
             qty,
             tif: TimeInForce::Gtc,
@@ -191,46 +207,104 @@ mod tests {
     }
 
     fn gate() -> RiskGate {
-        RiskGate::new(RiskLimits { max_order_notional: dec!(1000), max_position: dec!(0.05) }, KillSwitch::new(false))
+        RiskGate::new(
+            RiskLimits {
+                max_order_notional: dec!(1000),
+                max_position: dec!(0.05),
+            },
+            KillSwitch::new(false),
+        )
     }
 
     #[test]
     fn approves_within_limits() {
-        let v = ExposureView { reference_price: Some(dec!(60000)), ..Default::default() };
-        assert_eq!(gate().check(&intent(Side::Buy, Some(dec!(60000)), dec!(0.01)), &v), Ok(()));
-        assert_eq!(gate().check(&intent(Side::Sell, None, dec!(0.01)), &v), Ok(()));
+        let v = ExposureView {
+            reference_price: Some(dec!(60000)),
+            ..Default::default()
+        };
+        assert_eq!(
+            gate().check(&intent(Side::Buy, Some(dec!(60000)), dec!(0.01)), &v),
+            Ok(())
+        );
+        assert_eq!(
+            gate().check(&intent(Side::Sell, None, dec!(0.01)), &v),
+            Ok(())
+        );
     }
 
     #[test]
     fn refuses_notional_above_limit_exactly_at_the_boundary() {
         let v = ExposureView::default();
-        assert!(gate().check(&intent(Side::Buy, Some(dec!(100000)), dec!(0.01)), &v).is_ok());
-        let err = gate().check(&intent(Side::Buy, Some(dec!(100000.01)), dec!(0.01)), &v).unwrap_err();
+        assert!(gate()
+            .check(&intent(Side::Buy, Some(dec!(100000)), dec!(0.01)), &v)
+            .is_ok());
+        let err = gate()
+            .check(&intent(Side::Buy, Some(dec!(100000.01)), dec!(0.01)), &v)
+            .unwrap_err();
         assert_eq!(err.reason, RejectReason::MaxOrderNotional);
         assert!(err.message.contains("1000.0001"), "{}", err.message);
     }
 
     #[test]
     fn market_orders_are_valued_at_the_reference_price() {
-        let v = ExposureView { reference_price: Some(dec!(200000)), ..Default::default() };
-        let err = gate().check(&intent(Side::Buy, None, dec!(0.01)), &v).unwrap_err();
+        let v = ExposureView {
+            reference_price: Some(dec!(200000)),
+            ..Default::default()
+        };
+        let err = gate()
+            .check(&intent(Side::Buy, None, dec!(0.01)), &v)
+            .unwrap_err();
         assert_eq!(err.reason, RejectReason::MaxOrderNotional);
-        let err = gate().check(&intent(Side::Buy, None, dec!(0.01)), &ExposureView::default()).unwrap_err();
+        let err = gate()
+            .check(
+                &intent(Side::Buy, None, dec!(0.01)),
+                &ExposureView::default(),
+            )
+            .unwrap_err();
         assert_eq!(err.reason, RejectReason::NoReferencePrice);
     }
 
     #[test]
     fn position_limit_counts_open_orders_and_allows_reducing() {
-        let v = ExposureView { position: dec!(0.03), open_buy_qty: dec!(0.015), ..Default::default() };
-        assert!(gate().check(&intent(Side::Buy, Some(dec!(100)), dec!(0.005)), &v).is_ok());
-        let err = gate().check(&intent(Side::Buy, Some(dec!(100)), dec!(0.006)), &v).unwrap_err();
+        let v = ExposureView {
+            position: dec!(0.03),
+            open_buy_qty: dec!(0.015),
+            ..Default::default()
+        };
+        assert!(gate()
+            .check(&intent(Side::Buy, Some(dec!(100)), dec!(0.005)), &v)
+            .is_ok());
+        let err = gate()
+            .check(&intent(Side::Buy, Some(dec!(100)), dec!(0.006)), &v)
+            .unwrap_err();
         assert_eq!(err.reason, RejectReason::MaxPosition);
         // Over the limit already (e.g. limit lowered): reducing is still allowed.
-        let v = ExposureView { position: dec!(0.08), ..Default::default() };
-        assert!(gate().check(&intent(Side::Sell, Some(dec!(100)), dec!(0.01)), &v).is_ok());
-        assert_eq!(gate().check(&intent(Side::Buy, Some(dec!(100)), dec!(0.01)), &v).unwrap_err().reason, RejectReason::MaxPosition);
-        let v = ExposureView { position: dec!(-0.04), open_sell_qty: dec!(0.01), ..Default::default() };
-        assert_eq!(gate().check(&intent(Side::Sell, Some(dec!(100)), dec!(0.001)), &v).unwrap_err().reason, RejectReason::MaxPosition);
+        let v = ExposureView {
+            position: dec!(0.08),
+            ..Default::default()
+        };
+        assert!(gate()
+            .check(&intent(Side::Sell, Some(dec!(100)), dec!(0.01)), &v)
+            .is_ok());
+        assert_eq!(
+            gate()
+                .check(&intent(Side::Buy, Some(dec!(100)), dec!(0.01)), &v)
+                .unwrap_err()
+                .reason,
+            RejectReason::MaxPosition
+        );
+        let v = ExposureView {
+            position: dec!(-0.04),
+            open_sell_qty: dec!(0.01),
+            ..Default::default()
+        };
+        assert_eq!(
+            gate()
+                .check(&intent(Side::Sell, Some(dec!(100)), dec!(0.001)), &v)
+                .unwrap_err()
+                .reason,
+            RejectReason::MaxPosition
+        );
     }
 
     #[test]
@@ -238,15 +312,34 @@ mod tests {
         let g = gate();
         g.kill_switch().set(true);
         let v = ExposureView::default();
-        assert_eq!(g.check(&intent(Side::Sell, Some(dec!(1)), dec!(0.001)), &v).unwrap_err().reason, RejectReason::KillSwitch);
+        assert_eq!(
+            g.check(&intent(Side::Sell, Some(dec!(1)), dec!(0.001)), &v)
+                .unwrap_err()
+                .reason,
+            RejectReason::KillSwitch
+        );
         g.kill_switch().set(false);
-        assert!(g.check(&intent(Side::Sell, Some(dec!(1)), dec!(0.001)), &v).is_ok());
+        assert!(g
+            .check(&intent(Side::Sell, Some(dec!(1)), dec!(0.001)), &v)
+            .is_ok());
     }
 
     #[test]
     fn invalid_orders_are_refused() {
         let v = ExposureView::default();
-        assert_eq!(gate().check(&intent(Side::Buy, Some(dec!(1)), dec!(0)), &v).unwrap_err().reason, RejectReason::InvalidOrder);
-        assert_eq!(gate().check(&intent(Side::Buy, Some(dec!(-1)), dec!(1)), &v).unwrap_err().reason, RejectReason::InvalidOrder);
+        assert_eq!(
+            gate()
+                .check(&intent(Side::Buy, Some(dec!(1)), dec!(0)), &v)
+                .unwrap_err()
+                .reason,
+            RejectReason::InvalidOrder
+        );
+        assert_eq!(
+            gate()
+                .check(&intent(Side::Buy, Some(dec!(-1)), dec!(1)), &v)
+                .unwrap_err()
+                .reason,
+            RejectReason::InvalidOrder
+        );
     }
 }

@@ -51,9 +51,15 @@ mod tests {
 
     #[test]
     fn debug_and_display_redact() {
-        let c = ApiCredentials { key: Secret::new("AKIA-123"), secret: Secret::new("s3cr3t") };
+        let c = ApiCredentials {
+            key: Secret::new("AKIA-123"),
+            secret: Secret::new("s3cr3t"),
+        };
         let shown = format!("{c:?} {} {}", c.key, c.secret);
-        assert!(!shown.contains("AKIA") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("AKIA") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         assert_eq!(c.secret.expose(), "s3cr3t");
     }
 }

@@ -111,6 +111,10 @@ mod tests {
         fn assert_copy<T: Copy>() {}
         assert_copy::<Tick>();
         // Four Decimals (16 B each) for a quote plus header: must stay within two cache lines.
-        assert!(std::mem::size_of::<Tick>() <= 128, "{}", std::mem::size_of::<Tick>());
+        assert!(
+            std::mem::size_of::<Tick>() <= 128,
+            "{}",
+            std::mem::size_of::<Tick>()
+        );
     }
 }

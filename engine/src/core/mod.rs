@@ -21,7 +21,8 @@ use crate::orders::{ExecOutcome, OrderTracker, TrackedOrder};
 use crate::position::Position;
 use crate::risk::{ExposureView, RiskGate, RiskReject};
 use crate::strategy::{
-    FillView, InstrumentView, QuoteView, StrategyAction, StrategyError, StrategyHost, StrategyLimits, TradeView,
+    FillView, InstrumentView, QuoteView, StrategyAction, StrategyError, StrategyHost,
+    StrategyLimits, TradeView,
 };
 use crate::tick::{FeedStatus, Tick, TickKind};
 use crate::types::{InstrumentId, Instruments, Price, Side};
@@ -191,7 +192,12 @@ impl Core {
             let index = u16::try_from(i).map_err(|_| CoreError::TooManyStrategies)?;
             let host = StrategyHost::load(index, cfg, &setup.instruments, setup.strategy_limits)?;
             tracing::info!(strategy = %cfg.name, file = %cfg.file.display(), instruments = ?cfg.instruments, "strategy loaded");
-            strategies.push(StrategySlot { host, name: cfg.name.clone(), halted: false, error_times: Vec::new() });
+            strategies.push(StrategySlot {
+                host,
+                name: cfg.name.clone(),
+                halted: false,
+                error_times: Vec::new(),
+            });
         }
         let n_strat = strategies.len();
         let instruments_state = (0..n_inst)
@@ -258,13 +264,25 @@ impl Core {
             }
             let kill_on = self.s.risk.kill_switch().is_on();
             if kill_on && !kill_was_on {
-                self.risk_event(None, None, "kill_switch", "kill switch turned on: new orders refused, working orders cancelled".into());
+                self.risk_event(
+                    None,
+                    None,
+                    "kill_switch",
+                    "kill switch turned on: new orders refused, working orders cancelled".into(),
+                );
                 self.cancel_matching(None, None);
             } else if !kill_on && kill_was_on {
-                self.risk_event(None, None, "kill_switch_reset", "kill switch turned off".into());
+                self.risk_event(
+                    None,
+                    None,
+                    "kill_switch_reset",
+                    "kill switch turned off".into(),
+                );
             }
             kill_was_on = kill_on;
-            if !self.s.progress_interval.is_zero() && last_progress.elapsed() >= self.s.progress_interval {
+            if !self.s.progress_interval.is_zero()
+                && last_progress.elapsed() >= self.s.progress_interval
+            {
                 last_progress = Instant::now();
                 self.log_progress();
             }
@@ -325,7 +343,7 @@ impl Core {
     }
 
     fn finish(mut self) -> CoreReport {
-        self.report.realized_pnl = self.total_realized().to_string();
+        self.report.realized_pnl = self.total_realized().normalize().to_string();
         self.report.latency_ns = self.latency.summary();
         self.report.queue_latency_ns = self.queue_latency.summary();
         let now = Clock::wall_ns();
@@ -348,25 +366,39 @@ impl Core {
             }
         }
         if self.sink_lost > 0 {
-            tracing::error!(lost = self.sink_lost, "events could not be handed to the sink");
+            tracing::error!(
+                lost = self.sink_lost,
+                "events could not be handed to the sink"
+            );
         }
         self.report
     }
 
     fn total_realized(&self) -> Decimal {
-        self.positions.iter().flatten().map(|p| p.realized_pnl).sum()
+        self.positions
+            .iter()
+            .flatten()
+            .map(|p| p.realized_pnl)
+            .sum()
     }
 
     fn on_tick(&mut self, tick: Tick) {
         self.report.ticks += 1;
-        self.queue_latency.record(Clock::now_ns().saturating_sub(tick.recv_ns));
+        self.queue_latency
+            .record(Clock::now_ns().saturating_sub(tick.recv_ns));
         let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
             return;
         };
         match tick.kind {
             TickKind::Trade(t) => {
                 st.last_price = Some(t.price);
-                let symbol = self.s.instruments.spec(tick.instrument).symbol.as_str().into();
+                let symbol = self
+                    .s
+                    .instruments
+                    .spec(tick.instrument)
+                    .symbol
+                    .as_str()
+                    .into();
                 let view = TradeView {
                     instrument: tick.instrument,
                     symbol,
@@ -376,12 +408,20 @@ impl Core {
                     trade_id: t.trade_id,
                     exch_ts_ns: tick.exch_ts_ns,
                 };
-                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| h.on_trade(view.clone(), origin, now));
+                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| {
+                    h.on_trade(view.clone(), origin, now)
+                });
             }
             TickKind::Quote(q) => {
                 st.best_bid = Some(q.bid_px);
                 st.best_ask = Some(q.ask_px);
-                let symbol = self.s.instruments.spec(tick.instrument).symbol.as_str().into();
+                let symbol = self
+                    .s
+                    .instruments
+                    .spec(tick.instrument)
+                    .symbol
+                    .as_str()
+                    .into();
                 let view = QuoteView {
                     instrument: tick.instrument,
                     symbol,
@@ -390,7 +430,9 @@ impl Core {
                     ask: q.ask_px,
                     ask_qty: q.ask_qty,
                 };
-                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| h.on_quote(view.clone(), origin, now));
+                self.dispatch(tick.instrument, tick.recv_ns, |h, origin, now| {
+                    h.on_quote(view.clone(), origin, now)
+                });
             }
             TickKind::BookSnapshot { seq } => st.book.clear(seq),
             TickKind::BookDelta(d) => {
@@ -510,7 +552,13 @@ impl Core {
             self.on_risk_reject(strategy, &intent, reject);
             return;
         }
-        let request = OrderRequest { client_order_id: ClientOrderId { run: self.s.run_id, seq: self.next_seq }, intent };
+        let request = OrderRequest {
+            client_order_id: ClientOrderId {
+                run: self.s.run_id,
+                seq: self.next_seq,
+            },
+            intent,
+        };
         self.next_seq = self.next_seq.wrapping_add(1);
         let signed = match self.s.signer.sign_new(&request, Clock::wall_ms()) {
             Ok(s) => s,
@@ -518,13 +566,17 @@ impl Core {
                 self.on_risk_reject(
                     strategy,
                     &intent,
-                    RiskReject { reason: crate::risk::RejectReason::InvalidOrder, message: format!("cannot sign: {e}") },
+                    RiskReject {
+                        reason: crate::risk::RejectReason::InvalidOrder,
+                        message: format!("cannot sign: {e}"),
+                    },
                 );
                 return;
             }
         };
         if intent.origin_recv_ns != 0 {
-            self.latency.record(Clock::now_ns().saturating_sub(intent.origin_recv_ns));
+            self.latency
+                .record(Clock::now_ns().saturating_sub(intent.origin_recv_ns));
         }
         let now = Clock::wall_ns();
         self.tracker.insert(request, now);
@@ -536,7 +588,10 @@ impl Core {
                 client_order_id: request.client_order_id,
                 instrument: intent.instrument,
                 side: intent.side,
-                kind: ExecKind::Rejected { code: 0, reason: "order gateway is not running".into() },
+                kind: ExecKind::Rejected {
+                    code: 0,
+                    reason: "order gateway is not running".into(),
+                },
                 recv_ns: Clock::now_ns(),
             };
             self.on_exec(rep);
@@ -549,12 +604,19 @@ impl Core {
         let name = self.strategies[strategy].name.clone();
         let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
         tracing::debug!(strategy = %name, %symbol, "order refused by risk: {reject}");
-        self.risk_event(Some(name), Some(symbol), reject.reason.as_str(), reject.message);
+        self.risk_event(
+            Some(name),
+            Some(symbol),
+            reject.reason.as_str(),
+            reject.message,
+        );
     }
 
     fn cancel_matching(&mut self, strategy: Option<u16>, instrument: Option<InstrumentId>) {
         for id in self.tracker.cancellable(strategy, instrument) {
-            let Some(order) = self.tracker.get(&id) else { continue };
+            let Some(order) = self.tracker.get(&id) else {
+                continue;
+            };
             let inst = order.request.intent.instrument;
             match self.s.signer.sign_cancel(id, inst, Clock::wall_ms()) {
                 Ok(signed) => {
@@ -580,7 +642,10 @@ impl Core {
                 self.report.duplicate_fills += 1;
                 tracing::debug!(order = %rep.client_order_id, "duplicate fill ignored");
             }
-            ExecOutcome::Applied { order_changed, fill } => {
+            ExecOutcome::Applied {
+                order_changed,
+                fill,
+            } => {
                 if let ExecKind::Rejected { code, reason } = &rep.kind {
                     self.report.rejects += 1;
                     tracing::warn!(order = %rep.client_order_id, code, "venue rejected order: {reason}");
@@ -596,7 +661,9 @@ impl Core {
     }
 
     fn book_fill(&mut self, rep: &ExecReport, f: &crate::order::FillInfo) {
-        let Some(order) = self.tracker.get(&rep.client_order_id).cloned() else { return };
+        let Some(order) = self.tracker.get(&rep.client_order_id).cloned() else {
+            return;
+        };
         let si = order.request.intent.strategy as usize;
         let id = order.request.intent.instrument;
         let side = order.request.intent.side;
@@ -662,7 +729,9 @@ impl Core {
     }
 
     fn emit_order(&mut self, id: ClientOrderId) {
-        let Some(o) = self.tracker.get(&id) else { return };
+        let Some(o) = self.tracker.get(&id) else {
+            return;
+        };
         let row = self.order_row(o);
         self.emit(SinkEvent::Order(row));
     }
@@ -687,7 +756,13 @@ impl Core {
         }
     }
 
-    fn risk_event(&mut self, strategy: Option<String>, symbol: Option<String>, reason: &str, message: String) {
+    fn risk_event(
+        &mut self,
+        strategy: Option<String>,
+        symbol: Option<String>,
+        reason: &str,
+        message: String,
+    ) {
         self.risk_seq += 1;
         let row = RiskEventRow {
             id: format!("{:x}-{}", self.s.run_id, self.risk_seq),

@@ -26,11 +26,21 @@ impl OrderSigner for PlainSigner {
             instrument: req.intent.instrument,
             method: HttpMethod::Post,
             path: "/order",
-            params: format!("{}|{}|{}", req.intent.side, req.intent.qty, req.intent.price.unwrap_or_default()),
+            params: format!(
+                "{}|{}|{}",
+                req.intent.side,
+                req.intent.qty,
+                req.intent.price.unwrap_or_default()
+            ),
             origin_recv_ns: req.intent.origin_recv_ns,
         })
     }
-    fn sign_cancel(&mut self, id: ClientOrderId, instrument: InstrumentId, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+    fn sign_cancel(
+        &mut self,
+        id: ClientOrderId,
+        instrument: InstrumentId,
+        _wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
         Ok(SignedOrder {
             action: SignedAction::Cancel,
             client_order_id: id,
@@ -45,7 +55,9 @@ impl OrderSigner for PlainSigner {
 
 fn instruments() -> Arc<Instruments> {
     let mut i = Instruments::new();
-    i.intern(InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.001)).unwrap());
+    i.intern(
+        InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.001)).unwrap(),
+    );
     Arc::new(i)
 }
 
@@ -54,7 +66,12 @@ fn trade_tick(price: Decimal, id: u64) -> Tick {
         instrument: InstrumentId(0),
         exch_ts_ns: 0,
         recv_ns: Clock::now_ns(),
-        kind: TickKind::Trade(Trade { price, qty: dec!(1), side: Side::Buy, trade_id: id }),
+        kind: TickKind::Trade(Trade {
+            price,
+            qty: dec!(1),
+            side: Side::Buy,
+            trade_id: id,
+        }),
     }
 }
 
@@ -70,7 +87,10 @@ struct Harness {
 fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.rhai");
-    std::fs::File::create(&file).unwrap().write_all(script.as_bytes()).unwrap();
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let (ticks, tick_rx) = crossbeam_channel::bounded(1024);
     let (execs, exec_rx) = crossbeam_channel::unbounded();
     let (gw_tx, gateway) = tokio::sync::mpsc::unbounded_channel();
@@ -99,7 +119,14 @@ fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
         progress_interval: Duration::ZERO,
     };
     let core = thread::spawn(move || run_core(setup));
-    Harness { ticks, execs, gateway, sink, core, _dir: dir }
+    Harness {
+        ticks,
+        execs,
+        gateway,
+        sink,
+        core,
+        _dir: dir,
+    }
 }
 
 fn recv_order(h: &mut Harness) -> SignedOrder {
@@ -135,14 +162,26 @@ const BUY_EVERY_TRADE: &str = r#"fn on_trade(t) { limit("buy", t.price, "0.01");
 
 #[test]
 fn trade_to_order_to_fill_to_position_with_every_event_emitted() {
-    let limits = RiskLimits { max_order_notional: dec!(5), max_position: dec!(0.015) };
+    let limits = RiskLimits {
+        max_order_notional: dec!(5),
+        max_position: dec!(0.015),
+    };
     let mut h = start(BUY_EVERY_TRADE, limits, KillSwitch::new(false));
     h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
     let o = recv_order(&mut h);
     assert_eq!(o.params, "buy|0.01|100");
-    h.execs.send(ExecReport { kind: ExecKind::Ack { venue_order_id: 5 }, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
-    h.execs.send(fill(&o, 11, dec!(0.004), dec!(0.006))).unwrap();
-    h.execs.send(fill(&o, 11, dec!(0.004), dec!(0.006))).unwrap(); // duplicate
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Ack { venue_order_id: 5 },
+            ..fill(&o, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    h.execs
+        .send(fill(&o, 11, dec!(0.004), dec!(0.006)))
+        .unwrap();
+    h.execs
+        .send(fill(&o, 11, dec!(0.004), dec!(0.006)))
+        .unwrap(); // duplicate
     h.execs.send(fill(&o, 12, dec!(0.006), dec!(0))).unwrap();
     thread::sleep(Duration::from_millis(100));
     // Position 0.01 + 0.01 would exceed 0.015: refused with a reason.
@@ -152,63 +191,141 @@ fn trade_to_order_to_fill_to_position_with_every_event_emitted() {
     thread::sleep(Duration::from_millis(100));
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let report = h.core.join().unwrap().unwrap();
-    assert_eq!((report.ticks, report.orders, report.fills, report.risk_rejects), (3, 1, 2, 2));
+    assert_eq!(
+        (
+            report.ticks,
+            report.orders,
+            report.fills,
+            report.risk_rejects
+        ),
+        (3, 1, 2, 2)
+    );
     assert_eq!(report.duplicate_fills, 1);
     assert_eq!(report.realized_pnl, "-0.02");
     assert_eq!(report.latency_ns.count, 1);
     assert_eq!(report.positions[0].qty, dec!(0.010));
     let events: Vec<SinkEvent> = h.sink.try_iter().collect();
-    let fills = events.iter().filter(|e| matches!(e, SinkEvent::Fill(_))).count();
+    let fills = events
+        .iter()
+        .filter(|e| matches!(e, SinkEvent::Fill(_)))
+        .count();
     assert_eq!(fills, 2);
     let reasons: Vec<&str> = events
         .iter()
-        .filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason.as_str()) } else { None })
+        .filter_map(|e| {
+            if let SinkEvent::Risk(r) = e {
+                Some(r.reason.as_str())
+            } else {
+                None
+            }
+        })
         .collect();
     assert_eq!(reasons, vec!["max_position", "max_order_notional"]);
-    let last_order = events.iter().rev().find_map(|e| if let SinkEvent::Order(o) = e { Some(o) } else { None }).unwrap();
-    assert_eq!((last_order.status, last_order.filled_qty, last_order.venue_order_id), (OrderStatus::Filled, dec!(0.010), Some(5)));
+    let last_order = events
+        .iter()
+        .rev()
+        .find_map(|e| {
+            if let SinkEvent::Order(o) = e {
+                Some(o)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            last_order.status,
+            last_order.filled_qty,
+            last_order.venue_order_id
+        ),
+        (OrderStatus::Filled, dec!(0.010), Some(5))
+    );
 }
 
 #[test]
 fn stop_cancels_working_orders_and_waits_for_their_final_state() {
-    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
     let mut h = start(BUY_EVERY_TRADE, limits, KillSwitch::new(false));
     h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
     let o = recv_order(&mut h);
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let cancel = recv_order(&mut h);
-    assert_eq!((cancel.action, cancel.client_order_id), (SignedAction::Cancel, o.client_order_id));
+    assert_eq!(
+        (cancel.action, cancel.client_order_id),
+        (SignedAction::Cancel, o.client_order_id)
+    );
     h.execs.send(fill(&o, 1, dec!(0.003), dec!(0.007))).unwrap();
-    h.execs.send(ExecReport { kind: ExecKind::Cancelled, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Cancelled,
+            ..fill(&o, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
     let report = h.core.join().unwrap().unwrap();
-    assert_eq!((report.fills, report.cancels, report.working_orders_at_exit), (1, 1, 0));
+    assert_eq!(
+        (report.fills, report.cancels, report.working_orders_at_exit),
+        (1, 1, 0)
+    );
 }
 
 #[test]
 fn kill_switch_refuses_orders_and_cancels_working_ones() {
-    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
     let kill = KillSwitch::new(false);
     let mut h = start(BUY_EVERY_TRADE, limits, kill.clone());
     h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
     let o = recv_order(&mut h);
     kill.set(true);
     let cancel = recv_order(&mut h);
-    assert_eq!((cancel.action, cancel.client_order_id), (SignedAction::Cancel, o.client_order_id));
+    assert_eq!(
+        (cancel.action, cancel.client_order_id),
+        (SignedAction::Cancel, o.client_order_id)
+    );
     h.ticks.send(trade_tick(dec!(100), 2)).unwrap();
-    h.execs.send(ExecReport { kind: ExecKind::Cancelled, ..fill(&o, 0, dec!(0), dec!(0)) }).unwrap();
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Cancelled,
+            ..fill(&o, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
     thread::sleep(Duration::from_millis(100));
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let report = h.core.join().unwrap().unwrap();
     assert_eq!((report.orders, report.risk_rejects), (1, 1));
-    let reasons: Vec<String> =
-        h.sink.try_iter().filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason) } else { None }).collect();
-    assert_eq!(reasons, vec!["kill_switch".to_string(), "kill_switch".to_string()]);
+    let reasons: Vec<String> = h
+        .sink
+        .try_iter()
+        .filter_map(|e| {
+            if let SinkEvent::Risk(r) = e {
+                Some(r.reason)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["kill_switch".to_string(), "kill_switch".to_string()]
+    );
 }
 
 #[test]
 fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
-    let limits = RiskLimits { max_order_notional: dec!(1000), max_position: dec!(1) };
-    let mut h = start("fn on_trade(t) { throw \"bad\"; }", limits, KillSwitch::new(false));
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
+    let mut h = start(
+        "fn on_trade(t) { throw \"bad\"; }",
+        limits,
+        KillSwitch::new(false),
+    );
     for i in 0..5 {
         h.ticks.send(trade_tick(dec!(100), i)).unwrap();
     }
@@ -216,8 +333,17 @@ fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let report = h.core.join().unwrap().unwrap();
     assert_eq!((report.ticks, report.strategy_errors), (5, 3));
-    let reasons: Vec<String> =
-        h.sink.try_iter().filter_map(|e| if let SinkEvent::Risk(r) = e { Some(r.reason) } else { None }).collect();
+    let reasons: Vec<String> = h
+        .sink
+        .try_iter()
+        .filter_map(|e| {
+            if let SinkEvent::Risk(r) = e {
+                Some(r.reason)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(reasons.iter().filter(|r| *r == "strategy_error").count(), 3);
     assert_eq!(reasons.last().map(String::as_str), Some("strategy_halted"));
 }

@@ -103,7 +103,10 @@ pub struct FillView {
 /// Converts config parameters to a Rhai map: integers, floats, booleans as such; strings that
 /// are decimals become exact decimals; other strings stay strings; arrays and tables recurse.
 pub fn params_to_map(params: &BTreeMap<String, toml::Value>) -> Map {
-    params.iter().map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v))).collect()
+    params
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v)))
+        .collect()
 }
 
 fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
@@ -117,9 +120,11 @@ fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
         toml::Value::Boolean(b) => Dynamic::from_bool(*b),
         toml::Value::Datetime(d) => Dynamic::from(d.to_string()),
         toml::Value::Array(a) => Dynamic::from_array(a.iter().map(toml_to_dynamic).collect()),
-        toml::Value::Table(t) => {
-            Dynamic::from_map(t.iter().map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v))).collect())
-        }
+        toml::Value::Table(t) => Dynamic::from_map(
+            t.iter()
+                .map(|(k, v)| (k.as_str().into(), toml_to_dynamic(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -136,7 +141,8 @@ fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
             .map_err(|_| format!("{what}: {f} is not a finite decimal number").into());
     }
     if let Some(s) = v.read_lock::<ImmutableString>() {
-        return Decimal::from_str_exact(s.as_str()).map_err(|_| format!("{what}: {:?} is not a decimal number", s.as_str()).into());
+        return Decimal::from_str_exact(s.as_str())
+            .map_err(|_| format!("{what}: {:?} is not a decimal number", s.as_str()).into());
     }
     Err(format!("{what} must be a number, got {}", v.type_name()).into())
 }
@@ -150,7 +156,9 @@ fn to_f64(v: &Dynamic) -> RhaiResult<f64> {
     }
     if let Some(d) = v.clone().try_cast::<Decimal>() {
         use rust_decimal::prelude::ToPrimitive;
-        return d.to_f64().ok_or_else(|| "indicator input out of range".into());
+        return d
+            .to_f64()
+            .ok_or_else(|| "indicator input out of range".into());
     }
     Err(format!("indicator input must be a number, got {}", v.type_name()).into())
 }
@@ -194,7 +202,13 @@ pub fn round_price(price: Price, tick: Price, side: Side) -> Price {
     (steps * tick).normalize()
 }
 
-fn place(ctx: &Rc<RefCell<HostCtx>>, side: &str, price: Option<&Dynamic>, qty: &Dynamic, tif: &str) -> RhaiResult<()> {
+fn place(
+    ctx: &Rc<RefCell<HostCtx>>,
+    side: &str,
+    price: Option<&Dynamic>,
+    qty: &Dynamic,
+    tif: &str,
+) -> RhaiResult<()> {
     let side = parse_side(side)?;
     let (tif, post_only) = parse_tif(tif)?;
     let qty = to_decimal("quantity", qty)?;
@@ -210,7 +224,11 @@ fn place(ctx: &Rc<RefCell<HostCtx>>, side: &str, price: Option<&Dynamic>, qty: &
         strategy: c.strategy,
         instrument: id,
         side,
-        order_type: if price.is_some() { OrderType::Limit } else { OrderType::Market },
+        order_type: if price.is_some() {
+            OrderType::Limit
+        } else {
+            OrderType::Market
+        },
         price,
         qty: round_qty(qty, lot),
         tif,
@@ -246,7 +264,10 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
     let n = name.clone();
     engine.on_debug(move |s, _, pos| tracing::debug!(strategy = %n, %pos, "{s}"));
     let n = name;
-    engine.register_fn("log", move |x: Dynamic| tracing::info!(strategy = %n, "{x}"));
+    engine.register_fn(
+        "log",
+        move |x: Dynamic| tracing::info!(strategy = %n, "{x}"),
+    );
 
     register_views(&mut engine);
     register_indicators(&mut engine);
@@ -260,7 +281,9 @@ fn register_views(engine: &mut Engine) {
         .register_type_with_name::<TradeView>("Trade")
         .register_get("price", |t: &mut TradeView| t.price)
         .register_get("qty", |t: &mut TradeView| t.qty)
-        .register_get("side", |t: &mut TradeView| ImmutableString::from(t.side.as_str()))
+        .register_get("side", |t: &mut TradeView| {
+            ImmutableString::from(t.side.as_str())
+        })
         .register_get("symbol", |t: &mut TradeView| t.symbol.clone())
         .register_get("id", |t: &mut TradeView| t.trade_id as i64)
         .register_get("ts", |t: &mut TradeView| t.exch_ts_ns);
@@ -275,7 +298,9 @@ fn register_views(engine: &mut Engine) {
         .register_type_with_name::<FillView>("Fill")
         .register_get("price", |f: &mut FillView| f.price)
         .register_get("qty", |f: &mut FillView| f.qty)
-        .register_get("side", |f: &mut FillView| ImmutableString::from(f.side.as_str()))
+        .register_get("side", |f: &mut FillView| {
+            ImmutableString::from(f.side.as_str())
+        })
         .register_get("fee", |f: &mut FillView| f.fee)
         .register_get("fee_asset", |f: &mut FillView| f.fee_asset.clone())
         .register_get("partial", |f: &mut FillView| f.partial)
@@ -287,26 +312,37 @@ fn register_indicators(engine: &mut Engine) {
     engine
         .register_type_with_name::<Ema>("Ema")
         .register_fn("ema", |period: i64| Ema::new(period.max(1) as usize))
-        .register_fn("update", |e: &mut Ema, x: Dynamic| -> RhaiResult<f64> { Ok(e.update(to_f64(&x)?)) })
+        .register_fn("update", |e: &mut Ema, x: Dynamic| -> RhaiResult<f64> {
+            Ok(e.update(to_f64(&x)?))
+        })
         .register_get("value", |e: &mut Ema| e.value())
         .register_get("ready", |e: &mut Ema| e.ready());
     engine
         .register_type_with_name::<Sma>("Sma")
         .register_fn("sma", |period: i64| Sma::new(period.max(1) as usize))
-        .register_fn("update", |s: &mut Sma, x: Dynamic| -> RhaiResult<f64> { Ok(s.update(to_f64(&x)?)) })
+        .register_fn("update", |s: &mut Sma, x: Dynamic| -> RhaiResult<f64> {
+            Ok(s.update(to_f64(&x)?))
+        })
         .register_get("value", |s: &mut Sma| s.value())
         .register_get("ready", |s: &mut Sma| s.ready());
 }
 
 fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
-    engine.register_fn("market", move |side: &str, qty: Dynamic| place(&c, side, None, &qty, "GTC"));
-    let c = ctx.clone();
-    engine.register_fn("limit", move |side: &str, price: Dynamic, qty: Dynamic| place(&c, side, Some(&price), &qty, "GTC"));
-    let c = ctx.clone();
-    engine.register_fn("limit", move |side: &str, price: Dynamic, qty: Dynamic, tif: &str| {
-        place(&c, side, Some(&price), &qty, tif)
+    engine.register_fn("market", move |side: &str, qty: Dynamic| {
+        place(&c, side, None, &qty, "GTC")
     });
+    let c = ctx.clone();
+    engine.register_fn("limit", move |side: &str, price: Dynamic, qty: Dynamic| {
+        place(&c, side, Some(&price), &qty, "GTC")
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "limit",
+        move |side: &str, price: Dynamic, qty: Dynamic, tif: &str| {
+            place(&c, side, Some(&price), &qty, tif)
+        },
+    );
     let c = ctx.clone();
     engine.register_fn("cancel_all", move || {
         let mut c = c.borrow_mut();
@@ -332,7 +368,9 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("best_ask", move || view(&c, |v| opt_decimal(v.best_ask)));
     let c = ctx.clone();
-    engine.register_fn("last_price", move || view(&c, |v| opt_decimal(v.last_price)));
+    engine.register_fn("last_price", move || {
+        view(&c, |v| opt_decimal(v.last_price))
+    });
     let c = ctx.clone();
     engine.register_fn("open_buy_qty", move || view(&c, |v| v.open_buy_qty));
     let c = ctx.clone();
@@ -340,17 +378,26 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("tick_size", move || {
         let c = c.borrow();
-        c.tick_sizes.get(c.current.index()).copied().unwrap_or_default()
+        c.tick_sizes
+            .get(c.current.index())
+            .copied()
+            .unwrap_or_default()
     });
     let c = ctx.clone();
     engine.register_fn("lot_size", move || {
         let c = c.borrow();
-        c.lot_sizes.get(c.current.index()).copied().unwrap_or_default()
+        c.lot_sizes
+            .get(c.current.index())
+            .copied()
+            .unwrap_or_default()
     });
     let c = ctx.clone();
     engine.register_fn("symbol", move || {
         let c = c.borrow();
-        c.symbols.get(c.current.index()).cloned().unwrap_or_default()
+        c.symbols
+            .get(c.current.index())
+            .cloned()
+            .unwrap_or_default()
     });
     let c = ctx.clone();
     engine.register_fn("now", move || c.borrow().now_ns);

@@ -67,10 +67,20 @@ fn line_col(pos: Position) -> (usize, usize) {
 
 pub(super) fn compile(file: &Path, e: &ParseError) -> StrategyError {
     let (line, column) = line_col(e.position());
-    StrategyError::Compile { file: file.to_path_buf(), line, column, message: e.err_type().to_string() }
+    StrategyError::Compile {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: e.err_type().to_string(),
+    }
 }
 
-pub(super) fn runtime(strategy: &str, file: &Path, callback: &str, e: &EvalAltResult) -> StrategyError {
+pub(super) fn runtime(
+    strategy: &str,
+    file: &Path,
+    callback: &str,
+    e: &EvalAltResult,
+) -> StrategyError {
     // Errors inside script functions are wrapped once per call level; the innermost one has
     // the position of the faulting statement.
     let mut inner = e;
@@ -88,7 +98,9 @@ pub(super) fn runtime(strategy: &str, file: &Path, callback: &str, e: &EvalAltRe
         EvalAltResult::ErrorTooManyOperations(_) => {
             "exceeded the operation limit for one callback (an endless loop?)".to_string()
         }
-        EvalAltResult::ErrorStackOverflow(_) => "exceeded the call depth limit (runaway recursion?)".to_string(),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "exceeded the call depth limit (runaway recursion?)".to_string()
+        }
         other => {
             let mut s = other.to_string();
             // Rhai appends " (line L, position C)"; we print the position in front instead.

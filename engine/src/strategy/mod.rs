@@ -96,8 +96,13 @@ pub(crate) struct HostCtx {
 }
 
 /// The callbacks the host knows, with their arity.
-const CALLBACKS: &[(&str, usize)] =
-    &[("on_start", 0), ("on_stop", 0), ("on_trade", 1), ("on_quote", 1), ("on_fill", 1)];
+const CALLBACKS: &[(&str, usize)] = &[
+    ("on_start", 0),
+    ("on_stop", 0),
+    ("on_trade", 1),
+    ("on_quote", 1),
+    ("on_fill", 1),
+];
 
 /// One loaded strategy.
 pub struct StrategyHost {
@@ -121,7 +126,10 @@ struct Callbacks {
 
 impl std::fmt::Debug for StrategyHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StrategyHost").field("file", &self.file).field("callbacks", &self.has).finish()
+        f.debug_struct("StrategyHost")
+            .field("file", &self.file)
+            .field("callbacks", &self.has)
+            .finish()
     }
 }
 
@@ -134,18 +142,31 @@ impl StrategyHost {
         instruments: &Instruments,
         limits: StrategyLimits,
     ) -> Result<Self, StrategyError> {
-        let source = std::fs::read_to_string(&cfg.file)
-            .map_err(|e| StrategyError::Read { file: cfg.file.clone(), message: e.to_string() })?;
+        let source = std::fs::read_to_string(&cfg.file).map_err(|e| StrategyError::Read {
+            file: cfg.file.clone(),
+            message: e.to_string(),
+        })?;
         let mut ids = Vec::with_capacity(cfg.instruments.len());
         for sym in &cfg.instruments {
-            let id = instruments.by_symbol(sym).ok_or_else(|| StrategyError::Config {
-                strategy: cfg.name.clone(),
-                message: format!("unknown instrument {sym:?}"),
-            })?;
+            let id = instruments
+                .by_symbol(sym)
+                .ok_or_else(|| StrategyError::Config {
+                    strategy: cfg.name.clone(),
+                    message: format!("unknown instrument {sym:?}"),
+                })?;
             ids.push(id);
         }
         let params = api::params_to_map(&cfg.params);
-        Self::from_source(index, &cfg.name, &cfg.file, &source, instruments, &ids, params, limits)
+        Self::from_source(
+            index,
+            &cfg.name,
+            &cfg.file,
+            &source,
+            instruments,
+            &ids,
+            params,
+            limits,
+        )
     }
 
     /// Compiles a strategy from source text (`file` is used in messages only) and runs
@@ -170,7 +191,10 @@ impl StrategyHost {
             strategy: index,
             name: name.to_string(),
             instruments: ids.to_vec(),
-            symbols: instruments.iter().map(|(_, s)| ImmutableString::from(s.symbol.as_str())).collect(),
+            symbols: instruments
+                .iter()
+                .map(|(_, s)| ImmutableString::from(s.symbol.as_str()))
+                .collect(),
             tick_sizes: instruments.iter().map(|(_, s)| s.tick_size).collect(),
             lot_sizes: instruments.iter().map(|(_, s)| s.lot_size).collect(),
             views: vec![InstrumentView::default(); n],
@@ -200,8 +224,10 @@ impl StrategyHost {
 
     /// Compiles a file and checks its callbacks without running anything (for `peregrine check`).
     pub fn check_file(file: &Path) -> Result<(), StrategyError> {
-        let source = std::fs::read_to_string(file)
-            .map_err(|e| StrategyError::Read { file: file.to_path_buf(), message: e.to_string() })?;
+        let source = std::fs::read_to_string(file).map_err(|e| StrategyError::Read {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let ctx = Rc::new(RefCell::new(HostCtx {
             strategy: 0,
             name: String::new(),
@@ -244,7 +270,12 @@ impl StrategyHost {
     }
 
     /// Calls `on_trade` if the script has it.
-    pub fn on_trade(&mut self, t: TradeView, origin_recv_ns: u64, now_ns: i64) -> Result<(), StrategyError> {
+    pub fn on_trade(
+        &mut self,
+        t: TradeView,
+        origin_recv_ns: u64,
+        now_ns: i64,
+    ) -> Result<(), StrategyError> {
         if !self.has.on_trade {
             return Ok(());
         }
@@ -253,7 +284,12 @@ impl StrategyHost {
     }
 
     /// Calls `on_quote` if the script has it.
-    pub fn on_quote(&mut self, q: QuoteView, origin_recv_ns: u64, now_ns: i64) -> Result<(), StrategyError> {
+    pub fn on_quote(
+        &mut self,
+        q: QuoteView,
+        origin_recv_ns: u64,
+        now_ns: i64,
+    ) -> Result<(), StrategyError> {
         if !self.has.on_quote {
             return Ok(());
         }
@@ -293,21 +329,37 @@ impl StrategyHost {
     }
 
     fn call(&mut self, name: &str, args: impl rhai::FuncArgs) -> Result<(), StrategyError> {
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true).bind_this_ptr(&mut self.state);
-        let result = self.engine.call_fn_with_options::<Dynamic>(options, &mut self.scope, &self.ast, name, args);
+        let options = CallFnOptions::new()
+            .eval_ast(false)
+            .rewind_scope(true)
+            .bind_this_ptr(&mut self.state);
+        let result = self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut self.scope,
+            &self.ast,
+            name,
+            args,
+        );
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
                 // The callback is abandoned: whatever it asked for is dropped.
                 self.ctx.borrow_mut().actions.clear();
-                Err(error::runtime(&self.ctx.borrow().name, &self.file, name, &e))
+                Err(error::runtime(
+                    &self.ctx.borrow().name,
+                    &self.file,
+                    name,
+                    &e,
+                ))
             }
         }
     }
 }
 
 fn compile(engine: &Engine, file: &Path, source: &str) -> Result<AST, StrategyError> {
-    let mut ast = engine.compile(source).map_err(|e| error::compile(file, &e))?;
+    let mut ast = engine
+        .compile(source)
+        .map_err(|e| error::compile(file, &e))?;
     ast.set_source(file.display().to_string());
     Ok(ast)
 }
@@ -322,13 +374,22 @@ fn check_callbacks(ast: &AST, file: &Path) -> Result<Callbacks, StrategyError> {
             let known: Vec<&str> = CALLBACKS.iter().map(|(n, _)| *n).collect();
             return Err(StrategyError::Callback {
                 file: file.to_path_buf(),
-                message: format!("unknown callback `{}`; this version calls {}", f.name, known.join(", ")),
+                message: format!(
+                    "unknown callback `{}`; this version calls {}",
+                    f.name,
+                    known.join(", ")
+                ),
             });
         };
         if f.params.len() != *arity {
             return Err(StrategyError::Callback {
                 file: file.to_path_buf(),
-                message: format!("callback `{}` takes {} parameter(s), the script declares {}", f.name, arity, f.params.len()),
+                message: format!(
+                    "callback `{}` takes {} parameter(s), the script declares {}",
+                    f.name,
+                    arity,
+                    f.params.len()
+                ),
             });
         }
         match f.name {

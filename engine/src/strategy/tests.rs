@@ -5,13 +5,24 @@ use crate::types::{InstrumentSpec, Side};
 
 fn instruments() -> Instruments {
     let mut i = Instruments::new();
-    i.intern(InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap());
+    i.intern(
+        InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap(),
+    );
     i
 }
 
 fn host(src: &str, params: Map) -> Result<StrategyHost, StrategyError> {
     let inst = instruments();
-    StrategyHost::from_source(0, "t", Path::new("t.rhai"), src, &inst, &[InstrumentId(0)], params, StrategyLimits::default())
+    StrategyHost::from_source(
+        0,
+        "t",
+        Path::new("t.rhai"),
+        src,
+        &inst,
+        &[InstrumentId(0)],
+        params,
+        StrategyLimits::default(),
+    )
 }
 
 fn trade(price: Decimal) -> TradeView {
@@ -38,12 +49,23 @@ fn orders_are_rounded_by_the_documented_rule() {
     h.on_trade(trade(dec!(100.019)), 7, 0).unwrap();
     let mut out = Vec::new();
     h.drain_actions(&mut out);
-    let [StrategyAction::Place(a), StrategyAction::Place(b), StrategyAction::Place(c)] = out.as_slice() else {
+    let [StrategyAction::Place(a), StrategyAction::Place(b), StrategyAction::Place(c)] =
+        out.as_slice()
+    else {
         panic!("{out:?}")
     };
-    assert_eq!((a.side, a.price, a.qty, a.origin_recv_ns), (Side::Buy, Some(dec!(100.01)), dec!(0.12345), 7));
-    assert_eq!((b.side, b.price, b.qty), (Side::Sell, Some(dec!(100.01)), dec!(1)));
-    assert_eq!((c.order_type, c.price, c.qty), (OrderType::Market, None, dec!(0.5)));
+    assert_eq!(
+        (a.side, a.price, a.qty, a.origin_recv_ns),
+        (Side::Buy, Some(dec!(100.01)), dec!(0.12345), 7)
+    );
+    assert_eq!(
+        (b.side, b.price, b.qty),
+        (Side::Sell, Some(dec!(100.01)), dec!(1))
+    );
+    assert_eq!(
+        (c.order_type, c.price, c.qty),
+        (OrderType::Market, None, dec!(0.5))
+    );
 }
 
 use crate::order::OrderType;
@@ -67,7 +89,9 @@ fn state_lives_in_this_and_params_are_exact() {
     let mut out = Vec::new();
     h.drain_actions(&mut out);
     assert_eq!(out.len(), 1);
-    let StrategyAction::Place(i) = out[0] else { panic!() };
+    let StrategyAction::Place(i) = out[0] else {
+        panic!()
+    };
     assert_eq!(i.qty, dec!(0.003));
 }
 
@@ -75,15 +99,24 @@ use std::collections::BTreeMap;
 
 #[test]
 fn syntax_errors_carry_file_line_column() {
-    let err = host("fn on_trade(t) {\n  let x = ;\n}", Map::new()).unwrap_err().to_string();
+    let err = host("fn on_trade(t) {\n  let x = ;\n}", Map::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("t.rhai:2:"), "{err}");
 }
 
 #[test]
 fn wrong_arity_and_unknown_callbacks_are_refused() {
-    let err = host("fn on_trade() {}", Map::new()).unwrap_err().to_string();
-    assert!(err.contains("on_trade") && err.contains("1 parameter"), "{err}");
-    let err = host("fn on_tick(t) {}", Map::new()).unwrap_err().to_string();
+    let err = host("fn on_trade() {}", Map::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("on_trade") && err.contains("1 parameter"),
+        "{err}"
+    );
+    let err = host("fn on_tick(t) {}", Map::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown callback `on_tick`"), "{err}");
 }
 
@@ -93,7 +126,10 @@ fn a_throwing_callback_is_abandoned_with_position_and_drops_its_orders() {
     let mut h = host(src, Map::new()).unwrap();
     let err = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with("t.rhai:3:") && msg.contains("boom") && msg.contains("on_trade"), "{msg}");
+    assert!(
+        msg.starts_with("t.rhai:3:") && msg.contains("boom") && msg.contains("on_trade"),
+        "{msg}"
+    );
     let mut out = Vec::new();
     h.drain_actions(&mut out);
     assert!(out.is_empty());
@@ -117,7 +153,11 @@ fn runaway_recursion_is_stopped() {
 
 #[test]
 fn missing_parameter_and_bad_side_are_clear_errors() {
-    let mut h = host("fn on_trade(t) { market(\"buy\", param(\"qty\")); }", Map::new()).unwrap();
+    let mut h = host(
+        "fn on_trade(t) { market(\"buy\", param(\"qty\")); }",
+        Map::new(),
+    )
+    .unwrap();
     let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
     assert!(msg.contains("\"qty\" is not set"), "{msg}");
     let mut h = host("fn on_trade(t) { market(\"long\", 1); }", Map::new()).unwrap();
@@ -136,7 +176,14 @@ fn no_file_access_in_the_sandbox() {
 #[test]
 fn queries_read_the_view() {
     let mut h = host("fn on_trade(t) { if position() == 2 && best_ask() == 101 && last_price() == () { market(\"sell\", position()); } }", Map::new()).unwrap();
-    h.set_view(InstrumentId(0), InstrumentView { position: dec!(2), best_ask: Some(dec!(101)), ..Default::default() });
+    h.set_view(
+        InstrumentId(0),
+        InstrumentView {
+            position: dec!(2),
+            best_ask: Some(dec!(101)),
+            ..Default::default()
+        },
+    );
     h.on_trade(trade(dec!(1)), 0, 0).unwrap();
     let mut out = Vec::new();
     h.drain_actions(&mut out);
@@ -158,7 +205,14 @@ fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
     params.insert("fast".to_string(), toml::Value::Integer(2));
     params.insert("slow".to_string(), toml::Value::Integer(4));
     let mut h = host(&src, api::params_to_map(&params)).unwrap();
-    h.set_view(InstrumentId(0), InstrumentView { best_bid: Some(dec!(99)), best_ask: Some(dec!(101)), ..Default::default() });
+    h.set_view(
+        InstrumentId(0),
+        InstrumentView {
+            best_bid: Some(dec!(99)),
+            best_ask: Some(dec!(101)),
+            ..Default::default()
+        },
+    );
     let mut out = Vec::new();
     for p in [100, 100, 100, 100, 105, 110] {
         h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
@@ -166,14 +220,32 @@ fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
     h.drain_actions(&mut out);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(matches!(out[0], StrategyAction::CancelAll(_)));
-    let StrategyAction::Place(buy) = out[1] else { panic!() };
-    assert_eq!((buy.side, buy.price, buy.qty), (Side::Buy, Some(dec!(101)), dec!(0.01)));
+    let StrategyAction::Place(buy) = out[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (buy.side, buy.price, buy.qty),
+        (Side::Buy, Some(dec!(101)), dec!(0.01))
+    );
     out.clear();
-    h.set_view(InstrumentId(0), InstrumentView { position: dec!(0.01), best_bid: Some(dec!(80)), best_ask: Some(dec!(81)), ..Default::default() });
+    h.set_view(
+        InstrumentId(0),
+        InstrumentView {
+            position: dec!(0.01),
+            best_bid: Some(dec!(80)),
+            best_ask: Some(dec!(81)),
+            ..Default::default()
+        },
+    );
     for p in [90, 80, 70] {
         h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
     }
     h.drain_actions(&mut out);
-    let StrategyAction::Place(sell) = out[1] else { panic!("{out:?}") };
-    assert_eq!((sell.side, sell.price, sell.qty), (Side::Sell, Some(dec!(80)), dec!(0.02)));
+    let StrategyAction::Place(sell) = out[1] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (sell.side, sell.price, sell.qty),
+        (Side::Sell, Some(dec!(80)), dec!(0.02))
+    );
 }

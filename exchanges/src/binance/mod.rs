@@ -1,3 +1,33 @@
-//! Binance spot: market-data normalizer, request signer, REST order client.
+//! Binance spot: market-data normalizer, L2 book sync, feed task, request signer, REST client,
+//! order gateway and user data stream.
+//!
+//! - [`normalize`]: websocket frames to [`peregrine_engine::tick::Tick`]s (allocation-free).
+//! - [`depth`]: the documented local-order-book sync, as a pure state machine.
+//! - [`feed`]: the market-data task (connect, normalize, sync books, reconnect).
+//! - [`signer`]: [`signer::BinanceSigner`], the engine's [`peregrine_engine::gateway::OrderSigner`].
+//! - [`rest`]: [`rest::BinanceRest`], the REST client.
+//! - [`gateway`]: the order transport ([`gateway::run_gateway`]).
+//! - [`user_stream`]: exec reports from the user data stream ([`user_stream::run_user_stream`]).
+//! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
 
+pub mod backoff;
+pub mod depth;
+pub mod feed;
+pub mod gateway;
+pub mod ledger;
+pub mod normalize;
+pub mod rest;
 pub mod sign;
+pub mod signer;
+pub mod user_stream;
+
+#[cfg(test)]
+mod net_tests;
+
+pub use feed::{run_feed, run_feed_with_stats, FeedConfig, FeedStats, FeedStatsSnapshot};
+pub use gateway::{run_gateway, GatewayConfig, GatewayStats};
+pub use ledger::ExecLedger;
+pub use normalize::{Frame, NormalizeError, Normalizer};
+pub use rest::{BinanceRest, RestError};
+pub use signer::BinanceSigner;
+pub use user_stream::{run_user_stream, UserStreamConfig, UserStreamStats};

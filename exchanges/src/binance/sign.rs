@@ -49,13 +49,24 @@ mod tests {
 
     #[test]
     fn matches_binance_documented_example() {
-        assert_eq!(signature_hex(DOC_SECRET.as_bytes(), DOC_QUERY.as_bytes()), DOC_SIGNATURE);
+        assert_eq!(
+            signature_hex(DOC_SECRET.as_bytes(), DOC_QUERY.as_bytes()),
+            DOC_SIGNATURE
+        );
     }
 
     #[test]
     fn verify_accepts_upper_case_and_rejects_tampering() {
-        assert!(verify(DOC_SECRET.as_bytes(), DOC_QUERY.as_bytes(), &DOC_SIGNATURE.to_uppercase()));
-        assert!(!verify(DOC_SECRET.as_bytes(), b"symbol=LTCBTC&side=SELL", DOC_SIGNATURE));
+        assert!(verify(
+            DOC_SECRET.as_bytes(),
+            DOC_QUERY.as_bytes(),
+            &DOC_SIGNATURE.to_uppercase()
+        ));
+        assert!(!verify(
+            DOC_SECRET.as_bytes(),
+            b"symbol=LTCBTC&side=SELL",
+            DOC_SIGNATURE
+        ));
         assert!(!verify(DOC_SECRET.as_bytes(), DOC_QUERY.as_bytes(), "zz"));
     }
 }

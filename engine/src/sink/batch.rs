@@ -1,0 +1,141 @@
+//! Turning a run of [`SinkEvent`]s into one batch of per-table rows.
+//!
+//! Orders and positions are upserted with a multi-row `INSERT … ON CONFLICT DO UPDATE`,
+//! which must not touch the same key twice in one statement. Events arrive in order from a
+//! single sender, so within a batch only the last state of each order/position matters:
+//! [`Batch::coalesce`] keeps that one, at the place of the key's first appearance. Fills and
+//! risk events are kept as they are; the database ignores duplicates (`ON CONFLICT DO
+//! NOTHING`).
+
+use std::collections::HashMap;
+
+use crate::events::{FillRow, OrderRow, PositionRow, RiskEventRow, SinkEvent};
+
+/// Rows of one batch, borrowed from the pending events, grouped by table.
+#[derive(Debug, Default)]
+pub(crate) struct Batch<'a> {
+    /// Latest state of each order in the batch, one row per `client_order_id`.
+    pub(crate) orders: Vec<&'a OrderRow>,
+    /// Every fill, in arrival order.
+    pub(crate) fills: Vec<&'a FillRow>,
+    /// Latest state of each position, one row per `(strategy, venue, symbol)`.
+    pub(crate) positions: Vec<&'a PositionRow>,
+    /// Every risk event, in arrival order.
+    pub(crate) risks: Vec<&'a RiskEventRow>,
+}
+
+impl<'a> Batch<'a> {
+    /// Groups `events` by table, keeping only the last update of each order and position.
+    pub(crate) fn coalesce(events: impl IntoIterator<Item = &'a SinkEvent>) -> Self {
+        let mut batch = Batch::default();
+        let mut order_idx: HashMap<&'a str, usize> = HashMap::new();
+        let mut position_idx: HashMap<(&'a str, &'a str, &'a str), usize> = HashMap::new();
+        for ev in events {
+            match ev {
+                SinkEvent::Order(row) => match order_idx.get(row.client_order_id.as_str()) {
+                    Some(&i) => batch.orders[i] = row,
+                    None => {
+                        order_idx.insert(row.client_order_id.as_str(), batch.orders.len());
+                        batch.orders.push(row);
+                    }
+                },
+                SinkEvent::Position(row) => {
+                    let key = (
+                        row.strategy.as_str(),
+                        row.venue.as_str(),
+                        row.symbol.as_str(),
+                    );
+                    match position_idx.get(&key) {
+                        Some(&i) => batch.positions[i] = row,
+                        None => {
+                            position_idx.insert(key, batch.positions.len());
+                            batch.positions.push(row);
+                        }
+                    }
+                }
+                SinkEvent::Fill(row) => batch.fills.push(row),
+                SinkEvent::Risk(row) => batch.risks.push(row),
+            }
+        }
+        batch
+    }
+
+    /// Number of rows to write (after coalescing).
+    pub(crate) fn rows(&self) -> usize {
+        self.orders.len() + self.fills.len() + self.positions.len() + self.risks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::events::OrderStatus;
+    use crate::types::Side;
+
+    fn order(id: &str, status: OrderStatus, updated_ns: i64) -> SinkEvent {
+        SinkEvent::Order(OrderRow {
+            client_order_id: id.to_string(),
+            venue_order_id: None,
+            strategy: "s".into(),
+            venue: "binance".into(),
+            symbol: "BTC-USDT".into(),
+            side: Side::Buy,
+            order_type: "limit".into(),
+            price: Some(dec!(1)),
+            qty: dec!(1),
+            filled_qty: dec!(0),
+            status,
+            reject_reason: None,
+            created_ns: 1,
+            updated_ns,
+        })
+    }
+
+    fn position(symbol: &str, qty: rust_decimal::Decimal) -> SinkEvent {
+        SinkEvent::Position(PositionRow {
+            strategy: "s".into(),
+            venue: "binance".into(),
+            symbol: symbol.into(),
+            qty,
+            avg_price: dec!(1),
+            realized_pnl: dec!(0),
+            fees: dec!(0),
+            updated_ns: 1,
+        })
+    }
+
+    #[test]
+    fn keeps_last_state_per_key_in_first_position() {
+        let events = vec![
+            order("a", OrderStatus::Pending, 1),
+            order("b", OrderStatus::Pending, 2),
+            position("BTC-USDT", dec!(1)),
+            order("a", OrderStatus::Acked, 3),
+            position("ETH-USDT", dec!(5)),
+            order("a", OrderStatus::Filled, 4),
+            position("BTC-USDT", dec!(2)),
+        ];
+        let batch = Batch::coalesce(&events);
+        let orders: Vec<_> = batch
+            .orders
+            .iter()
+            .map(|o| (o.client_order_id.as_str(), o.status))
+            .collect();
+        assert_eq!(
+            orders,
+            vec![("a", OrderStatus::Filled), ("b", OrderStatus::Pending)]
+        );
+        let positions: Vec<_> = batch
+            .positions
+            .iter()
+            .map(|p| (p.symbol.as_str(), p.qty))
+            .collect();
+        assert_eq!(
+            positions,
+            vec![("BTC-USDT", dec!(2)), ("ETH-USDT", dec!(5))]
+        );
+        assert_eq!(batch.rows(), 4);
+    }
+}

@@ -1,0 +1,218 @@
+//! The SQLite backend: opening the database, migrations, and writing one batch.
+//!
+//! Decimals are bound as their exact `Display` string into TEXT columns (see
+//! `migrations/sqlite/`). Each table's rows go in multi-row `INSERT`s built with
+//! [`QueryBuilder::push_values`], chunked so one statement stays under SQLite's limit on
+//! bind parameters; all statements of a batch run in one transaction.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::batch::Batch;
+use super::error::{redact_url, SinkError};
+
+/// The SQLite schema, embedded at compile time from `engine/migrations/sqlite/`.
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite's default maximum number of bind parameters per statement (since 3.32).
+const SQLITE_MAX_BINDS: usize = 32_766;
+
+/// How long a write waits on a lock held by another connection before it fails (and the
+/// sink's retry with backoff takes over, logging the reason).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Rows written per table by one batch, as reported by the database (an ignored duplicate
+/// fill or risk event counts 0; an upserted order or position counts 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Order rows inserted or updated.
+    pub(crate) orders: u64,
+    /// Fill rows inserted.
+    pub(crate) fills: u64,
+    /// Position rows inserted or updated.
+    pub(crate) positions: u64,
+    /// Risk event rows inserted.
+    pub(crate) risk_events: u64,
+}
+
+/// Opens (creating the file and its parent directory if missing) the SQLite database at
+/// `url` in WAL mode with `synchronous = FULL`, and applies the embedded migrations.
+/// `max_connections` bounds the pool; the sink uses 1 (single writer).
+pub(crate) async fn open(url: &str, max_connections: u32) -> Result<SqlitePool, SinkError> {
+    let shown = redact_url(url);
+    if !url.starts_with("sqlite:") {
+        return Err(SinkError::Config {
+            url: shown,
+            reason: "only sqlite: URLs are supported by this sink".into(),
+        });
+    }
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(|source| SinkError::Open {
+            url: shown.clone(),
+            source,
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT);
+    create_parent_dir(opts.get_filename(), &shown)?;
+    // No idle timeout or max lifetime: the single connection stays open, which also keeps
+    // a `sqlite::memory:` database alive for the pool's lifetime.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(opts)
+        .await
+        .map_err(|source| SinkError::Open {
+            url: shown.clone(),
+            source,
+        })?;
+    if let Err(source) = MIGRATOR.run(&pool).await {
+        pool.close().await;
+        return Err(SinkError::Migrate { url: shown, source });
+    }
+    Ok(pool)
+}
+
+/// Creates the directory holding a database file, unless the database is in memory or the
+/// file is in the current directory.
+fn create_parent_dir(file: &Path, shown_url: &str) -> Result<(), SinkError> {
+    let name = file.to_string_lossy();
+    if name.starts_with("file:") || name == ":memory:" {
+        return Ok(());
+    }
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
+                url: shown_url.to_string(),
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Rows per statement for a table of `columns` columns.
+fn chunk_rows(columns: usize) -> usize {
+    (SQLITE_MAX_BINDS / columns).max(1)
+}
+
+/// Writes one batch in one transaction: orders and positions upserted to their latest
+/// state, fills and risk events inserted once. On error the transaction is rolled back and
+/// nothing of the batch is written.
+pub(crate) async fn write_batch(
+    pool: &SqlitePool,
+    batch: &Batch<'_>,
+) -> Result<Written, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut written = Written::default();
+
+    for chunk in batch.orders.chunks(chunk_rows(14)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO orders (client_order_id, venue_order_id, strategy, venue, symbol, \
+             side, order_type, price, qty, filled_qty, status, reject_reason, created_ns, \
+             updated_ns) ",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            b.push_bind(o.client_order_id.as_str())
+                .push_bind(o.venue_order_id)
+                .push_bind(o.strategy.as_str())
+                .push_bind(o.venue.as_str())
+                .push_bind(o.symbol.as_str())
+                .push_bind(o.side.as_str())
+                .push_bind(o.order_type.as_str())
+                .push_bind(o.price.map(|p| p.to_string()))
+                .push_bind(o.qty.to_string())
+                .push_bind(o.filled_qty.to_string())
+                .push_bind(o.status.as_str())
+                .push_bind(o.reject_reason.as_deref())
+                .push_bind(o.created_ns)
+                .push_bind(o.updated_ns);
+        });
+        // created_ns is kept from the first insert: creation time never changes.
+        qb.push(
+            " ON CONFLICT (client_order_id) DO UPDATE SET \
+             venue_order_id = excluded.venue_order_id, strategy = excluded.strategy, \
+             venue = excluded.venue, symbol = excluded.symbol, side = excluded.side, \
+             order_type = excluded.order_type, price = excluded.price, qty = excluded.qty, \
+             filled_qty = excluded.filled_qty, status = excluded.status, \
+             reject_reason = excluded.reject_reason, updated_ns = excluded.updated_ns",
+        );
+        written.orders += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.fills.chunks(chunk_rows(12)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO fills (venue, symbol, trade_id, client_order_id, strategy, side, \
+             price, qty, fee, fee_asset, is_maker, exch_ts_ns) ",
+        );
+        qb.push_values(chunk, |mut b, f| {
+            b.push_bind(f.venue.as_str())
+                .push_bind(f.symbol.as_str())
+                .push_bind(f.trade_id)
+                .push_bind(f.client_order_id.as_str())
+                .push_bind(f.strategy.as_str())
+                .push_bind(f.side.as_str())
+                .push_bind(f.price.to_string())
+                .push_bind(f.qty.to_string())
+                .push_bind(f.fee.to_string())
+                .push_bind(f.fee_asset.as_str())
+                .push_bind(f.is_maker)
+                .push_bind(f.exch_ts_ns);
+        });
+        qb.push(" ON CONFLICT (venue, symbol, trade_id, client_order_id) DO NOTHING");
+        written.fills += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.positions.chunks(chunk_rows(8)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO positions (strategy, venue, symbol, qty, avg_price, realized_pnl, \
+             fees, updated_ns) ",
+        );
+        qb.push_values(chunk, |mut b, p| {
+            b.push_bind(p.strategy.as_str())
+                .push_bind(p.venue.as_str())
+                .push_bind(p.symbol.as_str())
+                .push_bind(p.qty.to_string())
+                .push_bind(p.avg_price.to_string())
+                .push_bind(p.realized_pnl.to_string())
+                .push_bind(p.fees.to_string())
+                .push_bind(p.updated_ns);
+        });
+        qb.push(
+            " ON CONFLICT (strategy, venue, symbol) DO UPDATE SET qty = excluded.qty, \
+             avg_price = excluded.avg_price, realized_pnl = excluded.realized_pnl, \
+             fees = excluded.fees, updated_ns = excluded.updated_ns",
+        );
+        written.positions += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.risks.chunks(chunk_rows(6)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO risk_events (id, ts_ns, strategy, symbol, reason, message) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.ts_ns)
+                .push_bind(r.strategy.as_deref())
+                .push_bind(r.symbol.as_deref())
+                .push_bind(r.reason.as_str())
+                .push_bind(r.message.as_str());
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        written.risk_events += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    tx.commit().await?;
+    Ok(written)
+}
