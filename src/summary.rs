@@ -52,6 +52,19 @@ impl RunSummary {
             us(l.max),
             l.count
         ));
+        for (name, l) in [
+            ("  of which queue  ", &self.detail.queue_latency_ns),
+            ("  of which core   ", &self.detail.core_latency_ns),
+        ] {
+            s.push_str(&format!(
+                "{name}p50 {} us  p99 {} us  p99.9 {} us  max {} us  (n={})\n",
+                us(l.p50),
+                us(l.p99),
+                us(l.p999),
+                us(l.max),
+                l.count
+            ));
+        }
         for p in &self.detail.positions {
             s.push_str(&format!(
                 "  position         {} {} qty {} avg {} realized {}\n",

@@ -119,8 +119,10 @@ pub struct CoreReport {
     pub realized_pnl: String,
     /// Tick-receive to signed-order-ready latency, ns.
     pub latency_ns: LatencySummary,
-    /// Tick receive to core dequeue (queue hand-off and wait), ns.
+    /// Tick receive to core dequeue (queue hand-off and wake-up), ns.
     pub queue_latency_ns: LatencySummary,
+    /// Core dequeue of the causing tick to signed order ready (strategy, risk, signing), ns.
+    pub core_latency_ns: LatencySummary,
     /// Orders still working when the loop ended (should be 0).
     pub working_orders_at_exit: usize,
     /// Final positions per strategy and symbol.
@@ -155,6 +157,8 @@ struct Core {
     s: CoreSetupRest,
     strategies: Vec<StrategySlot>,
     instruments_state: Vec<InstrumentState>,
+    /// Script-side symbol strings, built once (cloning one is a reference-count increment).
+    symbols: Vec<rhai::ImmutableString>,
     tracker: OrderTracker,
     positions: Vec<Vec<Position>>,
     account_positions: Vec<Decimal>,
@@ -164,6 +168,9 @@ struct Core {
     report: CoreReport,
     latency: LatencyRecorder,
     queue_latency: LatencyRecorder,
+    core_latency: LatencyRecorder,
+    /// Monotonic time the tick being processed was dequeued.
+    dequeued_ns: u64,
     sink_lost: u64,
 }
 
@@ -209,9 +216,15 @@ impl Core {
                 stale: false,
             })
             .collect();
+        let symbols = setup
+            .instruments
+            .iter()
+            .map(|(_, spec)| spec.symbol.as_str().into())
+            .collect();
         Ok(Self {
             strategies,
             instruments_state,
+            symbols,
             tracker: OrderTracker::new(n_strat, n_inst),
             positions: vec![vec![Position::default(); n_inst]; n_strat],
             account_positions: vec![Decimal::ZERO; n_inst],
@@ -221,6 +234,8 @@ impl Core {
             report: CoreReport::default(),
             latency: LatencyRecorder::new(),
             queue_latency: LatencyRecorder::new(),
+            core_latency: LatencyRecorder::new(),
+            dequeued_ns: 0,
             sink_lost: 0,
             s: CoreSetupRest {
                 run_id: setup.run_id,
@@ -346,6 +361,7 @@ impl Core {
         self.report.realized_pnl = self.total_realized().normalize().to_string();
         self.report.latency_ns = self.latency.summary();
         self.report.queue_latency_ns = self.queue_latency.summary();
+        self.report.core_latency_ns = self.core_latency.summary();
         let now = Clock::wall_ns();
         for (si, slot) in self.strategies.iter().enumerate() {
             for (id, spec) in self.s.instruments.iter() {
@@ -384,21 +400,16 @@ impl Core {
 
     fn on_tick(&mut self, tick: Tick) {
         self.report.ticks += 1;
+        self.dequeued_ns = Clock::now_ns();
         self.queue_latency
-            .record(Clock::now_ns().saturating_sub(tick.recv_ns));
+            .record(self.dequeued_ns.saturating_sub(tick.recv_ns));
         let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
             return;
         };
         match tick.kind {
             TickKind::Trade(t) => {
                 st.last_price = Some(t.price);
-                let symbol = self
-                    .s
-                    .instruments
-                    .spec(tick.instrument)
-                    .symbol
-                    .as_str()
-                    .into();
+                let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = TradeView {
                     instrument: tick.instrument,
                     symbol,
@@ -415,13 +426,7 @@ impl Core {
             TickKind::Quote(q) => {
                 st.best_bid = Some(q.bid_px);
                 st.best_ask = Some(q.ask_px);
-                let symbol = self
-                    .s
-                    .instruments
-                    .spec(tick.instrument)
-                    .symbol
-                    .as_str()
-                    .into();
+                let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = QuoteView {
                     instrument: tick.instrument,
                     symbol,
@@ -575,8 +580,11 @@ impl Core {
             }
         };
         if intent.origin_recv_ns != 0 {
+            let now = Clock::now_ns();
             self.latency
-                .record(Clock::now_ns().saturating_sub(intent.origin_recv_ns));
+                .record(now.saturating_sub(intent.origin_recv_ns));
+            self.core_latency
+                .record(now.saturating_sub(self.dequeued_ns));
         }
         let now = Clock::wall_ns();
         self.tracker.insert(request, now);
