@@ -313,14 +313,7 @@ impl State {
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> End {
-        self.epoch += 1;
-        let now = Clock::now_ns();
-        for i in 0..self.books.len() {
-            self.books[i].sync.invalidate();
-            self.books[i].fetching = false;
-            let id = self.books[i].id;
-            self.push(i, status(id, FeedStatus::Connected, now));
-        }
+        self.reset_books(FeedStatus::Connected);
         let idle = tokio::time::sleep(cfg.idle_timeout);
         tokio::pin!(idle);
         let mut ping =
@@ -546,13 +539,18 @@ impl State {
     }
 
     fn disconnected(&mut self) {
+        self.reset_books(FeedStatus::Disconnected);
+    }
+
+    /// A new connection epoch: every book must resync; tells downstream why.
+    fn reset_books(&mut self, why: FeedStatus) {
         self.epoch += 1;
         let now = Clock::now_ns();
         for i in 0..self.books.len() {
             self.books[i].sync.invalidate();
             self.books[i].fetching = false;
             let id = self.books[i].id;
-            self.push(i, status(id, FeedStatus::Disconnected, now));
+            self.push(i, status(id, why, now));
         }
     }
 }
