@@ -3,7 +3,7 @@
 //! transport that takes [`SignedOrder`]s and sends [`ExecReport`]s back.
 
 use crate::order::{ClientOrderId, ExecReport, OrderRequest};
-use crate::types::InstrumentId;
+use crate::types::{InstrumentId, Side};
 
 /// HTTP method of a venue request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct SignedOrder {
     pub client_order_id: ClientOrderId,
     /// Instrument of the order.
     pub instrument: InstrumentId,
+    /// Side of the order (so the transport can report on it without parsing params).
+    pub side: Side,
     /// HTTP method.
     pub method: HttpMethod,
     /// Path, e.g. `/api/v3/order`.
@@ -66,6 +68,7 @@ pub trait OrderSigner: Send {
         &mut self,
         client_order_id: ClientOrderId,
         instrument: InstrumentId,
+        side: Side,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError>;
 }

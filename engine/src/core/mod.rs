@@ -625,8 +625,8 @@ impl Core {
             let Some(order) = self.tracker.get(&id) else {
                 continue;
             };
-            let inst = order.request.intent.instrument;
-            match self.s.signer.sign_cancel(id, inst, Clock::wall_ms()) {
+            let (inst, side) = (order.request.intent.instrument, order.request.intent.side);
+            match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
                 Ok(signed) => {
                     if self.s.gateway.send(signed).is_ok() {
                         self.tracker.mark_cancel_sent(&id);

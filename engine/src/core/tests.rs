@@ -24,6 +24,7 @@ impl OrderSigner for PlainSigner {
             action: SignedAction::New,
             client_order_id: req.client_order_id,
             instrument: req.intent.instrument,
+            side: req.intent.side,
             method: HttpMethod::Post,
             path: "/order",
             params: format!(
@@ -39,12 +40,14 @@ impl OrderSigner for PlainSigner {
         &mut self,
         id: ClientOrderId,
         instrument: InstrumentId,
+        side: Side,
         _wall_ms: i64,
     ) -> Result<SignedOrder, SignError> {
         Ok(SignedOrder {
             action: SignedAction::Cancel,
             client_order_id: id,
             instrument,
+            side,
             method: HttpMethod::Delete,
             path: "/order",
             params: String::new(),

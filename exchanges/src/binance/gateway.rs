@@ -114,7 +114,7 @@ pub async fn run_gateway(
                     tracing::warn!(client_order_id = %order.client_order_id, %reason, "binance gateway");
                     if !ctx.report(
                         &order,
-                        side_of(&order),
+                        order.side,
                         ExecKind::Rejected { code: 0, reason },
                         &mut stats,
                     ) {
@@ -128,7 +128,7 @@ pub async fn run_gateway(
                     tracing::warn!(client_order_id = %order.client_order_id, %reason, "binance gateway");
                     if !ctx.report(
                         &order,
-                        side_of(&order),
+                        order.side,
                         ExecKind::Rejected { code: 0, reason },
                         &mut stats,
                     ) {
@@ -140,7 +140,7 @@ pub async fn run_gateway(
                     Ok(resp) => match parse_new_order_id(&resp.body) {
                         Ok(venue_order_id) => {
                             let kind = ExecKind::Ack { venue_order_id };
-                            if !ctx.report(&order, side_of(&order), kind, &mut stats) {
+                            if !ctx.report(&order, order.side, kind, &mut stats) {
                                 break;
                             }
                         }
@@ -167,7 +167,7 @@ pub async fn run_gateway(
                             tracing::info!(client_order_id = %order.client_order_id, code, %reason, "binance new order rejected");
                             if !ctx.report(
                                 &order,
-                                side_of(&order),
+                                order.side,
                                 ExecKind::Rejected { code, reason },
                                 &mut stats,
                             ) {
@@ -234,18 +234,6 @@ fn expired(order: &SignedOrder, now_ms: i64) -> Option<i64> {
     let window: i64 = param(&order.params, "recvWindow")?.parse().ok()?;
     let age = now_ms - ts;
     (age > window).then_some(age)
-}
-
-/// The order's side, from the parameters the signer built.
-fn side_of(order: &SignedOrder) -> Side {
-    match param(&order.params, "side") {
-        Some("SELL") => Side::Sell,
-        Some("BUY") => Side::Buy,
-        _ => {
-            tracing::error!(client_order_id = %order.client_order_id, "signed order without side; reporting Buy");
-            Side::Buy
-        }
-    }
 }
 
 enum LookupOutcome {
@@ -365,7 +353,7 @@ impl Ctx {
                 reason: format!("outcome unknown: {first_error}; lookup failed: {last}"),
             }
         };
-        self.finish(&order, side_of(&order), kind)
+        self.finish(&order, order.side, kind)
     }
 
     fn finish(&self, order: &SignedOrder, side: Side, kind: ExecKind) -> LookupOutcome {

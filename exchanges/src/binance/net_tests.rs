@@ -512,7 +512,12 @@ async fn gateway_reports_every_order_exactly_once() {
     gw_tx
         .send(
             signer
-                .sign_cancel(ClientOrderId { run: 0xa, seq: 1 }, InstrumentId(0), now)
+                .sign_cancel(
+                    ClientOrderId { run: 0xa, seq: 1 },
+                    InstrumentId(0),
+                    Side::Buy,
+                    now,
+                )
                 .unwrap(),
         )
         .unwrap();

@@ -159,6 +159,7 @@ impl OrderSigner for BinanceSigner {
             action: SignedAction::New,
             client_order_id: req.client_order_id,
             instrument: it.instrument,
+            side: it.side,
             method: HttpMethod::Post,
             path: ORDER_PATH,
             params: self.finish(p),
@@ -171,6 +172,7 @@ impl OrderSigner for BinanceSigner {
         &mut self,
         client_order_id: ClientOrderId,
         instrument: InstrumentId,
+        side: Side,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError> {
         let symbol = self.symbol(instrument)?;
@@ -184,6 +186,7 @@ impl OrderSigner for BinanceSigner {
             action: SignedAction::Cancel,
             client_order_id,
             instrument,
+            side,
             method: HttpMethod::Delete,
             path: ORDER_PATH,
             params: self.finish(p),
@@ -357,6 +360,7 @@ mod tests {
             .sign_cancel(
                 ClientOrderId { run: 1, seq: 2 },
                 InstrumentId(0),
+                Side::Sell,
                 1700000000000,
             )
             .unwrap();
