@@ -161,6 +161,16 @@ fn fill(o: &SignedOrder, trade_id: u64, qty: Decimal, leaves: Decimal) -> ExecRe
     }
 }
 
+/// The `reason` of every risk event the core emitted, in order.
+fn risk_reasons(sink: &crossbeam_channel::Receiver<SinkEvent>) -> Vec<String> {
+    sink.try_iter()
+        .filter_map(|e| match e {
+            SinkEvent::Risk(r) => Some(r.reason),
+            _ => None,
+        })
+        .collect()
+}
+
 const BUY_EVERY_TRADE: &str = r#"fn on_trade(t) { limit("buy", t.price, "0.01"); }"#;
 
 #[test]
@@ -301,17 +311,7 @@ fn kill_switch_refuses_orders_and_cancels_working_ones() {
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let report = h.core.join().unwrap().unwrap();
     assert_eq!((report.orders, report.risk_rejects), (1, 1));
-    let reasons: Vec<String> = h
-        .sink
-        .try_iter()
-        .filter_map(|e| {
-            if let SinkEvent::Risk(r) = e {
-                Some(r.reason)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let reasons = risk_reasons(&h.sink);
     assert_eq!(
         reasons,
         vec!["kill_switch".to_string(), "kill_switch".to_string()]
@@ -336,17 +336,7 @@ fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
     h.ticks = crossbeam_channel::bounded(1).0; // drops the feed: the core drains and stops
     let report = h.core.join().unwrap().unwrap();
     assert_eq!((report.ticks, report.strategy_errors), (5, 3));
-    let reasons: Vec<String> = h
-        .sink
-        .try_iter()
-        .filter_map(|e| {
-            if let SinkEvent::Risk(r) = e {
-                Some(r.reason)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let reasons = risk_reasons(&h.sink);
     assert_eq!(reasons.iter().filter(|r| *r == "strategy_error").count(), 3);
     assert_eq!(reasons.last().map(String::as_str), Some("strategy_halted"));
 }

@@ -105,33 +105,20 @@ pub async fn run_gateway(
         match order.action {
             SignedAction::New => {
                 stats.new_orders += 1;
-                if let Some(until) = blocked_until.filter(|u| *u > Instant::now()) {
-                    let left = until - Instant::now();
-                    let reason = format!(
+                let refusal = if let Some(until) = blocked_until.filter(|u| *u > Instant::now()) {
+                    Some(format!(
                         "not sent: rate limited, {} ms until Retry-After passes",
-                        left.as_millis()
-                    );
+                        (until - Instant::now()).as_millis()
+                    ))
+                } else {
+                    expired(&order, ctx.rest.now_ms()).map(|age_ms| {
+                        format!("not sent: waited {age_ms} ms in the gateway, past recvWindow")
+                    })
+                };
+                if let Some(reason) = refusal {
                     tracing::warn!(client_order_id = %order.client_order_id, %reason, "binance gateway");
-                    if !ctx.report(
-                        &order,
-                        order.side,
-                        ExecKind::Rejected { code: 0, reason },
-                        &mut stats,
-                    ) {
-                        break;
-                    }
-                    continue;
-                }
-                if let Some(age_ms) = expired(&order, ctx.rest.now_ms()) {
-                    let reason =
-                        format!("not sent: waited {age_ms} ms in the gateway, past recvWindow");
-                    tracing::warn!(client_order_id = %order.client_order_id, %reason, "binance gateway");
-                    if !ctx.report(
-                        &order,
-                        order.side,
-                        ExecKind::Rejected { code: 0, reason },
-                        &mut stats,
-                    ) {
+                    let kind = ExecKind::Rejected { code: 0, reason };
+                    if !ctx.report(&order, order.side, kind, &mut stats) {
                         break;
                     }
                     continue;
