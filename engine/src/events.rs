@@ -152,6 +152,48 @@ pub struct RiskEventRow {
     pub message: String,
 }
 
+/// A named value a strategy recorded with `signal(name, value)`, for the frontend (inserted
+/// once on `id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalRow {
+    /// Unique id (`<run hex>-s<seq>`).
+    pub id: String,
+    /// Engine time of the signal, ns since the epoch.
+    pub ts_ns: i64,
+    /// Strategy that recorded it.
+    pub strategy: String,
+    /// Symbol it concerns, if any.
+    pub symbol: Option<String>,
+    /// Signal name.
+    pub name: String,
+    /// Signal value (a statistic, not money: indicator outputs are `f64`).
+    pub value: f64,
+}
+
+/// Latency of one pipeline stage over one reporting window (inserted once on
+/// `(run_id, stage, window_end_ns)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStatRow {
+    /// Engine run id (hex).
+    pub run_id: String,
+    /// Stage name (`normalize`, `queue`, `strategy`, `risk`, `sign`, `ack`, `fill`, ...).
+    pub stage: String,
+    /// Window start, wall ns since the epoch.
+    pub window_start_ns: i64,
+    /// Window end, wall ns since the epoch.
+    pub window_end_ns: i64,
+    /// Samples in the window.
+    pub count: i64,
+    /// Median, ns.
+    pub p50_ns: i64,
+    /// 99th percentile, ns.
+    pub p99_ns: i64,
+    /// 99.9th percentile, ns.
+    pub p999_ns: i64,
+    /// Maximum, ns.
+    pub max_ns: i64,
+}
+
 /// Everything the sink persists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SinkEvent {
@@ -163,4 +205,8 @@ pub enum SinkEvent {
     Position(PositionRow),
     /// Risk/safety event.
     Risk(RiskEventRow),
+    /// A strategy signal.
+    Signal(SignalRow),
+    /// Stage latency over one window.
+    LatencyStat(LatencyStatRow),
 }

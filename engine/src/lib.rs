@@ -9,6 +9,7 @@ pub mod core;
 pub mod events;
 pub mod gateway;
 pub mod indicators;
+pub mod interchange;
 pub mod latency;
 pub mod order;
 pub mod orders;

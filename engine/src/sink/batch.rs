@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use crate::events::{FillRow, OrderRow, PositionRow, RiskEventRow, SinkEvent};
+use crate::events::{
+    FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow, SinkEvent,
+};
 
 /// Rows of one batch, borrowed from the pending events, grouped by table.
 #[derive(Debug, Default)]
@@ -22,6 +24,10 @@ pub(crate) struct Batch<'a> {
     pub(crate) positions: Vec<&'a PositionRow>,
     /// Every risk event, in arrival order.
     pub(crate) risks: Vec<&'a RiskEventRow>,
+    /// Every strategy signal, in arrival order.
+    pub(crate) signals: Vec<&'a SignalRow>,
+    /// Every latency window, in arrival order.
+    pub(crate) latency: Vec<&'a LatencyStatRow>,
 }
 
 impl<'a> Batch<'a> {
@@ -55,6 +61,8 @@ impl<'a> Batch<'a> {
                 }
                 SinkEvent::Fill(row) => batch.fills.push(row),
                 SinkEvent::Risk(row) => batch.risks.push(row),
+                SinkEvent::Signal(row) => batch.signals.push(row),
+                SinkEvent::LatencyStat(row) => batch.latency.push(row),
             }
         }
         batch
@@ -62,7 +70,12 @@ impl<'a> Batch<'a> {
 
     /// Number of rows to write (after coalescing).
     pub(crate) fn rows(&self) -> usize {
-        self.orders.len() + self.fills.len() + self.positions.len() + self.risks.len()
+        self.orders.len()
+            + self.fills.len()
+            + self.positions.len()
+            + self.risks.len()
+            + self.signals.len()
+            + self.latency.len()
     }
 }
 

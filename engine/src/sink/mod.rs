@@ -136,6 +136,10 @@ pub struct SinkStats {
     pub positions: u64,
     /// Risk event rows inserted.
     pub risk_events: u64,
+    /// Signal rows inserted.
+    pub signals: u64,
+    /// Latency window rows inserted.
+    pub latency_stats: u64,
     /// Batches committed.
     pub batches: u64,
     /// Failed batch writes that were retried.

@@ -40,6 +40,10 @@ pub(crate) struct Written {
     pub(crate) positions: u64,
     /// Risk event rows inserted.
     pub(crate) risk_events: u64,
+    /// Signal rows inserted.
+    pub(crate) signals: u64,
+    /// Latency window rows inserted.
+    pub(crate) latency_stats: u64,
 }
 
 /// Opens (creating the file and its parent directory if missing) the SQLite database at
@@ -211,6 +215,42 @@ pub(crate) async fn write_batch(
         });
         qb.push(" ON CONFLICT (id) DO NOTHING");
         written.risk_events += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.signals.chunks(chunk_rows(6)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO signals (id, ts_ns, strategy, symbol, name, value) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.ts_ns)
+                .push_bind(r.strategy.as_str())
+                .push_bind(r.symbol.as_deref())
+                .push_bind(r.name.as_str())
+                .push_bind(r.value);
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        written.signals += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.latency.chunks(chunk_rows(9)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO latency_stats (run_id, stage, window_start_ns, window_end_ns, count, \
+             p50_ns, p99_ns, p999_ns, max_ns) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.run_id.as_str())
+                .push_bind(r.stage.as_str())
+                .push_bind(r.window_start_ns)
+                .push_bind(r.window_end_ns)
+                .push_bind(r.count)
+                .push_bind(r.p50_ns)
+                .push_bind(r.p99_ns)
+                .push_bind(r.p999_ns)
+                .push_bind(r.max_ns);
+        });
+        qb.push(" ON CONFLICT (run_id, stage, window_end_ns) DO NOTHING");
+        written.latency_stats += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
     tx.commit().await?;

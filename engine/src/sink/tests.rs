@@ -119,7 +119,17 @@ fn migrations_apply_and_create_parent_dir() {
         .fetch_all(&pool)
         .await
         .expect("tables");
-        assert_eq!(tables, ["fills", "orders", "positions", "risk_events"]);
+        assert_eq!(
+            tables,
+            [
+                "fills",
+                "latency_stats",
+                "orders",
+                "positions",
+                "risk_events",
+                "signals"
+            ]
+        );
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&pool)
             .await
@@ -173,6 +183,8 @@ fn every_row_kind_lands_with_exact_decimals() {
             fills: 1,
             positions: 1,
             risk_events: 1,
+            signals: 0,
+            latency_stats: 0,
             batches: 1,
             retries: 0
         }

@@ -165,6 +165,8 @@ impl Worker {
                     self.stats.fills += w.fills;
                     self.stats.positions += w.positions;
                     self.stats.risk_events += w.risk_events;
+                    self.stats.signals += w.signals;
+                    self.stats.latency_stats += w.latency_stats;
                     self.stats.batches += 1;
                     self.pending.drain(..n);
                     return Ok(());

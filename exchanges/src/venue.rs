@@ -1,0 +1,199 @@
+//! What every venue adapter shares: the venue names, canonical-to-venue symbol mapping, and
+//! the contract between a venue's websocket protocol and the shared connection manager.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use peregrine_engine::tick::Tick;
+
+/// A supported venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Venue {
+    /// Binance spot (and the built-in simulator, which speaks its protocol).
+    Binance,
+    /// Bybit v5 (spot and linear).
+    Bybit,
+    /// OKX v5.
+    Okx,
+    /// Kraken spot websocket v2.
+    Kraken,
+    /// Coinbase Advanced Trade.
+    Coinbase,
+}
+
+/// Every venue, in a fixed order.
+pub const ALL_VENUES: [Venue; 5] = [
+    Venue::Binance,
+    Venue::Bybit,
+    Venue::Okx,
+    Venue::Kraken,
+    Venue::Coinbase,
+];
+
+/// A venue name that is not one of [`ALL_VENUES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown venue `{0}` (expected one of: binance, bybit, okx, kraken, coinbase)")]
+pub struct UnknownVenue(pub String);
+
+/// A canonical symbol that cannot be mapped to a venue's spelling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("symbol `{0}` is not canonical BASE-QUOTE (e.g. BTC-USDT)")]
+pub struct BadSymbol(pub String);
+
+impl Venue {
+    /// The lower-case name used in config files, the interchange format and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Venue::Binance => "binance",
+            Venue::Bybit => "bybit",
+            Venue::Okx => "okx",
+            Venue::Kraken => "kraken",
+            Venue::Coinbase => "coinbase",
+        }
+    }
+
+    /// The venue's spelling of a canonical spot symbol `BASE-QUOTE`: Binance and Bybit
+    /// `BTCUSDT`, OKX and Coinbase `BTC-USDT`, Kraken v2 `BTC/USDT`. (Derivatives such as
+    /// OKX `-SWAP` or Bybit linear use the same spelling plus the venue's own market type,
+    /// configured per instrument.)
+    pub fn venue_symbol(self, canonical: &str) -> Result<String, BadSymbol> {
+        let (base, quote) = split_canonical(canonical)?;
+        Ok(match self {
+            Venue::Binance | Venue::Bybit => format!("{base}{quote}"),
+            Venue::Okx | Venue::Coinbase => format!("{base}-{quote}"),
+            Venue::Kraken => format!("{base}/{quote}"),
+        })
+    }
+}
+
+/// Splits `BASE-QUOTE` (both non-empty, upper-case alphanumeric) into its parts.
+pub fn split_canonical(canonical: &str) -> Result<(&str, &str), BadSymbol> {
+    let bad = || BadSymbol(canonical.to_string());
+    let (base, quote) = canonical.split_once('-').ok_or_else(bad)?;
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    if ok(base) && ok(quote) {
+        Ok((base, quote))
+    } else {
+        Err(bad())
+    }
+}
+
+impl fmt::Display for Venue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Venue {
+    type Err = UnknownVenue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_VENUES
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownVenue(s.to_string()))
+    }
+}
+
+/// How a venue wants the connection kept alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// Send a websocket ping frame this often (the venue answers with pong).
+    WsPing(Duration),
+    /// Send this text message this often (e.g. Bybit `{"op":"ping"}`, OKX `ping`).
+    Text {
+        /// Send interval.
+        every: Duration,
+        /// The message.
+        payload: String,
+    },
+    /// The venue sends heartbeats itself; the client sends nothing.
+    ServerOnly,
+}
+
+/// What one inbound text frame turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameOutcome {
+    /// Market data; its ticks were emitted.
+    Data,
+    /// A subscription ack, pong or heartbeat: proves liveness, emits nothing.
+    Control,
+    /// The venue replied with an error (a refused subscription, a bad request); the manager
+    /// logs and counts it.
+    VenueError(String),
+    /// A book lost sync (gap, bad checksum, crossed book). The protocol has already emitted
+    /// a `Stale` status tick; the manager must resubscribe (it reconnects) so the venue sends
+    /// a fresh snapshot.
+    Resync(String),
+}
+
+/// One venue's websocket market-data protocol, driven by the shared connection manager.
+///
+/// The manager owns the socket: connect, backoff, heartbeats, the stale-feed watchdog and the
+/// scheduled reconnect. The protocol owns the bytes: what to subscribe to, and what a frame
+/// means.
+pub trait VenueProtocol: Send {
+    /// The venue.
+    fn venue(&self) -> Venue;
+
+    /// The websocket URL to connect to.
+    fn url(&self) -> String;
+
+    /// Messages to send right after (re)connecting, in order.
+    fn subscribe_messages(&self) -> Vec<String>;
+
+    /// How to keep the connection alive.
+    fn heartbeat(&self) -> Heartbeat;
+
+    /// Longest a connection may live before the manager replaces it (Binance cuts at 24 h).
+    fn max_session(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Called after every (re)connect, before subscribing: every book is untrusted until its
+    /// new snapshot arrives.
+    fn on_connect(&mut self, out: &mut dyn FnMut(Tick));
+
+    /// Called when the connection is lost or replaced: emit `Disconnected`/`Stale` status.
+    fn on_disconnect(&mut self, out: &mut dyn FnMut(Tick));
+
+    /// Handles one text frame received at `recv_ns` ([`peregrine_engine::clock::Clock::now_ns`]).
+    /// A malformed frame is an `Err` with a precise reason; the manager logs, counts and goes on.
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        recv_ns: u64,
+        out: &mut dyn FnMut(Tick),
+    ) -> Result<FrameOutcome, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for v in ALL_VENUES {
+            assert_eq!(v.as_str().parse::<Venue>().unwrap(), v);
+        }
+        assert!("BINANCE".parse::<Venue>().is_ok());
+        assert!("ftx".parse::<Venue>().is_err());
+    }
+
+    #[test]
+    fn venue_symbols() {
+        assert_eq!(Venue::Binance.venue_symbol("BTC-USDT").unwrap(), "BTCUSDT");
+        assert_eq!(Venue::Bybit.venue_symbol("ETH-USDT").unwrap(), "ETHUSDT");
+        assert_eq!(Venue::Okx.venue_symbol("BTC-USDT").unwrap(), "BTC-USDT");
+        assert_eq!(Venue::Coinbase.venue_symbol("BTC-USD").unwrap(), "BTC-USD");
+        assert_eq!(Venue::Kraken.venue_symbol("BTC-USD").unwrap(), "BTC/USD");
+        assert!(Venue::Okx.venue_symbol("BTCUSDT").is_err());
+        assert!(Venue::Okx.venue_symbol("btc-usdt").is_err());
+        assert!(Venue::Okx.venue_symbol("-USDT").is_err());
+    }
+}
