@@ -2,7 +2,9 @@
 //!
 //! - [`binance`]: Binance spot market data normalizer, request signer and REST order client.
 //! - [`sim`]: a local exchange speaking Binance spot's wire protocol, with a matching engine.
+//! - [`ws`]: the shared websocket connection manager every venue's market data runs on.
 
 pub mod binance;
 pub mod sim;
 pub mod venue;
+pub mod ws;

@@ -3,9 +3,11 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use peregrine_engine::tick::Tick;
+use peregrine_engine::types::InstrumentId;
 
 /// A supported venue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,6 +172,37 @@ pub trait VenueProtocol: Send {
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
     ) -> Result<FrameOutcome, String>;
+
+    /// Background work the protocol started itself (e.g. Binance's REST depth snapshot):
+    /// the manager polls this alongside the socket. When a result is ready the protocol
+    /// handles it, emitting ticks to `out`, and returns `Ready` with what it amounted to
+    /// (`Resync` makes the manager reconnect). The default has no background work.
+    fn poll_deferred(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut dyn FnMut(Tick),
+    ) -> Poll<FrameOutcome> {
+        let _ = (cx, out);
+        Poll::Pending
+    }
+
+    /// The stale-feed watchdog fired (no text frame for the configured interval): emit a
+    /// `Stale` status for every instrument. The manager then reconnects (and calls
+    /// [`VenueProtocol::on_disconnect`]). The default emits nothing.
+    fn on_stale(&mut self, out: &mut dyn FnMut(Tick)) {
+        let _ = out;
+    }
+
+    /// A book tick of `instrument` could not be delivered (the tick queue was full), so the
+    /// downstream book has a hole; the manager already owes downstream a `Stale` status for it.
+    /// Return `Resync` to have the manager reconnect (the default: a fresh subscription
+    /// brings a fresh snapshot), anything else if the protocol resyncs the book itself.
+    fn on_book_tick_lost(&mut self, instrument: InstrumentId) -> FrameOutcome {
+        FrameOutcome::Resync(format!(
+            "a book tick of instrument {} was lost to a full queue",
+            instrument.index()
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -1,33 +1,38 @@
-//! The Binance market-data feed task: websocket -> normalize -> book sync -> tick queue.
+//! The Binance market-data feed: [`BinanceProtocol`] (normalize -> book sync -> ticks) run by
+//! the shared connection manager ([`crate::ws`]).
 //!
 //! One combined-stream connection carries `<sym>@trade`, `<sym>@bookTicker` and
-//! `<sym>@depth@100ms` for every configured instrument. Each frame is stamped with
-//! [`Clock::now_ns`] on arrival. Ticks are pushed with `try_send`: a full queue never blocks the
-//! socket; the lost tick is counted, and if it was a book tick the book is marked stale
-//! (`Status(Stale)`, delivered as soon as the queue has room) and resynced from a new snapshot.
-//! Status ticks that could not be delivered are owed and sent before that instrument's next
-//! tick.
+//! `<sym>@depth@100ms` for every configured instrument (the streams are in the URL, so a
+//! reconnect resubscribes by itself). Each frame is stamped with [`Clock::now_ns`] on arrival.
+//! Books follow Binance's documented procedure ([`super::depth`]); the REST depth snapshot is
+//! fetched in the background and handed back through
+//! [`VenueProtocol::poll_deferred`], so a gap is repaired without dropping the connection.
+//! Ticks are pushed with `try_send`: a full queue never blocks the socket; the lost tick is
+//! counted, and if it was a book tick the book is marked stale (`Status(Stale)`, delivered as
+//! soon as the queue has room) and resynced from a new snapshot.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
-use futures_util::{SinkExt, StreamExt};
+use crossbeam_channel::Sender;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::secret::ApiCredentials;
-use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
+use peregrine_engine::tick::{FeedStatus, Tick};
 use peregrine_engine::types::{InstrumentId, Instruments};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::backoff::Backoff;
 use super::depth::{DepthSnapshot, DepthSync, SyncAction};
 use super::normalize::{Control, Frame, Normalizer};
 use super::rest::{BinanceRest, RestError};
-use super::user_stream::wait_or_shutdown;
+use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::ws::{run_connection, FrameTap, WsConfig};
+
+pub use crate::ws::stats::{FeedStats, FeedStatsSnapshot};
+
+/// Binance closes every websocket connection after 24 hours.
+pub const BINANCE_MAX_SESSION: Duration = Duration::from_secs(24 * 3600);
 
 /// Feed configuration.
 #[derive(Debug, Clone)]
@@ -44,7 +49,7 @@ pub struct FeedConfig {
     pub reconnect_min: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
-    /// No frame (data, ping or pong) for this long means the connection is dead.
+    /// Stale-feed watchdog: no text frame for this long means the feed is stale; reconnect.
     pub idle_timeout: Duration,
     /// We send a ping this often, so a quiet market still proves the connection alive.
     pub ping_interval: Duration,
@@ -52,12 +57,18 @@ pub struct FeedConfig {
     pub refetch_delay: Duration,
     /// Timeout of one snapshot request.
     pub rest_timeout: Duration,
+    /// Replace the connection after this long; `None`: shortly before Binance's 24 h cut.
+    pub max_session: Option<Duration>,
+    /// Largest accepted websocket frame in bytes.
+    pub max_frame_bytes: usize,
+    /// Raw-frame tap (`peregrine record`).
+    pub tap: Option<FrameTap>,
 }
 
 impl FeedConfig {
     /// Defaults for the given endpoints: all instruments, depth limit 1000, reconnect
-    /// 250 ms .. 30 s, ping every 20 s, idle timeout 60 s, refetch after 250 ms, REST timeout
-    /// 10 s.
+    /// 250 ms .. 30 s, ping every 20 s, stale after 30 s without a frame, refetch after
+    /// 250 ms, REST timeout 10 s, session replaced 5 % before 24 h, frames up to 16 MiB.
     pub fn new(ws_base: impl Into<String>, rest_base: impl Into<String>) -> Self {
         Self {
             ws_base: ws_base.into(),
@@ -66,70 +77,28 @@ impl FeedConfig {
             depth_limit: 1000,
             reconnect_min: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(20),
             refetch_delay: Duration::from_millis(250),
             rest_timeout: Duration::from_secs(10),
+            max_session: None,
+            max_frame_bytes: 16 << 20,
+            tap: None,
         }
     }
-}
 
-/// Live feed counters, shared with whoever wants to watch them.
-#[derive(Debug, Default)]
-pub struct FeedStats {
-    /// Websocket text frames received.
-    pub frames: AtomicU64,
-    /// Ticks delivered to the queue.
-    pub ticks: AtomicU64,
-    /// Frames that could not be normalized (logged with the reason).
-    pub malformed: AtomicU64,
-    /// Ticks lost to a full queue.
-    pub dropped: AtomicU64,
-    /// Successful reconnections after the first connection.
-    pub reconnects: AtomicU64,
-    /// Books resynced after having been in sync.
-    pub resyncs: AtomicU64,
-    /// Control frames (subscription replies, venue errors).
-    pub control: AtomicU64,
-}
-
-/// A point-in-time copy of [`FeedStats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FeedStatsSnapshot {
-    /// See [`FeedStats::frames`].
-    pub frames: u64,
-    /// See [`FeedStats::ticks`].
-    pub ticks: u64,
-    /// See [`FeedStats::malformed`].
-    pub malformed: u64,
-    /// See [`FeedStats::dropped`].
-    pub dropped: u64,
-    /// See [`FeedStats::reconnects`].
-    pub reconnects: u64,
-    /// See [`FeedStats::resyncs`].
-    pub resyncs: u64,
-    /// See [`FeedStats::control`].
-    pub control: u64,
-}
-
-impl FeedStats {
-    /// Reads every counter.
-    pub fn snapshot(&self) -> FeedStatsSnapshot {
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        FeedStatsSnapshot {
-            frames: r(&self.frames),
-            ticks: r(&self.ticks),
-            malformed: r(&self.malformed),
-            dropped: r(&self.dropped),
-            reconnects: r(&self.reconnects),
-            resyncs: r(&self.resyncs),
-            control: r(&self.control),
+    /// The connection manager's part of this configuration.
+    pub fn ws_config(&self) -> WsConfig {
+        WsConfig {
+            backoff_min: self.reconnect_min,
+            backoff_max: self.reconnect_max,
+            stale_after: self.idle_timeout,
+            max_session: self.max_session,
+            max_frame_bytes: self.max_frame_bytes,
+            tap: self.tap.clone(),
+            ..WsConfig::default()
         }
     }
-}
-
-fn bump(a: &AtomicU64) {
-    a.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs the feed until `shutdown` becomes `true` or the tick receiver is dropped; returns the
@@ -155,145 +124,113 @@ pub async fn run_feed_with_stats(
     cfg: FeedConfig,
     instruments: Arc<Instruments>,
     out: Sender<Tick>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     stats: Arc<FeedStats>,
 ) -> FeedStatsSnapshot {
-    let rest = match BinanceRest::new(
-        &cfg.rest_base,
-        ApiCredentials::default(),
-        5000,
-        cfg.rest_timeout,
-    ) {
-        Ok(r) => r,
+    let proto = match BinanceProtocol::new(&cfg, instruments) {
+        Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "binance feed: cannot build the REST client");
+            tracing::error!(error = %e, "binance feed: cannot start");
             return stats.snapshot();
         }
     };
-    let ids: Vec<InstrumentId> = if cfg.instruments.is_empty() {
-        instruments.iter().map(|(id, _)| id).collect()
-    } else {
-        cfg.instruments
-            .iter()
-            .copied()
-            .filter(|id| id.index() < instruments.len())
-            .collect()
-    };
-    if ids.is_empty() {
-        tracing::error!("binance feed: no instruments to subscribe");
-        return stats.snapshot();
-    }
-    let streams: Vec<String> = ids
-        .iter()
-        .flat_map(|id| {
-            let s = instruments.spec(*id).venue_symbol.to_lowercase();
-            [
-                format!("{s}@trade"),
-                format!("{s}@bookTicker"),
-                format!("{s}@depth@100ms"),
-            ]
-        })
-        .collect();
-    let url = format!(
-        "{}/stream?streams={}",
-        cfg.ws_base.trim_end_matches('/'),
-        streams.join("/")
-    );
-    let mut st = State::new(&cfg, instruments.clone(), &ids, out, stats.clone(), rest);
-    let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
-    let mut connected_before = false;
-    while !*shutdown.borrow() {
-        match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => {
-                if connected_before {
-                    bump(&stats.reconnects);
-                }
-                connected_before = true;
-                tracing::info!(streams = streams.len(), "binance feed connected");
-                let end = st
-                    .run_connection(ws, &cfg, &mut shutdown, &mut backoff)
-                    .await;
-                st.disconnected();
-                if end == End::Stop {
-                    break;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "binance feed: connect failed"),
-        }
-        if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
-            break;
-        }
-    }
-    stats.snapshot()
+    run_connection(proto, cfg.ws_config(), out, shutdown, stats).await
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    Reconnect,
-    Stop,
+/// Why a [`BinanceProtocol`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedSetupError {
+    /// The REST client for depth snapshots could not be built.
+    #[error("cannot build the REST client: {0}")]
+    Rest(#[from] RestError),
+    /// No configured instrument is in the registry.
+    #[error("no instruments to subscribe")]
+    NoInstruments,
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A snapshot fetch result: (connection epoch, local index, result).
 type SnapshotResult = (u64, usize, Result<DepthSnapshot, RestError>);
 
-/// Per-instrument state.
+/// One instrument's book state.
 struct Book {
     id: InstrumentId,
     symbol: String,
     sync: DepthSync,
-    /// A status the queue had no room for; sent before this instrument's next tick.
-    owed: Option<FeedStatus>,
     fetching: bool,
 }
 
-struct State {
+/// Binance spot market data as a [`VenueProtocol`]: combined streams, the documented
+/// local-order-book procedure, REST depth snapshots fetched in the background.
+pub struct BinanceProtocol {
+    url: String,
+    ping_interval: Duration,
     normalizer: Normalizer,
     books: Vec<Book>,
-    /// InstrumentId index -> index into `books`.
+    /// InstrumentId -> index into `books`.
     local: HashMap<InstrumentId, usize>,
-    out: Sender<Tick>,
-    stats: Arc<FeedStats>,
     rest: BinanceRest,
     depth_limit: u32,
     refetch_delay: Duration,
+    /// Connection epoch: snapshots fetched for an earlier connection are ignored.
     epoch: u64,
     snap_tx: mpsc::UnboundedSender<SnapshotResult>,
     snap_rx: mpsc::UnboundedReceiver<SnapshotResult>,
     scratch: Vec<Tick>,
-    emitted: Vec<Tick>,
-    receiver_gone: bool,
 }
 
-impl State {
-    fn new(
-        cfg: &FeedConfig,
-        instruments: Arc<Instruments>,
-        ids: &[InstrumentId],
-        out: Sender<Tick>,
-        stats: Arc<FeedStats>,
-        rest: BinanceRest,
-    ) -> Self {
+impl BinanceProtocol {
+    /// The protocol for `cfg`'s instruments (all of `instruments` if none are listed).
+    pub fn new(cfg: &FeedConfig, instruments: Arc<Instruments>) -> Result<Self, FeedSetupError> {
+        let rest = BinanceRest::new(
+            &cfg.rest_base,
+            ApiCredentials::default(),
+            5000,
+            cfg.rest_timeout,
+        )?;
+        let ids: Vec<InstrumentId> = if cfg.instruments.is_empty() {
+            instruments.iter().map(|(id, _)| id).collect()
+        } else {
+            cfg.instruments
+                .iter()
+                .copied()
+                .filter(|id| id.index() < instruments.len())
+                .collect()
+        };
+        if ids.is_empty() {
+            return Err(FeedSetupError::NoInstruments);
+        }
+        let streams: Vec<String> = ids
+            .iter()
+            .flat_map(|id| {
+                let s = instruments.spec(*id).venue_symbol.to_lowercase();
+                [
+                    format!("{s}@trade"),
+                    format!("{s}@bookTicker"),
+                    format!("{s}@depth@100ms"),
+                ]
+            })
+            .collect();
+        let url = format!(
+            "{}/stream?streams={}",
+            cfg.ws_base.trim_end_matches('/'),
+            streams.join("/")
+        );
         let books: Vec<Book> = ids
             .iter()
             .map(|id| Book {
                 id: *id,
                 symbol: instruments.spec(*id).venue_symbol.clone(),
                 sync: DepthSync::new(*id),
-                owed: None,
                 fetching: false,
             })
             .collect();
         let local = books.iter().enumerate().map(|(i, b)| (b.id, i)).collect();
         let (snap_tx, snap_rx) = mpsc::unbounded_channel();
-        Self {
+        Ok(Self {
+            url,
+            ping_interval: cfg.ping_interval,
             normalizer: Normalizer::new(instruments),
             books,
             local,
-            out,
-            stats,
             rest,
             depth_limit: cfg.depth_limit,
             refetch_delay: cfg.refetch_delay,
@@ -301,149 +238,32 @@ impl State {
             snap_tx,
             snap_rx,
             scratch: Vec::with_capacity(256),
-            emitted: Vec::with_capacity(256),
-            receiver_gone: false,
+        })
+    }
+
+    /// A new connection epoch: every book must resync; tells downstream why.
+    fn reset_books(&mut self, why: FeedStatus, out: &mut dyn FnMut(Tick)) {
+        self.epoch += 1;
+        let now = Clock::now_ns();
+        for b in &mut self.books {
+            b.sync.invalidate();
+            b.fetching = false;
+            out(status(b.id, why, now));
         }
     }
 
-    async fn run_connection(
+    fn on_snapshot(
         &mut self,
-        mut ws: Ws,
-        cfg: &FeedConfig,
-        shutdown: &mut watch::Receiver<bool>,
-        backoff: &mut Backoff,
-    ) -> End {
-        self.reset_books(FeedStatus::Connected);
-        let idle = tokio::time::sleep(cfg.idle_timeout);
-        tokio::pin!(idle);
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
-        let mut healthy = false;
-        loop {
-            if self.receiver_gone {
-                tracing::warn!("binance feed: tick receiver is gone; stopping");
-                let _ = ws.close(None).await;
-                return End::Stop;
-            }
-            tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        let _ = ws.close(None).await;
-                        return End::Stop;
-                    }
-                }
-                Some((epoch, i, result)) = self.snap_rx.recv() => {
-                    if epoch == self.epoch {
-                        self.on_snapshot(i, result);
-                    }
-                }
-                _ = ping.tick() => {
-                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
-                        tracing::warn!(error = %e, "binance feed: ping failed");
-                        return End::Reconnect;
-                    }
-                }
-                () = &mut idle => {
-                    tracing::warn!(timeout = ?cfg.idle_timeout, "binance feed: no frames; reconnecting");
-                    return End::Reconnect;
-                }
-                msg = ws.next() => {
-                    let recv_ns = Clock::now_ns();
-                    idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
-                    match msg {
-                        Some(Ok(Message::Text(text))) => {
-                            bump(&self.stats.frames);
-                            if !healthy {
-                                healthy = true;
-                                backoff.reset();
-                            }
-                            self.on_frame(text.as_str(), recv_ns);
-                        }
-                        Some(Ok(Message::Ping(_))) => {
-                            // tungstenite queued the pong (echoing the payload); push it out now.
-                            if let Err(e) = ws.flush().await {
-                                tracing::warn!(error = %e, "binance feed: pong failed");
-                                return End::Reconnect;
-                            }
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            tracing::warn!(?frame, "binance feed closed by the server");
-                            return End::Reconnect;
-                        }
-                        Some(Ok(Message::Binary(_))) => {
-                            bump(&self.stats.malformed);
-                            tracing::warn!("binance feed: unexpected binary frame");
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => {
-                            tracing::warn!(error = %e, "binance feed: websocket error");
-                            return End::Reconnect;
-                        }
-                        None => {
-                            tracing::warn!("binance feed: connection ended");
-                            return End::Reconnect;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_frame(&mut self, text: &str, recv_ns: u64) {
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        match self
-            .normalizer
-            .normalize(text, recv_ns, |t| scratch.push(t))
-        {
-            Ok(Frame::Trade | Frame::Quote) => {
-                for k in 0..self.scratch.len() {
-                    let t = self.scratch[k];
-                    if let Some(&i) = self.local.get(&t.instrument) {
-                        self.push(i, t);
-                    }
-                }
-            }
-            Ok(Frame::Depth(hdr)) => {
-                let Some(&i) = self.local.get(&hdr.instrument) else {
-                    return;
-                };
-                self.emitted.clear();
-                let emitted = &mut self.emitted;
-                let action = self.books[i]
-                    .sync
-                    .on_update(&hdr, &self.scratch, &mut |t| emitted.push(t));
-                self.push_book_ticks(i);
-                if action == SyncAction::FetchSnapshot {
-                    self.fetch(i, Duration::ZERO);
-                }
-            }
-            Ok(Frame::Control(Control::Error { code, msg })) => {
-                bump(&self.stats.control);
-                tracing::warn!(code, msg, "binance feed: venue error frame");
-            }
-            Ok(Frame::Control(Control::Response { id })) => {
-                bump(&self.stats.control);
-                tracing::debug!(?id, "binance feed: control response");
-            }
-            Err(e) => {
-                bump(&self.stats.malformed);
-                let head: String = text.chars().take(160).collect();
-                tracing::warn!(reason = %e, frame = %head, "binance feed: malformed frame skipped");
-            }
-        }
-    }
-
-    fn on_snapshot(&mut self, i: usize, result: Result<DepthSnapshot, RestError>) {
+        i: usize,
+        result: Result<DepthSnapshot, RestError>,
+        out: &mut dyn FnMut(Tick),
+    ) {
         self.books[i].fetching = false;
         match result {
             Ok(snap) => {
-                self.emitted.clear();
-                let emitted = &mut self.emitted;
                 let action = self.books[i]
                     .sync
-                    .on_snapshot(&snap, Clock::now_ns(), &mut |t| emitted.push(t));
-                self.push_book_ticks(i);
+                    .on_snapshot(&snap, Clock::now_ns(), &mut |t| out(t));
                 if action == SyncAction::FetchSnapshot {
                     self.fetch(i, self.refetch_delay);
                 }
@@ -455,81 +275,23 @@ impl State {
         }
     }
 
-    /// Pushes the book sync's output; if a book tick is lost, the rest of the batch is dropped
-    /// with it and the book goes stale (resynced with the next event).
-    fn push_book_ticks(&mut self, i: usize) {
-        for k in 0..self.emitted.len() {
-            let t = self.emitted[k];
-            if t.kind == TickKind::Status(FeedStatus::Resynced) {
-                bump(&self.stats.resyncs);
-            }
-            if !self.push(i, t) {
-                let lost = (self.emitted.len() - k - 1) as u64;
-                self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
-                break;
-            }
-        }
-    }
-
-    /// Tries to deliver `t` (after any owed status). False if it was lost.
-    fn push(&mut self, i: usize, t: Tick) -> bool {
-        if let Some(owed) = self.books[i].owed {
-            let owed_tick = status(self.books[i].id, owed, t.recv_ns);
-            if !self.try_send(owed_tick) {
-                self.lost(i, t);
-                return false;
-            }
-            self.books[i].owed = None;
-        }
-        if self.try_send(t) {
-            true
-        } else {
-            self.lost(i, t);
-            false
-        }
-    }
-
-    fn try_send(&mut self, t: Tick) -> bool {
-        match self.out.try_send(t) {
-            Ok(()) => {
-                bump(&self.stats.ticks);
-                true
-            }
-            Err(TrySendError::Full(_)) => false,
-            Err(TrySendError::Disconnected(_)) => {
-                self.receiver_gone = true;
-                false
-            }
-        }
-    }
-
-    fn lost(&mut self, i: usize, t: Tick) {
-        bump(&self.stats.dropped);
-        let b = &mut self.books[i];
-        match t.kind {
-            TickKind::BookDelta(_) | TickKind::BookSnapshot { .. } => {
-                if b.owed != Some(FeedStatus::Stale) {
-                    tracing::warn!(symbol = %b.symbol, "binance feed: queue full, book delta lost; book stale, resyncing");
-                }
-                b.sync.invalidate();
-                b.owed = Some(FeedStatus::Stale);
-            }
-            TickKind::Status(s) => b.owed = Some(s),
-            TickKind::Trade(_) | TickKind::Quote(_) => {}
-        }
-    }
-
+    /// Starts a background snapshot request for book `i` (after `delay`).
     fn fetch(&mut self, i: usize, delay: Duration) {
         if self.books[i].fetching {
             return;
         }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("binance feed: no async runtime to fetch a depth snapshot on");
+            self.books[i].sync.snapshot_failed();
+            return;
+        };
         self.books[i].fetching = true;
         let rest = self.rest.clone();
         let symbol = self.books[i].symbol.clone();
         let limit = self.depth_limit;
         let tx = self.snap_tx.clone();
         let epoch = self.epoch;
-        tokio::spawn(async move {
+        rt.spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -537,21 +299,105 @@ impl State {
             let _ = tx.send((epoch, i, result));
         });
     }
+}
 
-    fn disconnected(&mut self) {
-        self.reset_books(FeedStatus::Disconnected);
+impl VenueProtocol for BinanceProtocol {
+    fn venue(&self) -> Venue {
+        Venue::Binance
     }
 
-    /// A new connection epoch: every book must resync; tells downstream why.
-    fn reset_books(&mut self, why: FeedStatus) {
-        self.epoch += 1;
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn subscribe_messages(&self) -> Vec<String> {
+        // Combined streams are named in the URL.
+        Vec::new()
+    }
+
+    fn heartbeat(&self) -> Heartbeat {
+        Heartbeat::WsPing(self.ping_interval)
+    }
+
+    fn max_session(&self) -> Option<Duration> {
+        Some(BINANCE_MAX_SESSION)
+    }
+
+    fn on_connect(&mut self, out: &mut dyn FnMut(Tick)) {
+        self.reset_books(FeedStatus::Connected, out);
+    }
+
+    fn on_disconnect(&mut self, out: &mut dyn FnMut(Tick)) {
+        self.reset_books(FeedStatus::Disconnected, out);
+    }
+
+    fn on_stale(&mut self, out: &mut dyn FnMut(Tick)) {
         let now = Clock::now_ns();
-        for i in 0..self.books.len() {
-            self.books[i].sync.invalidate();
-            self.books[i].fetching = false;
-            let id = self.books[i].id;
-            self.push(i, status(id, why, now));
+        for b in &self.books {
+            out(status(b.id, FeedStatus::Stale, now));
         }
+    }
+
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        recv_ns: u64,
+        out: &mut dyn FnMut(Tick),
+    ) -> Result<FrameOutcome, String> {
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        let kind = self
+            .normalizer
+            .normalize(frame, recv_ns, |t| scratch.push(t))
+            .map_err(|e| e.to_string())?;
+        match kind {
+            Frame::Trade | Frame::Quote => {
+                for t in &self.scratch {
+                    if self.local.contains_key(&t.instrument) {
+                        out(*t);
+                    }
+                }
+                Ok(FrameOutcome::Data)
+            }
+            Frame::Depth(hdr) => {
+                let Some(&i) = self.local.get(&hdr.instrument) else {
+                    return Ok(FrameOutcome::Data);
+                };
+                let action = self.books[i]
+                    .sync
+                    .on_update(&hdr, &self.scratch, &mut |t| out(t));
+                if action == SyncAction::FetchSnapshot {
+                    self.fetch(i, Duration::ZERO);
+                }
+                Ok(FrameOutcome::Data)
+            }
+            Frame::Control(Control::Error { code, msg }) => {
+                Ok(FrameOutcome::VenueError(format!("code {code}: {msg}")))
+            }
+            Frame::Control(Control::Response { .. }) => Ok(FrameOutcome::Control),
+        }
+    }
+
+    fn poll_deferred(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut dyn FnMut(Tick),
+    ) -> Poll<FrameOutcome> {
+        while let Poll::Ready(Some((epoch, i, result))) = self.snap_rx.poll_recv(cx) {
+            if epoch == self.epoch && i < self.books.len() {
+                self.on_snapshot(i, result, out);
+                return Poll::Ready(FrameOutcome::Data);
+            }
+        }
+        Poll::Pending
+    }
+
+    fn on_book_tick_lost(&mut self, instrument: InstrumentId) -> FrameOutcome {
+        if let Some(&i) = self.local.get(&instrument) {
+            // The next depth event asks for a fresh snapshot; the manager owes `Stale`.
+            self.books[i].sync.invalidate();
+        }
+        FrameOutcome::Data
     }
 }
 
@@ -560,6 +406,6 @@ fn status(instrument: InstrumentId, s: FeedStatus, recv_ns: u64) -> Tick {
         instrument,
         exch_ts_ns: 0,
         recv_ns,
-        kind: TickKind::Status(s),
+        kind: peregrine_engine::tick::TickKind::Status(s),
     }
 }

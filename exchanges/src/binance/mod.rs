@@ -10,7 +10,8 @@
 //! - [`user_stream`]: exec reports from the user data stream ([`user_stream::run_user_stream`]).
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
 
-pub mod backoff;
+/// Moved to [`crate::ws::backoff`]; re-exported so existing paths keep working.
+pub use crate::ws::backoff;
 pub mod depth;
 pub mod feed;
 pub mod gateway;
