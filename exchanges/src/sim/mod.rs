@@ -19,13 +19,15 @@
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
 //! `exchange` (accounts, orders, event emission), `rest` (HTTP handlers), `auth` (signature
 //! and timestamp checks), `ws` (market streams), `user_stream` (listen keys, user events),
-//! `ledger`, `limits` (usage headers), `fanout` (broadcast), `wire` (formatting).
+//! `ledger`, `limits` (usage headers), `fanout` (broadcast), `wire` (formatting), [`fault`]
+//! (fault injection into the market-data websockets, [`SimHandle::inject`]).
 
 mod auth;
 pub mod config;
 mod error;
 mod exchange;
 mod fanout;
+pub mod fault;
 mod ledger;
 mod limits;
 mod market;
@@ -49,6 +51,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{SimConfig, SimSymbol};
 pub use error::{ApiError, SimError};
+pub use fault::Fault;
 pub use ledger::LedgerFill;
 
 use state::Shared;
@@ -197,6 +200,17 @@ impl SimHandle {
     /// Restarts the synthetic market after [`SimHandle::pause_market`].
     pub fn resume_market(&self) {
         self.shared.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// Injects `fault` into every market-data websocket open now (see [`Fault`]); returns how
+    /// many connections got it. Connections opened later are not affected.
+    pub fn inject(&self, fault: Fault) -> usize {
+        self.shared.faults.inject(fault)
+    }
+
+    /// Market-data websocket connections open now.
+    pub fn md_connections(&self) -> usize {
+        self.shared.faults.connections()
     }
 
     /// Stops the server, closes every websocket and waits (up to 5 s) for the server to end.

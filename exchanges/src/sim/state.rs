@@ -10,6 +10,7 @@ use super::config::SimConfig;
 use super::error::SimError;
 use super::exchange::Exchange;
 use super::fanout::Fanout;
+use super::fault::Faults;
 use super::limits::RateLimits;
 use super::user_stream::ListenKeys;
 
@@ -38,6 +39,8 @@ pub struct Shared {
     pub pong_timeout: Duration,
     /// Flips to `true` when the simulator shuts down.
     pub shutdown: watch::Sender<bool>,
+    /// Fault injection into the market-data websockets.
+    pub faults: Faults,
 }
 
 impl Shared {
@@ -64,6 +67,7 @@ impl Shared {
                 cfg.ws_pong_timeout_ms.max(cfg.ws_ping_interval_ms),
             ),
             shutdown: watch::channel(false).0,
+            faults: Faults::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::fanout::MdFrame;
+use super::fault::{ConnFaults, Fault};
 use super::state::Shared;
 use super::wire::now_ms;
 
@@ -45,7 +46,9 @@ pub async fn serve(
     let mut ping =
         tokio::time::interval_at(Instant::now() + shared.ping_interval, shared.ping_interval);
     let mut last_pong = Instant::now();
-    loop {
+    let mut fault_rx = shared.faults.subscribe();
+    let mut faults = ConnFaults::default();
+    'conn: loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(frame) => {
@@ -53,8 +56,10 @@ pub async fn serve(
                         continue;
                     }
                     let text = if combined { frame.combined } else { frame.raw };
-                    if sink.send(Message::Text(text)).await.is_err() {
-                        break;
+                    for text in faults.outgoing(&frame.stream, text).frames.into_iter().flatten() {
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break 'conn;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -63,7 +68,23 @@ pub async fn serve(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            fault = fault_rx.recv() => match fault {
+                Ok(Fault::Disconnect) => {
+                    tracing::info!("fault injection: dropping a market-data connection");
+                    return;
+                }
+                Ok(f) => {
+                    let stream_name = subs.iter().next().cloned().unwrap_or_default();
+                    if let Some(text) = faults.arm(&f, &stream_name) {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(_) => {}
+            },
             msg = stream.next() => match msg {
+                Some(Ok(Message::Text(_))) if faults.stalled => {}
                 Some(Ok(Message::Text(t))) => {
                     let reply = control(&shared, &mut subs, t.as_str());
                     if sink.send(Message::Text(reply.into())).await.is_err() {
@@ -74,7 +95,7 @@ pub async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            _ = ping.tick() => {
+            _ = ping.tick(), if !faults.stalled => {
                 if last_pong.elapsed() > shared.pong_timeout + shared.ping_interval {
                     tracing::debug!("no pong; closing market-data connection");
                     break;
