@@ -21,6 +21,8 @@ use peregrine_exchanges::binance::rest::BinanceRest;
 use peregrine_exchanges::binance::signer::BinanceSigner;
 use peregrine_exchanges::binance::user_stream::{run_user_stream, UserStreamConfig};
 use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
+use peregrine_exchanges::venue::Venue;
+use peregrine_exchanges::ws::FrameTap;
 use tokio::sync::watch;
 
 use crate::summary::RunSummary;
@@ -320,7 +322,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let (feed_stop_tx, feed_stop_rx) = watch::channel(false);
     let feed_stats = Arc::new(FeedStats::default());
     let feed = tokio::spawn(run_feed_with_stats(
-        FeedConfig::new(ws_base.clone(), rest_base.clone()),
+        feed_config(&cfg, ws_base.clone(), rest_base.clone()),
         instruments.clone(),
         tick_tx,
         feed_stop_rx,
@@ -422,5 +424,125 @@ async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -
             tracing::warn!(symbol = %spec.symbol, status = %r.status, "the venue does not list the symbol as TRADING");
         }
     }
+    Ok(())
+}
+
+/// The Binance feed's configuration: the endpoints plus the `[venue]` feed knobs.
+fn feed_config(cfg: &Config, ws_base: String, rest_base: String) -> FeedConfig {
+    let mut feed = FeedConfig::new(ws_base, rest_base);
+    (feed.reconnect_min, feed.reconnect_max) = cfg.venue.reconnect_range();
+    feed.idle_timeout = cfg.venue.stale_after();
+    feed.max_session = cfg.venue.max_session();
+    feed.max_frame_bytes = cfg.venue.max_frame_bytes;
+    feed
+}
+
+/// One line of `peregrine record` output.
+#[derive(serde::Serialize)]
+struct RecordLine<'a> {
+    /// Local receive time, ns since the Unix epoch.
+    ts_ns: u64,
+    venue: &'a str,
+    frame: &'a str,
+}
+
+/// `peregrine record`: connects the market-data feed of `config` (the in-process simulator
+/// when `[sim]` is enabled) and writes every raw websocket text frame with its local receive
+/// time to `out`, one JSON object per line, until `duration` or Ctrl-C.
+pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Result<()> {
+    use std::io::Write;
+
+    let cfg = Config::load(config)?;
+    let instruments = Arc::new(instruments(&cfg)?);
+    let file = std::fs::File::create(out)
+        .with_context(|| format!("creating the record file {}", out.display()))?;
+    let (line_tx, line_rx) = crossbeam_channel::unbounded::<String>();
+    let out_name = out.display().to_string();
+    let writer = std::thread::Builder::new()
+        .name("peregrine-record".into())
+        .spawn(move || -> std::io::Result<u64> {
+            let mut w = std::io::BufWriter::new(file);
+            let mut n = 0u64;
+            for line in line_rx {
+                w.write_all(line.as_bytes())?;
+                w.write_all(b"\n")?;
+                n += 1;
+            }
+            w.flush()?;
+            Ok(n)
+        })
+        .context("starting the record writer")?;
+    // Receive times are monotonic (`Clock::now_ns`); the file holds them as wall-clock ns
+    // since the epoch, offset once so they never go backwards within a recording.
+    let wall_offset = peregrine_engine::clock::Clock::wall_ns()
+        .max(0)
+        .unsigned_abs()
+        .saturating_sub(peregrine_engine::clock::Clock::now_ns());
+    let tap = FrameTap(Arc::new(move |venue: Venue, recv_ns: u64, frame: &str| {
+        let line = RecordLine {
+            ts_ns: wall_offset.saturating_add(recv_ns),
+            venue: venue.as_str(),
+            frame,
+        };
+        match serde_json::to_string(&line) {
+            Ok(l) => {
+                let _ = line_tx.send(l);
+            }
+            Err(e) => tracing::error!(error = %e, "record: cannot serialize a frame"),
+        }
+    }));
+    let rt = runtime()?;
+    let stats = rt.block_on(async {
+        let (sim_handle, ws_base, rest_base) = if cfg.sim.enabled {
+            let sim_cfg = sim_config(&cfg, random_hex(32), random_hex(32))?;
+            let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
+            let handle = sim::spawn(sim_cfg, bind)
+                .await
+                .context("starting the built-in simulator")?;
+            let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
+            (Some(handle), ws, rest)
+        } else {
+            (None, cfg.venue.ws_url.clone(), cfg.venue.rest_url.clone())
+        };
+        let mut feed_cfg = feed_config(&cfg, ws_base, rest_base);
+        feed_cfg.tap = Some(tap);
+        // Book ticks are built as in a run (snapshots included); nobody needs them here.
+        let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
+        let drain = std::thread::spawn(move || tick_rx.iter().count());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let feed = tokio::spawn(run_feed_with_stats(
+            feed_cfg,
+            instruments,
+            tick_tx,
+            stop_rx,
+            Arc::new(FeedStats::default()),
+        ));
+        match duration {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C; stopping"),
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let _ = stop_tx.send(true);
+        let stats = feed.await.context("the feed task panicked")?;
+        let _ = tokio::task::spawn_blocking(move || drain.join()).await;
+        if let Some(h) = sim_handle {
+            h.shutdown().await;
+        }
+        anyhow::Ok(stats)
+    })?;
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the record writer panicked"))?
+        .with_context(|| format!("writing {out_name}"))?;
+    eprintln!(
+        "recorded {written} frames to {out_name} (malformed {}, reconnects {})",
+        stats.malformed, stats.reconnects
+    );
     Ok(())
 }

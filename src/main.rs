@@ -41,6 +41,19 @@ enum Command {
         #[arg(long, default_value = "config/default.toml")]
         config: PathBuf,
     },
+    /// Record every raw market-data frame with its local receive time, one JSON object per
+    /// line: {"ts_ns":..,"venue":"..","frame":"<raw>"}.
+    Record {
+        /// Config file (default: the built-in simulator, started in-process).
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+        /// Output file (created or truncated).
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this long (e.g. `30s`, `5m`); default: until Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
     /// Compile strategy files and report errors with file:line:column.
     Check {
         /// `.rhai` files to check.
@@ -64,6 +77,11 @@ fn main() -> ExitCode {
             summary,
         } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
         Command::Sim { port, config } => peregrine::app::sim_cli(&config, port),
+        Command::Record {
+            config,
+            out,
+            duration,
+        } => peregrine::app::record_cli(&config, &out, duration),
         Command::Check { files } => return check(&files),
     };
     match result {

@@ -162,6 +162,57 @@ pub struct VenueConfig {
     /// `recvWindow` sent with signed requests, in ms (Binance allows up to 60000).
     #[serde(default = "default_recv_window")]
     pub recv_window_ms: u64,
+    /// Market-data stale-feed watchdog: no frame for this long marks the feed stale and
+    /// reconnects, in ms.
+    #[serde(default = "default_stale_after")]
+    pub stale_after_ms: u64,
+    /// First market-data reconnect delay in ms; doubles (with jitter) up to `reconnect_max_ms`.
+    #[serde(default = "default_reconnect_min")]
+    pub reconnect_min_ms: u64,
+    /// Longest market-data reconnect delay, in ms.
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max_ms: u64,
+    /// Replace the market-data connection after this many seconds; absent: 5 % before the
+    /// venue's own cut (Binance: 24 h).
+    #[serde(default)]
+    pub max_session_s: Option<u64>,
+    /// Largest accepted market-data websocket frame, in bytes; a bigger one is an error and a
+    /// reconnect.
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+}
+
+impl VenueConfig {
+    /// [`VenueConfig::stale_after_ms`] as a duration.
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_millis(self.stale_after_ms)
+    }
+
+    /// [`VenueConfig::reconnect_min_ms`] and [`VenueConfig::reconnect_max_ms`] as durations.
+    pub fn reconnect_range(&self) -> (Duration, Duration) {
+        (
+            Duration::from_millis(self.reconnect_min_ms),
+            Duration::from_millis(self.reconnect_max_ms),
+        )
+    }
+
+    /// [`VenueConfig::max_session_s`] as a duration.
+    pub fn max_session(&self) -> Option<Duration> {
+        self.max_session_s.map(Duration::from_secs)
+    }
+}
+
+fn default_stale_after() -> u64 {
+    30_000
+}
+fn default_reconnect_min() -> u64 {
+    250
+}
+fn default_reconnect_max() -> u64 {
+    30_000
+}
+fn default_max_frame_bytes() -> usize {
+    16 << 20
 }
 
 fn default_key_env() -> String {
@@ -288,6 +339,32 @@ impl Config {
             return Err(invalid(
                 "venue.recv_window_ms".into(),
                 "must be in 1..=60000".into(),
+            ));
+        }
+        if self.venue.stale_after_ms < 100 {
+            return Err(invalid(
+                "venue.stale_after_ms".into(),
+                "must be at least 100".into(),
+            ));
+        }
+        if self.venue.reconnect_min_ms == 0
+            || self.venue.reconnect_min_ms > self.venue.reconnect_max_ms
+        {
+            return Err(invalid(
+                "venue.reconnect_min_ms".into(),
+                "must be positive and at most venue.reconnect_max_ms".into(),
+            ));
+        }
+        if self.venue.max_session_s == Some(0) {
+            return Err(invalid(
+                "venue.max_session_s".into(),
+                "must be positive (leave it out for the venue's limit)".into(),
+            ));
+        }
+        if self.venue.max_frame_bytes < 4096 {
+            return Err(invalid(
+                "venue.max_frame_bytes".into(),
+                "must be at least 4096".into(),
             ));
         }
         if self.instruments.is_empty() {
@@ -460,5 +537,38 @@ url = "sqlite://data/peregrine.db"
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/peregrine.toml"), "{err}");
+    }
+    #[test]
+    fn feed_knobs_default_and_validate() {
+        let cfg = Config::parse(GOOD, Path::new("c.toml")).expect("valid");
+        assert_eq!(cfg.venue.stale_after(), Duration::from_secs(30));
+        assert_eq!(
+            cfg.venue.reconnect_range(),
+            (Duration::from_millis(250), Duration::from_secs(30))
+        );
+        assert_eq!(cfg.venue.max_session(), None);
+        assert_eq!(cfg.venue.max_frame_bytes, 16 << 20);
+        let set = GOOD.replace(
+            "rest_url = \"https://api.binance.com\"",
+            "rest_url = \"https://api.binance.com\"\nstale_after_ms = 2000\nmax_session_s = 3600",
+        );
+        let cfg = Config::parse(&set, Path::new("c.toml")).expect("valid");
+        assert_eq!(cfg.venue.stale_after(), Duration::from_secs(2));
+        assert_eq!(cfg.venue.max_session(), Some(Duration::from_secs(3600)));
+        for (field, bad) in [
+            ("venue.reconnect_min_ms", "reconnect_min_ms = 60000"),
+            ("venue.stale_after_ms", "stale_after_ms = 0"),
+            ("venue.max_session_s", "max_session_s = 0"),
+            ("venue.max_frame_bytes", "max_frame_bytes = 10"),
+        ] {
+            let text = GOOD.replace(
+                "rest_url = \"https://api.binance.com\"",
+                &format!("rest_url = \"https://api.binance.com\"\n{bad}"),
+            );
+            let err = Config::parse(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 }
