@@ -373,6 +373,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             "dropped": feed_snapshot.dropped,
             "reconnects": feed_snapshot.reconnects,
             "resyncs": feed_snapshot.resyncs,
+            "stale": feed_snapshot.stale,
+            "venue_errors": feed_snapshot.venue_errors,
+            "oversized": feed_snapshot.oversized,
         }),
         sink: serde_json::json!({
             "orders": sink_stats.orders,

@@ -50,7 +50,10 @@ pub use stats::{FeedStats, FeedStatsSnapshot};
 /// Receives every raw text frame: `(venue, local receive time in ns since the epoch, frame)`.
 /// Called on the connection's task before the frame is parsed; keep it cheap.
 #[derive(Clone)]
-pub struct FrameTap(pub Arc<dyn Fn(Venue, u64, &str) + Send + Sync>);
+pub struct FrameTap(pub Arc<TapFn>);
+
+/// The function behind a [`FrameTap`].
+pub type TapFn = dyn Fn(Venue, u64, &str) + Send + Sync;
 
 impl fmt::Debug for FrameTap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
