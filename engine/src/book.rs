@@ -50,6 +50,14 @@ impl OrderBook {
         self.asks.iter().next().map(|(p, q)| (*p, *q))
     }
 
+    /// Every level of one side, best first, as (price, qty).
+    pub fn levels(&self, side: Side) -> Box<dyn Iterator<Item = (Price, Qty)> + '_> {
+        match side {
+            Side::Buy => Box::new(self.bids.iter().rev().map(|(p, q)| (*p, *q))),
+            Side::Sell => Box::new(self.asks.iter().map(|(p, q)| (*p, *q))),
+        }
+    }
+
     /// Number of (bid, ask) levels.
     pub fn depth(&self) -> (usize, usize) {
         (self.bids.len(), self.asks.len())

@@ -4,13 +4,13 @@
 //! The manager's venue-independent paths (resubscribe, text heartbeats, acks and error
 //! replies, `Resync`) are tested against a small purpose-built server at the end.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use peregrine_engine::tick::{BookDelta, FeedStatus, Tick, TickKind};
+use peregrine_engine::book::OrderBook;
+use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -32,12 +32,10 @@ fn registry() -> Arc<Instruments> {
     Arc::new(r)
 }
 
-/// The client's view of the book, rebuilt from the ticks exactly as a consumer would.
+/// The client's view of the book, rebuilt from the ticks with the core's own [`OrderBook`].
 #[derive(Default, Debug)]
 struct Mirror {
-    bids: BTreeMap<Decimal, Decimal>,
-    asks: BTreeMap<Decimal, Decimal>,
-    seq: u64,
+    book: OrderBook,
     snapshots: usize,
     statuses: Vec<FeedStatus>,
 }
@@ -46,25 +44,10 @@ impl Mirror {
     fn apply(&mut self, t: &Tick) {
         match t.kind {
             TickKind::BookSnapshot { seq } => {
-                self.bids.clear();
-                self.asks.clear();
-                self.seq = seq;
+                self.book.clear(seq);
                 self.snapshots += 1;
             }
-            TickKind::BookDelta(d) => {
-                let side = match d.side {
-                    Side::Buy => &mut self.bids,
-                    Side::Sell => &mut self.asks,
-                };
-                if d.qty.is_zero() {
-                    side.remove(&d.price);
-                } else {
-                    side.insert(d.price, d.qty);
-                }
-                if d.flags & BookDelta::SNAPSHOT == 0 {
-                    self.seq = d.seq;
-                }
-            }
+            TickKind::BookDelta(d) => self.book.apply(&d),
             TickKind::Status(s) => self.statuses.push(s),
             TickKind::Trade(_) | TickKind::Quote(_) => {}
         }
@@ -72,8 +55,8 @@ impl Mirror {
 
     fn levels(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
         (
-            self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect(),
-            self.asks.iter().map(|(p, q)| (*p, *q)).collect(),
+            self.book.levels(Side::Buy).collect(),
+            self.book.levels(Side::Sell).collect(),
         )
     }
 }
@@ -156,7 +139,7 @@ impl Harness {
             let (id, bids, asks) = self.sim.book("BTCUSDT", 5000).unwrap();
             let (my_bids, my_asks) = self.mirror.levels();
             let trusted = matches!(self.mirror.statuses.last(), Some(Connected | Resynced));
-            if trusted && self.mirror.seq == id && my_bids == bids && my_asks == asks {
+            if trusted && self.mirror.book.seq == id && my_bids == bids && my_asks == asks {
                 assert!(
                     bids.len() >= 10 && asks.len() >= 10,
                     "a real two-sided book"
@@ -166,7 +149,7 @@ impl Harness {
             if tokio::time::Instant::now() >= deadline {
                 // Fails with the level-by-level difference.
                 assert_eq!(
-                    self.mirror.seq, id,
+                    self.mirror.book.seq, id,
                     "update id; statuses {:?}",
                     self.mirror.statuses
                 );
@@ -189,68 +172,72 @@ impl Harness {
     }
 }
 
+/// Starts a synced feed, injects `fault`, lets the market run for `run_for`, then checks the
+/// book against the simulator's and the statuses against `expected`; returns the counters.
+async fn fault_case(
+    tune: impl FnOnce(&mut FeedConfig),
+    fault: Fault,
+    run_for: Duration,
+    expected: &[FeedStatus],
+) -> FeedStatsSnapshot {
+    let mut h = start(tune).await;
+    assert_eq!(h.sim.inject(fault), 1, "one market-data connection");
+    let statuses = h.settle(run_for).await;
+    assert_eq!(statuses, expected);
+    let s = h.stop().await;
+    assert_eq!(s.dropped, 0, "{s:?}");
+    s
+}
+
+const RUN: Duration = Duration::from_millis(600);
+
 #[tokio::test]
 async fn disconnect_mid_stream_reconnects_and_resyncs() {
-    let mut h = start(|_| {}).await;
-    assert_eq!(h.sim.inject(Fault::Disconnect), 1);
-    let statuses = h.settle(Duration::from_millis(600)).await;
-    assert_eq!(statuses, [Connected, Disconnected, Connected, Resynced]);
-    let s = h.stop().await;
+    let expected = [Connected, Disconnected, Connected, Resynced];
+    let s = fault_case(|_| {}, Fault::Disconnect, RUN, &expected).await;
     assert_eq!(
         (s.reconnects, s.stale, s.malformed, s.oversized),
         (1, 0, 0, 0),
         "{s:?}"
     );
-    assert_eq!(s.dropped, 0);
 }
 
 #[tokio::test]
 async fn sequence_gap_marks_stale_and_resyncs_without_reconnecting() {
-    let mut h = start(|_| {}).await;
-    assert_eq!(h.sim.inject(Fault::SkipDepth), 1);
-    let statuses = h.settle(Duration::from_millis(600)).await;
-    assert_eq!(statuses, [Connected, Stale, Resynced]);
-    let s = h.stop().await;
+    let s = fault_case(|_| {}, Fault::SkipDepth, RUN, &[Connected, Stale, Resynced]).await;
     assert_eq!((s.reconnects, s.resyncs, s.malformed), (0, 1, 0), "{s:?}");
 }
 
 #[tokio::test]
 async fn duplicate_update_is_ignored() {
-    let mut h = start(|_| {}).await;
-    assert_eq!(h.sim.inject(Fault::DuplicateDepth), 1);
-    let statuses = h.settle(Duration::from_millis(600)).await;
-    assert_eq!(statuses, [Connected], "a duplicate is no gap");
-    let s = h.stop().await;
+    // A duplicate is no gap: no status, no resync.
+    let s = fault_case(|_| {}, Fault::DuplicateDepth, RUN, &[Connected]).await;
     assert_eq!((s.reconnects, s.resyncs, s.malformed), (0, 0, 0), "{s:?}");
 }
 
 #[tokio::test]
 async fn out_of_order_updates_resync_and_the_late_one_is_ignored() {
-    let mut h = start(|_| {}).await;
-    assert_eq!(h.sim.inject(Fault::ReorderDepth), 1);
-    let statuses = h.settle(Duration::from_millis(600)).await;
-    assert_eq!(statuses, [Connected, Stale, Resynced]);
-    let s = h.stop().await;
+    let s = fault_case(
+        |_| {},
+        Fault::ReorderDepth,
+        RUN,
+        &[Connected, Stale, Resynced],
+    )
+    .await;
     assert_eq!((s.reconnects, s.resyncs, s.malformed), (0, 1, 0), "{s:?}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_counted_and_skipped() {
-    let mut h = start(|_| {}).await;
-    assert_eq!(h.sim.inject(Fault::Malformed), 1);
-    let statuses = h.settle(Duration::from_millis(400)).await;
-    assert_eq!(statuses, [Connected]);
-    let s = h.stop().await;
+    let s = fault_case(|_| {}, Fault::Malformed, RUN, &[Connected]).await;
     assert_eq!((s.malformed, s.reconnects, s.resyncs), (1, 0, 0), "{s:?}");
 }
 
 #[tokio::test]
 async fn oversized_frame_is_an_error_and_a_reconnect() {
-    let mut h = start(|c| c.max_frame_bytes = 64 << 10).await;
-    assert_eq!(h.sim.inject(Fault::Oversized(256 << 10)), 1);
-    let statuses = h.settle(Duration::from_millis(600)).await;
-    assert_eq!(statuses, [Connected, Disconnected, Connected, Resynced]);
-    let s = h.stop().await;
+    let expected = [Connected, Disconnected, Connected, Resynced];
+    let tune = |c: &mut FeedConfig| c.max_frame_bytes = 64 << 10;
+    let s = fault_case(tune, Fault::Oversized(256 << 10), RUN, &expected).await;
     assert_eq!((s.oversized, s.reconnects, s.malformed), (1, 1, 0), "{s:?}");
 }
 
