@@ -191,6 +191,11 @@ async fn wait_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> 
     }
 }
 
+/// Sends a close frame, giving up after a second (a stalled peer may not read it).
+async fn close(ws: &mut Ws) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+}
+
 /// One live connection's loop.
 struct Conn<'a, P> {
     proto: &'a mut P,
@@ -237,13 +242,13 @@ impl<P: VenueProtocol> Conn<'_, P> {
         loop {
             if self.sink.receiver_gone() {
                 tracing::warn!(%venue, "feed: tick receiver is gone; stopping");
-                let _ = ws.close(None).await;
+                close(&mut ws).await;
                 return End::Stop;
             }
             tokio::select! {
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow() {
-                        let _ = ws.close(None).await;
+                        close(&mut ws).await;
                         return End::Stop;
                     }
                 }
@@ -252,7 +257,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
                     self.proto.poll_deferred(cx, &mut |t| sink.push(t))
                 }) => {
                     if self.after_outcome(Ok(outcome), "") {
-                        let _ = ws.close(None).await;
+                        close(&mut ws).await;
                         return End::Reconnect;
                     }
                 }
@@ -271,13 +276,13 @@ impl<P: VenueProtocol> Conn<'_, P> {
                     tracing::warn!(%venue, after = ?stale_after, "feed: no frames; stale, reconnecting");
                     let sink = &mut *self.sink;
                     self.proto.on_stale(&mut |t| sink.push(t));
-                    let _ = ws.close(None).await;
+                    close(&mut ws).await;
                     return End::Reconnect;
                 }
                 () = &mut session_end, if limit.is_some() => {
                     bump(&self.stats.scheduled);
                     tracing::info!(%venue, after = ?limit, "feed: scheduled reconnect before the session limit");
-                    let _ = ws.close(None).await;
+                    close(&mut ws).await;
                     return End::ReconnectNow;
                 }
                 msg = ws.next() => {
@@ -298,7 +303,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
                                 self.proto.on_frame(text.as_str(), recv_ns, &mut |t| sink.push(t))
                             };
                             if self.after_outcome(result, text.as_str()) {
-                                let _ = ws.close(None).await;
+                                close(&mut ws).await;
                                 return End::Reconnect;
                             }
                         }
