@@ -132,6 +132,9 @@ pub enum FrameOutcome {
     /// a `Stale` status tick; the manager must resubscribe (it reconnects) so the venue sends
     /// a fresh snapshot.
     Resync(String),
+    /// The venue announced it is about to close this connection (e.g. Binance's
+    /// `serverShutdown` event): the manager replaces it at once, without backoff.
+    Reconnect(String),
 }
 
 /// One venue's websocket market-data protocol, driven by the shared connection manager.

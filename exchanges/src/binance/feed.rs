@@ -24,7 +24,7 @@ use peregrine_engine::types::{InstrumentId, Instruments};
 use tokio::sync::{mpsc, watch};
 
 use super::depth::{DepthSnapshot, DepthSync, SyncAction};
-use super::normalize::{Control, Frame, Normalizer};
+use super::normalize::{Control, Frame, NormalizeError, Normalizer};
 use super::rest::{BinanceRest, RestError};
 use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use crate::ws::{run_connection, FrameTap, WsConfig};
@@ -346,10 +346,20 @@ impl VenueProtocol for BinanceProtocol {
     ) -> Result<FrameOutcome, String> {
         self.scratch.clear();
         let scratch = &mut self.scratch;
-        let kind = self
+        let kind = match self
             .normalizer
             .normalize(frame, recv_ns, |t| scratch.push(t))
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(kind) => kind,
+            // Binance: "A serverShutdown event will be sent when the server is about to
+            // shutdown, resulting in disconnection. Please establish a new connection as soon
+            // as possible" (WebSocket Streams, General WSS information). Only the event name
+            // is relied on.
+            Err(NormalizeError::Unsupported(event)) if event == "serverShutdown" => {
+                return Ok(FrameOutcome::Reconnect("serverShutdown".into()));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         match kind {
             Frame::Trade | Frame::Quote => {
                 for t in &self.scratch {

@@ -24,6 +24,9 @@ pub enum Fault {
     Oversized(usize),
     /// Stop sending anything (data, replies and pings) while keeping the socket open.
     Stall,
+    /// Announce a server shutdown as Binance does (`{"e":"serverShutdown","E":<ms>}`); the
+    /// connection stays open until the client leaves.
+    ServerShutdown,
 }
 
 /// The fault channel shared by the market-data connections.
@@ -94,6 +97,12 @@ impl ConnFaults {
                 let tail = "\"}}";
                 let pad = n.saturating_sub(head.len() + tail.len());
                 return Some(format!("{head}{}{tail}", " ".repeat(pad)));
+            }
+            Fault::ServerShutdown => {
+                return Some(format!(
+                    r#"{{"e":"serverShutdown","E":{}}}"#,
+                    super::wire::now_ms()
+                ))
             }
             Fault::Disconnect => {}
         }

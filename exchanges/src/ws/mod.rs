@@ -12,7 +12,8 @@
 //!   ([`VenueProtocol::on_stale`] emits `Stale` downstream) and the connection is replaced;
 //! - replaces the connection on schedule before the venue's session limit
 //!   ([`VenueProtocol::max_session`], or [`WsConfig::max_session`]);
-//! - reconnects when the protocol says a book lost sync ([`FrameOutcome::Resync`]);
+//! - reconnects when the protocol says a book lost sync ([`FrameOutcome::Resync`]), and at
+//!   once when the venue announces it will close the connection ([`FrameOutcome::Reconnect`]);
 //! - counts and logs acks, venue error replies, malformed frames (and goes on) and oversized
 //!   frames (a clear error, then a reconnect: the stream past such a frame is not trusted);
 //! - hands every raw text frame and its receive time to an optional [`FrameTap`]
@@ -302,6 +303,12 @@ impl<P: VenueProtocol> Conn<'_, P> {
                                 let sink = &mut *self.sink;
                                 self.proto.on_frame(text.as_str(), recv_ns, &mut |t| sink.push(t))
                             };
+                            if let Ok(FrameOutcome::Reconnect(why)) = &result {
+                                bump(&self.stats.scheduled);
+                                tracing::warn!(%venue, reason = %why, "feed: the venue is closing the connection; replacing it now");
+                                close(&mut ws).await;
+                                return End::ReconnectNow;
+                            }
                             if self.after_outcome(result, text.as_str()) {
                                 close(&mut ws).await;
                                 return End::Reconnect;
@@ -358,7 +365,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
                 tracing::warn!(%venue, error = %msg, "feed: venue error reply");
                 None
             }
-            Ok(FrameOutcome::Resync(why)) => Some(why),
+            Ok(FrameOutcome::Resync(why) | FrameOutcome::Reconnect(why)) => Some(why),
             Err(reason) => {
                 bump(&self.stats.malformed);
                 let head: String = frame.chars().take(160).collect();

@@ -27,7 +27,8 @@ pub struct FeedStats {
     pub stale: AtomicU64,
     /// Reconnects the protocol asked for because a book lost sync ([`crate::venue::FrameOutcome::Resync`]).
     pub resync_requests: AtomicU64,
-    /// Connections replaced on schedule before the venue's session limit.
+    /// Connections replaced on schedule before the venue's session limit, or at once on the
+    /// venue's notice ([`crate::venue::FrameOutcome::Reconnect`]).
     pub scheduled: AtomicU64,
 }
 

@@ -242,6 +242,13 @@ async fn oversized_frame_is_an_error_and_a_reconnect() {
 }
 
 #[tokio::test]
+async fn server_shutdown_notice_replaces_the_connection_at_once() {
+    let expected = [Connected, Disconnected, Connected, Resynced];
+    let s = fault_case(|_| {}, Fault::ServerShutdown, RUN, &expected).await;
+    assert_eq!((s.scheduled, s.reconnects, s.malformed), (1, 1, 0), "{s:?}");
+}
+
+#[tokio::test]
 async fn silent_stall_trips_the_watchdog() {
     let mut h = start(|c| c.idle_timeout = Duration::from_millis(1500)).await;
     assert_eq!(h.sim.inject(Fault::Stall), 1);
