@@ -3,7 +3,8 @@
 //!
 //! - [`normalize`]: websocket frames to [`peregrine_engine::tick::Tick`]s (allocation-free).
 //! - [`depth`]: the documented local-order-book sync, as a pure state machine.
-//! - [`feed`]: the market-data task (connect, normalize, sync books, reconnect).
+//! - [`feed`]: [`feed::BinanceProtocol`] (normalize, sync books, REST snapshots) run by the
+//!   shared connection manager [`crate::ws`].
 //! - [`signer`]: [`signer::BinanceSigner`], the engine's [`peregrine_engine::gateway::OrderSigner`].
 //! - [`rest`]: [`rest::BinanceRest`], the REST client.
 //! - [`gateway`]: the order transport ([`gateway::run_gateway`]).
@@ -25,7 +26,9 @@ pub mod user_stream;
 #[cfg(test)]
 mod net_tests;
 
-pub use feed::{run_feed, run_feed_with_stats, FeedConfig, FeedStats, FeedStatsSnapshot};
+pub use feed::{
+    run_feed, run_feed_with_stats, BinanceProtocol, FeedConfig, FeedStats, FeedStatsSnapshot,
+};
 pub use gateway::{run_gateway, GatewayConfig, GatewayStats};
 pub use ledger::ExecLedger;
 pub use normalize::{Frame, NormalizeError, Normalizer};

@@ -233,6 +233,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_secs(3600));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + hb_period, hb_period);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stale_after = self.cfg.stale_after.max(Duration::from_millis(1));
         let watchdog = tokio::time::sleep(stale_after);
         tokio::pin!(watchdog);
