@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use peregrine_engine::book::OrderBook;
-use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
+use peregrine_engine::tick::{BookDelta, FeedStatus, Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -355,6 +355,16 @@ impl VenueProtocol for SeqProtocol {
             }
         }
         self.last = Some(seq);
+        out(Tick {
+            kind: TickKind::BookDelta(BookDelta {
+                side: Side::Buy,
+                price: Decimal::from(seq),
+                qty: Decimal::ONE,
+                seq,
+                flags: BookDelta::END_OF_BATCH,
+            }),
+            ..status(Connected)
+        });
         Ok(FrameOutcome::Data)
     }
 }
@@ -368,50 +378,23 @@ fn status(s: FeedStatus) -> Tick {
     }
 }
 
-#[derive(Default)]
+/// The server side: the n-th connection plays `scripts[n]` (none: it stays quiet).
 struct SeqSrv {
+    scripts: Vec<Vec<&'static str>>,
     connections: AtomicUsize,
     subs: AtomicUsize,
     pings: AtomicUsize,
 }
 
-async fn seq_conn(mut socket: axum::extract::ws::WebSocket, s: Arc<SeqSrv>) {
-    use axum::extract::ws::Message;
-    let n = s.connections.fetch_add(1, Ordering::SeqCst);
-    // Wait for the subscription before sending anything.
-    loop {
-        match socket.recv().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "SUB" => break,
-            Some(Ok(_)) => continue,
-            _ => return,
-        }
-    }
-    s.subs.fetch_add(1, Ordering::SeqCst);
-    let script: Vec<&str> = if n == 0 {
-        vec!["ACK", "N 1", "N 2", "ERR channel refused", "bogus", "N 4"]
-    } else {
-        vec!["ACK", "N 10", "N 11"]
-    };
-    for f in script {
-        if socket.send(Message::Text(f.into())).await.is_err() {
-            return;
-        }
-    }
-    // Stay open, answering text pings, until the client goes.
-    while let Some(Ok(m)) = socket.recv().await {
-        if let Message::Text(t) = m {
-            if t.as_str() == "ping" {
-                s.pings.fetch_add(1, Ordering::SeqCst);
-                let _ = socket.send(Message::Text("pong".into())).await;
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
+/// Serves `scripts` on 127.0.0.1; returns the server state and the protocol for it.
+async fn seq_server(scripts: Vec<Vec<&'static str>>) -> (Arc<SeqSrv>, SeqProtocol) {
     use axum::extract::{State, WebSocketUpgrade};
-    let srv = Arc::new(SeqSrv::default());
+    let srv = Arc::new(SeqSrv {
+        scripts,
+        connections: AtomicUsize::new(0),
+        subs: AtomicUsize::new(0),
+        pings: AtomicUsize::new(0),
+    });
     let app = axum::Router::new()
         .route(
             "/ws",
@@ -431,6 +414,44 @@ async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
         url: format!("ws://{addr}/ws"),
         last: None,
     };
+    (srv, proto)
+}
+
+async fn seq_conn(mut socket: axum::extract::ws::WebSocket, s: Arc<SeqSrv>) {
+    use axum::extract::ws::Message;
+    let n = s.connections.fetch_add(1, Ordering::SeqCst);
+    // Wait for the subscription before sending anything.
+    loop {
+        match socket.recv().await {
+            Some(Ok(Message::Text(t))) if t.as_str() == "SUB" => break,
+            Some(Ok(_)) => continue,
+            _ => return,
+        }
+    }
+    s.subs.fetch_add(1, Ordering::SeqCst);
+    for f in s.scripts.get(n).cloned().unwrap_or_default() {
+        if socket.send(Message::Text(f.into())).await.is_err() {
+            return;
+        }
+    }
+    // Stay open, answering text pings, until the client goes.
+    while let Some(Ok(m)) = socket.recv().await {
+        if let Message::Text(t) = m {
+            if t.as_str() == "ping" {
+                s.pings.fetch_add(1, Ordering::SeqCst);
+                let _ = socket.send(Message::Text("pong".into())).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
+    let (srv, proto) = seq_server(vec![
+        vec!["ACK", "N 1", "N 2", "ERR channel refused", "bogus", "N 4"],
+        vec!["ACK", "N 10", "N 11"],
+    ])
+    .await;
     let cfg = WsConfig {
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
@@ -479,4 +500,79 @@ async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
         srv.pings.load(Ordering::SeqCst) >= 2,
         "text heartbeats sent"
     );
+}
+
+#[tokio::test]
+async fn a_lost_book_tick_resubscribes_by_default_and_the_hole_is_never_hidden() {
+    let (srv, proto) = seq_server(vec![
+        vec!["ACK", "N 1", "N 2", "N 3", "N 4", "N 5"],
+        vec!["ACK", "N 10", "N 11"],
+    ])
+    .await;
+    let cfg = WsConfig {
+        backoff_min: Duration::from_millis(300),
+        backoff_max: Duration::from_millis(300),
+        ..WsConfig::default()
+    };
+    // Room for `Connected` and two deltas: delta 3 is lost and the manager resubscribes
+    // before 4 and 5 are read.
+    let (tx, rx) = crossbeam_channel::bounded(3);
+    let (stop, stop_rx) = watch::channel(false);
+    let stats = Arc::new(FeedStats::default());
+    let task = tokio::spawn(run_connection(proto, cfg, tx, stop_rx, stats.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stats.snapshot().resync_requests == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut got: Vec<String> = Vec::new();
+    while !got.iter().any(|g| g == "d11") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{got:?} {:?}",
+            stats.snapshot()
+        );
+        got.extend(rx.try_iter().map(|t| match t.kind {
+            TickKind::BookDelta(d) => format!("d{}", d.seq),
+            TickKind::Status(s) => format!("{s:?}"),
+            _ => "other".into(),
+        }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.send_replace(true);
+    let s = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    // The owed `Stale` goes out first if the queue had room by the time the connection was
+    // dropped; otherwise the later `Disconnected` (also untrusted) takes its place.
+    let with_stale = [
+        "Connected",
+        "d1",
+        "d2",
+        "Stale",
+        "Disconnected",
+        "Connected",
+        "d10",
+        "d11",
+    ];
+    let without = [
+        "Connected",
+        "d1",
+        "d2",
+        "Disconnected",
+        "Connected",
+        "d10",
+        "d11",
+    ];
+    assert!(got == with_stale || got == without, "{got:?}");
+    assert_eq!(srv.subs.load(Ordering::SeqCst), 2, "resubscribed");
+    assert_eq!((s.resync_requests, s.reconnects), (1, 1), "{s:?}");
+    // Delta 3, and the `Disconnected` when it found the queue still full.
+    let lost = if got == with_stale { 1 } else { 2 };
+    assert_eq!(s.dropped, lost, "{s:?}");
 }
