@@ -445,6 +445,42 @@ async fn seq_conn(mut socket: axum::extract::ws::WebSocket, s: Arc<SeqSrv>) {
     }
 }
 
+/// A running manager over `proto`: its tick queue, stop switch, counters and task.
+struct Running {
+    rx: Receiver<Tick>,
+    stop: watch::Sender<bool>,
+    stats: Arc<FeedStats>,
+    task: JoinHandle<FeedStatsSnapshot>,
+}
+
+fn spawn_manager(proto: SeqProtocol, backoff: (u64, u64), queue: usize) -> Running {
+    let cfg = WsConfig {
+        backoff_min: Duration::from_millis(backoff.0),
+        backoff_max: Duration::from_millis(backoff.1),
+        ..WsConfig::default()
+    };
+    let (tx, rx) = crossbeam_channel::bounded(queue);
+    let (stop, stop_rx) = watch::channel(false);
+    let stats = Arc::new(FeedStats::default());
+    let task = tokio::spawn(run_connection(proto, cfg, tx, stop_rx, stats.clone()));
+    Running {
+        rx,
+        stop,
+        stats,
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(self) -> FeedStatsSnapshot {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("the manager stops")
+            .expect("the manager does not panic")
+    }
+}
+
 #[tokio::test]
 async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
     let (srv, proto) = seq_server(vec![
@@ -452,29 +488,18 @@ async fn manager_resubscribes_heartbeats_counts_acks_errors_and_resyncs() {
         vec!["ACK", "N 10", "N 11"],
     ])
     .await;
-    let cfg = WsConfig {
-        backoff_min: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(50),
-        ..WsConfig::default()
-    };
-    let (tx, rx) = crossbeam_channel::bounded(1024);
-    let (stop, stop_rx) = watch::channel(false);
-    let stats = Arc::new(FeedStats::default());
-    let task = tokio::spawn(run_connection(proto, cfg, tx, stop_rx, stats.clone()));
+    let m = spawn_manager(proto, (10, 50), 1024);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while srv.subs.load(Ordering::SeqCst) < 2 || stats.snapshot().control < 4 {
+    while srv.subs.load(Ordering::SeqCst) < 2 || m.stats.snapshot().control < 4 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            stats.snapshot()
+            m.stats.snapshot()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop.send_replace(true);
-    let s = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    let rx = m.rx.clone();
+    let s = m.stop().await;
     let statuses: Vec<FeedStatus> = rx
         .try_iter()
         .filter_map(|t| match t.kind {
@@ -509,23 +534,15 @@ async fn a_lost_book_tick_resubscribes_by_default_and_the_hole_is_never_hidden()
         vec!["ACK", "N 10", "N 11"],
     ])
     .await;
-    let cfg = WsConfig {
-        backoff_min: Duration::from_millis(300),
-        backoff_max: Duration::from_millis(300),
-        ..WsConfig::default()
-    };
     // Room for `Connected` and two deltas: delta 3 is lost and the manager resubscribes
     // before 4 and 5 are read.
-    let (tx, rx) = crossbeam_channel::bounded(3);
-    let (stop, stop_rx) = watch::channel(false);
-    let stats = Arc::new(FeedStats::default());
-    let task = tokio::spawn(run_connection(proto, cfg, tx, stop_rx, stats.clone()));
+    let m = spawn_manager(proto, (300, 300), 3);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stats.snapshot().resync_requests == 0 {
+    while m.stats.snapshot().resync_requests == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            stats.snapshot()
+            m.stats.snapshot()
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -534,20 +551,16 @@ async fn a_lost_book_tick_resubscribes_by_default_and_the_hole_is_never_hidden()
         assert!(
             tokio::time::Instant::now() < deadline,
             "{got:?} {:?}",
-            stats.snapshot()
+            m.stats.snapshot()
         );
-        got.extend(rx.try_iter().map(|t| match t.kind {
+        got.extend(m.rx.try_iter().map(|t| match t.kind {
             TickKind::BookDelta(d) => format!("d{}", d.seq),
             TickKind::Status(s) => format!("{s:?}"),
             _ => "other".into(),
         }));
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    stop.send_replace(true);
-    let s = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = m.stop().await;
     // The owed `Stale` goes out first if the queue had room by the time the connection was
     // dropped; otherwise the later `Disconnected` (also untrusted) takes its place.
     let with_stale = [
