@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use peregrine_engine::config::Config;
 use peregrine_engine::core::{run_core, CoreSetup};
-use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::risk::setup::gate_from_config;
+use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::{spawn_sink, SinkConfig};
 use peregrine_engine::strategy::StrategyLimits;
@@ -220,7 +221,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Duration::from_secs(10),
     )
     .context("building the REST client")?;
-    check_instrument_rules(&rest, &instruments).await?;
+    let venue_rules = check_instrument_rules(&rest, &instruments).await?;
 
     // The sink first: a bad database URL fails the run before anything trades.
     let (sink_tx, sink_join) = spawn_sink(SinkConfig {
@@ -261,23 +262,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     ));
     drop(exec_tx);
 
-    // Local kill switch: the config's initial state, then a file that turns it on while present.
+    // Local kill switch (latched): the config's initial state, the kill/reset files and
+    // SIGUSR1 (see `crate::kill`).
     let kill = KillSwitch::new(cfg.risk.kill_switch);
-    if let Some(path) = cfg.risk.kill_switch_file.clone() {
-        let kill = kill.clone();
-        let initial = cfg.risk.kill_switch;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                let on = initial || tokio::fs::try_exists(&path).await.unwrap_or(false);
-                if on != kill.is_on() {
-                    tracing::warn!(file = %path.display(), on, "local kill switch changed");
-                    kill.set(on);
-                }
-            }
-        });
-    }
+    crate::kill::spawn_watchers(&cfg, &kill);
 
     let setup = CoreSetup {
         run_id: (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32,
@@ -287,13 +275,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 10,
         error_window: Duration::from_secs(60),
-        risk: RiskGate::new(
-            RiskLimits {
-                max_order_notional: cfg.risk.max_order_notional,
-                max_position: cfg.risk.max_position,
-            },
-            kill,
-        ),
+        risk: gate_from_config(&cfg.risk, &instruments, &venue_rules, kill),
         signer: Box::new(BinanceSigner::new(
             instruments.clone(),
             &credentials,
@@ -391,7 +373,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
 
 /// Compares the configured tick and lot sizes with the venue's exchange info; a mismatch
 /// would make every order fail the venue's filters, so it stops the run.
-async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -> Result<()> {
+/// Checks the configured instruments against the venue's exchange info and returns each
+/// instrument's trading rules for the risk gate, indexed by instrument id.
+async fn check_instrument_rules(
+    rest: &BinanceRest,
+    instruments: &Instruments,
+) -> Result<Vec<InstrumentLimits>> {
     let symbols: Vec<&str> = instruments
         .iter()
         .map(|(_, s)| s.venue_symbol.as_str())
@@ -400,6 +387,7 @@ async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -
         .exchange_info(&symbols)
         .await
         .context("fetching exchangeInfo from the venue")?;
+    let mut out = Vec::with_capacity(instruments.len());
     for (_, spec) in instruments.iter() {
         let Some(r) = rules.iter().find(|r| r.symbol == spec.venue_symbol) else {
             bail!(
@@ -421,6 +409,14 @@ async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -
         if r.status != "TRADING" {
             tracing::warn!(symbol = %spec.symbol, status = %r.status, "the venue does not list the symbol as TRADING");
         }
+        out.push(InstrumentLimits {
+            tick_size: spec.tick_size,
+            lot_size: spec.lot_size,
+            min_qty: r.min_qty,
+            max_qty: r.max_qty,
+            min_notional: r.min_notional,
+            ..Default::default()
+        });
     }
-    Ok(())
+    Ok(out)
 }

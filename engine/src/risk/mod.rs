@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod bucket;
+pub mod setup;
 
 use rust_decimal::Decimal;
 

@@ -111,6 +111,8 @@ pub struct SymbolRules {
     pub step_size: Option<Qty>,
     /// `LOT_SIZE.minQty`.
     pub min_qty: Option<Qty>,
+    /// `LOT_SIZE.maxQty`.
+    pub max_qty: Option<Qty>,
     /// `NOTIONAL.minNotional` (or the older `MIN_NOTIONAL.minNotional`).
     pub min_notional: Option<Price>,
 }
@@ -478,6 +480,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
         tick_size: Option<String>,
         step_size: Option<String>,
         min_qty: Option<String>,
+        max_qty: Option<String>,
         min_notional: Option<String>,
     }
     let info: Info = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
@@ -492,6 +495,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
             tick_size: None,
             step_size: None,
             min_qty: None,
+            max_qty: None,
             min_notional: None,
         };
         for f in &s.filters {
@@ -500,6 +504,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
                 "LOT_SIZE" => {
                     r.step_size = opt("stepSize", &f.step_size)?;
                     r.min_qty = opt("minQty", &f.min_qty)?;
+                    r.max_qty = opt("maxQty", &f.max_qty)?;
                 }
                 "NOTIONAL" => r.min_notional = opt("minNotional", &f.min_notional)?,
                 "MIN_NOTIONAL" if r.min_notional.is_none() => {
@@ -582,6 +587,7 @@ mod tests {
                 tick_size: Some(dec!(0.000001)),
                 step_size: Some(dec!(0.001)),
                 min_qty: Some(dec!(0.001)),
+                max_qty: Some(dec!(100000)),
                 min_notional: Some(dec!(0.0001)),
             }]
         );
