@@ -936,7 +936,7 @@ impl Core {
                     price: None,
                     qty: qty.abs(),
                     tif: crate::order::TimeInForce::Gtc,
-                    reduce_only: true,
+                    reduce_only: false,
                     post_only: false,
                     origin_recv_ns: 0,
                 };

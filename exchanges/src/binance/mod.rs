@@ -11,11 +11,14 @@
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
 
 pub mod backoff;
+pub mod clock_skew;
 pub mod depth;
+pub mod errors;
 pub mod feed;
 pub mod gateway;
 pub mod ledger;
 pub mod normalize;
+pub mod reconcile;
 pub mod rest;
 pub mod sign;
 pub mod signer;
@@ -23,6 +26,8 @@ pub mod user_stream;
 
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod risk_scenarios;
 
 pub use feed::{run_feed, run_feed_with_stats, FeedConfig, FeedStats, FeedStatsSnapshot};
 pub use gateway::{run_gateway, GatewayConfig, GatewayStats};
