@@ -222,6 +222,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     )
     .context("building the REST client")?;
     let venue_rules = check_instrument_rules(&rest, &instruments).await?;
+    // Venue clock offset before the first signed request (re-measured every minute).
+    match rest.sync_time().await {
+        Ok(offset) => tracing::info!(offset_ms = offset, "venue clock offset measured"),
+        Err(e) => tracing::warn!(error = %e, "cannot measure the venue clock offset yet"),
+    }
+    let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
+    let run_since_ms = rest.now_ms() - 1000;
 
     // The sink first: a bad database URL fails the run before anything trades.
     let (sink_tx, sink_join) = spawn_sink(SinkConfig {
@@ -239,8 +246,11 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // User data stream, connected before the first order can be sent.
     let (us_ready_tx, mut us_ready_rx) = watch::channel(false);
     let (us_stop_tx, us_stop_rx) = watch::channel(false);
+    let reconnected = Arc::new(tokio::sync::Notify::new());
+    let mut us_cfg = UserStreamConfig::new(ws_base.clone());
+    us_cfg.on_reconnect = Some(reconnected.clone());
     let user_stream = tokio::spawn(run_user_stream(
-        UserStreamConfig::new(ws_base.clone()),
+        us_cfg,
         rest.clone(),
         instruments.clone(),
         exec_tx.clone(),
@@ -260,6 +270,16 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         ledger,
         GatewayConfig::default(),
     ));
+    let guards = crate::venue_guard::VenueGuards::start(
+        &cfg.risk,
+        rest.clone(),
+        instruments.clone(),
+        run_id,
+        run_since_ms,
+        exec_tx.clone(),
+        crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id),
+        reconnected,
+    );
     drop(exec_tx);
 
     // Local kill switch (latched): the config's initial state, the kill/reset files and
@@ -268,7 +288,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     crate::kill::spawn_watchers(&cfg, &kill);
 
     let setup = CoreSetup {
-        run_id: (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32,
+        run_id,
         venue: cfg.venue.name.clone(),
         instruments: instruments.clone(),
         strategies: cfg.strategies.clone(),
@@ -276,11 +296,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         max_strategy_errors: 10,
         error_window: Duration::from_secs(60),
         risk: gate_from_config(&cfg.risk, &instruments, &venue_rules, kill),
-        signer: Box::new(BinanceSigner::new(
-            instruments.clone(),
-            &credentials,
-            cfg.venue.recv_window_ms,
-        )),
+        signer: Box::new(
+            BinanceSigner::new(instruments.clone(), &credentials, cfg.venue.recv_window_ms)
+                .with_clock_offset(rest.clock_offset()),
+        ),
         gateway: gw_tx,
         ticks: tick_rx,
         execs: exec_rx,
@@ -323,6 +342,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .context("joining the core thread")?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
     let _ = us_stop_tx.send(true);
+    guards.stop().await;
     let us_stats = user_stream.await.context("the user stream task panicked")?;
     let gw_stats = gateway.await.context("the gateway task panicked")?;
     let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
@@ -371,9 +391,8 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     })
 }
 
-/// Compares the configured tick and lot sizes with the venue's exchange info; a mismatch
-/// would make every order fail the venue's filters, so it stops the run.
-/// Checks the configured instruments against the venue's exchange info and returns each
+/// Compares the configured tick and lot sizes with the venue's exchange info (a mismatch
+/// would make every order fail the venue's filters, so it stops the run). Checks the configured instruments against the venue's exchange info and returns each
 /// instrument's trading rules for the risk gate, indexed by instrument id.
 async fn check_instrument_rules(
     rest: &BinanceRest,

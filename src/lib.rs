@@ -5,3 +5,4 @@
 pub mod app;
 pub mod kill;
 pub mod summary;
+pub mod venue_guard;

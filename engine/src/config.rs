@@ -259,6 +259,22 @@ pub struct RiskConfig {
     /// Per-instrument overrides, keyed by canonical symbol.
     #[serde(default)]
     pub instruments: BTreeMap<String, InstrumentRiskConfig>,
+    /// Seconds between reconciliations with the venue (also run at start and after every
+    /// user-stream reconnect).
+    #[serde(default = "default_reconcile_interval_s")]
+    pub reconcile_interval_s: u64,
+    /// Venue clock offset beyond which a `clock_skew` risk event is raised, ms (the offset is
+    /// measured every minute and applied to signed requests either way).
+    #[serde(default = "default_clock_skew_alarm_ms")]
+    pub clock_skew_alarm_ms: i64,
+}
+
+fn default_reconcile_interval_s() -> u64 {
+    60
+}
+
+fn default_clock_skew_alarm_ms() -> i64 {
+    500
 }
 
 /// Per-instrument risk overrides (`[risk.instruments."BTC-USDT"]`).
