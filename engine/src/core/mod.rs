@@ -410,15 +410,10 @@ impl Core {
         if !matches!(tick.kind, TickKind::Status(_)) {
             st.last_tick_ns = tick.recv_ns;
         }
-        if matches!(tick.kind, TickKind::Trade(_) | TickKind::Quote(_)) {
-            self.check_account_limits();
-        }
-        let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
-            return;
-        };
         match tick.kind {
             TickKind::Trade(t) => {
                 st.last_price = Some(t.price);
+                self.check_account_limits();
                 let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = TradeView {
                     instrument: tick.instrument,
@@ -436,6 +431,7 @@ impl Core {
             TickKind::Quote(q) => {
                 st.best_bid = Some(q.bid_px);
                 st.best_ask = Some(q.ask_px);
+                self.check_account_limits();
                 let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = QuoteView {
                     instrument: tick.instrument,

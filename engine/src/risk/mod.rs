@@ -906,7 +906,7 @@ mod tests {
         fn the_gate_never_approves_an_order_that_breaks_a_limit(
             orders in proptest::collection::vec(((
                 proptest::bool::ANY,            // buy?
-                proptest::option::of(9_000_00i64..11_000_00), // limit price in cents, None = market
+                proptest::option::of(900_000_i64..1_100_000), // limit price in cents, None = market
                 1i64..60,                       // qty in 0.001 (sometimes 0.0005 steps)
                 proptest::bool::ANY,            // odd lot
                 ), (
@@ -915,8 +915,8 @@ mod tests {
                 0i64..6000,                     // gross exposure
                 0usize..5,                      // open orders
                 ), (
-                proptest::option::of(9_500_00i64..10_500_00), // own best bid
-                proptest::option::of(9_500_00i64..10_500_00), // own best ask
+                proptest::option::of(950_000_i64..1_050_000), // own best bid
+                proptest::option::of(950_000_i64..1_050_000), // own best ask
                 (0u64..1_500, 0u64..20),        // tick age ms, ms since last order
                 proptest::bool::ANY,            // stale
             )), 1..60),
