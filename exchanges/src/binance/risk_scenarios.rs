@@ -102,6 +102,26 @@ impl Env {
     }
 }
 
+type GatewayParts = (
+    tokio::sync::mpsc::UnboundedSender<SignedOrder>,
+    crossbeam_channel::Receiver<ExecReport>,
+    tokio::task::JoinHandle<super::gateway::GatewayStats>,
+);
+
+/// The real gateway on `rest`: (order sender, exec reports, task).
+fn gateway(rest: &BinanceRest) -> GatewayParts {
+    let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
+    let gw = tokio::spawn(run_gateway(
+        rest.clone(),
+        gw_rx,
+        exec_tx,
+        Arc::new(ExecLedger::default()),
+        GatewayConfig::default(),
+    ));
+    (gw_tx, exec_rx, gw)
+}
+
 fn drain(rx: &crossbeam_channel::Receiver<ExecReport>) -> Vec<ExecReport> {
     rx.try_iter().collect()
 }
@@ -229,15 +249,7 @@ async fn rate_limit_429_with_retry_after_is_honoured() {
     e.rest.sync_time().await.unwrap();
     let (ask, _) = e.best_ask();
     let far = ask - dec!(1000);
-    let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
-    let gw = tokio::spawn(run_gateway(
-        e.rest.clone(),
-        gw_rx,
-        exec_tx,
-        Arc::new(ExecLedger::default()),
-        GatewayConfig::default(),
-    ));
+    let (gw_tx, exec_rx, gw) = gateway(&e.rest);
     let next = |rx: &crossbeam_channel::Receiver<ExecReport>| {
         rx.recv_timeout(Duration::from_secs(5)).unwrap().kind
     };
@@ -303,15 +315,7 @@ async fn clock_offset_of_two_seconds_is_measured_applied_and_alarmed() {
 
     // The venue's clock jumps; the gateway's order gets -1021, it resyncs, the next passes.
     e.sim.set_clock_offset_ms(-3000);
-    let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
-    let gw = tokio::spawn(run_gateway(
-        e.rest.clone(),
-        gw_rx,
-        exec_tx,
-        Arc::new(ExecLedger::default()),
-        GatewayConfig::default(),
-    ));
+    let (gw_tx, exec_rx, gw) = gateway(&e.rest);
     gw_tx
         .send(e.sign(&e.request(2, Side::Buy, ask - dec!(500), dec!(0.001))))
         .unwrap();

@@ -512,6 +512,30 @@ async fn account(
     })
 }
 
+/// The common parameters of `myTrades` and `allOrders`.
+struct HistoryQuery<'a> {
+    symbol: &'a str,
+    order_id: Option<u64>,
+    start: Option<i64>,
+    end: Option<i64>,
+    limit: usize,
+}
+
+impl<'a> HistoryQuery<'a> {
+    fn parse(params: &'a Params) -> Result<Self, ApiError> {
+        Ok(Self {
+            symbol: params.require("symbol")?,
+            order_id: params.parsed("orderId", |v| v.parse::<u64>().ok())?,
+            start: params.parsed("startTime", |v| v.parse::<i64>().ok())?,
+            end: params.parsed("endTime", |v| v.parse::<i64>().ok())?,
+            limit: params
+                .parsed("limit", |v| v.parse::<usize>().ok().filter(|n| *n >= 1))?
+                .unwrap_or(500)
+                .min(1000),
+        })
+    }
+}
+
 /// `GET /api/v3/myTrades` (signed): our trades on one symbol, Binance's format, oldest first.
 /// Supports `orderId`, `startTime`, `endTime`, `fromId` and `limit` (default 500, max 1000).
 async fn my_trades(
@@ -522,15 +546,9 @@ async fn my_trades(
 ) -> Response {
     respond(&shared, 20, false, || {
         let params = signed(&shared, &headers, &query, &body)?;
-        let symbol = params.require("symbol")?;
-        let order_id = params.parsed("orderId", |v| v.parse::<u64>().ok())?;
-        let start = params.parsed("startTime", |v| v.parse::<i64>().ok())?;
-        let end = params.parsed("endTime", |v| v.parse::<i64>().ok())?;
+        let q = HistoryQuery::parse(&params)?;
+        let (symbol, order_id, start, end, limit) = (q.symbol, q.order_id, q.start, q.end, q.limit);
         let from_id = params.parsed("fromId", |v| v.parse::<u64>().ok())?;
-        let limit = params
-            .parsed("limit", |v| v.parse::<usize>().ok().filter(|n| *n >= 1))?
-            .unwrap_or(500)
-            .min(1000);
         let ex = shared.exchange();
         if ex.symbol(symbol).is_none() {
             return Err(ApiError::invalid_symbol());
@@ -568,14 +586,8 @@ async fn all_orders(
 ) -> Response {
     respond(&shared, 20, false, || {
         let params = signed(&shared, &headers, &query, &body)?;
-        let symbol = params.require("symbol")?;
-        let from = params.parsed("orderId", |v| v.parse::<u64>().ok())?;
-        let start = params.parsed("startTime", |v| v.parse::<i64>().ok())?;
-        let end = params.parsed("endTime", |v| v.parse::<i64>().ok())?;
-        let limit = params
-            .parsed("limit", |v| v.parse::<usize>().ok().filter(|n| *n >= 1))?
-            .unwrap_or(500)
-            .min(1000);
+        let q = HistoryQuery::parse(&params)?;
+        let (symbol, from, start, end, limit) = (q.symbol, q.order_id, q.start, q.end, q.limit);
         let ex = shared.exchange();
         if ex.symbol(symbol).is_none() {
             return Err(ApiError::invalid_symbol());
