@@ -36,7 +36,8 @@ pub struct ExtraLimits {
     /// Largest quantity of a single order.
     pub max_order_qty: Option<Qty>,
     /// Largest gross exposure over all instruments (|position| + open quantity on both sides,
-    /// valued at the reference price), quote currency, including the new order.
+    /// valued at the mark), quote currency, including the new order; orders that do not
+    /// increase the worst-case position are not held back by it.
     pub max_gross_exposure: Option<Price>,
     /// Largest number of working orders on the account.
     pub max_open_orders: Option<usize>,
@@ -436,7 +437,7 @@ impl RiskGate {
                 )
             }));
         }
-        if let Some(max_gross) = self.extra.max_gross_exposure {
+        if let (Some(max_gross), true) = (self.extra.max_gross_exposure, increases) {
             let after = view.gross_exposure + notional;
             if after > max_gross {
                 return Err(reject(RejectReason::MaxGrossExposure, || {
@@ -880,7 +881,8 @@ mod tests {
             ),
             (
                 "gross",
-                v.gross_exposure + n > x.max_gross_exposure.unwrap_or(Decimal::MAX),
+                v.gross_exposure + n > x.max_gross_exposure.unwrap_or(Decimal::MAX)
+                    && worst.abs() > v.position.abs(),
             ),
             (
                 "open_orders",
