@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use peregrine_engine::config::Config;
 use peregrine_engine::core::{run_core, CoreSetup};
-use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::risk::setup::gate_from_config;
+use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::{spawn_sink, SinkConfig};
 use peregrine_engine::strategy::StrategyLimits;
@@ -222,7 +223,14 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Duration::from_secs(10),
     )
     .context("building the REST client")?;
-    check_instrument_rules(&rest, &instruments).await?;
+    let venue_rules = check_instrument_rules(&rest, &instruments).await?;
+    // Venue clock offset before the first signed request (re-measured every minute).
+    match rest.sync_time().await {
+        Ok(offset) => tracing::info!(offset_ms = offset, "venue clock offset measured"),
+        Err(e) => tracing::warn!(error = %e, "cannot measure the venue clock offset yet"),
+    }
+    let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
+    let run_since_ms = rest.now_ms() - 1000;
 
     // The sink first: a bad database URL fails the run before anything trades.
     let (sink_tx, sink_join) = spawn_sink(SinkConfig {
@@ -240,8 +248,11 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // User data stream, connected before the first order can be sent.
     let (us_ready_tx, mut us_ready_rx) = watch::channel(false);
     let (us_stop_tx, us_stop_rx) = watch::channel(false);
+    let reconnected = Arc::new(tokio::sync::Notify::new());
+    let mut us_cfg = UserStreamConfig::new(ws_base.clone());
+    us_cfg.on_reconnect = Some(reconnected.clone());
     let user_stream = tokio::spawn(run_user_stream(
-        UserStreamConfig::new(ws_base.clone()),
+        us_cfg,
         rest.clone(),
         instruments.clone(),
         exec_tx.clone(),
@@ -261,46 +272,36 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         ledger,
         GatewayConfig::default(),
     ));
+    let guards = crate::venue_guard::VenueGuards::start(
+        &cfg.risk,
+        rest.clone(),
+        instruments.clone(),
+        run_id,
+        run_since_ms,
+        exec_tx.clone(),
+        crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id),
+        reconnected,
+    );
     drop(exec_tx);
 
-    // Local kill switch: the config's initial state, then a file that turns it on while present.
+    // Local kill switch (latched): the config's initial state, the kill/reset files and
+    // SIGUSR1 (see `crate::kill`).
     let kill = KillSwitch::new(cfg.risk.kill_switch);
-    if let Some(path) = cfg.risk.kill_switch_file.clone() {
-        let kill = kill.clone();
-        let initial = cfg.risk.kill_switch;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                let on = initial || tokio::fs::try_exists(&path).await.unwrap_or(false);
-                if on != kill.is_on() {
-                    tracing::warn!(file = %path.display(), on, "local kill switch changed");
-                    kill.set(on);
-                }
-            }
-        });
-    }
+    crate::kill::spawn_watchers(&cfg, &kill);
 
     let setup = CoreSetup {
-        run_id: (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32,
+        run_id,
         venue: cfg.venue.name.clone(),
         instruments: instruments.clone(),
         strategies: cfg.strategies.clone(),
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 10,
         error_window: Duration::from_secs(60),
-        risk: RiskGate::new(
-            RiskLimits {
-                max_order_notional: cfg.risk.max_order_notional,
-                max_position: cfg.risk.max_position,
-            },
-            kill,
+        risk: gate_from_config(&cfg.risk, &instruments, &venue_rules, kill),
+        signer: Box::new(
+            BinanceSigner::new(instruments.clone(), &credentials, cfg.venue.recv_window_ms)
+                .with_clock_offset(rest.clock_offset()),
         ),
-        signer: Box::new(BinanceSigner::new(
-            instruments.clone(),
-            &credentials,
-            cfg.venue.recv_window_ms,
-        )),
         gateway: gw_tx,
         ticks: tick_rx,
         execs: exec_rx,
@@ -343,6 +344,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .context("joining the core thread")?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
     let _ = us_stop_tx.send(true);
+    guards.stop().await;
     let us_stats = user_stream.await.context("the user stream task panicked")?;
     let gw_stats = gateway.await.context("the gateway task panicked")?;
     let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
@@ -394,9 +396,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     })
 }
 
-/// Compares the configured tick and lot sizes with the venue's exchange info; a mismatch
-/// would make every order fail the venue's filters, so it stops the run.
-async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -> Result<()> {
+/// Compares the configured tick and lot sizes with the venue's exchange info (a mismatch
+/// would make every order fail the venue's filters, so it stops the run). Checks the configured instruments against the venue's exchange info and returns each
+/// instrument's trading rules for the risk gate, indexed by instrument id.
+async fn check_instrument_rules(
+    rest: &BinanceRest,
+    instruments: &Instruments,
+) -> Result<Vec<InstrumentLimits>> {
     let symbols: Vec<&str> = instruments
         .iter()
         .map(|(_, s)| s.venue_symbol.as_str())
@@ -405,6 +411,7 @@ async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -
         .exchange_info(&symbols)
         .await
         .context("fetching exchangeInfo from the venue")?;
+    let mut out = Vec::with_capacity(instruments.len());
     for (_, spec) in instruments.iter() {
         let Some(r) = rules.iter().find(|r| r.symbol == spec.venue_symbol) else {
             bail!(
@@ -426,8 +433,16 @@ async fn check_instrument_rules(rest: &BinanceRest, instruments: &Instruments) -
         if r.status != "TRADING" {
             tracing::warn!(symbol = %spec.symbol, status = %r.status, "the venue does not list the symbol as TRADING");
         }
+        out.push(InstrumentLimits {
+            tick_size: spec.tick_size,
+            lot_size: spec.lot_size,
+            min_qty: r.min_qty,
+            max_qty: r.max_qty,
+            min_notional: r.min_notional,
+            ..Default::default()
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The Binance feed's configuration: the endpoints plus the `[venue]` feed knobs.

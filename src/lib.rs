@@ -3,4 +3,6 @@
 //! [`app::run_engine`] directly.
 
 pub mod app;
+pub mod kill;
 pub mod summary;
+pub mod venue_guard;

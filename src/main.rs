@@ -54,6 +54,19 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
     },
+    /// Trip (or, with --reset, reset) the kill switch of a running engine through the kill file
+    /// named in the config's `risk.kill_switch_file`.
+    Kill {
+        /// Config file of the running engine.
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+        /// Reset a tripped switch instead (requires --reason).
+        #[arg(long)]
+        reset: bool,
+        /// Why (recorded with the trip or the reset).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Compile strategy files and report errors with file:line:column.
     Check {
         /// `.rhai` files to check.
@@ -82,6 +95,11 @@ fn main() -> ExitCode {
             out,
             duration,
         } => peregrine::app::record_cli(&config, &out, duration),
+        Command::Kill {
+            config,
+            reset,
+            reason,
+        } => peregrine::kill::kill_cli(&config, reset, reason.as_deref()),
         Command::Check { files } => return check(&files),
     };
     match result {

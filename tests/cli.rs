@@ -135,3 +135,51 @@ fn run_writes_the_summary_json_and_the_database() {
         "the default sink path is ./data/peregrine.db"
     );
 }
+
+#[test]
+fn kill_writes_the_kill_file_and_reset_needs_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let default =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml"))
+            .unwrap();
+    let kill = dir.path().join("KILL");
+    let text = default.replace(
+        "kill_switch_file = \"data/KILL\"",
+        &format!("kill_switch_file = {:?}", kill.display().to_string()),
+    );
+    assert_ne!(text, default, "the default config names data/KILL");
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = peregrine()
+        .args(["kill", "--reason", "desk stop", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&kill).unwrap(), "desk stop");
+
+    let out = peregrine()
+        .args(["kill", "--reset", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--reason"));
+    assert!(kill.exists(), "a refused reset changes nothing");
+
+    let out = peregrine()
+        .args(["kill", "--reset", "--reason", "checked", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!kill.exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("KILL.reset")).unwrap(),
+        "checked"
+    );
+}

@@ -270,6 +270,85 @@ pub struct RiskConfig {
     /// While this file exists the kill switch is on (checked about every 100 ms).
     #[serde(default)]
     pub kill_switch_file: Option<PathBuf>,
+    /// Largest quantity of a single order (base units).
+    #[serde(default)]
+    pub max_order_qty: Option<Decimal>,
+    /// Largest gross exposure of the account (|positions| + working orders, quote currency).
+    #[serde(default)]
+    pub max_gross_exposure: Option<Decimal>,
+    /// Largest number of working orders on the account.
+    #[serde(default)]
+    pub max_open_orders: Option<usize>,
+    /// Fat-finger guard: largest distance of a limit price from the reference price, bps.
+    #[serde(default)]
+    pub price_band_bps: Option<u32>,
+    /// Refuse orders when an instrument's last market-data tick is older than this, ms.
+    #[serde(default)]
+    pub max_tick_age_ms: Option<u64>,
+    /// Refuse an order identical to the last approved one on the instrument within this, ms.
+    #[serde(default)]
+    pub duplicate_window_ms: Option<u64>,
+    /// Refuse orders that would cross one of our own resting orders.
+    #[serde(default)]
+    pub self_trade_prevention: bool,
+    /// The account's request-weight budget per minute, shared by every strategy (0 = off).
+    #[serde(default = "default_weight_per_minute")]
+    pub request_weight_per_minute: u64,
+    /// The account's order budget per 10 seconds, shared by every strategy (0 = off).
+    #[serde(default = "default_orders_per_10s")]
+    pub orders_per_10s: u64,
+    /// Largest loss of the UTC day (realized + unrealized, net of fees, quote currency)
+    /// before the kill switch trips.
+    #[serde(default)]
+    pub daily_loss_limit: Option<Decimal>,
+    /// Largest fall of equity from the day's peak before the kill switch trips.
+    #[serde(default)]
+    pub max_drawdown: Option<Decimal>,
+    /// When the kill switch trips, also close every position with market orders.
+    #[serde(default)]
+    pub flatten_on_kill: bool,
+    /// Per-instrument overrides, keyed by canonical symbol.
+    #[serde(default)]
+    pub instruments: BTreeMap<String, InstrumentRiskConfig>,
+    /// Seconds between reconciliations with the venue (also run at start and after every
+    /// user-stream reconnect).
+    #[serde(default = "default_reconcile_interval_s")]
+    pub reconcile_interval_s: u64,
+    /// Venue clock offset beyond which a `clock_skew` risk event is raised, ms (the offset is
+    /// measured every minute and applied to signed requests either way).
+    #[serde(default = "default_clock_skew_alarm_ms")]
+    pub clock_skew_alarm_ms: i64,
+}
+
+fn default_reconcile_interval_s() -> u64 {
+    60
+}
+
+fn default_clock_skew_alarm_ms() -> i64 {
+    500
+}
+
+/// Per-instrument risk overrides (`[risk.instruments."BTC-USDT"]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentRiskConfig {
+    /// Overrides `risk.max_order_notional`.
+    #[serde(default)]
+    pub max_order_notional: Option<Decimal>,
+    /// Overrides `risk.max_order_qty`.
+    #[serde(default)]
+    pub max_order_qty: Option<Decimal>,
+    /// Overrides `risk.max_position`.
+    #[serde(default)]
+    pub max_position: Option<Decimal>,
+}
+
+fn default_weight_per_minute() -> u64 {
+    6000
+}
+
+fn default_orders_per_10s() -> u64 {
+    100
 }
 
 /// Persistence settings.
@@ -434,6 +513,14 @@ impl Config {
                 "risk.max_position".into(),
                 "must not be negative".into(),
             ));
+        }
+        for sym in self.risk.instruments.keys() {
+            if !self.instruments.iter().any(|x| &x.symbol == sym) {
+                return Err(invalid(
+                    format!("risk.instruments.{sym}"),
+                    "is not listed in [[instruments]]".into(),
+                ));
+            }
         }
         if self.sink.batch_size == 0 {
             return Err(invalid(

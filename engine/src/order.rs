@@ -150,6 +150,14 @@ pub enum ExecKind {
         /// Human-readable reason.
         reason: String,
     },
+    /// A cancel request for the order was refused (e.g. `-2011` unknown order: it already
+    /// filled); the order's state is unchanged and it may be cancelled again.
+    CancelRejected {
+        /// Venue error code, or 0 for transport errors.
+        code: i64,
+        /// Human-readable reason.
+        reason: String,
+    },
 }
 
 /// An execution report for one of our orders.

@@ -1,12 +1,12 @@
 //! Tracking of our orders through their life, and exactly-once application of fills.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
 use crate::events::OrderStatus;
-use crate::order::{ClientOrderId, ExecKind, ExecReport, FillInfo, OrderRequest};
-use crate::types::{InstrumentId, Qty, Side};
+use crate::order::{ClientOrderId, ExecKind, ExecReport, FillInfo, OrderRequest, OrderType};
+use crate::types::{InstrumentId, Price, Qty, Side};
 
 /// One of our orders as the engine knows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +25,8 @@ pub struct TrackedOrder {
     pub cancel_sent: bool,
     /// Why it was rejected, if it was.
     pub reject_reason: Option<String>,
+    /// Why the last cancel request was refused, if one was.
+    pub cancel_reject_reason: Option<String>,
 }
 
 impl TrackedOrder {
@@ -52,6 +54,8 @@ pub enum ExecOutcome {
     DuplicateFill,
     /// A report for an order this engine run does not know.
     UnknownOrder,
+    /// A cancel request was refused; the order may be cancelled again.
+    CancelRejected,
 }
 
 /// All our orders, with running open quantities per strategy, instrument and side.
@@ -62,6 +66,8 @@ pub struct OrderTracker {
     /// open[strategy][instrument] = (buy qty, sell qty)
     open: Vec<Vec<(Qty, Qty)>>,
     working: usize,
+    /// Resting limit prices of working orders per instrument: (buys, sells), price -> count.
+    resting: Vec<(BTreeMap<Price, u32>, BTreeMap<Price, u32>)>,
 }
 
 impl OrderTracker {
@@ -69,6 +75,7 @@ impl OrderTracker {
     pub fn new(strategies: usize, instruments: usize) -> Self {
         Self {
             open: vec![vec![(Decimal::ZERO, Decimal::ZERO); instruments]; strategies],
+            resting: vec![Default::default(); instruments],
             ..Default::default()
         }
     }
@@ -76,6 +83,7 @@ impl OrderTracker {
     /// Starts tracking an order that is about to be sent.
     pub fn insert(&mut self, request: OrderRequest, created_ns: i64) {
         self.adjust_open(&request, request.intent.qty);
+        self.adjust_resting(&request, true);
         self.working += 1;
         self.orders.insert(
             request.client_order_id,
@@ -87,6 +95,7 @@ impl OrderTracker {
                 created_ns,
                 cancel_sent: false,
                 reject_reason: None,
+                cancel_reject_reason: None,
             },
         );
     }
@@ -143,6 +152,53 @@ impl OrderTracker {
             .fold((Decimal::ZERO, Decimal::ZERO), |(b, s), (ob, os)| {
                 (b + ob, s + os)
             })
+    }
+
+    /// Highest price of our working buy limit orders and lowest of our working sell limit
+    /// orders on an instrument (for self-trade prevention).
+    pub fn own_best(&self, instrument: InstrumentId) -> (Option<Price>, Option<Price>) {
+        self.resting
+            .get(instrument.index())
+            .map(|(b, s)| (b.keys().next_back().copied(), s.keys().next().copied()))
+            .unwrap_or_default()
+    }
+
+    /// Every order not yet in a final state, oldest id first (for reconciliation).
+    pub fn working_orders(&self) -> Vec<&TrackedOrder> {
+        let mut v: Vec<&TrackedOrder> = self
+            .orders
+            .values()
+            .filter(|o| !o.status.is_terminal())
+            .collect();
+        v.sort_by_key(|o| o.request.client_order_id);
+        v
+    }
+
+    /// Every order this run knows (any state).
+    pub fn all_orders(&self) -> impl Iterator<Item = &TrackedOrder> {
+        self.orders.values()
+    }
+
+    fn adjust_resting(&mut self, req: &OrderRequest, add: bool) {
+        let i = &req.intent;
+        let (OrderType::Limit, Some(price)) = (i.order_type, i.price) else {
+            return;
+        };
+        let Some((buys, sells)) = self.resting.get_mut(i.instrument.index()) else {
+            return;
+        };
+        let map = match i.side {
+            Side::Buy => buys,
+            Side::Sell => sells,
+        };
+        if add {
+            *map.entry(price).or_insert(0) += 1;
+        } else if let Some(n) = map.get_mut(&price) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&price);
+            }
+        }
     }
 
     fn adjust_open(&mut self, req: &OrderRequest, delta: Qty) {
@@ -207,6 +263,11 @@ impl OrderTracker {
                     order.reject_reason = Some(format!("{code}: {reason}"));
                 }
             }
+            ExecKind::CancelRejected { code, reason } => {
+                order.cancel_sent = false;
+                order.cancel_reject_reason = Some(format!("{code}: {reason}"));
+                return ExecOutcome::CancelRejected;
+            }
         }
         let after_leaves = order.leaves();
         let now_terminal = order.status.is_terminal();
@@ -217,6 +278,7 @@ impl OrderTracker {
         }
         if now_terminal && !was_terminal {
             self.working -= 1;
+            self.adjust_resting(&request, false);
         }
         ExecOutcome::Applied {
             order_changed: changed,

@@ -127,6 +127,8 @@ pub struct CoreReport {
     pub working_orders_at_exit: usize,
     /// Final positions per strategy and symbol.
     pub positions: Vec<PositionRow>,
+    /// Fees charged in a third asset that could not be valued in quote, per asset.
+    pub unconverted_fees: std::collections::BTreeMap<String, String>,
 }
 
 struct InstrumentState {
@@ -135,6 +137,8 @@ struct InstrumentState {
     best_ask: Option<Price>,
     last_price: Option<Price>,
     stale: bool,
+    /// Monotonic receive time of the last market-data tick (0 = none yet).
+    last_tick_ns: u64,
 }
 
 struct StrategySlot {
@@ -172,6 +176,8 @@ struct Core {
     /// Monotonic time the tick being processed was dequeued.
     dequeued_ns: u64,
     sink_lost: u64,
+    /// Fees charged in assets with no price to convert them, per asset.
+    other_fees: std::collections::BTreeMap<String, Decimal>,
 }
 
 struct CoreSetupRest {
@@ -214,6 +220,7 @@ impl Core {
                 best_ask: None,
                 last_price: None,
                 stale: false,
+                last_tick_ns: 0,
             })
             .collect();
         let symbols = setup
@@ -237,6 +244,7 @@ impl Core {
             core_latency: LatencyRecorder::new(),
             dequeued_ns: 0,
             sink_lost: 0,
+            other_fees: Default::default(),
             s: CoreSetupRest {
                 run_id: setup.run_id,
                 venue: setup.venue,
@@ -261,6 +269,7 @@ impl Core {
         let mut execs = self.s.execs.clone();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
+        let mut kill_gen = self.s.risk.kill_switch().generation();
         loop {
             // Exec reports first: they change what strategies and the risk gate see.
             while let Ok(rep) = execs.try_recv() {
@@ -277,24 +286,11 @@ impl Core {
                 },
                 default(Duration::from_millis(100)) => {}
             }
-            let kill_on = self.s.risk.kill_switch().is_on();
-            if kill_on && !kill_was_on {
-                self.risk_event(
-                    None,
-                    None,
-                    "kill_switch",
-                    "kill switch turned on: new orders refused, working orders cancelled".into(),
-                );
-                self.cancel_matching(None, None);
-            } else if !kill_on && kill_was_on {
-                self.risk_event(
-                    None,
-                    None,
-                    "kill_switch_reset",
-                    "kill switch turned off".into(),
-                );
+            let gen = self.s.risk.kill_switch().generation();
+            if gen != kill_gen {
+                kill_gen = gen;
+                kill_was_on = self.on_kill_switch_change(kill_was_on);
             }
-            kill_was_on = kill_on;
             if !self.s.progress_interval.is_zero()
                 && last_progress.elapsed() >= self.s.progress_interval
             {
@@ -362,6 +358,11 @@ impl Core {
         self.report.latency_ns = self.latency.summary();
         self.report.queue_latency_ns = self.queue_latency.summary();
         self.report.core_latency_ns = self.core_latency.summary();
+        self.report.unconverted_fees = self
+            .other_fees
+            .iter()
+            .map(|(a, f)| (a.clone(), f.normalize().to_string()))
+            .collect();
         let now = Clock::wall_ns();
         for (si, slot) in self.strategies.iter().enumerate() {
             for (id, spec) in self.s.instruments.iter() {
@@ -406,9 +407,13 @@ impl Core {
         let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
             return;
         };
+        if !matches!(tick.kind, TickKind::Status(_)) {
+            st.last_tick_ns = tick.recv_ns;
+        }
         match tick.kind {
             TickKind::Trade(t) => {
                 st.last_price = Some(t.price);
+                self.check_account_limits();
                 let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = TradeView {
                     instrument: tick.instrument,
@@ -426,6 +431,7 @@ impl Core {
             TickKind::Quote(q) => {
                 st.best_bid = Some(q.bid_px);
                 st.best_ask = Some(q.ask_px);
+                self.check_account_limits();
                 let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = QuoteView {
                     instrument: tick.instrument,
@@ -543,20 +549,33 @@ impl Core {
             Side::Buy => st.best_ask,
             Side::Sell => st.best_bid,
         };
+        let (own_best_bid, own_best_ask) = self.tracker.own_best(id);
         ExposureView {
             position: self.account_positions[id.index()],
             open_buy_qty,
             open_sell_qty,
             reference_price: touch.or(st.last_price),
+            gross_exposure: self.gross_exposure(),
+            open_orders: self.tracker.working_count(),
+            own_best_bid,
+            own_best_ask,
+            stale: st.stale,
+            last_tick_ns: st.last_tick_ns,
+            now_ns: Clock::now_ns(),
         }
     }
 
     fn place(&mut self, strategy: usize, intent: OrderIntent) {
         let view = self.exposure(&intent);
-        if let Err(reject) = self.s.risk.check(&intent, &view) {
+        if let Err(reject) = self.s.risk.check_order(&intent, &view) {
             self.on_risk_reject(strategy, &intent, reject);
             return;
         }
+        self.send_approved(strategy, intent);
+    }
+
+    /// Gives an approved intent its id, signs, tracks and sends it.
+    fn send_approved(&mut self, strategy: usize, intent: OrderIntent) {
         let request = OrderRequest {
             client_order_id: ClientOrderId {
                 run: self.s.run_id,
@@ -629,6 +648,7 @@ impl Core {
             match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
                 Ok(signed) => {
                     if self.s.gateway.send(signed).is_ok() {
+                        self.s.risk.record_request(1, Clock::now_ns());
                         self.tracker.mark_cancel_sent(&id);
                         self.report.cancels += 1;
                     } else {
@@ -645,6 +665,17 @@ impl Core {
             ExecOutcome::UnknownOrder => {
                 self.report.unknown_reports += 1;
                 tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, "exec report for an order this run does not know");
+            }
+            ExecOutcome::CancelRejected => {
+                tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, "cancel refused by the venue");
+                if let ExecKind::CancelRejected { code, reason } = &rep.kind {
+                    let msg = format!(
+                        "cancel of {} refused: {code}: {reason}",
+                        rep.client_order_id
+                    );
+                    let symbol = self.s.instruments.spec(rep.instrument).symbol.clone();
+                    self.risk_event(None, Some(symbol), "cancel_rejected", msg);
+                }
             }
             ExecOutcome::DuplicateFill => {
                 self.report.duplicate_fills += 1;
@@ -676,20 +707,39 @@ impl Core {
         let id = order.request.intent.instrument;
         let side = order.request.intent.side;
         let spec = self.s.instruments.spec(id).clone();
-        let fee_in_quote = if f.fee_asset == spec.quote {
-            f.fee
+        let fee = if f.fee_asset == spec.quote {
+            crate::position::Fee::Quote(f.fee)
         } else if f.fee_asset == spec.base {
-            f.fee * f.price
+            crate::position::Fee::Base(f.fee)
         } else {
-            if !f.fee.is_zero() {
-                tracing::warn!(asset = %f.fee_asset, fee = %f.fee, "fee in a third asset is not converted to quote yet");
+            // A third asset (e.g. BNB): converted at its mark against our quote when an
+            // instrument `ASSET-QUOTE` is traded, else recorded per asset in the report.
+            let pair = format!("{}-{}", f.fee_asset, spec.quote);
+            let px = self
+                .s
+                .instruments
+                .by_symbol(&pair)
+                .and_then(|i| self.instruments_state.get(i.index()))
+                .and_then(mark_price);
+            match px {
+                Some(px) => crate::position::Fee::Quote(f.fee * px),
+                None => {
+                    if !f.fee.is_zero() {
+                        tracing::warn!(asset = %f.fee_asset, fee = %f.fee, "fee in an asset with no price: recorded per asset, not in PnL");
+                        *self.other_fees.entry(f.fee_asset.clone()).or_default() += f.fee;
+                    }
+                    crate::position::Fee::Quote(Decimal::ZERO)
+                }
             }
-            Decimal::ZERO
         };
         let pos = &mut self.positions[si][id.index()];
-        pos.apply_fill(side, f.price, f.qty, fee_in_quote);
+        pos.apply_fill_with_fee(side, f.price, f.qty, fee);
         let pos = *pos;
+        if let crate::position::Fee::Base(b) = fee {
+            self.account_positions[id.index()] -= b;
+        }
         self.account_positions[id.index()] += side.sign() * f.qty;
+        self.check_account_limits();
         self.report.fills += 1;
         let name = self.strategies[si].name.clone();
         let cid = rep.client_order_id.to_string();
@@ -783,6 +833,118 @@ impl Core {
         self.emit(SinkEvent::Risk(row));
     }
 
+    /// Gross exposure of the account: per instrument, |position| plus working quantity on both
+    /// sides, valued at the last trade (else mid). O(instruments).
+    fn gross_exposure(&self) -> Decimal {
+        let mut gross = Decimal::ZERO;
+        for (i, st) in self.instruments_state.iter().enumerate() {
+            let (b, s) = self.tracker.account_open_qty(InstrumentId(i as u32));
+            let qty = self.account_positions[i].abs() + b + s;
+            if qty.is_zero() {
+                continue;
+            }
+            if let Some(px) = mark_price(st) {
+                gross += qty * px;
+            }
+        }
+        gross
+    }
+
+    /// Account equity since start: realized (net of fees) + unrealized at the mark price.
+    fn equity(&self) -> Decimal {
+        let mut eq = Decimal::ZERO;
+        for per_inst in &self.positions {
+            for (i, p) in per_inst.iter().enumerate() {
+                eq += p.realized_pnl;
+                if !p.qty.is_zero() {
+                    if let Some(px) = mark_price(&self.instruments_state[i]) {
+                        eq += p.unrealized_pnl(px);
+                    }
+                }
+            }
+        }
+        eq
+    }
+
+    /// Feeds the account guard (daily loss, drawdown); a breach trips the latched kill switch,
+    /// which the loop acts on (cancel, flatten, event) right after.
+    fn check_account_limits(&mut self) {
+        if !self.s.risk.account_guard_enabled() || self.s.risk.kill_switch().is_on() {
+            return;
+        }
+        let equity = self.equity();
+        if let Some((breach, msg)) = self.s.risk.observe_equity(equity, Clock::wall_ns()) {
+            tracing::error!(limit = breach.as_str(), "{msg}; tripping the kill switch");
+            self.risk_event(None, None, breach.as_str(), msg);
+        }
+    }
+
+    /// Acts on a kill-switch transition: on a trip cancels every working order and flattens
+    /// (if configured); records both trip and reset. Returns the new state.
+    fn on_kill_switch_change(&mut self, was_on: bool) -> bool {
+        let kill = self.s.risk.kill_switch().clone();
+        let on = kill.is_on();
+        if on {
+            tracing::error!(reason = %kill.reason(), "kill switch tripped: cancelling every working order");
+            self.risk_event(
+                None,
+                None,
+                "kill_switch",
+                format!(
+                    "kill switch tripped ({}): new orders refused, working orders cancelled",
+                    kill.reason()
+                ),
+            );
+            self.cancel_matching(None, None);
+            if self.s.risk.flatten_on_kill() {
+                self.flatten_all();
+            }
+        } else if was_on {
+            tracing::warn!(reason = %kill.reason(), "kill switch reset");
+            self.risk_event(
+                None,
+                None,
+                "kill_switch_reset",
+                format!("kill switch reset: {}", kill.reason()),
+            );
+        }
+        on
+    }
+
+    /// Sends a market order closing each strategy's position (bypassing the gate, which is
+    /// refusing everything while the switch is on).
+    fn flatten_all(&mut self) {
+        for si in 0..self.positions.len() {
+            for i in 0..self.positions[si].len() {
+                let qty = self.positions[si][i].qty;
+                if qty.is_zero() {
+                    continue;
+                }
+                let intent = OrderIntent {
+                    strategy: si as u16,
+                    instrument: InstrumentId(i as u32),
+                    side: if qty.is_sign_positive() {
+                        Side::Sell
+                    } else {
+                        Side::Buy
+                    },
+                    order_type: crate::order::OrderType::Market,
+                    price: None,
+                    qty: qty.abs(),
+                    tif: crate::order::TimeInForce::Gtc,
+                    reduce_only: false,
+                    post_only: false,
+                    origin_recv_ns: 0,
+                };
+                let msg = format!("flattening: {} {} market", intent.side, intent.qty);
+                let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
+                let name = self.strategies[si].name.clone();
+                self.risk_event(Some(name), Some(symbol), "flatten", msg);
+                self.send_approved(si, intent);
+            }
+        }
+    }
+
     fn emit(&mut self, ev: SinkEvent) {
         if !self.s.sink.emit(ev) {
             self.sink_lost += 1;
@@ -791,6 +953,14 @@ impl Core {
             }
         }
     }
+}
+
+/// Mark price of an instrument: last trade, else mid of the touch.
+fn mark_price(st: &InstrumentState) -> Option<Price> {
+    st.last_price.or(match (st.best_bid, st.best_ask) {
+        (Some(b), Some(a)) => Some((b + a) / Decimal::TWO),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,10 @@ struct Harness {
 }
 
 fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
+    start_with_gate(script, RiskGate::new(limits, kill))
+}
+
+fn start_with_gate(script: &str, gate: RiskGate) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.rhai");
     std::fs::File::create(&file)
@@ -111,7 +115,7 @@ fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 3,
         error_window: Duration::from_secs(60),
-        risk: RiskGate::new(limits, kill),
+        risk: gate,
         signer: Box::new(PlainSigner),
         gateway: gw_tx,
         ticks: tick_rx,
@@ -339,4 +343,60 @@ fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
     let reasons = risk_reasons(&h.sink);
     assert_eq!(reasons.iter().filter(|r| *r == "strategy_error").count(), 3);
     assert_eq!(reasons.last().map(String::as_str), Some("strategy_halted"));
+}
+
+#[test]
+fn a_daily_loss_breach_trips_the_latched_switch_and_flattens() {
+    let kill = KillSwitch::new(false);
+    let gate = RiskGate::new(
+        RiskLimits {
+            max_order_notional: dec!(1000),
+            max_position: dec!(1),
+        },
+        kill.clone(),
+    )
+    .with_account(
+        crate::risk::AccountLimits {
+            daily_loss_limit: Some(dec!(0.5)),
+            max_drawdown: None,
+        },
+        true,
+    );
+    let mut h = start_with_gate(
+        r#"fn on_start() { this.n = 0; }
+           fn on_trade(t) { this.n += 1; if this.n <= 2 { limit("buy", t.price, "0.01"); } }"#,
+        gate,
+    );
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let o = recv_order(&mut h);
+    h.execs.send(fill(&o, 1, dec!(0.01), dec!(0))).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert!(!kill.is_on(), "a 0.01 fee is within the limit");
+    // The price falls 90%: unrealized -0.9, beyond the 0.5 daily loss limit.
+    h.ticks.send(trade_tick(dec!(10), 2)).unwrap();
+    let flatten = recv_order(&mut h);
+    assert_eq!(flatten.action, SignedAction::New);
+    assert_eq!(
+        flatten.params, "sell|0.01|0",
+        "a market sell of the whole position"
+    );
+    assert!(kill.is_on());
+    assert!(
+        kill.reason().starts_with("daily_loss_limit"),
+        "{}",
+        kill.reason()
+    );
+    // Latched: later prices do not reset it, and nothing else is sent.
+    h.ticks.send(trade_tick(dec!(100), 3)).unwrap();
+    thread::sleep(Duration::from_millis(150));
+    assert!(kill.is_on());
+    assert!(h.gateway.try_recv().is_err());
+    h.ticks = crossbeam_channel::bounded(1).0;
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!(report.risk_rejects, 1, "the second buy was refused");
+    let reasons = risk_reasons(&h.sink);
+    assert_eq!(
+        reasons,
+        ["daily_loss_limit", "kill_switch", "kill_switch", "flatten"].map(String::from)
+    );
 }

@@ -20,8 +20,13 @@
 //! refused locally (`Rejected{code: 0}`), so nothing queued behind a rate-limit wait goes out late.
 //!
 //! Cancels are idempotent, so a cancel whose outcome is unknown, or that was rate limited, is
-//! sent once more (after `Retry-After`). A refused cancel is logged: the engine has no
-//! "cancel rejected" report kind, and `Rejected` would wrongly say the order is dead.
+//! sent once more (after `Retry-After`). A refused cancel is reported as `CancelRejected` (the
+//! order's state is unchanged; the engine may cancel it again).
+//!
+//! Binance `-1021` (timestamp outside recvWindow) makes the gateway measure the venue clock
+//! offset again at once (shared with the signer); the refused order is reported `Rejected`
+//! and never resent by the gateway, a refused cancel is re-signed and sent once more.
+//! Cancel/replace is cancel-then-new (two requests), not Binance's `cancelReplace`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +38,7 @@ use peregrine_engine::types::Side;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
+use super::errors::{classify, BinanceError};
 use super::ledger::ExecLedger;
 use super::rest::{parse_new_order_id, BinanceRest, RestError, ORDER_DOES_NOT_EXIST};
 use super::sign;
@@ -149,6 +155,7 @@ pub async fn run_gateway(
                             blocked_until =
                                 Some(Instant::now() + block_for(&ctx.cfg, *status, *retry_after));
                         }
+                        ctx.resync_if_needed(&e).await;
                         if e.certainly_not_executed() {
                             let (code, reason) = reject_reason(&e);
                             tracing::info!(client_order_id = %order.client_order_id, code, %reason, "binance new order rejected");
@@ -350,6 +357,30 @@ impl Ctx {
         }
     }
 
+    /// On Binance's -1021 (timestamp outside recvWindow / ahead of the server) measures the
+    /// clock offset again (the signer and later requests use it). True if it resynced.
+    async fn resync_if_needed(&self, e: &RestError) -> bool {
+        let needs = classify(e)
+            .error
+            .is_some_and(BinanceError::needs_time_resync);
+        if !needs {
+            return false;
+        }
+        match self.rest.sync_time().await {
+            Ok(offset) => {
+                tracing::warn!(
+                    offset_ms = offset,
+                    "binance -1021: venue clock offset resynced"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "binance -1021 and the venue time cannot be read");
+                false
+            }
+        }
+    }
+
     /// The same request with a fresh `timestamp` and signature (for a resent cancel, which may
     /// be past its `recvWindow`).
     fn resign(&self, order: &SignedOrder) -> SignedOrder {
@@ -411,8 +442,22 @@ impl Ctx {
                 Err(e) if !e.certainly_not_executed() && attempt == 1 => {
                     tracing::warn!(client_order_id = %order.client_order_id, error = %e, "binance cancel outcome unknown; sending it again");
                 }
+                Err(e) if attempt == 1 && self.resync_if_needed(&e).await => {
+                    tracing::warn!(client_order_id = %order.client_order_id, "binance cancel outside recvWindow; clock resynced, sending it again");
+                }
                 Err(e) => {
                     tracing::warn!(client_order_id = %order.client_order_id, error = %e, "binance cancel refused");
+                    let (code, reason) = reject_reason(&e);
+                    let report = ExecReport {
+                        client_order_id: order.client_order_id,
+                        instrument: order.instrument,
+                        side: order.side,
+                        kind: ExecKind::CancelRejected { code, reason },
+                        recv_ns: Clock::now_ns(),
+                    };
+                    if self.exec_tx.send(report).is_err() {
+                        tracing::debug!("exec report receiver is gone");
+                    }
                     return block;
                 }
             }

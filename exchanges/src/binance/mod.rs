@@ -13,11 +13,14 @@
 
 /// Moved to [`crate::ws::backoff`]; re-exported so existing paths keep working.
 pub use crate::ws::backoff;
+pub mod clock_skew;
 pub mod depth;
+pub mod errors;
 pub mod feed;
 pub mod gateway;
 pub mod ledger;
 pub mod normalize;
+pub mod reconcile;
 pub mod rest;
 pub mod sign;
 pub mod signer;
@@ -25,6 +28,8 @@ pub mod user_stream;
 
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod risk_scenarios;
 
 pub use feed::{
     run_feed, run_feed_with_stats, BinanceProtocol, FeedConfig, FeedStats, FeedStatsSnapshot,

@@ -111,6 +111,8 @@ pub struct SymbolRules {
     pub step_size: Option<Qty>,
     /// `LOT_SIZE.minQty`.
     pub min_qty: Option<Qty>,
+    /// `LOT_SIZE.maxQty`.
+    pub max_qty: Option<Qty>,
     /// `NOTIONAL.minNotional` (or the older `MIN_NOTIONAL.minNotional`).
     pub min_notional: Option<Price>,
 }
@@ -215,7 +217,14 @@ impl BinanceRest {
         Ok(t.server_time)
     }
 
-    /// Measures the server clock offset and uses it for [`BinanceRest::now_ms`]; returns it.
+    /// The shared clock offset (venue minus local, ms) that [`BinanceRest::sync_time`] updates;
+    /// give it to the signer ([`super::signer::BinanceSigner::with_clock_offset`]).
+    pub fn clock_offset(&self) -> Arc<AtomicI64> {
+        self.offset_ms.clone()
+    }
+
+    /// Measures the server clock offset (at the midpoint of the round trip) and uses it for
+    /// [`BinanceRest::now_ms`] and the signer; returns it.
     pub async fn sync_time(&self) -> Result<i64, RestError> {
         let before = Clock::wall_ms();
         let server = self.server_time().await?;
@@ -290,11 +299,73 @@ impl BinanceRest {
         symbol: &str,
         client_order_id: &str,
     ) -> Result<OrderStatus, RestError> {
-        let mut q = format!(
-            "symbol={symbol}&origClientOrderId={client_order_id}&recvWindow={}&timestamp={}",
+        let body = self
+            .signed_get(
+                "/api/v3/order",
+                &format!("symbol={symbol}&origClientOrderId={client_order_id}"),
+            )
+            .await?;
+        parse_order_status(&body)
+    }
+
+    /// `GET /api/v3/openOrders?symbol=..` (signed): the venue's open orders of the symbol.
+    pub async fn open_orders(&self, symbol: &str) -> Result<Vec<VenueOrder>, RestError> {
+        let body = self
+            .signed_get("/api/v3/openOrders", &format!("symbol={symbol}"))
+            .await?;
+        parse_venue_orders(&body)
+    }
+
+    /// `GET /api/v3/allOrders?symbol=..&startTime=..` (signed): every order of the symbol
+    /// created since `start_ms` (up to 1000).
+    pub async fn all_orders(
+        &self,
+        symbol: &str,
+        start_ms: i64,
+    ) -> Result<Vec<VenueOrder>, RestError> {
+        let body = self
+            .signed_get(
+                "/api/v3/allOrders",
+                &format!("symbol={symbol}&startTime={start_ms}&limit=1000"),
+            )
+            .await?;
+        parse_venue_orders(&body)
+    }
+
+    /// `GET /api/v3/myTrades` (signed): our trades of the symbol from trade id `from_id`, or
+    /// when `None` from time `start_ms`; up to 1000, oldest first.
+    pub async fn my_trades(
+        &self,
+        symbol: &str,
+        from_id: Option<u64>,
+        start_ms: i64,
+    ) -> Result<Vec<VenueTrade>, RestError> {
+        let q = match from_id {
+            Some(id) => format!("symbol={symbol}&fromId={id}&limit=1000"),
+            None => format!("symbol={symbol}&startTime={start_ms}&limit=1000"),
+        };
+        let body = self.signed_get("/api/v3/myTrades", &q).await?;
+        parse_my_trades(&body)
+    }
+
+    /// `GET /api/v3/account` (signed): balances as `(asset, free, locked)`.
+    pub async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, RestError> {
+        let body = self.signed_get("/api/v3/account", "").await?;
+        parse_balances(&body)
+    }
+
+    /// A signed GET: `params` plus `recvWindow`, `timestamp` (venue-corrected) and `signature`.
+    async fn signed_get(&self, path: &str, params: &str) -> Result<String, RestError> {
+        let mut q = String::with_capacity(params.len() + 128);
+        q.push_str(params);
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str(&format!(
+            "recvWindow={}&timestamp={}",
             self.recv_window_ms,
             self.now_ms()
-        );
+        ));
         let payload_len = q.len();
         q.push_str("&signature=");
         let mut sig = String::with_capacity(64);
@@ -304,8 +375,7 @@ impl BinanceRest {
             &mut sig,
         );
         q.push_str(&sig);
-        let body = self.get_text("/api/v3/order", &q, true).await?;
-        parse_order_status(&body)
+        self.get_text(path, &q, true).await
     }
 
     /// Sends a signed order request as built by the signer: `POST` with the parameters as a
@@ -478,6 +548,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
         tick_size: Option<String>,
         step_size: Option<String>,
         min_qty: Option<String>,
+        max_qty: Option<String>,
         min_notional: Option<String>,
     }
     let info: Info = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
@@ -492,6 +563,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
             tick_size: None,
             step_size: None,
             min_qty: None,
+            max_qty: None,
             min_notional: None,
         };
         for f in &s.filters {
@@ -500,6 +572,7 @@ pub fn parse_exchange_info(body: &str) -> Result<Vec<SymbolRules>, RestError> {
                 "LOT_SIZE" => {
                     r.step_size = opt("stepSize", &f.step_size)?;
                     r.min_qty = opt("minQty", &f.min_qty)?;
+                    r.max_qty = opt("maxQty", &f.max_qty)?;
                 }
                 "NOTIONAL" => r.min_notional = opt("minNotional", &f.min_notional)?,
                 "MIN_NOTIONAL" if r.min_notional.is_none() => {
@@ -532,6 +605,145 @@ pub fn parse_order_status(body: &str) -> Result<OrderStatus, RestError> {
         status: r.status,
         side: parse_side(&r.side)?,
     })
+}
+
+/// An order as `openOrders` / `allOrders` / `order` report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueOrder {
+    /// Venue symbol.
+    pub symbol: String,
+    /// Venue order id.
+    pub order_id: u64,
+    /// Client order id.
+    pub client_order_id: String,
+    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `EXPIRED`, `REJECTED`, ...
+    pub status: String,
+    /// Side.
+    pub side: Side,
+    /// Limit price (zero for market orders).
+    pub price: Price,
+    /// Ordered quantity.
+    pub orig_qty: Qty,
+    /// Filled quantity.
+    pub executed_qty: Qty,
+    /// Creation time, ms.
+    pub time: i64,
+}
+
+/// One of our trades as `myTrades` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VenueTrade {
+    /// Venue symbol.
+    pub symbol: String,
+    /// Trade id (the same id as `t` in `executionReport`).
+    pub id: u64,
+    /// Venue order id.
+    pub order_id: u64,
+    /// Price.
+    pub price: Price,
+    /// Quantity.
+    pub qty: Qty,
+    /// Price x quantity.
+    pub quote_qty: Price,
+    /// Commission.
+    pub commission: Price,
+    /// Commission asset.
+    pub commission_asset: String,
+    /// Trade time, ms.
+    pub time: i64,
+    /// We bought.
+    pub is_buyer: bool,
+    /// We were the maker.
+    pub is_maker: bool,
+}
+
+/// Parses an `openOrders` / `allOrders` body.
+pub fn parse_venue_orders(body: &str) -> Result<Vec<VenueOrder>, RestError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw {
+        symbol: String,
+        order_id: u64,
+        client_order_id: String,
+        status: String,
+        side: String,
+        price: String,
+        orig_qty: String,
+        executed_qty: String,
+        time: i64,
+    }
+    let raw: Vec<Raw> = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
+    raw.into_iter()
+        .map(|r| {
+            Ok(VenueOrder {
+                side: parse_side(&r.side)?,
+                price: dec("price", &r.price)?,
+                orig_qty: dec("origQty", &r.orig_qty)?,
+                executed_qty: dec("executedQty", &r.executed_qty)?,
+                symbol: r.symbol,
+                order_id: r.order_id,
+                client_order_id: r.client_order_id,
+                status: r.status,
+                time: r.time,
+            })
+        })
+        .collect()
+}
+
+/// Parses a `myTrades` body.
+pub fn parse_my_trades(body: &str) -> Result<Vec<VenueTrade>, RestError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Raw {
+        symbol: String,
+        id: u64,
+        order_id: u64,
+        price: String,
+        qty: String,
+        quote_qty: String,
+        commission: String,
+        commission_asset: String,
+        time: i64,
+        is_buyer: bool,
+        is_maker: bool,
+    }
+    let raw: Vec<Raw> = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
+    raw.into_iter()
+        .map(|r| {
+            Ok(VenueTrade {
+                price: dec("price", &r.price)?,
+                qty: dec("qty", &r.qty)?,
+                quote_qty: dec("quoteQty", &r.quote_qty)?,
+                commission: dec("commission", &r.commission)?,
+                symbol: r.symbol,
+                id: r.id,
+                order_id: r.order_id,
+                commission_asset: r.commission_asset,
+                time: r.time,
+                is_buyer: r.is_buyer,
+                is_maker: r.is_maker,
+            })
+        })
+        .collect()
+}
+
+/// Parses the balances of an `account` body.
+pub fn parse_balances(body: &str) -> Result<Vec<(String, Decimal, Decimal)>, RestError> {
+    #[derive(Deserialize)]
+    struct Raw {
+        balances: Vec<Bal>,
+    }
+    #[derive(Deserialize)]
+    struct Bal {
+        asset: String,
+        free: String,
+        locked: String,
+    }
+    let raw: Raw = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
+    raw.balances
+        .into_iter()
+        .map(|b| Ok((b.asset, dec("free", &b.free)?, dec("locked", &b.locked)?)))
+        .collect()
 }
 
 /// `BUY`/`SELL` to [`Side`].
@@ -582,6 +794,7 @@ mod tests {
                 tick_size: Some(dec!(0.000001)),
                 step_size: Some(dec!(0.001)),
                 min_qty: Some(dec!(0.001)),
+                max_qty: Some(dec!(100000)),
                 min_notional: Some(dec!(0.0001)),
             }]
         );

@@ -1,6 +1,7 @@
 //! [`BinanceSigner`]: builds and signs Binance spot order requests on the core thread.
 
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
@@ -22,6 +23,9 @@ pub struct BinanceSigner {
     instruments: Arc<Instruments>,
     mac: Hmac<Sha256>,
     recv_window_ms: u64,
+    /// Venue time minus local time, ms, shared with [`super::rest::BinanceRest`] (which
+    /// measures it); added to every `timestamp`.
+    clock_offset_ms: Option<Arc<AtomicI64>>,
 }
 
 impl fmt::Debug for BinanceSigner {
@@ -46,7 +50,24 @@ impl BinanceSigner {
             instruments,
             mac: keyed(credentials.secret.expose().as_bytes()),
             recv_window_ms,
+            clock_offset_ms: None,
         }
+    }
+
+    /// Applies the venue clock offset measured by the REST client (see
+    /// [`super::rest::BinanceRest::clock_offset`]) to every signed `timestamp`.
+    pub fn with_clock_offset(mut self, offset_ms: Arc<AtomicI64>) -> Self {
+        self.clock_offset_ms = Some(offset_ms);
+        self
+    }
+
+    #[inline]
+    fn venue_ms(&self, wall_ms: i64) -> i64 {
+        wall_ms
+            + self
+                .clock_offset_ms
+                .as_ref()
+                .map_or(0, |o| o.load(Ordering::Relaxed))
     }
 
     fn symbol(&self, id: InstrumentId) -> Result<&str, SignError> {
@@ -153,7 +174,9 @@ impl OrderSigner for BinanceSigner {
         let _ = write!(
             p,
             "&newClientOrderId={}&newOrderRespType=RESULT&recvWindow={}&timestamp={}",
-            req.client_order_id, self.recv_window_ms, wall_ms
+            req.client_order_id,
+            self.recv_window_ms,
+            self.venue_ms(wall_ms)
         );
         Ok(SignedOrder {
             action: SignedAction::New,
@@ -175,6 +198,7 @@ impl OrderSigner for BinanceSigner {
         side: Side,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError> {
+        let wall_ms = self.venue_ms(wall_ms);
         let symbol = self.symbol(instrument)?;
         let mut p = String::with_capacity(192);
         let _ = write!(

@@ -189,6 +189,9 @@ pub struct UserStreamConfig {
     pub ping_interval: Duration,
     /// No frame (event, ping or pong) for this long means the connection is dead.
     pub idle_timeout: Duration,
+    /// Notified after every REconnect (not the first connect), so reconciliation can look for
+    /// what was missed while disconnected.
+    pub on_reconnect: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl UserStreamConfig {
@@ -202,6 +205,7 @@ impl UserStreamConfig {
             reconnect_max: Duration::from_secs(30),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
+            on_reconnect: None,
         }
     }
 }
@@ -263,6 +267,9 @@ pub async fn run_user_stream(
         drop(url);
         if connected_before {
             stats.reconnects += 1;
+            if let Some(n) = &cfg.on_reconnect {
+                n.notify_one();
+            }
         }
         connected_before = true;
         ready.send_replace(true);

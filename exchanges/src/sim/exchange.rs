@@ -355,6 +355,18 @@ impl Exchange {
         v
     }
 
+    /// All our orders on a symbol (any status), oldest first.
+    pub fn all_orders(&self, symbol: &str) -> Vec<AccountOrder> {
+        let mut v: Vec<_> = self
+            .orders
+            .values()
+            .filter(|o| o.symbol == symbol)
+            .cloned()
+            .collect();
+        v.sort_by_key(|o| o.order_id);
+        v
+    }
+
     /// Finds one of our orders by id or client id.
     pub fn find_order(
         &self,

@@ -213,6 +213,28 @@ impl SimHandle {
         self.shared.faults.connections()
     }
 
+    /// Makes the next `count` REST requests fail with HTTP `status` (429 or 418), Binance code
+    /// -1003 and a `Retry-After: retry_after_s` header.
+    pub fn inject_rate_limit(&self, status: u16, retry_after_s: u64, count: usize) {
+        self.shared.limits.inject(status, retry_after_s, count);
+    }
+
+    /// Sets the server clock offset: `/api/v3/time` and the `timestamp`/`recvWindow` check of
+    /// signed requests use real time plus `ms`.
+    pub fn set_clock_offset_ms(&self, ms: i64) {
+        self.shared.limits.set_clock_offset_ms(ms);
+    }
+
+    /// Our open orders as `(symbol, client order id)`, oldest first (the venue's view).
+    pub fn open_orders(&self) -> Vec<(String, String)> {
+        self.shared
+            .exchange()
+            .open_orders(None)
+            .into_iter()
+            .map(|o| (o.symbol, o.client_order_id))
+            .collect()
+    }
+
     /// Stops the server, closes every websocket and waits (up to 5 s) for the server to end.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.send_replace(true);

@@ -36,6 +36,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/order", get(order).post(order).delete(order))
         .route("/api/v3/openOrders", get(open_orders).delete(open_orders))
         .route("/api/v3/account", get(account))
+        .route("/api/v3/myTrades", get(my_trades))
+        .route("/api/v3/allOrders", get(all_orders))
         .route(
             "/api/v3/userDataStream",
             get(user_data_stream)
@@ -73,7 +75,14 @@ fn respond(
 ) -> Response {
     let usage = match shared.limits.admit(weight, is_order, now_ms()) {
         Ok(u) => u,
-        Err(e) => return reply(e.status, e.body(), Usage::default()),
+        Err(limited) => {
+            let mut resp = reply(limited.error.status, limited.error.body(), Usage::default());
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limited.retry_after_s),
+            );
+            return resp;
+        }
     };
     match f() {
         Ok(v) => reply(StatusCode::OK, v.to_string(), usage),
@@ -100,7 +109,7 @@ fn signed(
         body,
         &shared.api_key,
         &shared.api_secret,
-        now_ms(),
+        shared.limits.server_ms(now_ms()),
     )
 }
 
@@ -109,7 +118,9 @@ async fn ping(State(shared): AppState) -> Response {
 }
 
 async fn time(State(shared): AppState) -> Response {
-    respond(&shared, 1, false, || Ok(json!({ "serverTime": now_ms() })))
+    respond(&shared, 1, false, || {
+        Ok(json!({ "serverTime": shared.limits.server_ms(now_ms()) }))
+    })
 }
 
 /// Largest accepted order price (PRICE_FILTER maxPrice); keeps price * qty far from overflow.
@@ -498,6 +509,99 @@ async fn account(
             "requireSelfTradePrevention": false, "preventSor": false, "updateTime": now_ms(),
             "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": 1,
         }))
+    })
+}
+
+/// The common parameters of `myTrades` and `allOrders`.
+struct HistoryQuery<'a> {
+    symbol: &'a str,
+    order_id: Option<u64>,
+    start: Option<i64>,
+    end: Option<i64>,
+    limit: usize,
+}
+
+impl<'a> HistoryQuery<'a> {
+    fn parse(params: &'a Params) -> Result<Self, ApiError> {
+        Ok(Self {
+            symbol: params.require("symbol")?,
+            order_id: params.parsed("orderId", |v| v.parse::<u64>().ok())?,
+            start: params.parsed("startTime", |v| v.parse::<i64>().ok())?,
+            end: params.parsed("endTime", |v| v.parse::<i64>().ok())?,
+            limit: params
+                .parsed("limit", |v| v.parse::<usize>().ok().filter(|n| *n >= 1))?
+                .unwrap_or(500)
+                .min(1000),
+        })
+    }
+}
+
+/// `GET /api/v3/myTrades` (signed): our trades on one symbol, Binance's format, oldest first.
+/// Supports `orderId`, `startTime`, `endTime`, `fromId` and `limit` (default 500, max 1000).
+async fn my_trades(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(&shared, 20, false, || {
+        let params = signed(&shared, &headers, &query, &body)?;
+        let q = HistoryQuery::parse(&params)?;
+        let (symbol, order_id, start, end, limit) = (q.symbol, q.order_id, q.start, q.end, q.limit);
+        let from_id = params.parsed("fromId", |v| v.parse::<u64>().ok())?;
+        let ex = shared.exchange();
+        if ex.symbol(symbol).is_none() {
+            return Err(ApiError::invalid_symbol());
+        }
+        let trades: Vec<Value> = ex
+            .ledger()
+            .into_iter()
+            .filter(|f| f.symbol == symbol)
+            .filter(|f| order_id.is_none_or(|o| f.order_id == o))
+            .filter(|f| from_id.is_none_or(|id| f.trade_id >= id))
+            .filter(|f| start.is_none_or(|t| f.time_ms >= t))
+            .filter(|f| end.is_none_or(|t| f.time_ms <= t))
+            .take(limit)
+            .map(|f| {
+                json!({
+                    "symbol": f.symbol, "id": f.trade_id, "orderId": f.order_id, "orderListId": -1,
+                    "price": dec(f.price), "qty": dec(f.qty), "quoteQty": dec(f.price * f.qty),
+                    "commission": dec(f.commission), "commissionAsset": f.commission_asset,
+                    "time": f.time_ms, "isBuyer": f.side == Side::Buy, "isMaker": f.is_maker,
+                    "isBestMatch": true,
+                })
+            })
+            .collect();
+        Ok(Value::Array(trades))
+    })
+}
+
+/// `GET /api/v3/allOrders` (signed): our orders on one symbol (any status), oldest first.
+/// Supports `orderId` (from this id), `startTime`, `endTime`, `limit` (default 500, max 1000).
+async fn all_orders(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(&shared, 20, false, || {
+        let params = signed(&shared, &headers, &query, &body)?;
+        let q = HistoryQuery::parse(&params)?;
+        let (symbol, from, start, end, limit) = (q.symbol, q.order_id, q.start, q.end, q.limit);
+        let ex = shared.exchange();
+        if ex.symbol(symbol).is_none() {
+            return Err(ApiError::invalid_symbol());
+        }
+        Ok(Value::Array(
+            ex.all_orders(symbol)
+                .iter()
+                .filter(|o| from.is_none_or(|id| o.order_id >= id))
+                .filter(|o| start.is_none_or(|t| o.time >= t))
+                .filter(|o| end.is_none_or(|t| o.time <= t))
+                .take(limit)
+                .map(order_json)
+                .collect(),
+        ))
     })
 }
 

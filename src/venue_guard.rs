@@ -1,0 +1,91 @@
+//! The run's venue-side guards: clock-skew measurement and reconciliation, with their alarms
+//! recorded as risk events in the sink.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use peregrine_engine::clock::Clock;
+use peregrine_engine::config::RiskConfig;
+use peregrine_engine::events::{RiskEventRow, SinkEvent};
+use peregrine_engine::gateway::ExecSender;
+use peregrine_engine::sink::SinkSender;
+use peregrine_engine::types::Instruments;
+use peregrine_exchanges::binance::clock_skew::{run_clock_skew, AlarmFn, ClockSkewConfig};
+use peregrine_exchanges::binance::reconcile::{run_reconciler, Reconciler};
+use peregrine_exchanges::binance::rest::BinanceRest;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// An alarm sink that records each alarm as a risk event (`reason`, `message`).
+pub fn alarm_to_sink(sink: SinkSender, run_id: u32) -> AlarmFn {
+    let seq = Arc::new(AtomicU64::new(0));
+    Arc::new(move |reason, message| {
+        let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let row = RiskEventRow {
+            id: format!("{run_id:x}-venue-{n}"),
+            ts_ns: Clock::wall_ns(),
+            strategy: None,
+            symbol: None,
+            reason: reason.to_string(),
+            message,
+        };
+        if sink.send(SinkEvent::Risk(row)).is_err() {
+            tracing::error!(reason, "the sink is gone; venue alarm not recorded");
+        }
+    })
+}
+
+/// The running guards.
+pub struct VenueGuards {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl VenueGuards {
+    /// Starts clock-skew measurement (every minute) and reconciliation (every
+    /// `risk.reconcile_interval_s`, at once, and on `reconnected`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        cfg: &RiskConfig,
+        rest: BinanceRest,
+        instruments: Arc<Instruments>,
+        run_id: u32,
+        since_ms: i64,
+        exec_tx: ExecSender,
+        alarm: AlarmFn,
+        reconnected: Arc<Notify>,
+    ) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let skew = tokio::spawn(run_clock_skew(
+            rest.clone(),
+            ClockSkewConfig {
+                interval: Duration::from_secs(60),
+                alarm_threshold_ms: cfg.clock_skew_alarm_ms,
+            },
+            alarm.clone(),
+            stop_rx.clone(),
+        ));
+        let rec = Reconciler::new(rest, instruments, run_id, since_ms, exec_tx, alarm);
+        let reconcile = tokio::spawn(run_reconciler(
+            rec,
+            Duration::from_secs(cfg.reconcile_interval_s.max(1)),
+            reconnected,
+            stop_rx,
+        ));
+        Self {
+            stop,
+            tasks: vec![skew, reconcile],
+        }
+    }
+
+    /// Stops both and waits for them (they hold a sink sender and an exec sender).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "a venue guard task failed");
+            }
+        }
+    }
+}
