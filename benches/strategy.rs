@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
         file: Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/ema_cross.rhai"),
         instruments: vec!["BTC-USDT".into()],
         params,
+        ..Default::default()
     };
     let mut host = StrategyHost::load(0, &cfg, &instruments, StrategyLimits::default())
         .expect("ema_cross loads");

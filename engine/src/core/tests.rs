@@ -107,6 +107,7 @@ fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
             file,
             instruments: vec!["BTC-USDT".into()],
             params: BTreeMap::new(),
+            ..Default::default()
         }],
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 3,
