@@ -281,7 +281,25 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
     register_orders(&mut engine, ctx);
     register_queries(&mut engine, ctx);
     register_clock(&mut engine, ctx);
+    register_mixed_comparisons(&mut engine);
     engine
+}
+
+/// Comparisons between a decimal (a price) and a float (an indicator value), so that
+/// `t.price < bb.lower` works. The decimal is converted to the nearest float. Arithmetic is
+/// not mixed: money stays decimal (`x.to_float()` / `to_decimal(x)` convert explicitly).
+fn register_mixed_comparisons(engine: &mut Engine) {
+    use rust_decimal::prelude::ToPrimitive;
+    fn f(d: Decimal) -> f64 {
+        d.to_f64().unwrap_or(f64::NAN)
+    }
+    macro_rules! cmp {
+        ($($op:tt),*) => {$(
+            engine.register_fn(stringify!($op), |a: Decimal, b: f64| f(a) $op b);
+            engine.register_fn(stringify!($op), |a: f64, b: Decimal| a $op f(b));
+        )*};
+    }
+    cmp!(<, <=, >, >=, ==, !=);
 }
 
 fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {

@@ -796,3 +796,7 @@ fn compile_checked(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_events;
+#[cfg(test)]
+mod tests_examples;
