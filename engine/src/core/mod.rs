@@ -830,3 +830,6 @@ mod dispatch;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dispatch_tests;

@@ -206,7 +206,7 @@ fn host_functions(engine: &Engine) -> HashMap<String, HashSet<usize>> {
 }
 
 /// 1-based line and column of `fn <name>` in the source ((0, 0) if not found).
-fn fn_position(source: &str, name: &str) -> (usize, usize) {
+pub(super) fn fn_position(source: &str, name: &str) -> (usize, usize) {
     for (i, line) in source.lines().enumerate() {
         let mut from = 0;
         while let Some(k) = line[from..].find("fn") {

@@ -247,6 +247,8 @@ pub struct StrategyHost {
     has: Callbacks,
     bars: Vec<BarSlot>,
     source_hash: u64,
+    /// The running source, to point at a callback when an error has no position of its own.
+    source: String,
 }
 
 impl std::fmt::Debug for StrategyHost {
@@ -427,6 +429,7 @@ impl StrategyHost {
             has,
             bars,
             source_hash: source_hash(source),
+            source: source.to_string(),
         };
         if host.has.on_start {
             host.call("on_start", ())?;
@@ -681,6 +684,7 @@ impl StrategyHost {
         self.ast = ast;
         self.has = has;
         self.source_hash = source_hash(source);
+        self.source = source.to_string();
         if self.has.on_reload {
             let first = self.ctx.borrow().instruments[0];
             self.prepare(first, 0, now_ns);
@@ -746,12 +750,15 @@ impl StrategyHost {
             Err(e) => {
                 // The callback is abandoned: whatever it asked for is dropped.
                 self.ctx.borrow_mut().actions.truncate(before);
-                Err(error::runtime(
-                    &self.ctx.borrow().name,
-                    &self.file,
-                    name,
-                    &e,
-                ))
+                let mut err = error::runtime(&self.ctx.borrow().name, &self.file, name, &e);
+                if let StrategyError::Runtime { line, column, .. } = &mut err {
+                    // Some limits (an empty `loop {}`) carry no position: point at the
+                    // callback itself.
+                    if *line == 0 {
+                        (*line, *column) = check::fn_position(&self.source, name);
+                    }
+                }
+                Err(err)
             }
         }
     }
