@@ -77,7 +77,8 @@ fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
 
 /// Reads a script value as an exact decimal (see the module docs for the accepted types).
 fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
-    if let Some(d) = v.clone().try_cast::<Decimal>() {
+    // `as_decimal` reads in place; `try_cast` would clone the boxed decimal first.
+    if let Ok(d) = v.as_decimal() {
         return Ok(d);
     }
     if let Ok(i) = v.as_int() {
@@ -95,17 +96,18 @@ fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
 }
 
 pub(super) fn to_f64(v: &Dynamic) -> RhaiResult<f64> {
+    // Prices (decimals) first: the common case.
+    if let Ok(d) = v.as_decimal() {
+        use rust_decimal::prelude::ToPrimitive;
+        return d
+            .to_f64()
+            .ok_or_else(|| "indicator input out of range".into());
+    }
     if let Ok(f) = v.as_float() {
         return Ok(f);
     }
     if let Ok(i) = v.as_int() {
         return Ok(i as f64);
-    }
-    if let Some(d) = v.clone().try_cast::<Decimal>() {
-        use rust_decimal::prelude::ToPrimitive;
-        return d
-            .to_f64()
-            .ok_or_else(|| "indicator input out of range".into());
     }
     Err(format!("indicator input must be a number, got {}", v.type_name()).into())
 }
