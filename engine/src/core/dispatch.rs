@@ -107,12 +107,11 @@ impl Core {
     pub(super) fn poll_clock(&mut self) {
         let now = self.engine_now();
         for i in 0..self.strategies.len() {
-            if self.strategies[i].halted
-                || !self.strategies[i]
-                    .host
-                    .next_deadline()
-                    .is_some_and(|d| d <= now)
-            {
+            let due = self.strategies[i]
+                .host
+                .next_deadline()
+                .is_some_and(|d| d <= now);
+            if self.strategies[i].halted || !due {
                 continue;
             }
             let first = self.strategies[i].host.instruments()[0];

@@ -151,6 +151,9 @@ pub(crate) struct Timer {
     pub every_ns: i64,
 }
 
+/// Book levels of one side, best first.
+pub(crate) type Levels = Vec<(Price, Qty)>;
+
 /// Per-strategy state shared between the host and the native functions it registers.
 #[derive(Debug)]
 pub(crate) struct HostCtx {
@@ -162,7 +165,7 @@ pub(crate) struct HostCtx {
     pub lot_sizes: Vec<Qty>,
     pub views: Vec<InstrumentView>,
     /// Top levels per instrument, (bids best first, asks best first).
-    pub books: Vec<(Vec<(Price, Qty)>, Vec<(Price, Qty)>)>,
+    pub books: Vec<(Levels, Levels)>,
     pub open_orders: Vec<OpenOrder>,
     pub current: InstrumentId,
     pub origin_recv_ns: u64,
