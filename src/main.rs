@@ -114,12 +114,13 @@ fn main() -> ExitCode {
 fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = 0;
     for f in files {
-        match StrategyHost::check_file(f) {
-            Ok(()) => println!("{}: ok", f.display()),
-            Err(e) => {
-                failed += 1;
-                println!("{e}");
-            }
+        let problems = StrategyHost::check_file_all(f);
+        if problems.is_empty() {
+            println!("{}: ok", f.display());
+        }
+        for e in &problems {
+            failed += 1;
+            println!("{e}");
         }
     }
     if failed == 0 {

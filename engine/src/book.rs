@@ -58,6 +58,16 @@ impl OrderBook {
         }
     }
 
+    /// Bid levels, best (highest) first.
+    pub fn bids_best_first(&self) -> impl Iterator<Item = (Price, Qty)> + '_ {
+        self.bids.iter().rev().map(|(p, q)| (*p, *q))
+    }
+
+    /// Ask levels, best (lowest) first.
+    pub fn asks_best_first(&self) -> impl Iterator<Item = (Price, Qty)> + '_ {
+        self.asks.iter().map(|(p, q)| (*p, *q))
+    }
+
     /// Number of (bid, ask) levels.
     pub fn depth(&self) -> (usize, usize) {
         (self.bids.len(), self.asks.len())

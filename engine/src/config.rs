@@ -241,7 +241,7 @@ pub struct InstrumentConfig {
 }
 
 /// One strategy instance.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
     /// Unique name (stored with its orders, fills and positions).
@@ -254,6 +254,12 @@ pub struct StrategyConfig {
     /// (`qty = "0.001"`): strings that are decimals reach the script as exact decimals.
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
+    /// Bar timeframes delivered to `on_bar`, e.g. `["1m", "5s"]` (empty: no bars).
+    #[serde(default)]
+    pub bars: Vec<String>,
+    /// Watch the file and swap in a new version when it changes (see `strategies/README.md`).
+    #[serde(default)]
+    pub hot_reload: bool,
 }
 
 /// Risk limits applied to every order before it leaves.

@@ -21,8 +21,8 @@ use crate::orders::{ExecOutcome, OrderTracker, TrackedOrder};
 use crate::position::Position;
 use crate::risk::{ExposureView, RiskGate, RiskReject};
 use crate::strategy::{
-    FillView, InstrumentView, QuoteView, StrategyAction, StrategyError, StrategyHost,
-    StrategyLimits, TradeView,
+    FillView, InstrumentView, OrderIds, QuoteView, ReloadWatcher, StrategyAction, StrategyError,
+    StrategyHost, StrategyLimits, TradeView,
 };
 use crate::tick::{FeedStatus, Tick, TickKind};
 use crate::types::{InstrumentId, Instruments, Price, Side};
@@ -166,7 +166,13 @@ struct Core {
     tracker: OrderTracker,
     positions: Vec<Vec<Position>>,
     account_positions: Vec<Decimal>,
-    next_seq: u32,
+    /// Hot-reload watcher, if a strategy asked for it.
+    /// The shared client-order-id sequence (also used for engine-initiated orders).
+    ids: OrderIds,
+    reload: Option<ReloadWatcher>,
+    /// Depth of nested strategy notifications (on_order/on_risk_reject from inside a callback).
+    notify_depth: u8,
+    signal_seq: u64,
     risk_seq: u64,
     actions: Vec<StrategyAction>,
     report: CoreReport,
@@ -201,9 +207,18 @@ impl Core {
     fn new(setup: CoreSetup) -> Result<Self, CoreError> {
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
+        // Client order ids come from one sequence shared by the strategies (their order
+        // functions return the id the order will carry).
+        let ids = OrderIds::new(setup.run_id);
         for (i, cfg) in setup.strategies.iter().enumerate() {
             let index = u16::try_from(i).map_err(|_| CoreError::TooManyStrategies)?;
-            let host = StrategyHost::load(index, cfg, &setup.instruments, setup.strategy_limits)?;
+            let host = StrategyHost::load_shared(
+                index,
+                cfg,
+                &setup.instruments,
+                setup.strategy_limits,
+                &ids,
+            )?;
             tracing::info!(strategy = %cfg.name, file = %cfg.file.display(), instruments = ?cfg.instruments, "strategy loaded");
             strategies.push(StrategySlot {
                 host,
@@ -213,6 +228,7 @@ impl Core {
             });
         }
         let n_strat = strategies.len();
+        let reload = dispatch::start_reload_watcher(&setup.strategies, &strategies);
         let instruments_state = (0..n_inst)
             .map(|_| InstrumentState {
                 book: OrderBook::default(),
@@ -235,7 +251,10 @@ impl Core {
             tracker: OrderTracker::new(n_strat, n_inst),
             positions: vec![vec![Position::default(); n_inst]; n_strat],
             account_positions: vec![Decimal::ZERO; n_inst],
-            next_seq: 1,
+            ids,
+            reload,
+            notify_depth: 0,
+            signal_seq: 0,
             risk_seq: 0,
             actions: Vec::with_capacity(16),
             report: CoreReport::default(),
@@ -267,6 +286,7 @@ impl Core {
     fn run(&mut self) {
         let ticks = self.s.ticks.clone();
         let mut execs = self.s.execs.clone();
+        let mut reloads = self.reload_receiver();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
         let mut kill_gen = self.s.risk.kill_switch().generation();
@@ -284,8 +304,13 @@ impl Core {
                     Ok(rep) => self.on_exec(rep),
                     Err(_) => execs = never(),
                 },
-                default(Duration::from_millis(100)) => {}
+                recv(reloads) -> r => match r {
+                    Ok(new) => self.apply_reload(new),
+                    Err(_) => reloads = never(),
+                },
+                default(self.idle_wait()) => {}
             }
+            self.poll_clock();
             let gen = self.s.risk.kill_switch().generation();
             if gen != kill_gen {
                 kill_gen = gen;
@@ -455,6 +480,7 @@ impl Core {
                     if let Some((a, _)) = st.book.best_ask() {
                         st.best_ask = Some(a);
                     }
+                    self.dispatch_book(tick.instrument, tick.recv_ns);
                 }
             }
             TickKind::Status(s) => {
@@ -490,13 +516,12 @@ impl Core {
         origin_recv_ns: u64,
         call: impl Fn(&mut StrategyHost, u64, i64) -> Result<(), StrategyError>,
     ) {
-        let now = Clock::wall_ns();
+        let now = self.engine_now();
         for i in 0..self.strategies.len() {
             if self.strategies[i].halted || !self.strategies[i].host.trades(id) {
                 continue;
             }
-            let view = self.view_for(i, id);
-            self.strategies[i].host.set_view(id, view);
+            self.prepare_host(i, id);
             let res = call(&mut self.strategies[i].host, origin_recv_ns, now);
             self.after_callback(i, res);
         }
@@ -511,8 +536,14 @@ impl Core {
         self.strategies[i].host.drain_actions(&mut actions);
         for a in actions.drain(..) {
             match a {
-                StrategyAction::Place(intent) => self.place(i, intent),
+                StrategyAction::Place(id, intent) => self.place(i, id, intent),
                 StrategyAction::CancelAll(id) => self.cancel_matching(Some(i as u16), Some(id)),
+                StrategyAction::Cancel(id) => self.cancel_one(i, id),
+                StrategyAction::Signal {
+                    instrument,
+                    name,
+                    value,
+                } => self.emit_signal(i, instrument, &name, value),
             }
         }
         self.actions = actions;
@@ -565,25 +596,33 @@ impl Core {
         }
     }
 
-    fn place(&mut self, strategy: usize, intent: OrderIntent) {
+    fn place(&mut self, strategy: usize, client_order_id: ClientOrderId, intent: OrderIntent) {
+        let intent = match self.enforce_reduce_only(strategy, intent) {
+            Ok(i) => i,
+            Err(reject) => {
+                self.on_risk_reject(strategy, &intent, reject);
+                return;
+            }
+        };
         let view = self.exposure(&intent);
         if let Err(reject) = self.s.risk.check_order(&intent, &view) {
             self.on_risk_reject(strategy, &intent, reject);
             return;
         }
-        self.send_approved(strategy, intent);
+        self.send_approved(strategy, client_order_id, intent);
     }
 
-    /// Gives an approved intent its id, signs, tracks and sends it.
-    fn send_approved(&mut self, strategy: usize, intent: OrderIntent) {
+    /// Signs, tracks and sends an approved intent under `client_order_id`.
+    fn send_approved(
+        &mut self,
+        strategy: usize,
+        client_order_id: ClientOrderId,
+        intent: OrderIntent,
+    ) {
         let request = OrderRequest {
-            client_order_id: ClientOrderId {
-                run: self.s.run_id,
-                seq: self.next_seq,
-            },
+            client_order_id,
             intent,
         };
-        self.next_seq = self.next_seq.wrapping_add(1);
         let signed = match self.s.signer.sign_new(&request, Clock::wall_ms()) {
             Ok(s) => s,
             Err(e) => {
@@ -631,6 +670,7 @@ impl Core {
         let name = self.strategies[strategy].name.clone();
         let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
         tracing::debug!(strategy = %name, %symbol, "order refused by risk: {reject}");
+        self.notify_risk_reject(strategy, intent, &reject);
         self.risk_event(
             Some(name),
             Some(symbol),
@@ -694,6 +734,7 @@ impl Core {
                 }
                 if order_changed {
                     self.emit_order(rep.client_order_id);
+                    self.notify_order(&rep);
                 }
             }
         }
@@ -779,9 +820,9 @@ impl Core {
                 fee_asset: f.fee_asset.as_str().into(),
                 partial: !f.leaves_qty.is_zero(),
             };
-            let v = self.view_for(si, id);
-            self.strategies[si].host.set_view(id, v);
-            let res = self.strategies[si].host.on_fill(view, Clock::wall_ns());
+            self.prepare_host(si, id);
+            let now = self.engine_now();
+            let res = self.strategies[si].host.on_fill(view, now);
             self.after_callback(si, res);
         }
     }
@@ -940,7 +981,8 @@ impl Core {
                 let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
                 let name = self.strategies[si].name.clone();
                 self.risk_event(Some(name), Some(symbol), "flatten", msg);
-                self.send_approved(si, intent);
+                let id = self.ids.next_id();
+                self.send_approved(si, id, intent);
             }
         }
     }
@@ -963,5 +1005,10 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
     })
 }
 
+mod dispatch;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dispatch_tests;

@@ -16,7 +16,7 @@ use crate::tick::Trade;
 use crate::types::InstrumentSpec;
 
 /// Signs nothing: the params carry the fields the test venue needs to answer.
-struct PlainSigner;
+pub(super) struct PlainSigner;
 
 impl OrderSigner for PlainSigner {
     fn sign_new(&mut self, req: &OrderRequest, _wall_ms: i64) -> Result<SignedOrder, SignError> {
@@ -56,7 +56,7 @@ impl OrderSigner for PlainSigner {
     }
 }
 
-fn instruments() -> Arc<Instruments> {
+pub(super) fn instruments() -> Arc<Instruments> {
     let mut i = Instruments::new();
     i.intern(
         InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.001)).unwrap(),
@@ -64,7 +64,7 @@ fn instruments() -> Arc<Instruments> {
     Arc::new(i)
 }
 
-fn trade_tick(price: Decimal, id: u64) -> Tick {
+pub(super) fn trade_tick(price: Decimal, id: u64) -> Tick {
     Tick {
         instrument: InstrumentId(0),
         exch_ts_ns: 0,
@@ -78,13 +78,13 @@ fn trade_tick(price: Decimal, id: u64) -> Tick {
     }
 }
 
-struct Harness {
-    ticks: crossbeam_channel::Sender<Tick>,
-    execs: crossbeam_channel::Sender<ExecReport>,
-    gateway: tokio::sync::mpsc::UnboundedReceiver<SignedOrder>,
-    sink: crossbeam_channel::Receiver<SinkEvent>,
-    core: thread::JoinHandle<Result<CoreReport, CoreError>>,
-    _dir: tempfile::TempDir,
+pub(super) struct Harness {
+    pub(super) ticks: crossbeam_channel::Sender<Tick>,
+    pub(super) execs: crossbeam_channel::Sender<ExecReport>,
+    pub(super) gateway: tokio::sync::mpsc::UnboundedReceiver<SignedOrder>,
+    pub(super) sink: crossbeam_channel::Receiver<SinkEvent>,
+    pub(super) core: thread::JoinHandle<Result<CoreReport, CoreError>>,
+    pub(super) _dir: tempfile::TempDir,
 }
 
 fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
@@ -92,12 +92,42 @@ fn start(script: &str, limits: RiskLimits, kill: KillSwitch) -> Harness {
 }
 
 fn start_with_gate(script: &str, gate: RiskGate) -> Harness {
+    start_gate_many(&[("s1", script)], gate, |_| {})
+}
+
+/// Starts the core with one strategy per `(name, script)`, each trading BTC-USDT; `adjust`
+/// may change the configs (bars, hot reload, ...) before the start.
+pub(super) fn start_many(
+    scripts: &[(&str, &str)],
+    limits: RiskLimits,
+    kill: KillSwitch,
+    adjust: impl FnOnce(&mut Vec<StrategyConfig>),
+) -> Harness {
+    start_gate_many(scripts, RiskGate::new(limits, kill), adjust)
+}
+
+fn start_gate_many(
+    scripts: &[(&str, &str)],
+    gate: RiskGate,
+    adjust: impl FnOnce(&mut Vec<StrategyConfig>),
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.rhai");
-    std::fs::File::create(&file)
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
+    let mut strategies = Vec::new();
+    for (name, script) in scripts {
+        let file = dir.path().join(format!("{name}.rhai"));
+        std::fs::File::create(&file)
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        strategies.push(StrategyConfig {
+            name: name.to_string(),
+            file,
+            instruments: vec!["BTC-USDT".into()],
+            params: BTreeMap::new(),
+            ..Default::default()
+        });
+    }
+    adjust(&mut strategies);
     let (ticks, tick_rx) = crossbeam_channel::bounded(1024);
     let (execs, exec_rx) = crossbeam_channel::unbounded();
     let (gw_tx, gateway) = tokio::sync::mpsc::unbounded_channel();
@@ -106,12 +136,7 @@ fn start_with_gate(script: &str, gate: RiskGate) -> Harness {
         run_id: 0xabc,
         venue: "binance".into(),
         instruments: instruments(),
-        strategies: vec![StrategyConfig {
-            name: "s1".into(),
-            file,
-            instruments: vec!["BTC-USDT".into()],
-            params: BTreeMap::new(),
-        }],
+        strategies,
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 3,
         error_window: Duration::from_secs(60),
@@ -136,7 +161,7 @@ fn start_with_gate(script: &str, gate: RiskGate) -> Harness {
     }
 }
 
-fn recv_order(h: &mut Harness) -> SignedOrder {
+pub(super) fn recv_order(h: &mut Harness) -> SignedOrder {
     for _ in 0..200 {
         if let Ok(o) = h.gateway.try_recv() {
             return o;
@@ -146,7 +171,7 @@ fn recv_order(h: &mut Harness) -> SignedOrder {
     panic!("no order reached the gateway");
 }
 
-fn fill(o: &SignedOrder, trade_id: u64, qty: Decimal, leaves: Decimal) -> ExecReport {
+pub(super) fn fill(o: &SignedOrder, trade_id: u64, qty: Decimal, leaves: Decimal) -> ExecReport {
     ExecReport {
         client_order_id: o.client_order_id,
         instrument: o.instrument,
@@ -166,7 +191,7 @@ fn fill(o: &SignedOrder, trade_id: u64, qty: Decimal, leaves: Decimal) -> ExecRe
 }
 
 /// The `reason` of every risk event the core emitted, in order.
-fn risk_reasons(sink: &crossbeam_channel::Receiver<SinkEvent>) -> Vec<String> {
+pub(super) fn risk_reasons(sink: &crossbeam_channel::Receiver<SinkEvent>) -> Vec<String> {
     sink.try_iter()
         .filter_map(|e| match e {
             SinkEvent::Risk(r) => Some(r.reason),

@@ -1,20 +1,25 @@
-//! The functions and types a script can use. Registered into a raw Rhai engine with only the
-//! standard packages (no file, module or network access).
+//! The functions a script can use. Registered into a raw Rhai engine with only the standard
+//! packages (no file, module, network or `eval` access). The quant-facing guide, with
+//! examples, is `strategies/README.md`.
 //!
 //! | function | what it does |
 //! | --- | --- |
-//! | `market(side, qty)` | market order on the event's instrument (`side`: `"buy"`/`"sell"`) |
-//! | `limit(side, price, qty)` / `limit(side, price, qty, tif)` | limit order; `tif`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"` |
-//! | `cancel_all()` | cancel this strategy's working orders on the event's instrument |
-//! | `position()` | signed position (exact decimal) |
-//! | `avg_price()`, `realized_pnl()` | position details (decimals) |
+//! | `market(side, qty)`, `market(side, qty, opts)` | market order on the event's instrument (`side`: `"buy"`/`"sell"`); returns its id |
+//! | `limit(side, price, qty)`, `limit(side, price, qty, opts)` | limit order; returns its id. `opts`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"`, or a map `#{tif: "IOC", post_only: true, reduce_only: true}` |
+//! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
+//! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
+//! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; unrealized: at the last trade, else the mid, else `()`) |
+//! | `open_orders()` | array of `#{id, side, price, qty, filled, symbol}` (working, no cancel in flight) |
 //! | `best_bid()`, `best_ask()`, `last_price()` | decimals, or `()` while unknown |
+//! | `book_bids(n)`, `book_asks(n)` | up to `n` (<= 10) levels `#{price, qty}`, best first |
 //! | `open_buy_qty()`, `open_sell_qty()` | our working quantity per side |
 //! | `tick_size()`, `lot_size()`, `symbol()` | the event instrument's rules and name |
 //! | `param(name)`, `param(name, default)` | strategy parameters from the config file |
 //! | `now()` | engine time in ns since the epoch (event time in backtests) |
-//! | `ema(period)`, `sma(period)` | native incremental indicators: `.update(x)`, `.value`, `.ready` |
+//! | `set_timer(name, ms)`, `every(name, ms)`, `cancel_timer(name)` | one-shot / repeating `on_timer(name)` on the engine clock |
+//! | `signal(name, value)` | records a signal row (`signals` table) for the frontend |
 //! | `log(x)`, `print(x)` | to the engine's log, tagged with the strategy name |
+//! | indicators | see [`super::script_indicators`] |
 //!
 //! Rounding rule of the order functions: limit prices are rounded to the instrument's tick
 //! size toward the passive side (buys down, sells up: never more aggressive than asked);
@@ -22,6 +27,10 @@
 //! the risk gate as is and is refused there, with a recorded reason. Quantities and prices
 //! may be decimals, integers, numeric strings, or floats (a float is taken as the decimal it
 //! prints as, e.g. `0.1` is exactly 0.1).
+//!
+//! Reduce-only (Binance spot has no such flag): the core loop clamps a reduce-only order to
+//! the strategy's position minus its working orders on the same side, refuses it (risk event
+//! `invalid_order`) if nothing is left to reduce, and sends it as a plain order.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -29,76 +38,14 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use rust_decimal::Decimal;
 
-use super::{HostCtx, StrategyAction, StrategyLimits};
-use crate::indicators::{Ema, Sma};
+use super::{HostCtx, StrategyAction, StrategyLimits, Timer};
 use crate::order::{OrderIntent, OrderType, TimeInForce};
-use crate::types::{InstrumentId, Price, Qty, Side};
+use crate::types::{Price, Qty, Side};
 
-type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// A trade as a script sees it: `t.price`, `t.qty`, `t.side` (aggressor, `"buy"`/`"sell"`),
-/// `t.symbol`, `t.id`, `t.ts` (exchange ns).
-#[derive(Clone, Debug)]
-pub struct TradeView {
-    /// Instrument.
-    pub instrument: InstrumentId,
-    /// Canonical symbol.
-    pub symbol: ImmutableString,
-    /// Price.
-    pub price: Price,
-    /// Quantity.
-    pub qty: Qty,
-    /// Aggressor side.
-    pub side: Side,
-    /// Venue trade id.
-    pub trade_id: u64,
-    /// Exchange time, ns.
-    pub exch_ts_ns: i64,
-}
-
-/// Best bid/offer as a script sees it: `q.bid`, `q.bid_qty`, `q.ask`, `q.ask_qty`, `q.symbol`.
-#[derive(Clone, Debug)]
-pub struct QuoteView {
-    /// Instrument.
-    pub instrument: InstrumentId,
-    /// Canonical symbol.
-    pub symbol: ImmutableString,
-    /// Best bid.
-    pub bid: Price,
-    /// Bid quantity.
-    pub bid_qty: Qty,
-    /// Best ask.
-    pub ask: Price,
-    /// Ask quantity.
-    pub ask_qty: Qty,
-}
-
-/// One of our fills as a script sees it: `f.price`, `f.qty`, `f.side`, `f.fee`,
-/// `f.fee_asset`, `f.partial` (order still open), `f.order_id`, `f.symbol`.
-#[derive(Clone, Debug)]
-pub struct FillView {
-    /// Instrument.
-    pub instrument: InstrumentId,
-    /// Canonical symbol.
-    pub symbol: ImmutableString,
-    /// Our order's id.
-    pub order_id: ImmutableString,
-    /// Our side.
-    pub side: Side,
-    /// Fill price.
-    pub price: Price,
-    /// Fill quantity.
-    pub qty: Qty,
-    /// Fee.
-    pub fee: Price,
-    /// Fee asset.
-    pub fee_asset: ImmutableString,
-    /// True if the order still has open quantity.
-    pub partial: bool,
-}
+pub(super) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Converts config parameters to a Rhai map: integers, floats, booleans as such; strings that
 /// are decimals become exact decimals; other strings stay strings; arrays and tables recurse.
@@ -130,7 +77,8 @@ fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
 
 /// Reads a script value as an exact decimal (see the module docs for the accepted types).
 fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
-    if let Some(d) = v.clone().try_cast::<Decimal>() {
+    // `as_decimal` reads in place; `try_cast` would clone the boxed decimal first.
+    if let Ok(d) = v.as_decimal() {
         return Ok(d);
     }
     if let Ok(i) = v.as_int() {
@@ -147,18 +95,19 @@ fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
     Err(format!("{what} must be a number, got {}", v.type_name()).into())
 }
 
-fn to_f64(v: &Dynamic) -> RhaiResult<f64> {
+pub(super) fn to_f64(v: &Dynamic) -> RhaiResult<f64> {
+    // Prices (decimals) first: the common case.
+    if let Ok(d) = v.as_decimal() {
+        use rust_decimal::prelude::ToPrimitive;
+        return d
+            .to_f64()
+            .ok_or_else(|| "indicator input out of range".into());
+    }
     if let Ok(f) = v.as_float() {
         return Ok(f);
     }
     if let Ok(i) = v.as_int() {
         return Ok(i as f64);
-    }
-    if let Some(d) = v.clone().try_cast::<Decimal>() {
-        use rust_decimal::prelude::ToPrimitive;
-        return d
-            .to_f64()
-            .ok_or_else(|| "indicator input out of range".into());
     }
     Err(format!("indicator input must be a number, got {}", v.type_name()).into())
 }
@@ -171,14 +120,70 @@ fn parse_side(s: &str) -> RhaiResult<Side> {
     }
 }
 
-fn parse_tif(s: &str) -> RhaiResult<(TimeInForce, bool)> {
-    match s.to_ascii_uppercase().as_str() {
-        "GTC" => Ok((TimeInForce::Gtc, false)),
-        "IOC" => Ok((TimeInForce::Ioc, false)),
-        "FOK" => Ok((TimeInForce::Fok, false)),
-        "POST_ONLY" | "POSTONLY" | "GTX" => Ok((TimeInForce::Gtc, true)),
-        _ => Err(format!("time in force must be GTC, IOC, FOK or POST_ONLY, got {s:?}").into()),
+/// Order options: time in force and flags.
+#[derive(Clone, Copy, Debug)]
+struct OrderOpts {
+    tif: TimeInForce,
+    post_only: bool,
+    reduce_only: bool,
+}
+
+const GTC: OrderOpts = OrderOpts {
+    tif: TimeInForce::Gtc,
+    post_only: false,
+    reduce_only: false,
+};
+
+fn parse_tif(s: &str) -> RhaiResult<OrderOpts> {
+    let (tif, post_only) = match s.to_ascii_uppercase().as_str() {
+        "GTC" => (TimeInForce::Gtc, false),
+        "IOC" => (TimeInForce::Ioc, false),
+        "FOK" => (TimeInForce::Fok, false),
+        "POST_ONLY" | "POSTONLY" | "GTX" => (TimeInForce::Gtc, true),
+        _ => {
+            return Err(
+                format!("time in force must be GTC, IOC, FOK or POST_ONLY, got {s:?}").into(),
+            )
+        }
+    };
+    Ok(OrderOpts {
+        tif,
+        post_only,
+        reduce_only: false,
+    })
+}
+
+fn parse_opts(m: &Map) -> RhaiResult<OrderOpts> {
+    let mut o = GTC;
+    for (k, v) in m {
+        let flag = || {
+            v.as_bool()
+                .map_err(|t| format!("order option {k} must be true or false, got {t}"))
+        };
+        match k.as_str() {
+            "tif" => {
+                let s = v
+                    .clone()
+                    .into_immutable_string()
+                    .map_err(|t| format!("order option tif must be a string, got {t}"))?;
+                let t = parse_tif(&s)?;
+                o.tif = t.tif;
+                o.post_only |= t.post_only;
+            }
+            "post_only" => o.post_only = flag()?,
+            "reduce_only" => o.reduce_only = flag()?,
+            other => {
+                return Err(format!(
+                    "unknown order option {other:?} (known: tif, post_only, reduce_only)"
+                )
+                .into())
+            }
+        }
     }
+    if o.post_only && o.tif != TimeInForce::Gtc {
+        return Err("post_only orders rest on the book: they cannot be IOC or FOK".into());
+    }
+    Ok(o)
 }
 
 /// Rounds a quantity down to the lot size.
@@ -207,10 +212,9 @@ fn place(
     side: &str,
     price: Option<&Dynamic>,
     qty: &Dynamic,
-    tif: &str,
-) -> RhaiResult<()> {
+    opts: OrderOpts,
+) -> RhaiResult<ImmutableString> {
     let side = parse_side(side)?;
-    let (tif, post_only) = parse_tif(tif)?;
     let qty = to_decimal("quantity", qty)?;
     let mut c = ctx.borrow_mut();
     let id = c.current;
@@ -220,6 +224,9 @@ fn place(
         Some(p) => Some(round_price(to_decimal("price", p)?, tick, side)),
         None => None,
     };
+    if price.is_none() && opts.post_only {
+        return Err("a market order cannot be post-only".into());
+    }
     let intent = OrderIntent {
         strategy: c.strategy,
         instrument: id,
@@ -231,13 +238,14 @@ fn place(
         },
         price,
         qty: round_qty(qty, lot),
-        tif,
-        reduce_only: false,
-        post_only,
+        tif: opts.tif,
+        reduce_only: opts.reduce_only,
+        post_only: opts.post_only,
         origin_recv_ns: c.origin_recv_ns,
     };
-    c.actions.push(StrategyAction::Place(intent));
-    Ok(())
+    let cid = c.ids.next_id();
+    c.actions.push(StrategyAction::Place(cid, intent));
+    Ok(cid.to_string().into())
 }
 
 fn opt_decimal(v: Option<Decimal>) -> Dynamic {
@@ -257,6 +265,7 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
         .set_max_map_size(limits.max_map_size)
         .set_strict_variables(true)
         .set_fail_on_invalid_map_property(true);
+    engine.disable_symbol("eval");
 
     let name = ctx.borrow().name.clone();
     let n = name.clone();
@@ -269,86 +278,107 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
         move |x: Dynamic| tracing::info!(strategy = %n, "{x}"),
     );
 
-    register_views(&mut engine);
-    register_indicators(&mut engine);
+    super::views::register(&mut engine);
+    super::script_indicators::register(&mut engine);
     register_orders(&mut engine, ctx);
     register_queries(&mut engine, ctx);
+    register_clock(&mut engine, ctx);
+    register_mixed_comparisons(&mut engine);
     engine
 }
 
-fn register_views(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<TradeView>("Trade")
-        .register_get("price", |t: &mut TradeView| t.price)
-        .register_get("qty", |t: &mut TradeView| t.qty)
-        .register_get("side", |t: &mut TradeView| {
-            ImmutableString::from(t.side.as_str())
-        })
-        .register_get("symbol", |t: &mut TradeView| t.symbol.clone())
-        .register_get("id", |t: &mut TradeView| t.trade_id as i64)
-        .register_get("ts", |t: &mut TradeView| t.exch_ts_ns);
-    engine
-        .register_type_with_name::<QuoteView>("Quote")
-        .register_get("bid", |q: &mut QuoteView| q.bid)
-        .register_get("bid_qty", |q: &mut QuoteView| q.bid_qty)
-        .register_get("ask", |q: &mut QuoteView| q.ask)
-        .register_get("ask_qty", |q: &mut QuoteView| q.ask_qty)
-        .register_get("symbol", |q: &mut QuoteView| q.symbol.clone());
-    engine
-        .register_type_with_name::<FillView>("Fill")
-        .register_get("price", |f: &mut FillView| f.price)
-        .register_get("qty", |f: &mut FillView| f.qty)
-        .register_get("side", |f: &mut FillView| {
-            ImmutableString::from(f.side.as_str())
-        })
-        .register_get("fee", |f: &mut FillView| f.fee)
-        .register_get("fee_asset", |f: &mut FillView| f.fee_asset.clone())
-        .register_get("partial", |f: &mut FillView| f.partial)
-        .register_get("order_id", |f: &mut FillView| f.order_id.clone())
-        .register_get("symbol", |f: &mut FillView| f.symbol.clone());
-}
-
-fn register_indicators(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<Ema>("Ema")
-        .register_fn("ema", |period: i64| Ema::new(period.max(1) as usize))
-        .register_fn("update", |e: &mut Ema, x: Dynamic| -> RhaiResult<f64> {
-            Ok(e.update(to_f64(&x)?))
-        })
-        .register_get("value", |e: &mut Ema| e.value())
-        .register_get("ready", |e: &mut Ema| e.ready());
-    engine
-        .register_type_with_name::<Sma>("Sma")
-        .register_fn("sma", |period: i64| Sma::new(period.max(1) as usize))
-        .register_fn("update", |s: &mut Sma, x: Dynamic| -> RhaiResult<f64> {
-            Ok(s.update(to_f64(&x)?))
-        })
-        .register_get("value", |s: &mut Sma| s.value())
-        .register_get("ready", |s: &mut Sma| s.ready());
+/// Comparisons between a decimal (a price) and a float (an indicator value), so that
+/// `t.price < bb.lower` works. The decimal is converted to the nearest float. Arithmetic is
+/// not mixed: money stays decimal (`x.to_float()` / `to_decimal(x)` convert explicitly).
+fn register_mixed_comparisons(engine: &mut Engine) {
+    use rust_decimal::prelude::ToPrimitive;
+    fn f(d: Decimal) -> f64 {
+        d.to_f64().unwrap_or(f64::NAN)
+    }
+    macro_rules! cmp {
+        ($($op:tt),*) => {$(
+            engine.register_fn(stringify!($op), |a: Decimal, b: f64| f(a) $op b);
+            engine.register_fn(stringify!($op), |a: f64, b: Decimal| a $op f(b));
+        )*};
+    }
+    cmp!(<, <=, >, >=, ==, !=);
 }
 
 fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("market", move |side: &str, qty: Dynamic| {
-        place(&c, side, None, &qty, "GTC")
+        place(&c, side, None, &qty, GTC)
+    });
+    let c = ctx.clone();
+    engine.register_fn("market", move |side: &str, qty: Dynamic, opts: Map| {
+        place(&c, side, None, &qty, parse_opts(&opts)?)
     });
     let c = ctx.clone();
     engine.register_fn("limit", move |side: &str, price: Dynamic, qty: Dynamic| {
-        place(&c, side, Some(&price), &qty, "GTC")
+        place(&c, side, Some(&price), &qty, GTC)
     });
     let c = ctx.clone();
     engine.register_fn(
         "limit",
         move |side: &str, price: Dynamic, qty: Dynamic, tif: &str| {
-            place(&c, side, Some(&price), &qty, tif)
+            place(&c, side, Some(&price), &qty, parse_tif(tif)?)
         },
     );
+    let c = ctx.clone();
+    engine.register_fn(
+        "limit",
+        move |side: &str, price: Dynamic, qty: Dynamic, opts: Map| {
+            place(&c, side, Some(&price), &qty, parse_opts(&opts)?)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn("close_position", move || -> RhaiResult<Dynamic> {
+        let pos = {
+            let c = c.borrow();
+            c.views
+                .get(c.current.index())
+                .map(|v| v.position)
+                .unwrap_or_default()
+        };
+        if pos.is_zero() {
+            return Ok(Dynamic::UNIT);
+        }
+        let side = if pos > Decimal::ZERO { "sell" } else { "buy" };
+        let opts = OrderOpts {
+            reduce_only: true,
+            ..GTC
+        };
+        place(&c, side, None, &Dynamic::from_decimal(pos.abs()), opts).map(Dynamic::from)
+    });
+    let c = ctx.clone();
+    engine.register_fn("cancel", move |id: &str| -> RhaiResult<()> {
+        let id = id
+            .parse()
+            .map_err(|_| format!("cancel: {id:?} is not an order id"))?;
+        c.borrow_mut().actions.push(StrategyAction::Cancel(id));
+        Ok(())
+    });
     let c = ctx.clone();
     engine.register_fn("cancel_all", move || {
         let mut c = c.borrow_mut();
         let id = c.current;
         c.actions.push(StrategyAction::CancelAll(id));
     });
+    let c = ctx.clone();
+    engine.register_fn(
+        "signal",
+        move |name: ImmutableString, value: Dynamic| -> RhaiResult<()> {
+            let value = to_f64(&value)?;
+            let mut c = c.borrow_mut();
+            let instrument = c.current;
+            c.actions.push(StrategyAction::Signal {
+                instrument,
+                name,
+                value,
+            });
+            Ok(())
+        },
+    );
 }
 
 fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
@@ -364,6 +394,16 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("realized_pnl", move || view(&c, |v| v.realized_pnl));
     let c = ctx.clone();
+    engine.register_fn("unrealized_pnl", move || {
+        view(&c, |v| {
+            let mid = match (v.best_bid, v.best_ask) {
+                (Some(b), Some(a)) => Some((b + a) / Decimal::TWO),
+                _ => None,
+            };
+            opt_decimal(v.last_price.or(mid).map(|m| (m - v.avg_price) * v.position))
+        })
+    });
+    let c = ctx.clone();
     engine.register_fn("best_bid", move || view(&c, |v| opt_decimal(v.best_bid)));
     let c = ctx.clone();
     engine.register_fn("best_ask", move || view(&c, |v| opt_decimal(v.best_ask)));
@@ -375,6 +415,28 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     engine.register_fn("open_buy_qty", move || view(&c, |v| v.open_buy_qty));
     let c = ctx.clone();
     engine.register_fn("open_sell_qty", move || view(&c, |v| v.open_sell_qty));
+    let c = ctx.clone();
+    engine.register_fn("open_orders", move || -> Array {
+        let c = c.borrow();
+        c.open_orders
+            .iter()
+            .map(|o| {
+                let mut m = Map::new();
+                m.insert("id".into(), Dynamic::from(o.id.to_string()));
+                m.insert("side".into(), Dynamic::from(o.side.as_str()));
+                m.insert("price".into(), opt_decimal(o.price));
+                m.insert("qty".into(), Dynamic::from_decimal(o.qty));
+                m.insert("filled".into(), Dynamic::from_decimal(o.filled));
+                let sym = c.symbols.get(o.instrument.index()).cloned();
+                m.insert("symbol".into(), Dynamic::from(sym.unwrap_or_default()));
+                Dynamic::from_map(m)
+            })
+            .collect()
+    });
+    let c = ctx.clone();
+    engine.register_fn("book_bids", move |n: i64| levels(&c, n, true));
+    let c = ctx.clone();
+    engine.register_fn("book_asks", move |n: i64| levels(&c, n, false));
     let c = ctx.clone();
     engine.register_fn("tick_size", move || {
         let c = c.borrow();
@@ -400,8 +462,6 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
             .unwrap_or_default()
     });
     let c = ctx.clone();
-    engine.register_fn("now", move || c.borrow().now_ns);
-    let c = ctx.clone();
     engine.register_fn("param", move |name: &str| -> RhaiResult<Dynamic> {
         let c = c.borrow();
         c.params.get(name).cloned().ok_or_else(|| {
@@ -411,5 +471,51 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("param", move |name: &str, default: Dynamic| -> Dynamic {
         c.borrow().params.get(name).cloned().unwrap_or(default)
+    });
+}
+
+fn levels(ctx: &Rc<RefCell<HostCtx>>, n: i64, bids: bool) -> Array {
+    let c = ctx.borrow();
+    let Some((b, a)) = c.books.get(c.current.index()) else {
+        return Array::new();
+    };
+    let side = if bids { b } else { a };
+    side.iter()
+        .take(n.max(0) as usize)
+        .map(|(p, q)| {
+            let mut m = Map::new();
+            m.insert("price".into(), Dynamic::from_decimal(*p));
+            m.insert("qty".into(), Dynamic::from_decimal(*q));
+            Dynamic::from_map(m)
+        })
+        .collect()
+}
+
+/// Timers: at least 1 ms; setting a timer with an existing name replaces it.
+fn register_clock(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
+    fn set(ctx: &Rc<RefCell<HostCtx>>, name: ImmutableString, ms: i64, repeat: bool) {
+        let mut c = ctx.borrow_mut();
+        let ns = ms.max(1).saturating_mul(1_000_000);
+        let due_ns = c.now_ns.saturating_add(ns);
+        c.timers.retain(|t| t.name != name);
+        c.timers.push(Timer {
+            name,
+            due_ns,
+            every_ns: if repeat { ns } else { 0 },
+        });
+    }
+    let c = ctx.clone();
+    engine.register_fn("now", move || c.borrow().now_ns);
+    let c = ctx.clone();
+    engine.register_fn("set_timer", move |name: ImmutableString, ms: i64| {
+        set(&c, name, ms, false)
+    });
+    let c = ctx.clone();
+    engine.register_fn("every", move |name: ImmutableString, ms: i64| {
+        set(&c, name, ms, true)
+    });
+    let c = ctx.clone();
+    engine.register_fn("cancel_timer", move |name: &str| {
+        c.borrow_mut().timers.retain(|t| t.name != name);
     });
 }

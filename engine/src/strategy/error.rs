@@ -35,6 +35,19 @@ pub enum StrategyError {
         /// What is wrong.
         message: String,
     },
+    /// A static check failed: unknown callback, wrong callback arity, unknown function or
+    /// wrong number of arguments.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Check {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line (0 if unknown).
+        line: usize,
+        /// 1-based column (0 if unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The strategy's configuration is unusable.
     #[error("strategy {strategy}: {message}")]
     Config {

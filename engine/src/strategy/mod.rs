@@ -1,25 +1,35 @@
 //! The Rhai strategy host: a `.rhai` file compiled once, its callbacks called per event in a
 //! sandboxed engine, its orders collected as actions for the core loop.
 //!
-//! A strategy keeps its state in `this` (a map that lives as long as the strategy). Callbacks,
-//! all optional: `on_start()`, `on_stop()`, `on_trade(t)`, `on_quote(q)`, `on_fill(f)`.
-//! The functions a script can call are listed in [`api`].
+//! A strategy keeps its state in `this` (a map that lives as long as the strategy, across hot
+//! reloads). Callbacks, all optional, with their arity checked at load: `on_start()`,
+//! `on_stop()`, `on_trade(t)`, `on_quote(q)`, `on_book(b)`, `on_bar(bar)`, `on_timer(name)`,
+//! `on_order(o)`, `on_fill(f)`, `on_risk_reject(r)`, `on_reload()`. The functions a script can
+//! call are listed in [`api`]; the quant-facing guide is `strategies/README.md`.
 
 mod api;
+mod check;
 mod error;
+mod reload;
+mod script_indicators;
+mod views;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rhai::{CallFnOptions, Dynamic, Engine, ImmutableString, Map, Scope, AST};
 
-pub use api::{FillView, QuoteView, TradeView};
+pub use api::{params_to_map, round_price, round_qty};
+pub use check::check_source;
 pub use error::StrategyError;
+pub use reload::{source_hash, ReloadWatcher, Reloaded};
+pub use views::{BarView, BookView, FillView, OrderView, QuoteView, RejectView, TradeView};
 
+use crate::bars::{parse_timeframe, BarBuilder};
 use crate::config::StrategyConfig;
-use crate::order::OrderIntent;
-use crate::types::{InstrumentId, Instruments, Price, Qty};
+use crate::order::{ClientOrderId, OrderIntent};
+use crate::types::{InstrumentId, Instruments, Price, Qty, Side};
 
 /// Sandbox limits applied to every callback.
 #[derive(Clone, Copy, Debug)]
@@ -69,14 +79,80 @@ pub struct InstrumentView {
     pub open_sell_qty: Qty,
 }
 
-/// What a script asked the engine to do during a callback.
+/// One of the strategy's working orders, as `open_orders()` shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpenOrder {
+    /// Our id.
+    pub id: ClientOrderId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Limit price (`None` for market orders).
+    pub price: Option<Price>,
+    /// Ordered quantity.
+    pub qty: Qty,
+    /// Filled so far.
+    pub filled: Qty,
+}
+
+/// What a script asked the engine to do during a callback.
+#[derive(Clone, Debug, PartialEq)]
 pub enum StrategyAction {
-    /// Place an order (the risk gate decides).
-    Place(OrderIntent),
+    /// Place an order (the risk gate decides) under the id the script was given.
+    Place(ClientOrderId, OrderIntent),
+    /// Cancel one working order of this strategy.
+    Cancel(ClientOrderId),
     /// Cancel every working order of this strategy on an instrument.
     CancelAll(InstrumentId),
+    /// Record a named value for the frontend (`signals` table).
+    Signal {
+        /// Instrument of the event being handled.
+        instrument: InstrumentId,
+        /// Signal name.
+        name: ImmutableString,
+        /// Value.
+        value: f64,
+    },
 }
+
+/// The source of client order ids, shared by the core loop and every strategy on its thread,
+/// so that `limit(...)` can return the id the order will carry. Ids refused by the risk gate
+/// are simply not used (gaps in the sequence are normal).
+#[derive(Clone, Debug)]
+pub struct OrderIds {
+    run: u32,
+    next: Rc<Cell<u32>>,
+}
+
+impl OrderIds {
+    /// Ids `pg<run>-1`, `pg<run>-2`, ...
+    pub fn new(run: u32) -> Self {
+        Self {
+            run,
+            next: Rc::new(Cell::new(1)),
+        }
+    }
+
+    /// Takes the next id.
+    pub fn next_id(&self) -> ClientOrderId {
+        let seq = self.next.get();
+        self.next.set(seq.wrapping_add(1));
+        ClientOrderId { run: self.run, seq }
+    }
+}
+
+/// A timer set by the script, driven by the engine clock.
+#[derive(Clone, Debug)]
+pub(crate) struct Timer {
+    pub name: ImmutableString,
+    pub due_ns: i64,
+    /// Repeat interval (0 = one-shot).
+    pub every_ns: i64,
+}
+
+/// Book levels of one side, best first.
+pub(crate) type Levels = Vec<(Price, Qty)>;
 
 /// Per-strategy state shared between the host and the native functions it registers.
 #[derive(Debug)]
@@ -88,21 +164,80 @@ pub(crate) struct HostCtx {
     pub tick_sizes: Vec<Price>,
     pub lot_sizes: Vec<Qty>,
     pub views: Vec<InstrumentView>,
+    /// Top levels per instrument, (bids best first, asks best first).
+    pub books: Vec<(Levels, Levels)>,
+    pub open_orders: Vec<OpenOrder>,
     pub current: InstrumentId,
     pub origin_recv_ns: u64,
     pub now_ns: i64,
     pub params: Map,
     pub actions: Vec<StrategyAction>,
+    pub timers: Vec<Timer>,
+    pub ids: OrderIds,
 }
 
 /// The callbacks the host knows, with their arity.
-const CALLBACKS: &[(&str, usize)] = &[
+pub const CALLBACKS: &[(&str, usize)] = &[
     ("on_start", 0),
     ("on_stop", 0),
     ("on_trade", 1),
     ("on_quote", 1),
+    ("on_book", 1),
+    ("on_bar", 1),
+    ("on_timer", 1),
+    ("on_order", 1),
     ("on_fill", 1),
+    ("on_risk_reject", 1),
+    ("on_reload", 0),
 ];
+
+/// Number of book levels per side copied for `book_bids(n)` / `book_asks(n)`.
+pub const BOOK_LEVELS: usize = 10;
+
+/// Which callbacks a script defines.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Callbacks {
+    on_start: bool,
+    on_stop: bool,
+    on_trade: bool,
+    on_quote: bool,
+    on_book: bool,
+    on_bar: bool,
+    on_timer: bool,
+    on_order: bool,
+    on_fill: bool,
+    on_risk_reject: bool,
+    on_reload: bool,
+    /// The script calls `open_orders()` (the core then keeps the list current).
+    uses_open_orders: bool,
+    /// The script reads book levels (the core then copies them before its callbacks).
+    uses_book: bool,
+}
+
+impl Callbacks {
+    fn set(&mut self, name: &str) {
+        match name {
+            "on_start" => self.on_start = true,
+            "on_stop" => self.on_stop = true,
+            "on_trade" => self.on_trade = true,
+            "on_quote" => self.on_quote = true,
+            "on_book" => self.on_book = true,
+            "on_bar" => self.on_bar = true,
+            "on_timer" => self.on_timer = true,
+            "on_order" => self.on_order = true,
+            "on_fill" => self.on_fill = true,
+            "on_risk_reject" => self.on_risk_reject = true,
+            "on_reload" => self.on_reload = true,
+            _ => {}
+        }
+    }
+}
+
+struct BarSlot {
+    instrument: InstrumentId,
+    label: ImmutableString,
+    builder: BarBuilder,
+}
 
 /// One loaded strategy.
 pub struct StrategyHost {
@@ -113,15 +248,10 @@ pub struct StrategyHost {
     ctx: Rc<RefCell<HostCtx>>,
     file: PathBuf,
     has: Callbacks,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Callbacks {
-    on_start: bool,
-    on_stop: bool,
-    on_trade: bool,
-    on_quote: bool,
-    on_fill: bool,
+    bars: Vec<BarSlot>,
+    source_hash: u64,
+    /// The running source, to point at a callback when an error has no position of its own.
+    source: String,
 }
 
 impl std::fmt::Debug for StrategyHost {
@@ -135,38 +265,61 @@ impl std::fmt::Debug for StrategyHost {
 
 impl StrategyHost {
     /// Compiles a strategy from its config, checks its callbacks, and runs `on_start`.
-    /// `index` identifies the strategy in the order intents it produces.
+    /// `index` identifies the strategy in the order intents it produces. Order ids come from
+    /// a private sequence (run 0); the core loop uses [`StrategyHost::load_shared`].
     pub fn load(
         index: u16,
         cfg: &StrategyConfig,
         instruments: &Instruments,
         limits: StrategyLimits,
     ) -> Result<Self, StrategyError> {
+        Self::load_shared(index, cfg, instruments, limits, &OrderIds::new(0))
+    }
+
+    /// [`StrategyHost::load`] with the order-id source shared with the core loop.
+    pub fn load_shared(
+        index: u16,
+        cfg: &StrategyConfig,
+        instruments: &Instruments,
+        limits: StrategyLimits,
+        ids: &OrderIds,
+    ) -> Result<Self, StrategyError> {
         let source = std::fs::read_to_string(&cfg.file).map_err(|e| StrategyError::Read {
             file: cfg.file.clone(),
             message: e.to_string(),
         })?;
-        let mut ids = Vec::with_capacity(cfg.instruments.len());
+        let config_err = |message: String| StrategyError::Config {
+            strategy: cfg.name.clone(),
+            message,
+        };
+        let mut inst = Vec::with_capacity(cfg.instruments.len());
         for sym in &cfg.instruments {
             let id = instruments
                 .by_symbol(sym)
-                .ok_or_else(|| StrategyError::Config {
-                    strategy: cfg.name.clone(),
-                    message: format!("unknown instrument {sym:?}"),
-                })?;
-            ids.push(id);
+                .ok_or_else(|| config_err(format!("unknown instrument {sym:?}")))?;
+            inst.push(id);
         }
-        let params = api::params_to_map(&cfg.params);
-        Self::from_source(
+        let mut timeframes = Vec::with_capacity(cfg.bars.len());
+        for tf in &cfg.bars {
+            let ns = parse_timeframe(tf).ok_or_else(|| {
+                config_err(format!(
+                    "bar timeframe {tf:?} is not a positive duration such as \"1m\" or \"5s\""
+                ))
+            })?;
+            timeframes.push((tf.as_str(), ns));
+        }
+        let spec = HostSpec {
             index,
-            &cfg.name,
-            &cfg.file,
-            &source,
+            name: &cfg.name,
+            file: &cfg.file,
             instruments,
-            &ids,
-            params,
+            ids: &inst,
+            params: params_to_map(&cfg.params),
             limits,
-        )
+            order_ids: ids.clone(),
+            timeframes: &timeframes,
+        };
+        Self::build(spec, &source)
     }
 
     /// Compiles a strategy from source text (`file` is used in messages only) and runs
@@ -182,39 +335,104 @@ impl StrategyHost {
         params: Map,
         limits: StrategyLimits,
     ) -> Result<Self, StrategyError> {
-        let first = *ids.first().ok_or_else(|| StrategyError::Config {
-            strategy: name.to_string(),
+        let spec = HostSpec {
+            index,
+            name,
+            file,
+            instruments,
+            ids,
+            params,
+            limits,
+            order_ids: OrderIds::new(0),
+            timeframes: &[],
+        };
+        Self::build(spec, source)
+    }
+
+    /// [`StrategyHost::from_source`] with bars of the given timeframes (`("1m", ns)`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_source_with_bars(
+        index: u16,
+        name: &str,
+        file: &Path,
+        source: &str,
+        instruments: &Instruments,
+        ids: &[InstrumentId],
+        params: Map,
+        limits: StrategyLimits,
+        timeframes: &[(&str, i64)],
+    ) -> Result<Self, StrategyError> {
+        let spec = HostSpec {
+            index,
+            name,
+            file,
+            instruments,
+            ids,
+            params,
+            limits,
+            order_ids: OrderIds::new(0),
+            timeframes,
+        };
+        Self::build(spec, source)
+    }
+
+    fn build(spec: HostSpec<'_>, source: &str) -> Result<Self, StrategyError> {
+        let first = *spec.ids.first().ok_or_else(|| StrategyError::Config {
+            strategy: spec.name.to_string(),
             message: "no instruments".into(),
         })?;
-        let n = instruments.len();
+        let n = spec.instruments.len();
         let ctx = Rc::new(RefCell::new(HostCtx {
-            strategy: index,
-            name: name.to_string(),
-            instruments: ids.to_vec(),
-            symbols: instruments
+            strategy: spec.index,
+            name: spec.name.to_string(),
+            instruments: spec.ids.to_vec(),
+            symbols: spec
+                .instruments
                 .iter()
                 .map(|(_, s)| ImmutableString::from(s.symbol.as_str()))
                 .collect(),
-            tick_sizes: instruments.iter().map(|(_, s)| s.tick_size).collect(),
-            lot_sizes: instruments.iter().map(|(_, s)| s.lot_size).collect(),
+            tick_sizes: spec.instruments.iter().map(|(_, s)| s.tick_size).collect(),
+            lot_sizes: spec.instruments.iter().map(|(_, s)| s.lot_size).collect(),
             views: vec![InstrumentView::default(); n],
+            books: vec![
+                (
+                    Vec::with_capacity(BOOK_LEVELS),
+                    Vec::with_capacity(BOOK_LEVELS)
+                );
+                n
+            ],
+            open_orders: Vec::new(),
             current: first,
             origin_recv_ns: 0,
             now_ns: 0,
-            params,
+            params: spec.params,
             actions: Vec::with_capacity(16),
+            timers: Vec::new(),
+            ids: spec.order_ids,
         }));
-        let engine = api::build_engine(&ctx, limits);
-        let ast = compile(&engine, file, source)?;
-        let has = check_callbacks(&ast, file)?;
+        let engine = api::build_engine(&ctx, spec.limits);
+        let (ast, has) = compile_checked(&engine, spec.file, source)?;
+        let mut bars = Vec::new();
+        for &id in spec.ids {
+            for &(label, ns) in spec.timeframes {
+                bars.push(BarSlot {
+                    instrument: id,
+                    label: label.into(),
+                    builder: BarBuilder::new(ns),
+                });
+            }
+        }
         let mut host = Self {
             engine,
             ast,
             scope: Scope::new(),
             state: Dynamic::from_map(Map::new()),
             ctx,
-            file: file.to_path_buf(),
+            file: spec.file.to_path_buf(),
             has,
+            bars,
+            source_hash: source_hash(source),
+            source: source.to_string(),
         };
         if host.has.on_start {
             host.call("on_start", ())?;
@@ -222,34 +440,40 @@ impl StrategyHost {
         Ok(host)
     }
 
-    /// Compiles a file and checks its callbacks without running anything (for `peregrine check`).
+    /// Compiles a file and checks it without running anything (for `peregrine check`):
+    /// the first problem found.
     pub fn check_file(file: &Path) -> Result<(), StrategyError> {
-        let source = std::fs::read_to_string(file).map_err(|e| StrategyError::Read {
-            file: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let ctx = Rc::new(RefCell::new(HostCtx {
-            strategy: 0,
-            name: String::new(),
-            instruments: vec![InstrumentId(0)],
-            symbols: Vec::new(),
-            tick_sizes: Vec::new(),
-            lot_sizes: Vec::new(),
-            views: Vec::new(),
-            current: InstrumentId(0),
-            origin_recv_ns: 0,
-            now_ns: 0,
-            params: Map::new(),
-            actions: Vec::new(),
-        }));
-        let engine = api::build_engine(&ctx, StrategyLimits::default());
-        let ast = compile(&engine, file, &source)?;
-        check_callbacks(&ast, file).map(|_| ())
+        match Self::check_file_all(file).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem in a file: syntax error, or callbacks with a wrong arity and calls of
+    /// functions that neither the host nor the script defines, each with file:line:column.
+    pub fn check_file_all(file: &Path) -> Vec<StrategyError> {
+        match std::fs::read_to_string(file) {
+            Ok(source) => check_source(file, &source),
+            Err(e) => vec![StrategyError::Read {
+                file: file.to_path_buf(),
+                message: e.to_string(),
+            }],
+        }
     }
 
     /// The strategy's name.
     pub fn name(&self) -> String {
         self.ctx.borrow().name.clone()
+    }
+
+    /// The script file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Hash of the source currently running (see [`source_hash`]).
+    pub fn current_source_hash(&self) -> u64 {
+        self.source_hash
     }
 
     /// The instruments it trades.
@@ -262,6 +486,17 @@ impl StrategyHost {
         self.ctx.borrow().instruments.contains(&id)
     }
 
+    /// True if the script calls `open_orders()`: the core then refreshes the list with
+    /// [`StrategyHost::set_open_orders`] before each callback.
+    pub fn wants_open_orders(&self) -> bool {
+        self.has.uses_open_orders
+    }
+
+    /// True if the script has `on_book` or reads book levels.
+    pub fn wants_book(&self) -> bool {
+        self.has.on_book || self.has.uses_book
+    }
+
     /// Updates what the script sees of an instrument.
     pub fn set_view(&mut self, id: InstrumentId, view: InstrumentView) {
         if let Some(v) = self.ctx.borrow_mut().views.get_mut(id.index()) {
@@ -269,18 +504,56 @@ impl StrategyHost {
         }
     }
 
-    /// Calls `on_trade` if the script has it.
+    /// Replaces the working orders `open_orders()` returns.
+    pub fn set_open_orders(&mut self, orders: impl IntoIterator<Item = OpenOrder>) {
+        let mut c = self.ctx.borrow_mut();
+        c.open_orders.clear();
+        c.open_orders.extend(orders);
+    }
+
+    /// Copies up to [`BOOK_LEVELS`] levels per side (best first) for `book_bids(n)` /
+    /// `book_asks(n)`.
+    pub fn set_book(
+        &mut self,
+        id: InstrumentId,
+        bids: impl Iterator<Item = (Price, Qty)>,
+        asks: impl Iterator<Item = (Price, Qty)>,
+    ) {
+        let mut c = self.ctx.borrow_mut();
+        if let Some((b, a)) = c.books.get_mut(id.index()) {
+            b.clear();
+            b.extend(bids.take(BOOK_LEVELS));
+            a.clear();
+            a.extend(asks.take(BOOK_LEVELS));
+        }
+    }
+
+    /// Feeds the trade to the bar builders (calling `on_bar` for each bar it closes), then
+    /// calls `on_trade`. Returns the first error; the other callbacks still run.
     pub fn on_trade(
         &mut self,
         t: TradeView,
         origin_recv_ns: u64,
         now_ns: i64,
     ) -> Result<(), StrategyError> {
-        if !self.has.on_trade {
-            return Ok(());
+        let mut first_err = Ok(());
+        if !self.bars.is_empty() {
+            for i in 0..self.bars.len() {
+                if self.bars[i].instrument != t.instrument {
+                    continue;
+                }
+                if let Some(bar) = self.bars[i].builder.on_trade(now_ns, t.price, t.qty) {
+                    let r = self.fire_bar(i, bar, now_ns);
+                    keep_first(&mut first_err, r);
+                }
+            }
         }
-        self.prepare(t.instrument, origin_recv_ns, now_ns);
-        self.call("on_trade", (t,))
+        if self.has.on_trade {
+            self.prepare(t.instrument, origin_recv_ns, now_ns);
+            let r = self.call("on_trade", (t,));
+            keep_first(&mut first_err, r);
+        }
+        first_err
     }
 
     /// Calls `on_quote` if the script has it.
@@ -297,6 +570,29 @@ impl StrategyHost {
         self.call("on_quote", (q,))
     }
 
+    /// Calls `on_book` if the script has it (after a complete book update).
+    pub fn on_book(
+        &mut self,
+        b: BookView,
+        origin_recv_ns: u64,
+        now_ns: i64,
+    ) -> Result<(), StrategyError> {
+        if !self.has.on_book {
+            return Ok(());
+        }
+        self.prepare(b.instrument, origin_recv_ns, now_ns);
+        self.call("on_book", (b,))
+    }
+
+    /// Calls `on_order` if the script has it (accepted, rejected, cancelled, expired).
+    pub fn on_order(&mut self, o: OrderView, now_ns: i64) -> Result<(), StrategyError> {
+        if !self.has.on_order {
+            return Ok(());
+        }
+        self.prepare(o.instrument, 0, now_ns);
+        self.call("on_order", (o,))
+    }
+
     /// Calls `on_fill` if the script has it.
     pub fn on_fill(&mut self, f: FillView, now_ns: i64) -> Result<(), StrategyError> {
         if !self.has.on_fill {
@@ -304,6 +600,15 @@ impl StrategyHost {
         }
         self.prepare(f.instrument, 0, now_ns);
         self.call("on_fill", (f,))
+    }
+
+    /// Calls `on_risk_reject` if the script has it.
+    pub fn on_risk_reject(&mut self, r: RejectView, now_ns: i64) -> Result<(), StrategyError> {
+        if !self.has.on_risk_reject {
+            return Ok(());
+        }
+        self.prepare(r.instrument, 0, now_ns);
+        self.call("on_risk_reject", (r,))
     }
 
     /// Calls `on_stop` if the script has it.
@@ -316,9 +621,111 @@ impl StrategyHost {
         self.call("on_stop", ())
     }
 
-    /// Moves the actions of the last callback into `out`.
+    /// The next engine time at which [`StrategyHost::on_clock`] has work (a timer due or a
+    /// bar to close), if any.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let timers = self.ctx.borrow().timers.iter().map(|t| t.due_ns).min();
+        let bars = if self.has.on_bar {
+            self.bars.iter().filter_map(|b| b.builder.deadline()).min()
+        } else {
+            None
+        };
+        match (timers, bars) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Advances the strategy's clock: closes bars whose time is up (`on_bar`) and fires due
+    /// timers (`on_timer`), earliest first, each at most once per call (a repeating timer
+    /// that missed several periods fires once and is rescheduled after `now_ns`). Returns
+    /// the first error; the other callbacks still run.
+    pub fn on_clock(&mut self, now_ns: i64) -> Result<(), StrategyError> {
+        let mut first_err = Ok(());
+        for i in 0..self.bars.len() {
+            if let Some(bar) = self.bars[i].builder.on_time(now_ns) {
+                let r = self.fire_bar(i, bar, now_ns);
+                keep_first(&mut first_err, r);
+            }
+        }
+        // Timers due now, in (due, name) order; timers the callbacks set run on a later call.
+        let mut due: Vec<Timer> = {
+            let mut c = self.ctx.borrow_mut();
+            let mut due = Vec::new();
+            c.timers.retain_mut(|t| {
+                if t.due_ns > now_ns {
+                    return true;
+                }
+                due.push(t.clone());
+                if t.every_ns > 0 {
+                    let missed = (now_ns - t.due_ns) / t.every_ns + 1;
+                    t.due_ns += missed * t.every_ns;
+                    true
+                } else {
+                    false
+                }
+            });
+            due
+        };
+        due.sort_by(|a, b| a.due_ns.cmp(&b.due_ns).then_with(|| a.name.cmp(&b.name)));
+        if self.has.on_timer {
+            let first = self.ctx.borrow().instruments[0];
+            for t in due {
+                self.prepare(first, 0, now_ns);
+                let r = self.call("on_timer", (t.name,));
+                keep_first(&mut first_err, r);
+            }
+        }
+        first_err
+    }
+
+    /// Swaps in a new version of the script between events: compiles and checks it, keeps
+    /// `this`, timers, bar builders, open orders and positions, then calls `on_reload()` if
+    /// the new version has it. On error the old version keeps running.
+    pub fn reload(&mut self, source: &str, now_ns: i64) -> Result<(), StrategyError> {
+        let (ast, has) = compile_checked(&self.engine, &self.file, source)?;
+        self.ast = ast;
+        self.has = has;
+        self.source_hash = source_hash(source);
+        self.source = source.to_string();
+        if self.has.on_reload {
+            let first = self.ctx.borrow().instruments[0];
+            self.prepare(first, 0, now_ns);
+            self.call("on_reload", ())?;
+        }
+        Ok(())
+    }
+
+    /// Moves the actions of the last callback(s) into `out`.
     pub fn drain_actions(&mut self, out: &mut Vec<StrategyAction>) {
         out.append(&mut self.ctx.borrow_mut().actions);
+    }
+
+    fn fire_bar(
+        &mut self,
+        slot: usize,
+        bar: crate::bars::Bar,
+        now_ns: i64,
+    ) -> Result<(), StrategyError> {
+        if !self.has.on_bar {
+            return Ok(());
+        }
+        let s = &self.bars[slot];
+        let instrument = s.instrument;
+        let view = BarView {
+            instrument,
+            symbol: self
+                .ctx
+                .borrow()
+                .symbols
+                .get(instrument.index())
+                .cloned()
+                .unwrap_or_default(),
+            timeframe: s.label.clone(),
+            bar,
+        };
+        self.prepare(instrument, 0, now_ns);
+        self.call("on_bar", (view,))
     }
 
     fn prepare(&mut self, id: InstrumentId, origin_recv_ns: u64, now_ns: i64) {
@@ -329,9 +736,10 @@ impl StrategyHost {
     }
 
     fn call(&mut self, name: &str, args: impl rhai::FuncArgs) -> Result<(), StrategyError> {
+        let before = self.ctx.borrow().actions.len();
         let options = CallFnOptions::new()
             .eval_ast(false)
-            .rewind_scope(true)
+            .rewind_scope(false)
             .bind_this_ptr(&mut self.state);
         let result = self.engine.call_fn_with_options::<Dynamic>(
             options,
@@ -344,65 +752,61 @@ impl StrategyHost {
             Ok(_) => Ok(()),
             Err(e) => {
                 // The callback is abandoned: whatever it asked for is dropped.
-                self.ctx.borrow_mut().actions.clear();
-                Err(error::runtime(
-                    &self.ctx.borrow().name,
-                    &self.file,
-                    name,
-                    &e,
-                ))
+                self.ctx.borrow_mut().actions.truncate(before);
+                let mut err = error::runtime(&self.ctx.borrow().name, &self.file, name, &e);
+                if let StrategyError::Runtime { line, column, .. } = &mut err {
+                    // Some limits (an empty `loop {}`) carry no position: point at the
+                    // callback itself.
+                    if *line == 0 {
+                        (*line, *column) = check::fn_position(&self.source, name);
+                    }
+                }
+                Err(err)
             }
         }
     }
 }
 
-fn compile(engine: &Engine, file: &Path, source: &str) -> Result<AST, StrategyError> {
+/// What a host is built from.
+struct HostSpec<'a> {
+    index: u16,
+    name: &'a str,
+    file: &'a Path,
+    instruments: &'a Instruments,
+    ids: &'a [InstrumentId],
+    params: Map,
+    limits: StrategyLimits,
+    order_ids: OrderIds,
+    timeframes: &'a [(&'a str, i64)],
+}
+
+fn keep_first(acc: &mut Result<(), StrategyError>, r: Result<(), StrategyError>) {
+    if acc.is_ok() {
+        *acc = r;
+    }
+}
+
+/// Compiles and checks a script with a host engine: the first problem is the error.
+fn compile_checked(
+    engine: &Engine,
+    file: &Path,
+    source: &str,
+) -> Result<(AST, Callbacks), StrategyError> {
     let mut ast = engine
         .compile(source)
         .map_err(|e| error::compile(file, &e))?;
     ast.set_source(file.display().to_string());
-    Ok(ast)
-}
-
-fn check_callbacks(ast: &AST, file: &Path) -> Result<Callbacks, StrategyError> {
-    let mut has = Callbacks::default();
-    for f in ast.iter_functions() {
-        if !f.name.starts_with("on_") {
-            continue;
-        }
-        let Some((_, arity)) = CALLBACKS.iter().find(|(n, _)| *n == f.name) else {
-            let known: Vec<&str> = CALLBACKS.iter().map(|(n, _)| *n).collect();
-            return Err(StrategyError::Callback {
-                file: file.to_path_buf(),
-                message: format!(
-                    "unknown callback `{}`; this version calls {}",
-                    f.name,
-                    known.join(", ")
-                ),
-            });
-        };
-        if f.params.len() != *arity {
-            return Err(StrategyError::Callback {
-                file: file.to_path_buf(),
-                message: format!(
-                    "callback `{}` takes {} parameter(s), the script declares {}",
-                    f.name,
-                    arity,
-                    f.params.len()
-                ),
-            });
-        }
-        match f.name {
-            "on_start" => has.on_start = true,
-            "on_stop" => has.on_stop = true,
-            "on_trade" => has.on_trade = true,
-            "on_quote" => has.on_quote = true,
-            "on_fill" => has.on_fill = true,
-            _ => {}
-        }
+    let (has, mut problems) = check::analyse(engine, &ast, file, source);
+    if problems.is_empty() {
+        Ok((ast, has))
+    } else {
+        Err(problems.swap_remove(0))
     }
-    Ok(has)
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_events;
+#[cfg(test)]
+mod tests_examples;

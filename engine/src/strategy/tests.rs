@@ -49,7 +49,7 @@ fn orders_are_rounded_by_the_documented_rule() {
     h.on_trade(trade(dec!(100.019)), 7, 0).unwrap();
     let mut out = Vec::new();
     h.drain_actions(&mut out);
-    let [StrategyAction::Place(a), StrategyAction::Place(b), StrategyAction::Place(c)] =
+    let [StrategyAction::Place(_, a), StrategyAction::Place(_, b), StrategyAction::Place(_, c)] =
         out.as_slice()
     else {
         panic!("{out:?}")
@@ -89,7 +89,7 @@ fn state_lives_in_this_and_params_are_exact() {
     let mut out = Vec::new();
     h.drain_actions(&mut out);
     assert_eq!(out.len(), 1);
-    let StrategyAction::Place(i) = out[0] else {
+    let StrategyAction::Place(_, i) = out[0] else {
         panic!()
     };
     assert_eq!(i.qty, dec!(0.003));
@@ -169,8 +169,16 @@ fn missing_parameter_and_bad_side_are_clear_errors() {
 fn no_file_access_in_the_sandbox() {
     let err = host("fn on_start() { import \"x\" as y; }", Map::new());
     assert!(err.is_err());
-    let mut h = host("fn on_trade(t) { open_file(\"/etc/passwd\"); }", Map::new()).unwrap();
-    assert!(h.on_trade(trade(dec!(1)), 0, 0).is_err());
+    // Functions that do not exist are refused at load, with their position.
+    let msg = host("fn on_trade(t) { open_file(\"/etc/passwd\"); }", Map::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("t.rhai:1:18:") && msg.contains("unknown function `open_file`"),
+        "{msg}"
+    );
+    // `eval` is switched off: a script cannot compile code at run time.
+    assert!(host("fn on_trade(t) { eval(\"1\"); }", Map::new()).is_err());
 }
 
 #[test]
@@ -220,7 +228,7 @@ fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
     h.drain_actions(&mut out);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(matches!(out[0], StrategyAction::CancelAll(_)));
-    let StrategyAction::Place(buy) = out[1] else {
+    let StrategyAction::Place(_, buy) = out[1] else {
         panic!()
     };
     assert_eq!(
@@ -241,7 +249,7 @@ fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
         h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
     }
     h.drain_actions(&mut out);
-    let StrategyAction::Place(sell) = out[1] else {
+    let StrategyAction::Place(_, sell) = out[1] else {
         panic!("{out:?}")
     };
     assert_eq!(

@@ -2,8 +2,18 @@
 //!
 //! Indicator values are statistics, not money: they are computed in `f64`. Prices enter
 //! exactly and orders are always priced in `Decimal`.
+//!
+//! Definitions follow TA-Lib unless a type's docs say otherwise. Windows are rings allocated
+//! once; running sums are recomputed from the window every `period` updates so that
+//! floating-point drift stays bounded (amortized O(1)).
 
 use std::collections::VecDeque;
+
+mod more;
+
+pub use more::{
+    cross, Atr, Bollinger, Cross, Highest, Lowest, Macd, Roc, Rsi, StdDev, Stochastic, Vwap, Wma,
+};
 
 /// Exponential moving average, seeded with the simple average of the first `period` inputs
 /// (TA-Lib's default), smoothing `2 / (period + 1)`.
@@ -65,6 +75,7 @@ pub struct Sma {
     period: usize,
     window: VecDeque<f64>,
     sum: f64,
+    since_resum: usize,
 }
 
 impl Sma {
@@ -75,6 +86,7 @@ impl Sma {
             period,
             window: VecDeque::with_capacity(period),
             sum: 0.0,
+            since_resum: 0,
         }
     }
 
@@ -87,6 +99,11 @@ impl Sma {
         }
         self.window.push_back(x);
         self.sum += x;
+        self.since_resum += 1;
+        if self.since_resum >= self.period {
+            self.since_resum = 0;
+            self.sum = self.window.iter().sum();
+        }
         self.value()
     }
 
@@ -111,39 +128,4 @@ impl Sma {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-9
-    }
-
-    #[test]
-    fn sma_matches_direct_average() {
-        let xs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-        let mut s = Sma::new(3);
-        for (i, x) in xs.iter().enumerate() {
-            let v = s.update(*x);
-            if i < 2 {
-                assert!(v.is_nan() && !s.ready());
-            } else {
-                let direct: f64 = xs[i - 2..=i].iter().sum::<f64>() / 3.0;
-                assert!(close(v, direct), "{v} vs {direct}");
-            }
-        }
-    }
-
-    #[test]
-    fn ema_seeds_with_sma_then_smooths() {
-        // Reference computed by hand with TA-Lib's definition: seed = SMA(first 3) = 2,
-        // alpha = 0.5: 4 -> 3, 8 -> 5.5, 1 -> 3.25.
-        let mut e = Ema::new(3);
-        assert!(e.update(1.0).is_nan());
-        assert!(e.update(2.0).is_nan());
-        assert!(close(e.update(3.0), 2.0));
-        assert!(close(e.update(4.0), 3.0));
-        assert!(close(e.update(8.0), 5.5));
-        assert!(close(e.update(1.0), 3.25));
-        assert!(e.ready());
-    }
-}
+mod tests;

@@ -1,0 +1,320 @@
+//! Strategy-facing hooks of the core loop: book, order, risk-reject and clock (timers, bars)
+//! callbacks, single-order cancels, signals, reduce-only enforcement and hot reload. Kept
+//! apart from the event plumbing in `mod.rs`.
+
+use std::time::Duration;
+
+use crossbeam_channel::{never, Receiver};
+use rust_decimal::Decimal;
+
+use super::{Core, StrategySlot};
+use crate::clock::Clock;
+use crate::config::StrategyConfig;
+use crate::events::{SignalRow, SinkEvent};
+use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent};
+use crate::risk::{RejectReason, RiskReject};
+use crate::strategy::{
+    BookView, OpenOrder, OrderView, RejectView, ReloadWatcher, Reloaded, BOOK_LEVELS,
+};
+use crate::types::{InstrumentId, Side};
+
+/// How often the hot-reload watcher looks at the files.
+const RELOAD_POLL: Duration = Duration::from_millis(250);
+/// Longest wait for an event before the loop checks its clock (timers, bars, kill switch).
+const MAX_IDLE: Duration = Duration::from_millis(100);
+/// Nested notifications (a callback's order refused, whose callback places another, ...)
+/// stop at this depth; deeper ones are still recorded as events, just not called back.
+const MAX_NOTIFY_DEPTH: u8 = 2;
+
+/// Starts the watcher for the strategies with `hot_reload = true`, if any.
+pub(super) fn start_reload_watcher(
+    cfgs: &[StrategyConfig],
+    slots: &[StrategySlot],
+) -> Option<ReloadWatcher> {
+    let files: Vec<_> = cfgs
+        .iter()
+        .zip(slots)
+        .enumerate()
+        .filter(|(_, (c, _))| c.hot_reload)
+        .map(|(i, (c, s))| (i, c.file.clone(), s.host.current_source_hash()))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    match ReloadWatcher::spawn(files, RELOAD_POLL) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(
+                "cannot start the hot-reload watcher: {e}; strategies will not be reloaded"
+            );
+            None
+        }
+    }
+}
+
+impl Core {
+    /// The engine clock strategies see (`now()`, timers, bars).
+    pub(super) fn engine_now(&self) -> i64 {
+        Clock::wall_ns()
+    }
+
+    pub(super) fn reload_receiver(&self) -> Receiver<Reloaded> {
+        self.reload
+            .as_ref()
+            .map(|w| w.receiver().clone())
+            .unwrap_or_else(never)
+    }
+
+    /// Updates what strategy `i` sees of instrument `id` before one of its callbacks.
+    pub(super) fn prepare_host(&mut self, i: usize, id: InstrumentId) {
+        let view = self.view_for(i, id);
+        let host = &mut self.strategies[i].host;
+        host.set_view(id, view);
+        if host.wants_open_orders() {
+            let orders: Vec<OpenOrder> = self
+                .tracker
+                .cancellable(Some(i as u16), None)
+                .into_iter()
+                .filter_map(|cid| self.tracker.get(&cid))
+                .map(|o| OpenOrder {
+                    id: o.request.client_order_id,
+                    instrument: o.request.intent.instrument,
+                    side: o.request.intent.side,
+                    price: o.request.intent.price,
+                    qty: o.request.intent.qty,
+                    filled: o.filled,
+                })
+                .collect();
+            self.strategies[i].host.set_open_orders(orders);
+        }
+    }
+
+    /// How long the loop may wait for an event: until the next strategy deadline, at most
+    /// [`MAX_IDLE`].
+    pub(super) fn idle_wait(&self) -> Duration {
+        let now = self.engine_now();
+        self.strategies
+            .iter()
+            .filter(|s| !s.halted)
+            .filter_map(|s| s.host.next_deadline())
+            .min()
+            .map(|d| Duration::from_nanos(d.saturating_sub(now).max(0) as u64))
+            .unwrap_or(MAX_IDLE)
+            .min(MAX_IDLE)
+    }
+
+    /// Fires due timers and closes due bars of every running strategy.
+    pub(super) fn poll_clock(&mut self) {
+        let now = self.engine_now();
+        for i in 0..self.strategies.len() {
+            let due = self.strategies[i]
+                .host
+                .next_deadline()
+                .is_some_and(|d| d <= now);
+            if self.strategies[i].halted || !due {
+                continue;
+            }
+            let first = self.strategies[i].host.instruments()[0];
+            self.prepare_host(i, first);
+            let res = self.strategies[i].host.on_clock(now);
+            self.after_callback(i, res);
+        }
+    }
+
+    /// After a complete book update: copies the top levels for the strategies that read them
+    /// and calls `on_book`.
+    pub(super) fn dispatch_book(&mut self, id: InstrumentId, origin_recv_ns: u64) {
+        let now = self.engine_now();
+        for i in 0..self.strategies.len() {
+            let slot = &self.strategies[i];
+            if slot.halted || !slot.host.trades(id) || !slot.host.wants_book() {
+                continue;
+            }
+            self.prepare_host(i, id);
+            let book = &self.instruments_state[id.index()].book;
+            let host = &mut self.strategies[i].host;
+            host.set_book(
+                id,
+                book.bids_best_first().take(BOOK_LEVELS),
+                book.asks_best_first().take(BOOK_LEVELS),
+            );
+            let (bid_levels, ask_levels) = book.depth();
+            let view = BookView {
+                instrument: id,
+                symbol: self.symbols[id.index()].clone(),
+                bid: book.best_bid(),
+                ask: book.best_ask(),
+                bid_levels,
+                ask_levels,
+            };
+            let res = host.on_book(view, origin_recv_ns, now);
+            self.after_callback(i, res);
+        }
+    }
+
+    /// `on_order` for an acknowledgement, rejection, cancel or expiry of one of our orders.
+    pub(super) fn notify_order(&mut self, rep: &ExecReport) {
+        let (status, reason) = match &rep.kind {
+            ExecKind::Ack { .. } => ("accepted", ""),
+            ExecKind::Rejected { reason, .. } => ("rejected", reason.as_str()),
+            ExecKind::Cancelled => ("cancelled", ""),
+            ExecKind::Expired => ("expired", ""),
+            // The order is still working: the venue refused our cancel.
+            ExecKind::CancelRejected { reason, .. } => ("cancel_rejected", reason.as_str()),
+            ExecKind::Fill(_) => return,
+        };
+        let Some(o) = self.tracker.get(&rep.client_order_id) else {
+            return;
+        };
+        let si = o.request.intent.strategy as usize;
+        if self.notify_depth >= MAX_NOTIFY_DEPTH || self.strategies.get(si).is_none_or(|s| s.halted)
+        {
+            return;
+        }
+        let i = &o.request.intent;
+        let view = OrderView {
+            instrument: i.instrument,
+            symbol: self.symbols[i.instrument.index()].clone(),
+            id: rep.client_order_id.to_string().into(),
+            status,
+            reason: reason.into(),
+            side: i.side,
+            price: i.price,
+            qty: i.qty,
+            filled: o.filled,
+        };
+        let id = i.instrument;
+        self.prepare_host(si, id);
+        let now = self.engine_now();
+        self.notify_depth += 1;
+        let res = self.strategies[si].host.on_order(view, now);
+        self.after_callback(si, res);
+        self.notify_depth -= 1;
+    }
+
+    /// `on_risk_reject` for an order our risk gate refused.
+    pub(super) fn notify_risk_reject(
+        &mut self,
+        strategy: usize,
+        intent: &OrderIntent,
+        reject: &RiskReject,
+    ) {
+        if self.notify_depth >= MAX_NOTIFY_DEPTH || self.strategies[strategy].halted {
+            return;
+        }
+        let view = RejectView {
+            instrument: intent.instrument,
+            symbol: self.symbols[intent.instrument.index()].clone(),
+            id: "".into(),
+            reason: reject.reason.as_str().into(),
+            message: reject.message.as_str().into(),
+            side: intent.side,
+            price: intent.price,
+            qty: intent.qty,
+        };
+        self.prepare_host(strategy, intent.instrument);
+        let now = self.engine_now();
+        self.notify_depth += 1;
+        let res = self.strategies[strategy].host.on_risk_reject(view, now);
+        self.after_callback(strategy, res);
+        self.notify_depth -= 1;
+    }
+
+    /// `cancel(id)` from a script: only the strategy's own working orders.
+    pub(super) fn cancel_one(&mut self, i: usize, id: ClientOrderId) {
+        let Some(o) = self.tracker.get(&id) else {
+            tracing::warn!(strategy = %self.strategies[i].name, order = %id, "cancel of an unknown order ignored");
+            return;
+        };
+        if o.request.intent.strategy as usize != i {
+            tracing::warn!(strategy = %self.strategies[i].name, order = %id, "cancel of another strategy's order ignored");
+            return;
+        }
+        if o.status.is_terminal() || o.cancel_sent {
+            return;
+        }
+        let (inst, side) = (o.request.intent.instrument, o.request.intent.side);
+        match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
+            Ok(signed) => {
+                if self.s.gateway.send(signed).is_ok() {
+                    self.tracker.mark_cancel_sent(&id);
+                    self.report.cancels += 1;
+                } else {
+                    tracing::error!(order = %id, "order gateway is gone; cannot cancel");
+                }
+            }
+            Err(e) => tracing::error!(order = %id, "cannot sign cancel: {e}"),
+        }
+    }
+
+    /// `signal(name, value)` from a script: a row for the `signals` table.
+    pub(super) fn emit_signal(&mut self, i: usize, id: InstrumentId, name: &str, value: f64) {
+        self.signal_seq += 1;
+        let row = SignalRow {
+            id: format!("{:x}-s{}", self.s.run_id, self.signal_seq),
+            ts_ns: self.engine_now(),
+            strategy: self.strategies[i].name.clone(),
+            symbol: Some(self.s.instruments.spec(id).symbol.clone()),
+            name: name.to_string(),
+            value,
+        };
+        self.emit(SinkEvent::Signal(row));
+    }
+
+    /// Reduce-only on a spot venue: the order may only shrink the strategy's position,
+    /// counting its working orders on the same side; it is clamped to what is left and sent
+    /// as a plain order (Binance spot has no reduce-only flag).
+    pub(super) fn enforce_reduce_only(
+        &self,
+        strategy: usize,
+        mut intent: OrderIntent,
+    ) -> Result<OrderIntent, RiskReject> {
+        if !intent.reduce_only {
+            return Ok(intent);
+        }
+        let id = intent.instrument;
+        let pos = self.positions[strategy][id.index()].qty;
+        let (open_buy, open_sell) = self.tracker.open_qty(strategy as u16, id);
+        let room = match intent.side {
+            Side::Sell => pos - open_sell,
+            Side::Buy => -pos - open_buy,
+        }
+        .max(Decimal::ZERO);
+        if room.is_zero() {
+            return Err(RiskReject {
+                reason: RejectReason::InvalidOrder,
+                message: format!(
+                    "reduce-only {} of {} would not reduce the position {pos} (working: buy {open_buy}, sell {open_sell})",
+                    intent.side.as_str(),
+                    intent.qty
+                ),
+            });
+        }
+        intent.qty = intent.qty.min(room);
+        intent.reduce_only = false;
+        Ok(intent)
+    }
+
+    /// Swaps in a new version of a strategy (checked on the watcher thread).
+    pub(super) fn apply_reload(&mut self, new: Reloaded) {
+        let now = self.engine_now();
+        let Some(slot) = self.strategies.get_mut(new.strategy) else {
+            return;
+        };
+        if slot.halted {
+            tracing::warn!(strategy = %slot.name, "halted strategy not reloaded");
+            return;
+        }
+        match slot.host.reload(&new.source, now) {
+            Ok(()) => {
+                tracing::info!(strategy = %slot.name, hash = format!("{:016x}", new.hash), "strategy reloaded; orders, positions and `this` kept");
+                self.after_callback(new.strategy, Ok(()));
+            }
+            Err(e) => {
+                let name = slot.name.clone();
+                tracing::error!(strategy = %name, "reload failed, the previous version keeps running: {e}");
+                self.risk_event(Some(name), None, "strategy_reload_failed", e.to_string());
+            }
+        }
+    }
+}

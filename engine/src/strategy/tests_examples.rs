@@ -1,0 +1,302 @@
+//! The shipped example strategies, each driven through the real host with a deterministic
+//! event sequence; the tests check the orders they place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::order::{OrderType, TimeInForce};
+use crate::types::InstrumentSpec;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../strategies")
+        .join(name)
+}
+
+fn load(name: &str, params: &[(&str, toml::Value)], bars: &[&str]) -> StrategyHost {
+    let mut instruments = Instruments::new();
+    instruments.intern(
+        InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap(),
+    );
+    let cfg = StrategyConfig {
+        name: name.into(),
+        file: example(name),
+        instruments: vec!["BTC-USDT".into()],
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        bars: bars.iter().map(|b| b.to_string()).collect(),
+        hot_reload: false,
+    };
+    StrategyHost::load(0, &cfg, &instruments, StrategyLimits::default()).unwrap()
+}
+
+fn s(v: &str) -> toml::Value {
+    toml::Value::String(v.into())
+}
+
+fn trade(price: Decimal) -> TradeView {
+    TradeView {
+        instrument: InstrumentId(0),
+        symbol: "BTC-USDT".into(),
+        price,
+        qty: dec!(0.1),
+        side: Side::Buy,
+        trade_id: 1,
+        exch_ts_ns: 0,
+    }
+}
+
+fn quote(bid: Decimal, ask: Decimal) -> QuoteView {
+    QuoteView {
+        instrument: InstrumentId(0),
+        symbol: "BTC-USDT".into(),
+        bid,
+        bid_qty: dec!(1),
+        ask,
+        ask_qty: dec!(1),
+    }
+}
+
+fn view(position: Decimal, bid: Decimal, ask: Decimal) -> InstrumentView {
+    InstrumentView {
+        position,
+        best_bid: Some(bid),
+        best_ask: Some(ask),
+        ..Default::default()
+    }
+}
+
+fn drain(h: &mut StrategyHost) -> Vec<StrategyAction> {
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    out
+}
+
+/// (side, type, price, qty, tif, post_only, reduce_only) of the placed orders.
+type Placed = (
+    Side,
+    OrderType,
+    Option<Decimal>,
+    Decimal,
+    TimeInForce,
+    bool,
+    bool,
+);
+
+fn placed(actions: &[StrategyAction]) -> Vec<Placed> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Place(_, i) => Some((
+                i.side,
+                i.order_type,
+                i.price,
+                i.qty,
+                i.tif,
+                i.post_only,
+                i.reduce_only,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancels(actions: &[StrategyAction]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, StrategyAction::Cancel(_)))
+        .count()
+}
+
+const GTC: TimeInForce = TimeInForce::Gtc;
+
+#[test]
+fn bollinger_mean_reversion_buys_below_the_band_and_exits_at_the_mean() {
+    let mut h = load(
+        "bollinger_mr.rhai",
+        &[
+            ("period", toml::Value::Integer(10)),
+            ("k", toml::Value::Float(2.0)),
+            ("qty", s("0.01")),
+        ],
+        &[],
+    );
+    h.set_view(InstrumentId(0), view(dec!(0), dec!(94.9), dec!(95.1)));
+    for p in [100, 1005, 995, 100, 100, 1005, 995, 100, 100] {
+        let p = if p > 200 {
+            Decimal::new(p, 1)
+        } else {
+            Decimal::from(p)
+        };
+        h.on_trade(trade(p), 0, 0).unwrap();
+    }
+    assert!(drain(&mut h).is_empty(), "inside the bands: no order");
+    // With 95 in the window: mean 99.5, population stddev ~1.53, lower band ~96.43.
+    h.on_trade(trade(dec!(95)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    assert_eq!(
+        placed(&out),
+        vec![(
+            Side::Buy,
+            OrderType::Limit,
+            Some(dec!(95.1)),
+            dec!(0.01),
+            TimeInForce::Ioc,
+            false,
+            false
+        )]
+    );
+    // While the entry is in flight, another low print does not double it.
+    h.on_trade(trade(dec!(94)), 0, 0).unwrap();
+    assert!(placed(&drain(&mut h)).is_empty());
+    // Filled: long; a print back at the middle band closes the position, reduce-only.
+    h.set_view(InstrumentId(0), view(dec!(0.01), dec!(99), dec!(99.1)));
+    h.on_trade(trade(dec!(100)), 0, 0).unwrap();
+    assert_eq!(
+        placed(&drain(&mut h)),
+        vec![(
+            Side::Sell,
+            OrderType::Market,
+            None,
+            dec!(0.01),
+            GTC,
+            false,
+            true
+        )]
+    );
+}
+
+#[test]
+fn market_maker_quotes_both_sides_and_skews_by_inventory() {
+    let mut h = load(
+        "market_maker.rhai",
+        &[
+            ("qty", s("0.01")),
+            ("max_inventory", s("0.02")),
+            ("half_spread", toml::Value::Integer(2)),
+            ("skew", toml::Value::Integer(1)),
+        ],
+        &[],
+    );
+    h.set_view(InstrumentId(0), view(dec!(0), dec!(100), dec!(100.1)));
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    assert_eq!(
+        placed(&out),
+        vec![
+            (
+                Side::Buy,
+                OrderType::Limit,
+                Some(dec!(100.03)),
+                dec!(0.01),
+                GTC,
+                true,
+                false
+            ),
+            (
+                Side::Sell,
+                OrderType::Limit,
+                Some(dec!(100.07)),
+                dec!(0.01),
+                GTC,
+                true,
+                false
+            ),
+        ]
+    );
+    // Same book: the quotes stay, no traffic.
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    assert!(drain(&mut h).is_empty());
+    // Long one lot: both quotes move down a tick (replace = cancel + new).
+    h.set_view(InstrumentId(0), view(dec!(0.01), dec!(100), dec!(100.1)));
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    assert_eq!(cancels(&out), 2);
+    assert_eq!(
+        placed(&out).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+        vec![
+            (Side::Buy, Some(dec!(100.02))),
+            (Side::Sell, Some(dec!(100.06)))
+        ]
+    );
+    // At the inventory limit: no bid any more, the ask skewed further down.
+    h.set_view(InstrumentId(0), view(dec!(0.02), dec!(100), dec!(100.1)));
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    assert_eq!(cancels(&out), 2);
+    assert_eq!(
+        placed(&out).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+        vec![(Side::Sell, Some(dec!(100.05)))]
+    );
+    // The refresh timer re-quotes from the last known book without an update.
+    assert_eq!(h.next_deadline(), Some(1_000_000_000));
+    h.on_clock(1_000_000_000).unwrap();
+    assert!(
+        placed(&drain(&mut h)).is_empty(),
+        "nothing moved: nothing sent"
+    );
+}
+
+#[test]
+fn breakout_buys_a_new_high_and_stops_out() {
+    let mut h = load(
+        "breakout.rhai",
+        &[
+            ("qty", s("0.02")),
+            ("lookback", toml::Value::Integer(3)),
+            ("atr_period", toml::Value::Integer(2)),
+            ("atr_mult", toml::Value::Float(2.0)),
+        ],
+        &["1s"],
+    );
+    const S: i64 = 1_000_000_000;
+    h.set_view(InstrumentId(0), view(dec!(0), dec!(105), dec!(105.2)));
+    // One trade per second: each closes the previous second's bar.
+    let mut t = 0;
+    let mut feed = |h: &mut StrategyHost, p: Decimal| {
+        t += 1;
+        h.on_trade(trade(p), 0, t * S).unwrap();
+    };
+    for p in [dec!(100), dec!(101), dec!(100), dec!(101), dec!(100)] {
+        feed(&mut h, p);
+    }
+    assert!(drain(&mut h).is_empty());
+    feed(&mut h, dec!(105)); // closes the bar at 100
+    feed(&mut h, dec!(105)); // closes the bar at 105: above the 3-bar high of 101
+    assert_eq!(
+        placed(&drain(&mut h)),
+        vec![(
+            Side::Buy,
+            OrderType::Limit,
+            Some(dec!(105.2)),
+            dec!(0.02),
+            TimeInForce::Ioc,
+            false,
+            false
+        )]
+    );
+    h.set_view(InstrumentId(0), view(dec!(0.02), dec!(99), dec!(99.2)));
+    feed(&mut h, dec!(104)); // the 105 bar closes: still above every stop
+    assert!(placed(&drain(&mut h)).is_empty());
+    feed(&mut h, dec!(99.5)); // the 104 bar closes: fine
+    assert!(placed(&drain(&mut h)).is_empty());
+    feed(&mut h, dec!(99.5)); // the 99.5 bar closes below the 3-bar low (100): exit
+    assert_eq!(
+        placed(&drain(&mut h)),
+        vec![(
+            Side::Sell,
+            OrderType::Market,
+            None,
+            dec!(0.02),
+            GTC,
+            false,
+            true
+        )]
+    );
+}
