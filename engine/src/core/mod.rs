@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::book::OrderBook;
-use crate::clock::Clock;
+use crate::clock::{Clock, EngineClock};
 use crate::config::StrategyConfig;
 use crate::events::{FillRow, OrderRow, PositionRow, RiskEventRow, SinkEvent};
 use crate::gateway::{GatewaySender, OrderSigner};
@@ -141,7 +141,8 @@ struct StrategySlot {
     host: StrategyHost,
     name: String,
     halted: bool,
-    error_times: Vec<Instant>,
+    /// Engine times (ns) of recent errors.
+    error_times: Vec<i64>,
 }
 
 /// Runs the core loop on the calling thread until the tick queue is closed (the feed ended),
@@ -153,8 +154,13 @@ pub fn run_core(setup: CoreSetup) -> Result<CoreReport, CoreError> {
     Ok(core.finish())
 }
 
-struct Core {
+/// The single-writer core, drivable step by step: [`run_core`] feeds it from the live queues;
+/// a backtest calls [`Core::on_tick`] / [`Core::on_exec`] itself with a replay
+/// [`EngineClock`], then [`Core::stop`] and [`Core::finish`].
+pub struct Core {
     s: CoreSetupRest,
+    /// Engine time source for rows, strategies' `now()` and signing.
+    clock: EngineClock,
     strategies: Vec<StrategySlot>,
     instruments_state: Vec<InstrumentState>,
     /// Script-side symbol strings, built once (cloning one is a reference-count increment).
@@ -192,7 +198,17 @@ struct CoreSetupRest {
 }
 
 impl Core {
-    fn new(setup: CoreSetup) -> Result<Self, CoreError> {
+    /// A core on the wall clock (the live path). Builds the strategies, so call it on the
+    /// thread that will drive the core (Rhai engines are not `Send`).
+    pub fn new(setup: CoreSetup) -> Result<Self, CoreError> {
+        Self::with_clock(setup, EngineClock::Wall)
+    }
+
+    /// A core reading engine time from `clock` (a backtest passes [`EngineClock::replay`];
+    /// each tick then advances it to the tick's exchange time). `setup.ticks` and
+    /// `setup.execs` are only read by [`run_core`]; a caller driving the core step by step may
+    /// pass `crossbeam_channel::never()`.
+    pub fn with_clock(setup: CoreSetup, clock: EngineClock) -> Result<Self, CoreError> {
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
         for (i, cfg) in setup.strategies.iter().enumerate() {
@@ -222,6 +238,7 @@ impl Core {
             .map(|(_, spec)| spec.symbol.as_str().into())
             .collect();
         Ok(Self {
+            clock,
             strategies,
             instruments_state,
             symbols,
@@ -320,8 +337,11 @@ impl Core {
         );
     }
 
-    fn drain(&mut self, mut execs: Receiver<ExecReport>) {
-        let now = Clock::wall_ns();
+    /// The end of the input: calls every running strategy's `on_stop` and, if configured,
+    /// sends cancels for all working orders. The caller then applies the resulting exec
+    /// reports with [`Core::on_exec`] and calls [`Core::finish`].
+    pub fn stop(&mut self) {
+        let now = self.clock.now_ns();
         for i in 0..self.strategies.len() {
             if self.strategies[i].halted {
                 continue;
@@ -332,6 +352,20 @@ impl Core {
         if self.s.cancel_on_stop {
             self.cancel_matching(None, None);
         }
+    }
+
+    /// Orders not yet in a final state.
+    pub fn working_orders(&self) -> usize {
+        self.tracker.working_count()
+    }
+
+    /// The current engine time, ns since the Unix epoch.
+    pub fn now_ns(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    fn drain(&mut self, mut execs: Receiver<ExecReport>) {
+        self.stop();
         let deadline = Instant::now() + self.s.drain_timeout;
         while self.tracker.working_count() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -357,12 +391,13 @@ impl Core {
         self.report.working_orders_at_exit = working;
     }
 
-    fn finish(mut self) -> CoreReport {
+    /// Completes the report (realized PnL, latency summaries, final positions) and returns it.
+    pub fn finish(mut self) -> CoreReport {
         self.report.realized_pnl = self.total_realized().normalize().to_string();
         self.report.latency_ns = self.latency.summary();
         self.report.queue_latency_ns = self.queue_latency.summary();
         self.report.core_latency_ns = self.core_latency.summary();
-        let now = Clock::wall_ns();
+        let now = self.clock.now_ns();
         for (si, slot) in self.strategies.iter().enumerate() {
             for (id, spec) in self.s.instruments.iter() {
                 let p = self.positions[si][id.index()];
@@ -398,7 +433,10 @@ impl Core {
             .sum()
     }
 
-    fn on_tick(&mut self, tick: Tick) {
+    /// Processes one market-data event: updates the instrument's state, runs the strategies
+    /// that trade it, gates, signs and sends their orders.
+    pub fn on_tick(&mut self, tick: Tick) {
+        self.clock.advance_to(tick.exch_ts_ns);
         self.report.ticks += 1;
         self.dequeued_ns = Clock::now_ns();
         self.queue_latency
@@ -484,7 +522,7 @@ impl Core {
         origin_recv_ns: u64,
         call: impl Fn(&mut StrategyHost, u64, i64) -> Result<(), StrategyError>,
     ) {
-        let now = Clock::wall_ns();
+        let now = self.clock.now_ns();
         for i in 0..self.strategies.len() {
             if self.strategies[i].halted || !self.strategies[i].host.trades(id) {
                 continue;
@@ -517,10 +555,12 @@ impl Core {
         let name = self.strategies[i].name.clone();
         tracing::error!(strategy = %name, "{e}");
         self.risk_event(Some(name.clone()), None, "strategy_error", e.to_string());
-        let now = Instant::now();
+        let now = self.clock.now_ns();
         let window = self.s.error_window;
+        let window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
         let slot = &mut self.strategies[i];
-        slot.error_times.retain(|t| now.duration_since(*t) < window);
+        slot.error_times
+            .retain(|t| now.saturating_sub(*t) < window_ns);
         slot.error_times.push(now);
         if slot.error_times.len() as u32 >= self.s.max_strategy_errors {
             slot.halted = true;
@@ -565,7 +605,7 @@ impl Core {
             intent,
         };
         self.next_seq = self.next_seq.wrapping_add(1);
-        let signed = match self.s.signer.sign_new(&request, Clock::wall_ms()) {
+        let signed = match self.s.signer.sign_new(&request, self.clock.now_ms()) {
             Ok(s) => s,
             Err(e) => {
                 self.on_risk_reject(
@@ -586,7 +626,7 @@ impl Core {
             self.core_latency
                 .record(now.saturating_sub(self.dequeued_ns));
         }
-        let now = Clock::wall_ns();
+        let now = self.clock.now_ns();
         self.tracker.insert(request, now);
         self.report.orders += 1;
         self.emit_order(request.client_order_id);
@@ -626,7 +666,11 @@ impl Core {
                 continue;
             };
             let (inst, side) = (order.request.intent.instrument, order.request.intent.side);
-            match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
+            match self
+                .s
+                .signer
+                .sign_cancel(id, inst, side, self.clock.now_ms())
+            {
                 Ok(signed) => {
                     if self.s.gateway.send(signed).is_ok() {
                         self.tracker.mark_cancel_sent(&id);
@@ -640,7 +684,8 @@ impl Core {
         }
     }
 
-    fn on_exec(&mut self, rep: ExecReport) {
+    /// Applies one exec report: order state, fills to positions, the strategy's `on_fill`.
+    pub fn on_exec(&mut self, rep: ExecReport) {
         match self.tracker.apply(&rep) {
             ExecOutcome::UnknownOrder => {
                 self.report.unknown_reports += 1;
@@ -715,7 +760,7 @@ impl Core {
             avg_price: pos.avg_price,
             realized_pnl: pos.realized_pnl,
             fees: pos.fees,
-            updated_ns: Clock::wall_ns(),
+            updated_ns: self.clock.now_ns(),
         }));
         if !self.strategies[si].halted {
             let view = FillView {
@@ -731,7 +776,7 @@ impl Core {
             };
             let v = self.view_for(si, id);
             self.strategies[si].host.set_view(id, v);
-            let res = self.strategies[si].host.on_fill(view, Clock::wall_ns());
+            let res = self.strategies[si].host.on_fill(view, self.clock.now_ns());
             self.after_callback(si, res);
         }
     }
@@ -760,7 +805,7 @@ impl Core {
             status: o.status,
             reject_reason: o.reject_reason.clone(),
             created_ns: o.created_ns,
-            updated_ns: Clock::wall_ns(),
+            updated_ns: self.clock.now_ns(),
         }
     }
 
@@ -774,7 +819,7 @@ impl Core {
         self.risk_seq += 1;
         let row = RiskEventRow {
             id: format!("{:x}-{}", self.s.run_id, self.risk_seq),
-            ts_ns: Clock::wall_ns(),
+            ts_ns: self.clock.now_ns(),
             strategy,
             symbol,
             reason: reason.to_string(),
