@@ -21,11 +21,29 @@ pub struct EquityPoint {
     pub position: Decimal,
 }
 
+/// What an instrument is marked at.
+#[derive(Clone, Copy, Debug)]
+enum Mark {
+    /// A price (the last trade).
+    Price(Price),
+    /// The mid of a bid and an ask (computed only when a point is taken).
+    Mid(Price, Price),
+}
+
+impl Mark {
+    fn price(self) -> Price {
+        match self {
+            Mark::Price(p) => p,
+            Mark::Mid(b, a) => (b + a) / Decimal::TWO,
+        }
+    }
+}
+
 /// Marks positions to the recorded market and samples equity on a fixed event-time grid.
 #[derive(Debug)]
 pub struct EquityTracker {
     positions: Vec<Position>,
-    marks: Vec<Option<Price>>,
+    marks: Vec<Option<Mark>>,
     interval_ns: i64,
     next_sample: Option<i64>,
     /// Sampled points, in time order.
@@ -50,14 +68,23 @@ impl EquityTracker {
             p.apply_fill(side, price, qty, fee);
         }
         if let Some(m) = self.marks.get_mut(inst) {
-            m.get_or_insert(price);
+            m.get_or_insert(Mark::Price(price));
         }
     }
 
-    /// Sets the mark of an instrument (mid of the recorded touch, or the last trade).
+    /// Marks an instrument at a price (the last trade).
+    #[inline]
     pub fn mark(&mut self, inst: usize, price: Price) {
         if let Some(m) = self.marks.get_mut(inst) {
-            *m = Some(price);
+            *m = Some(Mark::Price(price));
+        }
+    }
+
+    /// Marks an instrument at the mid of the recorded touch.
+    #[inline]
+    pub fn mark_mid(&mut self, inst: usize, bid: Price, ask: Price) {
+        if let Some(m) = self.marks.get_mut(inst) {
+            *m = Some(Mark::Mid(bid, ask));
         }
     }
 
@@ -73,7 +100,8 @@ impl EquityTracker {
             p.realized += pos.realized_pnl;
             p.fees += pos.fees;
             p.position += pos.qty;
-            p.equity += pos.realized_pnl + mark.map_or(Decimal::ZERO, |m| pos.unrealized_pnl(m));
+            p.equity +=
+                pos.realized_pnl + mark.map_or(Decimal::ZERO, |m| pos.unrealized_pnl(m.price()));
         }
         p.equity = p.equity.normalize();
         p.realized = p.realized.normalize();

@@ -304,7 +304,7 @@ impl Backtest {
         match tick.kind {
             TickKind::Quote(q) => {
                 self.has_quote[i] = true;
-                self.equity.mark(i, (q.bid_px + q.ask_px) / Decimal::TWO);
+                self.equity.mark_mid(i, q.bid_px, q.ask_px);
             }
             TickKind::Trade(t) if !self.has_quote[i] => self.equity.mark(i, t.price),
             _ => {}

@@ -258,3 +258,34 @@ fn malformed_lines_are_named() {
         .to_string();
     assert!(err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn strategies_read_replayed_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+fn on_start() { this.done = false; }
+fn on_trade(t) {
+    if !this.done && now() == t.ts && now() >= param("at") {
+        market("buy", param("qty"));
+        this.done = true;
+    }
+}
+"#;
+    let mut cfg = config(dir.path(), script, dec!(0), dec!(0));
+    cfg.strategy
+        .params
+        .insert("at".into(), toml::Value::Integer(T0 + 2 * SEC));
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        trade(1, "100", "1", "buy"),
+        trade(2, "100.1", "1", "buy"),
+        trade(3, "100.1", "1", "buy"),
+    ];
+    let out = run(cfg, &lines);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].exch_ts_ns, T0 + 2 * SEC);
+    assert!(out
+        .orders
+        .iter()
+        .all(|o| o.created_ns == T0 + 2 * SEC && o.updated_ns == T0 + 2 * SEC));
+}
