@@ -4,5 +4,6 @@
 
 pub mod app;
 pub mod kill;
+pub mod backtest;
 pub mod summary;
 pub mod venue_guard;

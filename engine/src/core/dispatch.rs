@@ -8,7 +8,6 @@ use crossbeam_channel::{never, Receiver};
 use rust_decimal::Decimal;
 
 use super::{Core, StrategySlot};
-use crate::clock::Clock;
 use crate::config::StrategyConfig;
 use crate::events::{SignalRow, SinkEvent};
 use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent};
@@ -55,7 +54,7 @@ pub(super) fn start_reload_watcher(
 impl Core {
     /// The engine clock strategies see (`now()`, timers, bars).
     pub(super) fn engine_now(&self) -> i64 {
-        Clock::wall_ns()
+        self.clock.now_ns()
     }
 
     pub(super) fn reload_receiver(&self) -> Receiver<Reloaded> {
@@ -234,7 +233,7 @@ impl Core {
             return;
         }
         let (inst, side) = (o.request.intent.instrument, o.request.intent.side);
-        match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
+        match self.s.signer.sign_cancel(id, inst, side, self.clock.now_ms()) {
             Ok(signed) => {
                 if self.s.gateway.send(signed).is_ok() {
                     self.tracker.mark_cancel_sent(&id);

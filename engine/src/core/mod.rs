@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::book::OrderBook;
-use crate::clock::Clock;
+use crate::clock::{Clock, EngineClock};
 use crate::config::StrategyConfig;
 use crate::events::{FillRow, OrderRow, PositionRow, RiskEventRow, SinkEvent};
 use crate::gateway::{GatewaySender, OrderSigner};
@@ -24,7 +24,7 @@ use crate::strategy::{
     FillView, InstrumentView, OrderIds, QuoteView, ReloadWatcher, StrategyAction, StrategyError,
     StrategyHost, StrategyLimits, TradeView,
 };
-use crate::tick::{FeedStatus, Tick, TickKind};
+use crate::tick::{BookDelta, FeedStatus, Tick, TickKind};
 use crate::types::{InstrumentId, Instruments, Price, Side};
 
 /// Where the core loop sends rows for persistence. Sending must not block.
@@ -145,7 +145,8 @@ struct StrategySlot {
     host: StrategyHost,
     name: String,
     halted: bool,
-    error_times: Vec<Instant>,
+    /// Engine times (ns) of recent errors.
+    error_times: Vec<i64>,
 }
 
 /// Runs the core loop on the calling thread until the tick queue is closed (the feed ended),
@@ -157,8 +158,13 @@ pub fn run_core(setup: CoreSetup) -> Result<CoreReport, CoreError> {
     Ok(core.finish())
 }
 
-struct Core {
+/// The single-writer core, drivable step by step: [`run_core`] feeds it from the live queues;
+/// a backtest calls [`Core::on_tick`] / [`Core::on_exec`] itself with a replay
+/// [`EngineClock`], then [`Core::stop`] and [`Core::finish`].
+pub struct Core {
     s: CoreSetupRest,
+    /// Engine time source for rows, strategies' `now()` and signing.
+    clock: EngineClock,
     strategies: Vec<StrategySlot>,
     instruments_state: Vec<InstrumentState>,
     /// Script-side symbol strings, built once (cloning one is a reference-count increment).
@@ -204,7 +210,17 @@ struct CoreSetupRest {
 }
 
 impl Core {
-    fn new(setup: CoreSetup) -> Result<Self, CoreError> {
+    /// A core on the wall clock (the live path). Builds the strategies, so call it on the
+    /// thread that will drive the core (Rhai engines are not `Send`).
+    pub fn new(setup: CoreSetup) -> Result<Self, CoreError> {
+        Self::with_clock(setup, EngineClock::Wall)
+    }
+
+    /// A core reading engine time from `clock` (a backtest passes [`EngineClock::replay`];
+    /// each tick then advances it to the tick's exchange time). `setup.ticks` and
+    /// `setup.execs` are only read by [`run_core`]; a caller driving the core step by step may
+    /// pass `crossbeam_channel::never()`.
+    pub fn with_clock(setup: CoreSetup, clock: EngineClock) -> Result<Self, CoreError> {
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
         // Client order ids come from one sequence shared by the strategies (their order
@@ -245,6 +261,7 @@ impl Core {
             .map(|(_, spec)| spec.symbol.as_str().into())
             .collect();
         Ok(Self {
+            clock,
             strategies,
             instruments_state,
             symbols,
@@ -341,8 +358,11 @@ impl Core {
         );
     }
 
-    fn drain(&mut self, mut execs: Receiver<ExecReport>) {
-        let now = Clock::wall_ns();
+    /// The end of the input: calls every running strategy's `on_stop` and, if configured,
+    /// sends cancels for all working orders. The caller then applies the resulting exec
+    /// reports with [`Core::on_exec`] and calls [`Core::finish`].
+    pub fn stop(&mut self) {
+        let now = self.clock.now_ns();
         for i in 0..self.strategies.len() {
             if self.strategies[i].halted {
                 continue;
@@ -353,6 +373,20 @@ impl Core {
         if self.s.cancel_on_stop {
             self.cancel_matching(None, None);
         }
+    }
+
+    /// Orders not yet in a final state.
+    pub fn working_orders(&self) -> usize {
+        self.tracker.working_count()
+    }
+
+    /// The current engine time, ns since the Unix epoch.
+    pub fn now_ns(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    fn drain(&mut self, mut execs: Receiver<ExecReport>) {
+        self.stop();
         let deadline = Instant::now() + self.s.drain_timeout;
         while self.tracker.working_count() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -378,7 +412,8 @@ impl Core {
         self.report.working_orders_at_exit = working;
     }
 
-    fn finish(mut self) -> CoreReport {
+    /// Completes the report (realized PnL, latency summaries, final positions) and returns it.
+    pub fn finish(mut self) -> CoreReport {
         self.report.realized_pnl = self.total_realized().normalize().to_string();
         self.report.latency_ns = self.latency.summary();
         self.report.queue_latency_ns = self.queue_latency.summary();
@@ -388,7 +423,7 @@ impl Core {
             .iter()
             .map(|(a, f)| (a.clone(), f.normalize().to_string()))
             .collect();
-        let now = Clock::wall_ns();
+        let now = self.clock.now_ns();
         for (si, slot) in self.strategies.iter().enumerate() {
             for (id, spec) in self.s.instruments.iter() {
                 let p = self.positions[si][id.index()];
@@ -424,7 +459,10 @@ impl Core {
             .sum()
     }
 
-    fn on_tick(&mut self, tick: Tick) {
+    /// Processes one market-data event: updates the instrument's state, runs the strategies
+    /// that trade it, gates, signs and sends their orders.
+    pub fn on_tick(&mut self, tick: Tick) {
+        self.clock.advance_to(tick.exch_ts_ns);
         self.report.ticks += 1;
         self.dequeued_ns = Clock::now_ns();
         self.queue_latency
@@ -433,7 +471,7 @@ impl Core {
             return;
         };
         if !matches!(tick.kind, TickKind::Status(_)) {
-            st.last_tick_ns = tick.recv_ns;
+            st.last_tick_ns = self.clock.arrival_ns(tick.recv_ns);
         }
         match tick.kind {
             TickKind::Trade(t) => {
@@ -474,6 +512,12 @@ impl Core {
             TickKind::BookDelta(d) => {
                 st.book.apply(&d);
                 if d.is_end_of_batch() {
+                    // A complete snapshot is a trusted book again.
+                    if d.flags & BookDelta::SNAPSHOT != 0 && st.stale {
+                        st.stale = false;
+                        let symbol = self.s.instruments.spec(tick.instrument).symbol.clone();
+                        tracing::info!(%symbol, "book snapshot applied: instrument trusted again");
+                    }
                     if let Some((b, _)) = st.book.best_bid() {
                         st.best_bid = Some(b);
                     }
@@ -484,7 +528,13 @@ impl Core {
                 }
             }
             TickKind::Status(s) => {
-                let stale = matches!(s, FeedStatus::Stale | FeedStatus::Disconnected);
+                // `Connected` alone proves nothing about the book: after a reconnect it stays
+                // untrusted until `Resynced` or a complete snapshot.
+                let stale = match s {
+                    FeedStatus::Stale | FeedStatus::Disconnected => true,
+                    FeedStatus::Resynced => false,
+                    FeedStatus::Connected => st.stale,
+                };
                 if stale != st.stale {
                     st.stale = stale;
                     let symbol = self.s.instruments.spec(tick.instrument).symbol.clone();
@@ -554,10 +604,12 @@ impl Core {
         let name = self.strategies[i].name.clone();
         tracing::error!(strategy = %name, "{e}");
         self.risk_event(Some(name.clone()), None, "strategy_error", e.to_string());
-        let now = Instant::now();
+        let now = self.clock.now_ns();
         let window = self.s.error_window;
+        let window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
         let slot = &mut self.strategies[i];
-        slot.error_times.retain(|t| now.duration_since(*t) < window);
+        slot.error_times
+            .retain(|t| now.saturating_sub(*t) < window_ns);
         slot.error_times.push(now);
         if slot.error_times.len() as u32 >= self.s.max_strategy_errors {
             slot.halted = true;
@@ -592,7 +644,7 @@ impl Core {
             own_best_ask,
             stale: st.stale,
             last_tick_ns: st.last_tick_ns,
-            now_ns: Clock::now_ns(),
+            now_ns: self.clock.interval_ns(),
         }
     }
 
@@ -623,7 +675,7 @@ impl Core {
             client_order_id,
             intent,
         };
-        let signed = match self.s.signer.sign_new(&request, Clock::wall_ms()) {
+        let signed = match self.s.signer.sign_new(&request, self.clock.now_ms()) {
             Ok(s) => s,
             Err(e) => {
                 self.on_risk_reject(
@@ -644,7 +696,7 @@ impl Core {
             self.core_latency
                 .record(now.saturating_sub(self.dequeued_ns));
         }
-        let now = Clock::wall_ns();
+        let now = self.clock.now_ns();
         self.tracker.insert(request, now);
         self.report.orders += 1;
         self.emit_order(request.client_order_id);
@@ -685,10 +737,14 @@ impl Core {
                 continue;
             };
             let (inst, side) = (order.request.intent.instrument, order.request.intent.side);
-            match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
+            match self
+                .s
+                .signer
+                .sign_cancel(id, inst, side, self.clock.now_ms())
+            {
                 Ok(signed) => {
                     if self.s.gateway.send(signed).is_ok() {
-                        self.s.risk.record_request(1, Clock::now_ns());
+                        self.s.risk.record_request(1, self.clock.interval_ns());
                         self.tracker.mark_cancel_sent(&id);
                         self.report.cancels += 1;
                     } else {
@@ -700,7 +756,8 @@ impl Core {
         }
     }
 
-    fn on_exec(&mut self, rep: ExecReport) {
+    /// Applies one exec report: order state, fills to positions, the strategy's `on_fill`.
+    pub fn on_exec(&mut self, rep: ExecReport) {
         match self.tracker.apply(&rep) {
             ExecOutcome::UnknownOrder => {
                 self.report.unknown_reports += 1;
@@ -806,7 +863,7 @@ impl Core {
             avg_price: pos.avg_price,
             realized_pnl: pos.realized_pnl,
             fees: pos.fees,
-            updated_ns: Clock::wall_ns(),
+            updated_ns: self.clock.now_ns(),
         }));
         if !self.strategies[si].halted {
             let view = FillView {
@@ -851,7 +908,7 @@ impl Core {
             status: o.status,
             reject_reason: o.reject_reason.clone(),
             created_ns: o.created_ns,
-            updated_ns: Clock::wall_ns(),
+            updated_ns: self.clock.now_ns(),
         }
     }
 
@@ -865,7 +922,7 @@ impl Core {
         self.risk_seq += 1;
         let row = RiskEventRow {
             id: format!("{:x}-{}", self.s.run_id, self.risk_seq),
-            ts_ns: Clock::wall_ns(),
+            ts_ns: self.clock.now_ns(),
             strategy,
             symbol,
             reason: reason.to_string(),
@@ -914,7 +971,7 @@ impl Core {
             return;
         }
         let equity = self.equity();
-        if let Some((breach, msg)) = self.s.risk.observe_equity(equity, Clock::wall_ns()) {
+        if let Some((breach, msg)) = self.s.risk.observe_equity(equity, self.clock.now_ns()) {
             tracing::error!(limit = breach.as_str(), "{msg}; tripping the kill switch");
             self.risk_event(None, None, breach.as_str(), msg);
         }

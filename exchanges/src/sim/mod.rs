@@ -34,6 +34,7 @@ mod market;
 pub mod matching;
 mod rest;
 mod state;
+pub mod tape;
 mod user_stream;
 mod wire;
 mod ws;

@@ -1,0 +1,221 @@
+//! Command-line arguments of `peregrine backtest` and `peregrine gen-ticks`, and how they
+//! become a [`BacktestConfig`] / [`GenConfig`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use peregrine_engine::config::{Config, ConfigError, StrategyConfig};
+use peregrine_engine::risk::RiskLimits;
+use peregrine_engine::strategy::StrategyLimits;
+use peregrine_engine::types::{InstrumentSpec, Instruments};
+use rust_decimal::Decimal;
+
+use super::gen::GenConfig;
+use super::venue::Fees;
+use super::BacktestConfig;
+
+/// `peregrine backtest` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BacktestArgs {
+    /// The strategy file (`.rhai`).
+    #[arg(long)]
+    pub strategy: PathBuf,
+    /// Tick file in the interchange format (JSON lines, as `peregrine normalize` or
+    /// `peregrine gen-ticks` write it).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Strategy parameter `name=value` (repeatable; overrides the config file's). Integers and
+    /// `true`/`false` are passed as such, anything else as a string (decimal strings become
+    /// exact decimals in the script).
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// Output directory for orders.jsonl, fills.jsonl, risk_events.jsonl, equity.jsonl,
+    /// summary.json and equity.svg.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Config file: instruments (tick/lot size), [risk] limits, and the parameters of the
+    /// [[strategies]] entry with the same file.
+    #[arg(long, default_value = "config/default.toml")]
+    pub config: PathBuf,
+    /// Symbol to trade (canonical, e.g. BTC-USDT); default: the strategy entry's first
+    /// instrument, else the config's first instrument.
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Maker and taker fee in basis points of notional (both).
+    #[arg(long, default_value = "0")]
+    pub fee_bps: Decimal,
+    /// Maker fee in bps (overrides --fee-bps).
+    #[arg(long)]
+    pub maker_fee_bps: Option<Decimal>,
+    /// Taker fee in bps (overrides --fee-bps).
+    #[arg(long)]
+    pub taker_fee_bps: Option<Decimal>,
+    /// Order latency in event time (e.g. `0ms`, `5ms`): requests reach the venue this long
+    /// after the event that caused them.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
+    pub latency: Duration,
+    /// Equity curve sampling interval in event time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub equity_interval: Duration,
+}
+
+/// `peregrine gen-ticks` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenTicksArgs {
+    /// Seed of the synthetic market.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Event-time span to generate (e.g. `10m`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Output file (interchange JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Market step in event time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    pub step: Duration,
+    /// Symbol (canonical).
+    #[arg(long, default_value = "BTC-USDT")]
+    pub symbol: String,
+    /// Start price.
+    #[arg(long, default_value = "60000")]
+    pub start_price: Decimal,
+    /// Price increment.
+    #[arg(long, default_value = "0.01")]
+    pub tick_size: Decimal,
+    /// Quantity increment.
+    #[arg(long, default_value = "0.00001")]
+    pub lot_size: Decimal,
+    /// Event time of the first line, ms since the Unix epoch (fixed, so output is
+    /// reproducible).
+    #[arg(long, default_value_t = 1_767_225_600_000)]
+    pub start_ms: i64,
+}
+
+/// A bad command line or config for a backtest.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// The config file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Something else is wrong (the message says what).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn param_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match v {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(v.to_string()),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+impl BacktestArgs {
+    /// The backtest configuration these arguments describe.
+    pub fn to_config(&self) -> Result<BacktestConfig, ArgsError> {
+        let cfg = Config::load(&self.config)?;
+        let entry = cfg
+            .strategies
+            .iter()
+            .find(|s| same_file(&s.file, &self.strategy));
+        let symbol = self
+            .symbol
+            .clone()
+            .or_else(|| entry.and_then(|e| e.instruments.first().cloned()))
+            .or_else(|| cfg.instruments.first().map(|i| i.symbol.clone()))
+            .ok_or_else(|| ArgsError::Invalid("no symbol: pass --symbol".into()))?;
+        let inst = cfg
+            .instruments
+            .iter()
+            .find(|i| i.symbol == symbol)
+            .ok_or_else(|| {
+                ArgsError::Invalid(format!(
+                    "{symbol} is not in {}'s [[instruments]] (tick and lot size are needed)",
+                    self.config.display()
+                ))
+            })?;
+        let spec =
+            InstrumentSpec::from_canonical("backtest", &symbol, inst.tick_size, inst.lot_size)
+                .ok_or_else(|| ArgsError::Invalid(format!("{symbol:?} is not BASE-QUOTE")))?;
+        let mut instruments = Instruments::new();
+        instruments.intern(spec);
+        let mut params: BTreeMap<String, toml::Value> =
+            entry.map(|e| e.params.clone()).unwrap_or_default();
+        for p in &self.params {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| ArgsError::Invalid(format!("--param {p:?}: expected K=V")))?;
+            params.insert(k.trim().to_string(), param_value(v.trim()));
+        }
+        let name = entry.map(|e| e.name.clone()).unwrap_or_else(|| {
+            self.strategy
+                .file_stem()
+                .map_or("strategy".into(), |s| s.to_string_lossy().into_owned())
+        });
+        let bps = |v: Option<Decimal>| -> Result<Decimal, ArgsError> {
+            let v = v.unwrap_or(self.fee_bps);
+            if v < Decimal::ZERO {
+                return Err(ArgsError::Invalid(format!("fee {v} bps is negative")));
+            }
+            Ok(v)
+        };
+        Ok(BacktestConfig {
+            strategy: StrategyConfig {
+                name,
+                file: self.strategy.clone(),
+                instruments: vec![symbol],
+                params,
+                ..Default::default()
+            },
+            instruments: Arc::new(instruments),
+            risk: RiskLimits {
+                max_order_notional: cfg.risk.max_order_notional,
+                max_position: cfg.risk.max_position,
+            },
+            fees: Fees {
+                maker_bps: bps(self.maker_fee_bps)?,
+                taker_bps: bps(self.taker_fee_bps)?,
+            },
+            latency_ns: u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX),
+            equity_interval_ns: i64::try_from(self.equity_interval.as_nanos())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            strategy_limits: StrategyLimits::default(),
+            cancel_at_end: true,
+        })
+    }
+}
+
+impl GenTicksArgs {
+    /// The generator configuration these arguments describe.
+    pub fn to_config(&self) -> Result<GenConfig, ArgsError> {
+        let step_ms = i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX);
+        if step_ms < 1 {
+            return Err(ArgsError::Invalid("--step must be at least 1ms".into()));
+        }
+        let span = i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX);
+        Ok(GenConfig {
+            seed: self.seed,
+            symbol: self.symbol.clone(),
+            start_price: self.start_price,
+            tick_size: self.tick_size,
+            lot_size: self.lot_size,
+            start_ms: self.start_ms,
+            step_ms,
+            steps: (span / step_ms).max(0) as u64,
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! `peregrine backtest`: the real core loop (strategies, risk gate, order tracking,
+//! positions) driven step by step over recorded interchange ticks, with a replay
+//! [`EngineClock`] and a backtest venue that fills orders with the simulator's matching
+//! engine against the recorded market (fill model: [`venue`]).
+//!
+//! Deterministic: engine time is the recorded event time, ids come from counters, nothing
+//! iterates a hash map into the output, so the same inputs give byte-identical outputs.
+
+pub mod cli;
+pub mod data;
+pub mod gen;
+pub mod metrics;
+pub mod svg;
+pub mod venue;
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use peregrine_engine::clock::EngineClock;
+use peregrine_engine::config::StrategyConfig;
+use peregrine_engine::core::{Core, CoreError, CoreReport, CoreSetup};
+use peregrine_engine::events::{FillRow, OrderRow, RiskEventRow, SinkEvent};
+use peregrine_engine::gateway::SignedOrder;
+use peregrine_engine::interchange::InterchangeError;
+use peregrine_engine::order::ExecReport;
+use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::strategy::StrategyLimits;
+use peregrine_engine::tick::{Tick, TickKind};
+use peregrine_engine::types::{Instruments, Price};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use self::data::TickDecoder;
+use self::metrics::{max_drawdown, sharpe_per_sample, EquityPoint, EquityTracker};
+use self::venue::{BacktestSigner, BacktestVenue, Fees, VenueStats};
+
+/// Run id of every backtest (client order ids read `pgbac-<seq>`).
+pub const BACKTEST_RUN_ID: u32 = 0xbac;
+/// Rounds of exec report -> strategy -> order -> exec report allowed for one event before the
+/// backtest stops as a runaway feedback loop.
+const MAX_ROUNDS_PER_EVENT: usize = 10_000;
+
+/// Why a backtest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// A data line could not be read or parsed (the message names the line).
+    #[error("data {0}")]
+    Interchange(#[from] InterchangeError),
+    /// A data line parsed but is not a usable event.
+    #[error("data line {line}: {message}")]
+    Data {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The core could not start (a strategy failed to load).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// Exec reports and new orders kept feeding each other within one event.
+    #[error("more than {MAX_ROUNDS_PER_EVENT} order/fill rounds within one event at {ts_ns} ns: the strategy is in a feedback loop")]
+    Runaway {
+        /// Event time.
+        ts_ns: i64,
+    },
+    /// The simulator's synthetic market could not be built (gen-ticks).
+    #[error("synthetic market: {0}")]
+    Sim(#[from] peregrine_exchanges::sim::SimError),
+    /// Writing an output failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A row could not be serialized.
+    #[error("serializing output: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Everything a backtest needs besides the data.
+#[derive(Clone, Debug)]
+pub struct BacktestConfig {
+    /// The strategy, its instruments and parameters.
+    pub strategy: StrategyConfig,
+    /// The instruments (events of other symbols are skipped).
+    pub instruments: Arc<Instruments>,
+    /// Risk limits of the gate.
+    pub risk: RiskLimits,
+    /// Maker/taker fees.
+    pub fees: Fees,
+    /// Order latency in event time, ns (0 = orders meet the market of the causing event).
+    pub latency_ns: u64,
+    /// Equity curve sampling interval in event time, ns.
+    pub equity_interval_ns: i64,
+    /// Strategy sandbox limits.
+    pub strategy_limits: StrategyLimits,
+    /// Cancel working orders at the end of the data.
+    pub cancel_at_end: bool,
+}
+
+/// The result of a backtest: the summary and the rows written to `--out`.
+#[derive(Debug)]
+pub struct BacktestOutcome {
+    /// The summary.
+    pub summary: BacktestSummary,
+    /// Every order state change, in order.
+    pub orders: Vec<OrderRow>,
+    /// Every fill, in order.
+    pub fills: Vec<FillRow>,
+    /// Risk events (refusals, strategy errors), in order.
+    pub risk_events: Vec<RiskEventRow>,
+    /// The equity curve.
+    pub equity: Vec<EquityPoint>,
+}
+
+/// What a backtest did. Deterministic: no wall-clock figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct BacktestSummary {
+    /// Strategy name.
+    pub strategy: String,
+    /// Traded symbols.
+    pub symbols: Vec<String>,
+    /// Data lines read (events).
+    pub events: u64,
+    /// Lines skipped (symbol not traded).
+    pub skipped_events: u64,
+    /// Ticks processed by the core.
+    pub ticks: u64,
+    /// Event time of the first and last tick, ns.
+    pub first_ts_ns: i64,
+    /// Event time of the last tick, ns.
+    pub last_ts_ns: i64,
+    /// Orders sent to the venue.
+    pub orders: u64,
+    /// Fills (trades) booked.
+    pub trades: u64,
+    /// Orders refused (risk gate or venue).
+    pub rejects: u64,
+    /// Of which by the risk gate.
+    pub risk_rejects: u64,
+    /// Cancel requests sent.
+    pub cancels: u64,
+    /// Strategy callback errors.
+    pub strategy_errors: u64,
+    /// Fees paid, quote currency.
+    pub fees: Decimal,
+    /// Realized PnL net of fees, quote currency.
+    pub realized_pnl: Decimal,
+    /// Unrealized PnL of the final position at the last mark.
+    pub unrealized_pnl: Decimal,
+    /// Final equity (realized + unrealized).
+    pub final_equity: Decimal,
+    /// Final net position, base units.
+    pub final_position: Decimal,
+    /// Largest peak-to-trough fall of the sampled equity curve.
+    pub max_drawdown: Decimal,
+    /// Per-sample Sharpe of equity changes (not annualised), if defined.
+    pub sharpe_per_sample: Option<f64>,
+    /// Equity samples.
+    pub equity_samples: usize,
+    /// Sampling interval, ns of event time.
+    pub equity_interval_ns: i64,
+    /// Maker fee, bps.
+    pub maker_fee_bps: Decimal,
+    /// Taker fee, bps.
+    pub taker_fee_bps: Decimal,
+    /// Order latency, ns of event time.
+    pub latency_ns: u64,
+    /// Orders still working at the end.
+    pub working_orders_at_end: usize,
+    /// Venue counters.
+    pub venue_cancel_misses: u64,
+}
+
+impl BacktestSummary {
+    /// The human-readable summary printed by `peregrine backtest`.
+    pub fn render(&self) -> String {
+        let secs = (self.last_ts_ns - self.first_ts_ns) as f64 / 1e9;
+        let sharpe = self
+            .sharpe_per_sample
+            .map_or("n/a".to_string(), |s| format!("{s:.4}"));
+        format!(
+            "backtest {strategy} on {symbols}\n\
+             \x20 data           {events} events ({skipped} skipped), {ticks} ticks, {secs:.3} s of event time\n\
+             \x20 orders         {orders} sent, {rejects} refused ({risk} by risk), {cancels} cancels\n\
+             \x20 trades         {trades}\n\
+             \x20 fees           {fees} (maker {mbps} bps, taker {tbps} bps)\n\
+             \x20 realized PnL   {realized} (net of fees)\n\
+             \x20 unrealized PnL {unrealized} (final position {pos} at the last mark)\n\
+             \x20 final equity   {equity}\n\
+             \x20 max drawdown   {dd}\n\
+             \x20 Sharpe         {sharpe} (per {interval} ms sample of equity changes, not annualised)\n\
+             \x20 strategy errs  {errs}; working orders at end {working}\n",
+            strategy = self.strategy,
+            symbols = self.symbols.join(","),
+            events = self.events,
+            skipped = self.skipped_events,
+            ticks = self.ticks,
+            orders = self.orders,
+            rejects = self.rejects,
+            risk = self.risk_rejects,
+            cancels = self.cancels,
+            trades = self.trades,
+            fees = self.fees,
+            mbps = self.maker_fee_bps,
+            tbps = self.taker_fee_bps,
+            realized = self.realized_pnl,
+            unrealized = self.unrealized_pnl,
+            pos = self.final_position,
+            equity = self.final_equity,
+            dd = self.max_drawdown,
+            interval = self.equity_interval_ns / 1_000_000,
+            errs = self.strategy_errors,
+            working = self.working_orders_at_end,
+        )
+    }
+}
+
+/// A backtest driven one tick at a time: the core, the venue and the bookkeeping.
+pub struct Backtest {
+    core: Core,
+    venue: BacktestVenue,
+    gateway: tokio::sync::mpsc::UnboundedReceiver<SignedOrder>,
+    sink: crossbeam_channel::Receiver<SinkEvent>,
+    reports: Vec<ExecReport>,
+    equity: EquityTracker,
+    has_quote: Vec<bool>,
+    instruments: Arc<Instruments>,
+    cfg: BacktestConfig,
+    orders: Vec<OrderRow>,
+    fills: Vec<FillRow>,
+    risk_events: Vec<RiskEventRow>,
+    first_ts: Option<i64>,
+    last_ts: i64,
+}
+
+impl Backtest {
+    /// Loads the strategy and builds the core on a replay clock.
+    pub fn new(cfg: BacktestConfig) -> Result<Self, BacktestError> {
+        let (signer, requests) = BacktestSigner::new();
+        let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
+        let setup = CoreSetup {
+            run_id: BACKTEST_RUN_ID,
+            venue: "backtest".into(),
+            instruments: cfg.instruments.clone(),
+            strategies: vec![cfg.strategy.clone()],
+            strategy_limits: cfg.strategy_limits,
+            max_strategy_errors: 10,
+            error_window: Duration::from_secs(60),
+            risk: RiskGate::new(cfg.risk, KillSwitch::new(false)),
+            signer: Box::new(signer),
+            gateway: gw_tx,
+            ticks: crossbeam_channel::never(),
+            execs: crossbeam_channel::never(),
+            sink: Box::new(sink_tx),
+            cancel_on_stop: cfg.cancel_at_end,
+            drain_timeout: Duration::ZERO,
+            progress_interval: Duration::ZERO,
+        };
+        let core = Core::with_clock(setup, EngineClock::replay(0))?;
+        let n = cfg.instruments.len();
+        Ok(Self {
+            core,
+            venue: BacktestVenue::new(
+                BACKTEST_RUN_ID,
+                &cfg.instruments,
+                requests,
+                cfg.fees,
+                cfg.latency_ns,
+            ),
+            gateway: gw_rx,
+            sink: sink_rx,
+            reports: Vec::with_capacity(16),
+            equity: EquityTracker::new(n, cfg.equity_interval_ns),
+            has_quote: vec![false; n],
+            instruments: cfg.instruments.clone(),
+            cfg,
+            orders: Vec::new(),
+            fills: Vec::new(),
+            risk_events: Vec::new(),
+            first_ts: None,
+            last_ts: 0,
+        })
+    }
+
+    /// Processes one recorded tick: due in-flight orders reach the venue, the venue matches
+    /// our resting orders against the event, the core sees the event (strategies run), their
+    /// orders meet the market, and equity is sampled.
+    pub fn step(&mut self, tick: Tick) -> Result<(), BacktestError> {
+        let now = tick.exch_ts_ns.max(self.last_ts);
+        self.last_ts = now;
+        self.first_ts.get_or_insert(now);
+        self.venue.activate_due(now, &mut self.reports);
+        self.venue.on_market(&tick, &mut self.reports);
+        if !self.reports.is_empty() {
+            self.settle(now)?;
+        }
+        let i = tick.instrument.index();
+        match tick.kind {
+            TickKind::Quote(q) => {
+                self.has_quote[i] = true;
+                self.equity.mark_mid(i, q.bid_px, q.ask_px);
+            }
+            TickKind::Trade(t) if !self.has_quote[i] => self.equity.mark(i, t.price),
+            _ => {}
+        }
+        self.core.on_tick(tick);
+        self.settle(now)?;
+        self.equity.observe(now);
+        Ok(())
+    }
+
+    /// Delivers exec reports and new requests back and forth until nothing is left.
+    fn settle(&mut self, now: i64) -> Result<(), BacktestError> {
+        for _ in 0..MAX_ROUNDS_PER_EVENT {
+            while let Ok(signed) = self.gateway.try_recv() {
+                self.venue.submit(signed, now, &mut self.reports);
+            }
+            self.drain_sink();
+            if self.reports.is_empty() {
+                return Ok(());
+            }
+            let mut reports = std::mem::take(&mut self.reports);
+            for r in reports.drain(..) {
+                self.core.on_exec(r);
+            }
+            self.reports = reports;
+        }
+        Err(BacktestError::Runaway { ts_ns: now })
+    }
+
+    fn drain_sink(&mut self) {
+        while let Ok(ev) = self.sink.try_recv() {
+            match ev {
+                SinkEvent::Order(o) => self.orders.push(o),
+                SinkEvent::Fill(f) => {
+                    if let Some(id) = self.instruments.by_symbol(&f.symbol) {
+                        let spec = self.instruments.spec(id);
+                        let fee: Price = if f.fee_asset == spec.quote {
+                            f.fee
+                        } else if f.fee_asset == spec.base {
+                            f.fee * f.price
+                        } else {
+                            Decimal::ZERO
+                        };
+                        self.equity.on_fill(id.index(), f.side, f.price, f.qty, fee);
+                    }
+                    self.fills.push(f);
+                }
+                SinkEvent::Risk(r) => self.risk_events.push(r),
+                _ => {}
+            }
+        }
+    }
+
+    /// End of data: strategies' `on_stop`, in-flight orders reach the venue, working orders
+    /// are cancelled (if configured); returns the outcome.
+    pub fn finish(mut self, events: u64, skipped: u64) -> Result<BacktestOutcome, BacktestError> {
+        let now = self.last_ts;
+        // Whatever is still in flight arrives, then strategies stop and working orders are
+        // cancelled; requests made on the way (cancels, `on_stop` orders) arrive too.
+        self.venue.activate_due(i64::MAX, &mut self.reports);
+        self.settle(now)?;
+        self.core.stop();
+        self.settle(now)?;
+        self.venue.activate_due(i64::MAX, &mut self.reports);
+        self.settle(now)?;
+        let working = self.core.working_orders();
+        let venue_stats: VenueStats = self.venue.stats;
+        self.drain_sink();
+        let report: CoreReport = self.core.finish();
+        self.equity.close(now);
+        let points = std::mem::take(&mut self.equity.points);
+        let last = points.last().cloned();
+        let realized = last.as_ref().map_or(Decimal::ZERO, |p| p.realized);
+        let final_equity = last.as_ref().map_or(Decimal::ZERO, |p| p.equity);
+        let summary = BacktestSummary {
+            strategy: self.cfg.strategy.name.clone(),
+            symbols: self
+                .instruments
+                .iter()
+                .map(|(_, s)| s.symbol.clone())
+                .collect(),
+            events,
+            skipped_events: skipped,
+            ticks: report.ticks,
+            first_ts_ns: self.first_ts.unwrap_or(0),
+            last_ts_ns: now,
+            orders: report.orders,
+            trades: report.fills,
+            rejects: report.rejects,
+            risk_rejects: report.risk_rejects,
+            cancels: report.cancels,
+            strategy_errors: report.strategy_errors,
+            fees: last.as_ref().map_or(Decimal::ZERO, |p| p.fees),
+            realized_pnl: realized,
+            unrealized_pnl: (final_equity - realized).normalize(),
+            final_equity,
+            final_position: last.as_ref().map_or(Decimal::ZERO, |p| p.position),
+            max_drawdown: max_drawdown(&points),
+            sharpe_per_sample: sharpe_per_sample(&points),
+            equity_samples: points.len(),
+            equity_interval_ns: self.cfg.equity_interval_ns,
+            maker_fee_bps: self.cfg.fees.maker_bps,
+            taker_fee_bps: self.cfg.fees.taker_bps,
+            latency_ns: self.cfg.latency_ns,
+            working_orders_at_end: working,
+            venue_cancel_misses: venue_stats.cancel_misses,
+        };
+        Ok(BacktestOutcome {
+            summary,
+            orders: self.orders,
+            fills: self.fills,
+            risk_events: self.risk_events,
+            equity: points,
+        })
+    }
+}
+
+/// Runs a backtest over an interchange stream.
+pub fn run_backtest<R: BufRead>(
+    cfg: BacktestConfig,
+    input: R,
+) -> Result<BacktestOutcome, BacktestError> {
+    let mut decoder = TickDecoder::new(cfg.instruments.clone());
+    let mut bt = Backtest::new(cfg)?;
+    let mut ticks = Vec::with_capacity(64);
+    let events = data::for_each_line(input, |ev, line| {
+        ticks.clear();
+        decoder.decode(&ev, line, &mut ticks)?;
+        for t in ticks.drain(..) {
+            bt.step(t)?;
+        }
+        Ok(())
+    })?;
+    bt.finish(events, decoder.skipped)
+}
+
+fn write_jsonl<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> Result<(), BacktestError> {
+    let path = dir.join(name);
+    let werr = |source| BacktestError::Write {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::create(&path).map_err(werr)?;
+    let mut w = std::io::BufWriter::new(file);
+    for r in rows {
+        serde_json::to_writer(&mut w, r)?;
+        w.write_all(b"\n").map_err(werr)?;
+    }
+    w.flush().map_err(werr)
+}
+
+/// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `equity.jsonl`,
+/// `summary.json` and `equity.svg` into `dir` (created if missing).
+pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), BacktestError> {
+    let werr = |path: PathBuf| move |source| BacktestError::Write { path, source };
+    std::fs::create_dir_all(dir).map_err(werr(dir.to_path_buf()))?;
+    write_jsonl(dir, "orders.jsonl", &outcome.orders)?;
+    write_jsonl(dir, "fills.jsonl", &outcome.fills)?;
+    write_jsonl(dir, "risk_events.jsonl", &outcome.risk_events)?;
+    write_jsonl(dir, "equity.jsonl", &outcome.equity)?;
+    let summary = serde_json::to_string_pretty(&outcome.summary)? + "\n";
+    let p = dir.join("summary.json");
+    std::fs::write(&p, summary).map_err(werr(p.clone()))?;
+    let s = &outcome.summary;
+    let title = format!(
+        "{} on {}: equity (final {}, max drawdown {})",
+        s.strategy,
+        s.symbols.join(","),
+        s.final_equity,
+        s.max_drawdown
+    );
+    let p = dir.join("equity.svg");
+    std::fs::write(&p, svg::equity_svg(&outcome.equity, &title)).map_err(werr(p.clone()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

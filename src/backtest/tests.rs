@@ -1,0 +1,292 @@
+//! Fill model, accounting and determinism of the backtest, on hand-made ticks.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use peregrine_engine::config::StrategyConfig;
+use peregrine_engine::events::OrderStatus;
+use peregrine_engine::risk::RiskLimits;
+use peregrine_engine::strategy::StrategyLimits;
+use peregrine_engine::types::{InstrumentSpec, Instruments};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+
+use super::venue::Fees;
+use super::*;
+
+const T0: i64 = 1_767_225_600_000_000_000;
+const SEC: i64 = 1_000_000_000;
+
+/// Rests a buy at `buy_px` on the first quote; when it is completely filled, rests a sell of
+/// the same size at `sell_px`.
+const BUY_THEN_SELL: &str = r#"
+fn on_start() { this.stage = 0; }
+fn on_quote(q) {
+    if this.stage == 0 {
+        limit("buy", param("buy_px"), param("qty"));
+        this.stage = 1;
+    }
+}
+fn on_fill(f) {
+    if f.side == "buy" && !f.partial {
+        limit("sell", param("sell_px"), param("qty"));
+    }
+}
+"#;
+
+fn config(dir: &Path, script: &str, maker_bps: Decimal, taker_bps: Decimal) -> BacktestConfig {
+    let file = dir.join("s.rhai");
+    std::fs::write(&file, script).unwrap();
+    let mut params = BTreeMap::new();
+    params.insert("buy_px".into(), toml::Value::String("100".into()));
+    params.insert("sell_px".into(), toml::Value::String("101".into()));
+    params.insert("qty".into(), toml::Value::String("0.5".into()));
+    let mut instruments = Instruments::new();
+    instruments.intern(
+        InstrumentSpec::from_canonical("backtest", "ABC-USDT", dec!(0.01), dec!(0.001)).unwrap(),
+    );
+    BacktestConfig {
+        strategy: StrategyConfig {
+            name: "t".into(),
+            file,
+            instruments: vec!["ABC-USDT".into()],
+            params,
+            ..Default::default()
+        },
+        instruments: Arc::new(instruments),
+        risk: RiskLimits {
+            max_order_notional: dec!(1000),
+            max_position: dec!(10),
+        },
+        fees: Fees {
+            maker_bps,
+            taker_bps,
+        },
+        latency_ns: 0,
+        equity_interval_ns: SEC,
+        strategy_limits: StrategyLimits::default(),
+        cancel_at_end: true,
+    }
+}
+
+fn quote(t: i64, bid: &str, ask: &str, qty: &str) -> String {
+    format!(
+        r#"{{"venue":"x","symbol":"ABC-USDT","kind":"quote","exch_ts_ns":{},"bid_px":"{bid}","bid_qty":"{qty}","ask_px":"{ask}","ask_qty":"{qty}"}}"#,
+        T0 + t * SEC
+    )
+}
+
+fn trade(t: i64, px: &str, qty: &str, side: &str) -> String {
+    format!(
+        r#"{{"venue":"x","symbol":"ABC-USDT","kind":"trade","exch_ts_ns":{},"price":"{px}","qty":"{qty}","side":"{side}","trade_id":"{t}"}}"#,
+        T0 + t * SEC
+    )
+}
+
+fn run(cfg: BacktestConfig, lines: &[String]) -> BacktestOutcome {
+    let data = lines.join("\n") + "\n";
+    run_backtest(cfg, data.as_bytes()).unwrap()
+}
+
+#[test]
+fn resting_buy_fills_only_at_or_through_its_price_with_fees_and_exact_pnl() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BUY_THEN_SELL, dec!(10), dec!(20));
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"), // buy 0.5 @ 100 rests (does not cross 100.1)
+        trade(1, "100.05", "3", "sell"), // above our bid: no fill
+        quote(2, "99.95", "100.01", "5"), // ask above our bid: no fill
+        trade(3, "100", "0.2", "sell"), // at our price: 0.2 fills (maker)
+        quote(4, "99.9", "99.95", "0.1"), // ask crosses our bid: 0.1 more fills at 100
+        trade(5, "99.5", "4", "sell"),  // through: the last 0.2; sell 0.5 @ 101 rests
+        trade(6, "100.99", "9", "buy"), // below our ask: no fill
+        trade(7, "101.5", "9", "buy"),  // through our ask: 0.5 fills at 101
+        quote(8, "101", "101.2", "5"),
+    ];
+    let out = run(cfg, &lines);
+    let fills: Vec<(i64, &str, Decimal, Decimal, Decimal, bool)> = out
+        .fills
+        .iter()
+        .map(|f| {
+            (
+                (f.exch_ts_ns - T0) / SEC,
+                f.side.as_str(),
+                f.price,
+                f.qty,
+                f.fee,
+                f.is_maker,
+            )
+        })
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            (3, "buy", dec!(100), dec!(0.2), dec!(0.02), true),
+            (4, "buy", dec!(100), dec!(0.1), dec!(0.01), true),
+            (5, "buy", dec!(100), dec!(0.2), dec!(0.02), true),
+            (7, "sell", dec!(101), dec!(0.5), dec!(0.0505), true),
+        ]
+    );
+    // By hand: 0.5 * (101 - 100) - fees (0.05 + 0.0505) = 0.3995.
+    let s = &out.summary;
+    assert_eq!(s.realized_pnl, dec!(0.3995));
+    assert_eq!(s.fees, dec!(0.1005));
+    assert_eq!(s.final_position, Decimal::ZERO);
+    assert_eq!(s.final_equity, dec!(0.3995));
+    assert_eq!(s.trades, 4);
+    assert_eq!(s.orders, 2);
+    let last = out.orders.last().unwrap();
+    assert_eq!(last.status, OrderStatus::Filled);
+}
+
+#[test]
+fn crossing_orders_take_the_recorded_touch_at_taker_fee() {
+    let dir = tempfile::tempdir().unwrap();
+    // Buy 0.5 at 100.2 against an ask of 100.1 x 0.3: 0.3 taken at 100.1, 0.2 rests at 100.2.
+    let mut cfg = config(dir.path(), BUY_THEN_SELL, dec!(10), dec!(20));
+    cfg.strategy
+        .params
+        .insert("buy_px".into(), toml::Value::String("100.2".into()));
+    let lines = vec![
+        quote(0, "99.9", "100.1", "0.3"),
+        trade(1, "100.3", "1", "buy"),  // above our bid: nothing
+        trade(2, "100.2", "1", "sell"), // at our bid: the rest
+    ];
+    let out = run(cfg, &lines);
+    let fills: Vec<(Decimal, Decimal, Decimal, bool)> = out
+        .fills
+        .iter()
+        .map(|f| (f.price, f.qty, f.fee, f.is_maker))
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            (dec!(100.1), dec!(0.3), dec!(0.06006), false),
+            (dec!(100.2), dec!(0.2), dec!(0.02004), true),
+        ]
+    );
+    // The sell at 101 never fills: cancelled at the end of the data.
+    assert_eq!(out.summary.working_orders_at_end, 0);
+    assert_eq!(out.orders.last().unwrap().status, OrderStatus::Cancelled);
+    assert_eq!(out.summary.final_position, dec!(0.5));
+    // Average 100.14 (50.07 / 0.5), marked at the last mid 100.0: 0.5 * (100 - 100.14)
+    // - fees 0.0801 = -0.1501.
+    assert_eq!(out.summary.final_equity, dec!(-0.1501));
+}
+
+#[test]
+fn latency_delays_orders_in_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), BUY_THEN_SELL, dec!(0), dec!(0));
+    cfg.latency_ns = (2 * SEC) as u64;
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        trade(1, "99", "5", "sell"), // the buy is still in flight: no fill
+        trade(2, "100", "5", "sell"), // arrived at t=2, before this event: fills
+    ];
+    let out = run(cfg, &lines);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].exch_ts_ns, T0 + 2 * SEC);
+}
+
+#[test]
+fn same_inputs_give_byte_identical_outputs() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synthetic_btcusdt.jsonl");
+    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/ema_cross.rhai");
+    let dir = tempfile::tempdir().unwrap();
+    let mut outs = Vec::new();
+    for k in 0..2 {
+        let mut cfg = config(dir.path(), "", dec!(1), dec!(2));
+        cfg.strategy.file = strategy.clone();
+        cfg.strategy.params = BTreeMap::from([
+            ("qty".to_string(), toml::Value::String("0.001".into())),
+            ("fast".to_string(), toml::Value::Integer(5)),
+        ]);
+        let mut instruments = Instruments::new();
+        instruments.intern(
+            InstrumentSpec::from_canonical("backtest", "BTC-USDT", dec!(0.01), dec!(0.00001))
+                .unwrap(),
+        );
+        cfg.instruments = Arc::new(instruments);
+        cfg.strategy.instruments = vec!["BTC-USDT".into()];
+        let file = std::fs::File::open(&data).unwrap();
+        let outcome = run_backtest(cfg, std::io::BufReader::new(file)).unwrap();
+        assert!(outcome.summary.trades > 5, "{:?}", outcome.summary);
+        let out = dir.path().join(format!("run{k}"));
+        write_outputs(&outcome, &out).unwrap();
+        outs.push(out);
+    }
+    for name in [
+        "orders.jsonl",
+        "fills.jsonl",
+        "risk_events.jsonl",
+        "equity.jsonl",
+        "summary.json",
+        "equity.svg",
+    ] {
+        let a = std::fs::read(outs[0].join(name)).unwrap();
+        let b = std::fs::read(outs[1].join(name)).unwrap();
+        assert!(
+            !a.is_empty() || name == "risk_events.jsonl",
+            "{name} is empty"
+        );
+        assert!(a == b, "{name} differs between two runs");
+    }
+}
+
+#[test]
+fn malformed_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BUY_THEN_SELL, dec!(0), dec!(0));
+    let mut data = Vec::new();
+    writeln!(data, "{}", quote(0, "99.9", "100.1", "5")).unwrap();
+    writeln!(data).unwrap();
+    writeln!(
+        data,
+        r#"{{"venue":"x","symbol":"ABC-USDT","kind":"trade","price":"1"}}"#
+    )
+    .unwrap();
+    let err = run_backtest(cfg.clone(), data.as_slice())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("line 3") && err.contains("qty"), "{err}");
+    let err = run_backtest(cfg, "{\"venue\":\n".as_bytes())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn strategies_read_replayed_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+fn on_start() { this.done = false; }
+fn on_trade(t) {
+    if !this.done && now() == t.ts && now() >= param("at") {
+        market("buy", param("qty"));
+        this.done = true;
+    }
+}
+"#;
+    let mut cfg = config(dir.path(), script, dec!(0), dec!(0));
+    cfg.strategy
+        .params
+        .insert("at".into(), toml::Value::Integer(T0 + 2 * SEC));
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        trade(1, "100", "1", "buy"),
+        trade(2, "100.1", "1", "buy"),
+        trade(3, "100.1", "1", "buy"),
+    ];
+    let out = run(cfg, &lines);
+    assert_eq!(out.fills.len(), 1);
+    assert_eq!(out.fills[0].exch_ts_ns, T0 + 2 * SEC);
+    assert!(out
+        .orders
+        .iter()
+        .all(|o| o.created_ns == T0 + 2 * SEC && o.updated_ns == T0 + 2 * SEC));
+}

@@ -1,0 +1,551 @@
+//! The backtest gateway: an [`OrderSigner`] that hands the approved request to the backtest
+//! venue, and the venue that fills our orders against the recorded market with the
+//! simulator's price-time matching engine ([`peregrine_exchanges::sim::matching`]).
+//!
+//! Fill model (documented in the README):
+//! - **Taking**: a market order, an IOC/FOK limit or a limit that crosses the recorded best
+//!   opposite level trades against that level only (its recorded price and size; from the
+//!   last `quote` line or the top of the recorded L2 book, whichever came last). The remainder
+//!   of a market/IOC order is cancelled, a FOK that cannot fill completely expires, the
+//!   remainder of a GTC limit rests at its price. A post-only order that would take is
+//!   rejected.
+//! - **Resting**: our resting buy fills (as maker, at its own price) when a recorded trade
+//!   prints at or below its price, or when the recorded best ask moves to or below it; a sell
+//!   symmetrically. The trade's (or the crossing quote's) size is the most that can fill from
+//!   that one event, shared in price-time priority among our orders. Queue position ahead of
+//!   us at the same price is not modelled (at-the-price fills are optimistic).
+//! - **Latency**: requests reach the venue `latency_ns` of event time after they were sent
+//!   (zero: at once, against the market as of the event that caused them).
+//! - **Fees**: `maker_bps` / `taker_bps` of the fill's notional, charged in the quote asset,
+//!   exact (no rounding).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use peregrine_engine::book::OrderBook as L2Book;
+use peregrine_engine::gateway::OrderSigner;
+use peregrine_engine::gateway::{HttpMethod, SignError, SignedAction, SignedOrder};
+use peregrine_engine::order::{
+    ClientOrderId, ExecKind, ExecReport, FillInfo, OrderRequest, OrderType, TimeInForce,
+};
+use peregrine_engine::tick::{Tick, TickKind};
+use peregrine_engine::types::{InstrumentId, Instruments, Price, Qty, Side};
+use peregrine_exchanges::sim::matching::{
+    Incoming, MatchError, OrderBook, OrderKind, Owner, TimeInForce as SimTif,
+};
+use rust_decimal::Decimal;
+
+/// Maker and taker fees in basis points of notional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fees {
+    /// Fee of a fill where our order rested.
+    pub maker_bps: Decimal,
+    /// Fee of a fill where our order took liquidity.
+    pub taker_bps: Decimal,
+}
+
+impl Fees {
+    fn of(&self, price: Price, qty: Qty, maker: bool) -> Decimal {
+        let bps = if maker {
+            self.maker_bps
+        } else {
+            self.taker_bps
+        };
+        price * qty * bps / Decimal::from(10_000)
+    }
+}
+
+/// The signer of a backtest: no credentials; it passes the approved request to the venue.
+#[derive(Debug)]
+pub struct BacktestSigner {
+    requests: Sender<OrderRequest>,
+}
+
+impl BacktestSigner {
+    /// A signer and the receiver the venue reads requests from.
+    pub fn new() -> (Self, Receiver<OrderRequest>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Self { requests: tx }, rx)
+    }
+}
+
+impl OrderSigner for BacktestSigner {
+    fn sign_new(&mut self, req: &OrderRequest, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+        self.requests
+            .send(*req)
+            .map_err(|_| SignError::Unsupported("the backtest venue is gone"))?;
+        Ok(SignedOrder {
+            action: SignedAction::New,
+            client_order_id: req.client_order_id,
+            instrument: req.intent.instrument,
+            side: req.intent.side,
+            method: HttpMethod::Post,
+            path: "backtest/order",
+            params: String::new(),
+            origin_recv_ns: req.intent.origin_recv_ns,
+        })
+    }
+
+    fn sign_cancel(
+        &mut self,
+        client_order_id: ClientOrderId,
+        instrument: InstrumentId,
+        side: Side,
+        _wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
+        Ok(SignedOrder {
+            action: SignedAction::Cancel,
+            client_order_id,
+            instrument,
+            side,
+            method: HttpMethod::Delete,
+            path: "backtest/order",
+            params: String::new(),
+            origin_recv_ns: 0,
+        })
+    }
+}
+
+/// The recorded market of one instrument plus our resting orders.
+struct Market {
+    quote_bid: Option<(Price, Qty)>,
+    quote_ask: Option<(Price, Qty)>,
+    book: L2Book,
+    /// Which source set the touch last: true = the L2 book.
+    book_is_newer: bool,
+    /// Our resting buys (only ours: two books so our own orders never meet).
+    bids: OrderBook,
+    /// Our resting sells.
+    asks: OrderBook,
+    quote_asset: String,
+}
+
+impl Market {
+    fn best(&self, side: Side) -> Option<(Price, Qty)> {
+        let (q, b) = match side {
+            Side::Buy => (self.quote_bid, self.book.best_bid()),
+            Side::Sell => (self.quote_ask, self.book.best_ask()),
+        };
+        if self.book_is_newer {
+            b.or(q)
+        } else {
+            q.or(b)
+        }
+    }
+}
+
+/// Counters of what the venue did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VenueStats {
+    /// New-order requests received.
+    pub new_orders: u64,
+    /// Cancel requests received.
+    pub cancels: u64,
+    /// Cancel requests for orders no longer open.
+    pub cancel_misses: u64,
+    /// Fills made.
+    pub fills: u64,
+}
+
+/// The simulated venue of a backtest.
+pub struct BacktestVenue {
+    run_id: u32,
+    markets: Vec<Market>,
+    requests: Receiver<OrderRequest>,
+    /// Requests by client order id, until final.
+    live: BTreeMap<ClientOrderId, OrderRequest>,
+    pending: VecDeque<(i64, SignedOrder)>,
+    fees: Fees,
+    latency_ns: i64,
+    next_trade_id: u64,
+    next_synthetic_id: u64,
+    /// What the venue did.
+    pub stats: VenueStats,
+}
+
+/// Ids of the synthetic (recorded-market) orders used to match ours start here.
+const SYNTHETIC_ID_BASE: u64 = 1 << 62;
+
+fn order_id(id: ClientOrderId) -> u64 {
+    u64::from(id.seq)
+}
+
+impl BacktestVenue {
+    /// A venue for the orders of run `run_id` on `instruments`, reading approved requests from `requests`.
+    pub fn new(
+        run_id: u32,
+        instruments: &Arc<Instruments>,
+        requests: Receiver<OrderRequest>,
+        fees: Fees,
+        latency_ns: u64,
+    ) -> Self {
+        let markets = instruments
+            .iter()
+            .map(|(_, spec)| Market {
+                quote_bid: None,
+                quote_ask: None,
+                book: L2Book::default(),
+                book_is_newer: false,
+                bids: OrderBook::new(1, 1),
+                asks: OrderBook::new(1, 1),
+                quote_asset: spec.quote.clone(),
+            })
+            .collect();
+        Self {
+            run_id,
+            markets,
+            requests,
+            live: BTreeMap::new(),
+            pending: VecDeque::new(),
+            fees,
+            latency_ns: i64::try_from(latency_ns).unwrap_or(i64::MAX),
+            next_trade_id: 1,
+            next_synthetic_id: SYNTHETIC_ID_BASE,
+            stats: VenueStats::default(),
+        }
+    }
+
+    /// Receives one signed request sent by the core at engine time `now`; processes it at
+    /// once or queues it for the configured latency.
+    pub fn submit(&mut self, signed: SignedOrder, now: i64, out: &mut Vec<ExecReport>) {
+        while let Ok(req) = self.requests.try_recv() {
+            self.live.insert(req.client_order_id, req);
+        }
+        if self.latency_ns == 0 {
+            self.process(signed, now, out);
+        } else {
+            self.pending
+                .push_back((now.saturating_add(self.latency_ns), signed));
+        }
+    }
+
+    /// Processes queued requests whose arrival time is at or before `now`.
+    pub fn activate_due(&mut self, now: i64, out: &mut Vec<ExecReport>) {
+        while self.pending.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((due, signed)) = self.pending.pop_front() {
+                self.process(signed, due, out);
+            }
+        }
+    }
+
+    /// Requests still in flight (latency).
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn process(&mut self, signed: SignedOrder, now: i64, out: &mut Vec<ExecReport>) {
+        match signed.action {
+            SignedAction::New => {
+                self.stats.new_orders += 1;
+                if let Some(req) = self.live.get(&signed.client_order_id).copied() {
+                    self.place(req, now, out);
+                }
+            }
+            SignedAction::Cancel => {
+                self.stats.cancels += 1;
+                self.cancel(signed.client_order_id, signed.instrument, signed.side, out);
+            }
+        }
+    }
+
+    fn report(&self, req: &OrderRequest, kind: ExecKind) -> ExecReport {
+        ExecReport {
+            client_order_id: req.client_order_id,
+            instrument: req.intent.instrument,
+            side: req.intent.side,
+            kind,
+            recv_ns: 0,
+        }
+    }
+
+    fn fill_report(
+        &mut self,
+        req: &OrderRequest,
+        price: Price,
+        qty: Qty,
+        leaves_qty: Qty,
+        maker: bool,
+        now: i64,
+    ) -> ExecReport {
+        let trade_id = self.next_trade_id;
+        self.next_trade_id += 1;
+        self.stats.fills += 1;
+        let fee_asset = self.markets[req.intent.instrument.index()]
+            .quote_asset
+            .clone();
+        self.report(
+            req,
+            ExecKind::Fill(FillInfo {
+                trade_id,
+                price,
+                qty,
+                fee: self.fees.of(price, qty, maker),
+                fee_asset,
+                is_maker: maker,
+                leaves_qty,
+                exch_ts_ns: now,
+            }),
+        )
+    }
+
+    fn place(&mut self, req: OrderRequest, now: i64, out: &mut Vec<ExecReport>) {
+        let i = req.intent;
+        let Some(m) = self.markets.get(i.instrument.index()) else {
+            return;
+        };
+        out.push(self.report(
+            &req,
+            ExecKind::Ack {
+                venue_order_id: order_id(req.client_order_id),
+            },
+        ));
+        let kind = match (i.order_type, i.price) {
+            (OrderType::Market, _) => OrderKind::Market,
+            (OrderType::Limit, Some(price)) => OrderKind::Limit {
+                price,
+                tif: match i.tif {
+                    TimeInForce::Gtc => SimTif::Gtc,
+                    TimeInForce::Ioc => SimTif::Ioc,
+                    TimeInForce::Fok => SimTif::Fok,
+                },
+                post_only: i.post_only,
+            },
+            (OrderType::Limit, None) => {
+                out.push(self.report(
+                    &req,
+                    ExecKind::Rejected {
+                        code: -1102,
+                        reason: "a limit order needs a price".into(),
+                    },
+                ));
+                self.live.remove(&req.client_order_id);
+                return;
+            }
+        };
+        // The recorded opposite touch, as one synthetic resting order in a scratch book.
+        let mut scratch = OrderBook::new(1, 1);
+        if let Some((px, qty)) = m.best(i.side.opposite()) {
+            if px > Decimal::ZERO && qty > Decimal::ZERO {
+                let id = self.next_synthetic_id;
+                self.next_synthetic_id += 1;
+                let _ = scratch.submit(Incoming {
+                    id,
+                    owner: Owner::Synthetic,
+                    side: i.side.opposite(),
+                    qty,
+                    kind: OrderKind::Limit {
+                        price: px,
+                        tif: SimTif::Gtc,
+                        post_only: false,
+                    },
+                });
+            }
+        }
+        let exec = scratch.submit(Incoming {
+            id: order_id(req.client_order_id),
+            owner: Owner::Account,
+            side: i.side,
+            qty: i.qty,
+            kind,
+        });
+        let exec = match exec {
+            Ok(e) => e,
+            Err(e) => {
+                let (code, reason) = match e {
+                    MatchError::WouldTake => (-2010, "Order would immediately match and take."),
+                    MatchError::DuplicateId => (-2010, "Duplicate order sent."),
+                    MatchError::NotPositive => (-1013, "Quantity and price must be positive."),
+                };
+                out.push(self.report(
+                    &req,
+                    ExecKind::Rejected {
+                        code,
+                        reason: reason.into(),
+                    },
+                ));
+                self.live.remove(&req.client_order_id);
+                return;
+            }
+        };
+        let mut left = i.qty;
+        for f in &exec.fills {
+            left -= f.qty;
+            let rep = self.fill_report(&req, f.price, f.qty, left, false, now);
+            out.push(rep);
+        }
+        if !exec.rested.is_zero() {
+            if let OrderKind::Limit { price, .. } = kind {
+                let m = &mut self.markets[i.instrument.index()];
+                let book = match i.side {
+                    Side::Buy => &mut m.bids,
+                    Side::Sell => &mut m.asks,
+                };
+                let _ = book.submit(Incoming {
+                    id: order_id(req.client_order_id),
+                    owner: Owner::Account,
+                    side: i.side,
+                    qty: exec.rested,
+                    kind: OrderKind::Limit {
+                        price,
+                        tif: SimTif::Gtc,
+                        post_only: false,
+                    },
+                });
+                let _ = book.take_changes();
+            }
+            return;
+        }
+        if !exec.expired.is_zero() {
+            let kind = if i.tif == TimeInForce::Fok && exec.fills.is_empty() {
+                ExecKind::Expired
+            } else {
+                ExecKind::Cancelled
+            };
+            out.push(self.report(&req, kind));
+        }
+        self.live.remove(&req.client_order_id);
+    }
+
+    fn cancel(
+        &mut self,
+        id: ClientOrderId,
+        instrument: InstrumentId,
+        side: Side,
+        out: &mut Vec<ExecReport>,
+    ) {
+        // Still in flight: the cancel overtakes nothing; it removes the queued request.
+        if let Some(pos) = self
+            .pending
+            .iter()
+            .position(|(_, s)| s.action == SignedAction::New && s.client_order_id == id)
+        {
+            self.pending.remove(pos);
+            if let Some(req) = self.live.remove(&id) {
+                out.push(self.report(&req, ExecKind::Cancelled));
+            }
+            return;
+        }
+        let Some(m) = self.markets.get_mut(instrument.index()) else {
+            return;
+        };
+        let book = match side {
+            Side::Buy => &mut m.bids,
+            Side::Sell => &mut m.asks,
+        };
+        if book.cancel(order_id(id)).is_some() {
+            let _ = book.take_changes();
+            if let Some(req) = self.live.remove(&id) {
+                out.push(self.report(&req, ExecKind::Cancelled));
+            }
+        } else {
+            self.stats.cancel_misses += 1;
+        }
+    }
+
+    /// Applies one recorded market event: updates the recorded touch and fills our resting
+    /// orders that the event trades through or crosses.
+    pub fn on_market(&mut self, tick: &Tick, out: &mut Vec<ExecReport>) {
+        let now = tick.exch_ts_ns;
+        let Some(m) = self.markets.get_mut(tick.instrument.index()) else {
+            return;
+        };
+        match tick.kind {
+            TickKind::Trade(t) => {
+                // A print at P reaches our bids at P or above and our asks at P or below.
+                self.hit_resting(tick.instrument, Side::Buy, t.price, t.qty, now, out);
+                self.hit_resting(tick.instrument, Side::Sell, t.price, t.qty, now, out);
+            }
+            TickKind::Quote(q) => {
+                m.quote_bid = Some((q.bid_px, q.bid_qty));
+                m.quote_ask = Some((q.ask_px, q.ask_qty));
+                m.book_is_newer = false;
+                self.cross_resting(tick.instrument, now, out);
+            }
+            TickKind::BookSnapshot { seq } => {
+                m.book.clear(seq);
+                m.book_is_newer = true;
+            }
+            TickKind::BookDelta(d) => {
+                m.book.apply(&d);
+                m.book_is_newer = true;
+                if d.is_end_of_batch() {
+                    self.cross_resting(tick.instrument, now, out);
+                }
+            }
+            TickKind::Status(_) => {}
+        }
+    }
+
+    /// Our resting orders on each side that the recorded opposite touch now reaches.
+    fn cross_resting(&mut self, id: InstrumentId, now: i64, out: &mut Vec<ExecReport>) {
+        let m = &self.markets[id.index()];
+        let ask = m.best(Side::Sell);
+        let bid = m.best(Side::Buy);
+        if let Some((px, qty)) = ask {
+            self.hit_resting(id, Side::Buy, px, qty, now, out);
+        }
+        if let Some((px, qty)) = bid {
+            self.hit_resting(id, Side::Sell, px, qty, now, out);
+        }
+    }
+
+    /// Market liquidity of `qty` at `price` meets our resting orders on `side`: a synthetic
+    /// IOC from the other side, matched by the simulator's engine in price-time priority.
+    fn hit_resting(
+        &mut self,
+        id: InstrumentId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        now: i64,
+        out: &mut Vec<ExecReport>,
+    ) {
+        let m = &mut self.markets[id.index()];
+        let book = match side {
+            Side::Buy => &mut m.bids,
+            Side::Sell => &mut m.asks,
+        };
+        let reaches = match side {
+            Side::Buy => book.best_bid().is_some_and(|(p, _)| p >= price),
+            Side::Sell => book.best_ask().is_some_and(|(p, _)| p <= price),
+        };
+        if !reaches || qty <= Decimal::ZERO || price <= Decimal::ZERO {
+            return;
+        }
+        let sid = self.next_synthetic_id;
+        self.next_synthetic_id += 1;
+        let exec = book.submit(Incoming {
+            id: sid,
+            owner: Owner::Synthetic,
+            side: side.opposite(),
+            qty,
+            kind: OrderKind::Limit {
+                price,
+                tif: SimTif::Ioc,
+                post_only: false,
+            },
+        });
+        let _ = book.take_changes();
+        let Ok(exec) = exec else {
+            return;
+        };
+        for f in exec.fills {
+            let Ok(seq) = u32::try_from(f.maker_id) else {
+                continue;
+            };
+            let Some(req) = self.live.get(&ClientOrderId {
+                run: self.run_id,
+                seq,
+            }) else {
+                continue;
+            };
+            let req = *req;
+            let rep = self.fill_report(&req, f.price, f.qty, f.maker_remaining, true, now);
+            out.push(rep);
+            if f.maker_remaining.is_zero() {
+                self.live.remove(&req.client_order_id);
+            }
+        }
+    }
+}
