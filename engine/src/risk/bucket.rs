@@ -1,87 +1,104 @@
-//! Token buckets for the venue's rate limits: request weight and order count in one budget.
+//! The venue's rate limits as exact sliding windows: request weight and order count in one
+//! budget.
+//!
+//! Binance counts in fixed windows (weight per minute, orders per 10 s). A token bucket sized
+//! to the same rate can emit twice the limit inside one fixed window (a full bucket at the
+//! end of one window, refilled at the start of the next), so the venue would answer 429. A
+//! sliding window of the same length never lets more than `limit` units into any interval of
+//! that length, so it never exceeds any fixed window either.
 
-/// One token bucket in integer micro-tokens: `capacity` tokens, refilled continuously at
-/// `capacity` per `interval_ns` (the venue's window expressed as a rate). O(1), no allocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TokenBucket {
-    capacity_micro: u64,
-    tokens_micro: u64,
-    /// `capacity_micro` micro-tokens are added per `interval_ns` (at most one micro-token is
-    /// lost to rounding per refill).
-    interval_ns: u64,
-    last_ns: u64,
+/// At most `limit` units in any `window_ns` interval: a ring of the last `limit` unit
+/// timestamps, allocated once. Checking and recording are O(n) in the units of one request
+/// (1 for an order), independent of the limit; no allocation after `new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlidingWindow {
+    /// Time of each of the last `len` units, oldest at `next`, once `used == len`.
+    stamps: Box<[u64]>,
+    next: usize,
+    used: usize,
+    window_ns: u64,
 }
 
-const MICRO: u64 = 1_000_000;
-
-impl TokenBucket {
-    /// A full bucket of `capacity` tokens that refills `capacity` tokens every `interval_ns`.
-    /// A zero capacity disables the bucket (every take succeeds).
-    pub fn new(capacity: u64, interval_ns: u64) -> Self {
-        let capacity_micro = capacity.saturating_mul(MICRO);
+impl SlidingWindow {
+    /// At most `limit` units per `window_ns`. A zero limit disables the window (everything
+    /// passes).
+    pub fn new(limit: u64, window_ns: u64) -> Self {
+        let len = usize::try_from(limit).unwrap_or(usize::MAX).min(1 << 20);
         Self {
-            capacity_micro,
-            tokens_micro: capacity_micro,
-            interval_ns: interval_ns.max(1),
-            last_ns: 0,
+            stamps: vec![0; len].into_boxed_slice(),
+            next: 0,
+            used: 0,
+            window_ns,
         }
     }
 
-    /// True if the bucket limits nothing.
+    /// True if the window limits nothing.
     pub fn is_disabled(&self) -> bool {
-        self.capacity_micro == 0
+        self.stamps.is_empty()
     }
 
-    fn refill(&mut self, now_ns: u64) {
-        if now_ns > self.last_ns {
-            let dt = (now_ns - self.last_ns) as u128;
-            let add = dt * self.capacity_micro as u128 / self.interval_ns as u128;
-            let add = u64::try_from(add).unwrap_or(u64::MAX);
-            self.tokens_micro = self
-                .tokens_micro
-                .saturating_add(add)
-                .min(self.capacity_micro);
-            self.last_ns = now_ns;
-        } else if self.last_ns == 0 {
-            self.last_ns = now_ns;
+    /// True if `n` more units fit at `now_ns` (does not record them).
+    pub fn can_take(&self, n: u64, now_ns: u64) -> bool {
+        if self.is_disabled() {
+            return true;
         }
+        let len = self.stamps.len();
+        let Ok(n) = usize::try_from(n) else {
+            return false;
+        };
+        if n == 0 {
+            return true;
+        }
+        if n > len {
+            return false;
+        }
+        if self.used + n <= len {
+            return true;
+        }
+        // Units leave in arrival order: the n-th oldest must have left the window.
+        let slot = self.stamps[(self.next + n - 1) % len];
+        now_ns.saturating_sub(slot) >= self.window_ns
     }
 
-    /// Whole tokens available at `now_ns`.
-    pub fn available(&mut self, now_ns: u64) -> u64 {
+    /// Units that fit at `now_ns`.
+    pub fn available(&self, now_ns: u64) -> u64 {
         if self.is_disabled() {
             return u64::MAX;
         }
-        self.refill(now_ns);
-        self.tokens_micro / MICRO
+        let len = self.stamps.len();
+        let free = len - self.used;
+        let expired = (0..self.used)
+            .take_while(|k| {
+                let slot = self.stamps[(self.next + free + k) % len];
+                now_ns.saturating_sub(slot) >= self.window_ns
+            })
+            .count();
+        (free + expired) as u64
     }
 
-    /// True if `n` tokens are available at `now_ns` (does not take them).
-    pub fn can_take(&mut self, n: u64, now_ns: u64) -> bool {
-        self.is_disabled() || {
-            self.refill(now_ns);
-            self.tokens_micro >= n.saturating_mul(MICRO)
-        }
-    }
-
-    /// Takes `n` tokens (saturating at empty: a request the venue will count anyway).
+    /// Records `n` units at `now_ns` (even past the limit: the venue counts them anyway).
     pub fn take(&mut self, n: u64, now_ns: u64) {
         if self.is_disabled() {
             return;
         }
-        self.refill(now_ns);
-        self.tokens_micro = self.tokens_micro.saturating_sub(n.saturating_mul(MICRO));
+        let len = self.stamps.len();
+        let n = usize::try_from(n).unwrap_or(len).min(len);
+        for _ in 0..n {
+            self.stamps[self.next] = now_ns;
+            self.next = (self.next + 1) % len;
+        }
+        self.used = (self.used + n).min(len);
     }
 }
 
 /// The account's request budget: Binance counts request weight per minute and orders per 10 s
 /// (and per day) per account; every strategy draws from this one budget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateBudget {
     /// Request weight (1 per new order or cancel on Binance spot).
-    pub weight: TokenBucket,
+    pub weight: SlidingWindow,
     /// Order count (new orders only).
-    pub orders: TokenBucket,
+    pub orders: SlidingWindow,
 }
 
 impl RateBudget {
@@ -89,8 +106,8 @@ impl RateBudget {
     /// ten seconds; zero disables either.
     pub fn new(weight_per_min: u64, orders_per_10s: u64) -> Self {
         Self {
-            weight: TokenBucket::new(weight_per_min, 60_000_000_000),
-            orders: TokenBucket::new(orders_per_10s, 10_000_000_000),
+            weight: SlidingWindow::new(weight_per_min, 60_000_000_000),
+            orders: SlidingWindow::new(orders_per_10s, 10_000_000_000),
         }
     }
 
@@ -116,18 +133,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bucket_empties_and_refills_at_the_window_rate() {
-        let mut b = TokenBucket::new(10, 10_000_000_000);
+    fn window_admits_the_limit_and_frees_units_as_they_age_out() {
+        let mut w = SlidingWindow::new(10, 10_000_000_000);
         let t0 = 1_000_000_000;
-        for _ in 0..10 {
-            assert!(b.can_take(1, t0));
-            b.take(1, t0);
+        for i in 0..10 {
+            assert!(w.can_take(1, t0 + i));
+            w.take(1, t0 + i);
         }
-        assert!(!b.can_take(1, t0));
-        // 1 token per second.
-        assert!(!b.can_take(1, t0 + 999_000_000));
-        assert!(b.can_take(1, t0 + 1_000_000_000));
-        assert_eq!(b.available(t0 + 100_000_000_000), 10);
+        assert!(!w.can_take(1, t0 + 20));
+        assert_eq!(w.available(t0 + 20), 0);
+        // The first unit leaves the window exactly 10 s after it entered.
+        assert!(!w.can_take(1, t0 + 9_999_999_999));
+        assert!(w.can_take(1, t0 + 10_000_000_000));
+        assert!(!w.can_take(2, t0 + 10_000_000_000));
+        assert_eq!(w.available(t0 + 10_000_000_001), 2);
+        assert_eq!(w.available(t0 + 100_000_000_000), 10);
+        assert!(!w.can_take(11, t0 + 100_000_000_000));
+        assert!(SlidingWindow::new(0, 1).can_take(u64::MAX, 0));
+    }
+
+    #[test]
+    fn no_fixed_window_ever_sees_more_than_the_limit() {
+        // A sender that always sends when allowed, every 7 ms for 60 s, against a venue that
+        // counts 100 per fixed 10 s window.
+        let (limit, window) = (100u64, 10_000_000_000u64);
+        let mut w = SlidingWindow::new(limit, window);
+        let mut per_fixed = std::collections::BTreeMap::<u64, u64>::new();
+        let mut t = 3_000_000_000u64;
+        while t < 63_000_000_000 {
+            if w.can_take(1, t) {
+                w.take(1, t);
+                *per_fixed.entry(t / window).or_default() += 1;
+            }
+            t += 7_000_000;
+        }
+        assert!(per_fixed.values().all(|&n| n <= limit), "{per_fixed:?}");
+        assert!(per_fixed.values().any(|&n| n == limit), "{per_fixed:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod setup;
 use rust_decimal::Decimal;
 
 pub use account::{AccountBreach, AccountGuard, AccountLimits, KillSwitch};
-pub use bucket::{RateBudget, TokenBucket};
+pub use bucket::{RateBudget, SlidingWindow};
 
 use crate::order::{OrderIntent, OrderType};
 use crate::types::{InstrumentId, Price, Qty, Side};
@@ -814,6 +814,7 @@ mod tests {
     fn duplicates_and_the_rate_budget_are_counted_on_the_core_path() {
         let mut g = full_gate();
         let mut v = fresh(dec!(10000));
+        let first_ns = v.now_ns;
         let i = intent(Side::Buy, Some(dec!(10000)), dec!(0.001));
         assert_eq!(g.check_order(&i, &v), Ok(()));
         assert_eq!(
@@ -829,9 +830,16 @@ mod tests {
         let sixth = intent(Side::Sell, Some(dec!(10010)), dec!(0.001));
         let err = g.check_order(&sixth, &v).unwrap_err();
         assert_eq!(err.reason, RejectReason::RateLimit, "5 orders per 10 s");
+        // A sliding window: nothing frees up until the first order is 10 s old.
         v.now_ns += 2_000_000_000;
         v.last_tick_ns = v.now_ns;
-        assert_eq!(g.check_order(&sixth, &v), Ok(()), "refilled at 0.5/s");
+        assert_eq!(
+            g.check_order(&sixth, &v).unwrap_err().reason,
+            RejectReason::RateLimit
+        );
+        v.now_ns = first_ns + 10_000_000_000;
+        v.last_tick_ns = v.now_ns;
+        assert_eq!(g.check_order(&sixth, &v), Ok(()), "the first order left the window");
     }
 
     /// An independent statement of every limit, for the property test.
@@ -946,9 +954,9 @@ mod tests {
                 if g.check_order(&i, &v).is_ok() {
                     proptest::prop_assert_eq!(breaks_a_limit(&g, &i, &v), None, "approved {:?} {:?}", i, v);
                     approved_times.push(now);
-                    // Never more than 5 orders in any 10 s (bucket of 5, refill 0.5/s).
-                    let in_window = approved_times.iter().filter(|t| now - **t < 2_000_000_000).count();
-                    proptest::prop_assert!(in_window <= 6);
+                    // Never more than 5 orders in any 10 s (the venue's window).
+                    let in_window = approved_times.iter().filter(|t| now - **t < 10_000_000_000).count();
+                    proptest::prop_assert!(in_window <= 5, "{} orders within 10 s", in_window);
                 }
             }
         }
