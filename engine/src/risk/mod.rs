@@ -394,8 +394,8 @@ impl RiskGate {
                     "no reference price to check the price band against".into()
                 }));
             };
-            let band = reference * Decimal::from(bps) / Decimal::from(10_000);
-            if (price - reference).abs() > band {
+            // |price - reference| / reference > bps / 10^4, without a division.
+            if (price - reference).abs() * Decimal::from(10_000) > reference * Decimal::from(bps) {
                 return Err(reject(RejectReason::PriceBand, || {
                     format!(
                         "limit price {price} is more than {bps} bps from the reference {reference}"
@@ -484,10 +484,7 @@ impl RiskGate {
         price: Price,
         rules: &InstrumentLimits,
     ) -> Result<(), RiskReject> {
-        if intent.order_type == OrderType::Limit
-            && !rules.tick_size.is_zero()
-            && !(price % rules.tick_size).is_zero()
-        {
+        if intent.order_type == OrderType::Limit && !is_multiple(price, rules.tick_size) {
             return Err(reject(RejectReason::TickSize, || {
                 format!(
                     "price {price} is not a multiple of tick_size {}",
@@ -495,7 +492,7 @@ impl RiskGate {
                 )
             }));
         }
-        if !rules.lot_size.is_zero() && !(intent.qty % rules.lot_size).is_zero() {
+        if !is_multiple(intent.qty, rules.lot_size) {
             return Err(reject(RejectReason::LotSize, || {
                 format!(
                     "quantity {} is not a multiple of lot_size {}",
@@ -538,6 +535,20 @@ impl RiskGate {
             .copied()
             .unwrap_or_default()
     }
+}
+
+/// True if `v` is a whole multiple of `step` (any `v` when `step` is zero). Fast path for the
+/// usual power-of-ten steps (`0.01`, `0.00001`): `v` with no more decimals than `step` is a
+/// multiple without the (slow) decimal remainder.
+#[inline]
+fn is_multiple(v: Decimal, step: Decimal) -> bool {
+    if step.is_zero() {
+        return true;
+    }
+    if step.mantissa() == 1 && v.scale() <= step.scale() {
+        return true;
+    }
+    (v % step).is_zero()
 }
 
 #[cold]
@@ -709,6 +720,24 @@ mod tests {
                 .reason,
             RejectReason::InvalidOrder
         );
+    }
+
+    #[test]
+    fn multiples_fast_path_agrees_with_the_remainder() {
+        for (v, step) in [
+            (dec!(60000.01), dec!(0.01)),
+            (dec!(60000.010), dec!(0.01)),
+            (dec!(60000.015), dec!(0.01)),
+            (dec!(1.5), dec!(0.5)),
+            (dec!(1.25), dec!(0.5)),
+            (dec!(7), dec!(1)),
+            (dec!(0.00001), dec!(0.00001)),
+            (dec!(0.000015), dec!(0.00001)),
+            (dec!(3), dec!(0)),
+        ] {
+            let expected = step.is_zero() || (v % step).is_zero();
+            assert_eq!(is_multiple(v, step), expected, "{v} / {step}");
+        }
     }
 
     fn full_gate() -> RiskGate {
