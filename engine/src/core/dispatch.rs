@@ -231,6 +231,14 @@ impl Core {
         if o.status.is_terminal() || o.cancel_sent {
             return;
         }
+        self.send_cancel(id);
+    }
+
+    /// Signs and sends a cancel for one of our orders and marks it as cancel-sent.
+    pub(super) fn send_cancel(&mut self, id: ClientOrderId) {
+        let Some(o) = self.tracker.get(&id) else {
+            return;
+        };
         let (inst, side) = (o.request.intent.instrument, o.request.intent.side);
         match self.s.signer.sign_cancel(id, inst, side, Clock::wall_ms()) {
             Ok(signed) => {
