@@ -232,10 +232,19 @@ impl Core {
         if o.status.is_terminal() || o.cancel_sent {
             return;
         }
+        self.send_cancel(id);
+    }
+
+    /// Signs and sends a cancel for one of our orders and marks it as cancel-sent.
+    pub(super) fn send_cancel(&mut self, id: ClientOrderId) {
+        let Some(o) = self.tracker.get(&id) else {
+            return;
+        };
         let (inst, side) = (o.request.intent.instrument, o.request.intent.side);
         match self.s.signer.sign_cancel(id, inst, side, self.clock.now_ms()) {
             Ok(signed) => {
                 if self.s.gateway.send(signed).is_ok() {
+                    self.s.risk.record_request(1, self.clock.interval_ns());
                     self.tracker.mark_cancel_sent(&id);
                     self.report.cancels += 1;
                 } else {

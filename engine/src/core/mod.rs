@@ -578,11 +578,19 @@ impl Core {
     }
 
     fn after_callback(&mut self, i: usize, res: Result<(), StrategyError>) {
+        let mut actions = std::mem::take(&mut self.actions);
         if let Err(e) = res {
             self.on_strategy_error(i, e);
-            return;
+            // The failed callback's own actions were dropped by the host; those of callbacks
+            // that succeeded in the same call (e.g. `on_bar` before `on_trade`) still count,
+            // unless the strategy is now halted.
+            if self.strategies[i].halted {
+                self.strategies[i].host.drain_actions(&mut actions);
+                actions.clear();
+                self.actions = actions;
+                return;
+            }
         }
-        let mut actions = std::mem::take(&mut self.actions);
         self.strategies[i].host.drain_actions(&mut actions);
         for a in actions.drain(..) {
             match a {
@@ -733,26 +741,7 @@ impl Core {
 
     fn cancel_matching(&mut self, strategy: Option<u16>, instrument: Option<InstrumentId>) {
         for id in self.tracker.cancellable(strategy, instrument) {
-            let Some(order) = self.tracker.get(&id) else {
-                continue;
-            };
-            let (inst, side) = (order.request.intent.instrument, order.request.intent.side);
-            match self
-                .s
-                .signer
-                .sign_cancel(id, inst, side, self.clock.now_ms())
-            {
-                Ok(signed) => {
-                    if self.s.gateway.send(signed).is_ok() {
-                        self.s.risk.record_request(1, self.clock.interval_ns());
-                        self.tracker.mark_cancel_sent(&id);
-                        self.report.cancels += 1;
-                    } else {
-                        tracing::error!(order = %id, "order gateway is gone; cannot cancel");
-                    }
-                }
-                Err(e) => tracing::error!(order = %id, "cannot sign cancel: {e}"),
-            }
+            self.send_cancel(id);
         }
     }
 

@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 mod more;
 
 pub use more::{
-    cross, Atr, Bollinger, Cross, Highest, Lowest, Macd, Roc, Rsi, StdDev, Stochastic, Vwap, Wma,
+    cross, Atr, Bollinger, Cross, Extreme, Highest, Lowest, Macd, Roc, Rsi, StdDev, Stochastic,
+    Vwap, Wma,
 };
 
 /// Exponential moving average, seeded with the simple average of the first `period` inputs

@@ -373,32 +373,39 @@ impl Roc {
     }
 }
 
-/// Monotonic deque of (index, value) keeping the window extreme at the front: each value is
-/// pushed and popped at most once, so updates are amortized O(1).
+/// Rolling extreme of the last `period` inputs by a monotonic deque of (index, value) that
+/// keeps the window's extreme at the front: each value is pushed and popped at most once, so
+/// updates are amortized O(1). `MAX = true`: [`Highest`] (TA-Lib `MAX`); `false`: [`Lowest`]
+/// (TA-Lib `MIN`).
 #[derive(Clone, Debug)]
-struct Extreme {
+pub struct Extreme<const MAX: bool> {
     period: usize,
     seen: u64,
     deque: VecDeque<(u64, f64)>,
-    want_max: bool,
 }
 
-impl Extreme {
-    fn new(period: usize, want_max: bool) -> Self {
+/// Highest value of the last `period` inputs.
+pub type Highest = Extreme<true>;
+/// Lowest value of the last `period` inputs.
+pub type Lowest = Extreme<false>;
+
+impl<const MAX: bool> Extreme<MAX> {
+    /// A new rolling extreme; `period` is clamped to at least 1.
+    pub fn new(period: usize) -> Self {
         let period = period.max(1);
         Self {
             period,
             seen: 0,
             deque: VecDeque::with_capacity(period),
-            want_max,
         }
     }
 
-    fn update(&mut self, x: f64) -> f64 {
+    /// Feeds one value; returns the extreme (NaN until ready).
+    pub fn update(&mut self, x: f64) -> f64 {
         let i = self.seen;
         self.seen += 1;
         while let Some(&(_, v)) = self.deque.back() {
-            let dominated = if self.want_max { v <= x } else { v >= x };
+            let dominated = if MAX { v <= x } else { v >= x };
             if !dominated {
                 break;
             }
@@ -414,61 +421,17 @@ impl Extreme {
         self.value()
     }
 
-    fn value(&self) -> f64 {
+    /// The current extreme (NaN until ready).
+    pub fn value(&self) -> f64 {
         match self.deque.front() {
             Some(&(_, v)) if self.ready() => v,
             _ => f64::NAN,
         }
     }
 
-    fn ready(&self) -> bool {
+    /// True once `period` values have been seen.
+    pub fn ready(&self) -> bool {
         self.seen >= self.period as u64
-    }
-}
-
-/// Highest value of the last `period` inputs (TA-Lib `MAX`), by a monotonic deque.
-#[derive(Clone, Debug)]
-pub struct Highest(Extreme);
-
-impl Highest {
-    /// A new rolling maximum; `period` is clamped to at least 1.
-    pub fn new(period: usize) -> Self {
-        Self(Extreme::new(period, true))
-    }
-    /// Feeds one value; returns the maximum (NaN until ready).
-    pub fn update(&mut self, x: f64) -> f64 {
-        self.0.update(x)
-    }
-    /// The current maximum (NaN until ready).
-    pub fn value(&self) -> f64 {
-        self.0.value()
-    }
-    /// True once `period` values have been seen.
-    pub fn ready(&self) -> bool {
-        self.0.ready()
-    }
-}
-
-/// Lowest value of the last `period` inputs (TA-Lib `MIN`), by a monotonic deque.
-#[derive(Clone, Debug)]
-pub struct Lowest(Extreme);
-
-impl Lowest {
-    /// A new rolling minimum; `period` is clamped to at least 1.
-    pub fn new(period: usize) -> Self {
-        Self(Extreme::new(period, false))
-    }
-    /// Feeds one value; returns the minimum (NaN until ready).
-    pub fn update(&mut self, x: f64) -> f64 {
-        self.0.update(x)
-    }
-    /// The current minimum (NaN until ready).
-    pub fn value(&self) -> f64 {
-        self.0.value()
-    }
-    /// True once `period` values have been seen.
-    pub fn ready(&self) -> bool {
-        self.0.ready()
     }
 }
 

@@ -335,18 +335,17 @@ impl StrategyHost {
         params: Map,
         limits: StrategyLimits,
     ) -> Result<Self, StrategyError> {
-        let spec = HostSpec {
+        Self::from_source_with_bars(
             index,
             name,
             file,
+            source,
             instruments,
             ids,
             params,
             limits,
-            order_ids: OrderIds::new(0),
-            timeframes: &[],
-        };
-        Self::build(spec, source)
+            &[],
+        )
     }
 
     /// [`StrategyHost::from_source`] with bars of the given timeframes (`("1m", ns)`).

@@ -50,6 +50,7 @@ pub(super) fn register(engine: &mut Engine) {
     single!(engine, Roc, "roc", |n: i64| Roc::new(period(n)));
     single!(engine, Highest, "highest", |n: i64| Highest::new(period(n)));
     single!(engine, Lowest, "lowest", |n: i64| Lowest::new(period(n)));
+    // (`Highest` and `Lowest` are two instances of one generic type: distinct Rust types.)
     single!(engine, StdDev, "stddev", |n: i64| StdDev::new(period(n)));
     engine
         .register_get("mean", |s: &mut StdDev| s.mean())

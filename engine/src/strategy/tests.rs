@@ -3,7 +3,7 @@ use rust_decimal_macros::dec;
 
 use crate::types::{InstrumentSpec, Side};
 
-fn instruments() -> Instruments {
+pub(super) fn instruments() -> Instruments {
     let mut i = Instruments::new();
     i.intern(
         InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap(),
@@ -25,7 +25,7 @@ fn host(src: &str, params: Map) -> Result<StrategyHost, StrategyError> {
     )
 }
 
-fn trade(price: Decimal) -> TradeView {
+pub(super) fn trade(price: Decimal) -> TradeView {
     TradeView {
         instrument: InstrumentId(0),
         symbol: "BTC-USDT".into(),

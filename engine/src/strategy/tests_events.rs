@@ -7,17 +7,9 @@ use rhai::Map;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+use super::tests::{instruments, trade};
 use super::*;
 use crate::order::{OrderType, TimeInForce};
-use crate::types::InstrumentSpec;
-
-fn instruments() -> Instruments {
-    let mut i = Instruments::new();
-    i.intern(
-        InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)).unwrap(),
-    );
-    i
-}
 
 fn host_with_bars(src: &str, bars: &[(&str, i64)]) -> StrategyHost {
     StrategyHost::from_source_with_bars(
@@ -36,18 +28,6 @@ fn host_with_bars(src: &str, bars: &[(&str, i64)]) -> StrategyHost {
 
 fn host(src: &str) -> StrategyHost {
     host_with_bars(src, &[])
-}
-
-fn trade(price: Decimal) -> TradeView {
-    TradeView {
-        instrument: InstrumentId(0),
-        symbol: "BTC-USDT".into(),
-        price,
-        qty: dec!(1),
-        side: Side::Buy,
-        trade_id: 1,
-        exch_ts_ns: 0,
-    }
 }
 
 fn drain(h: &mut StrategyHost) -> Vec<StrategyAction> {
