@@ -6,3 +6,10 @@
 pub mod binance;
 pub mod sim;
 pub mod venue;
+pub mod book_sync;
+pub mod bybit;
+pub mod coinbase;
+pub mod kraken;
+pub mod md;
+pub mod okx;
+pub mod protocols;
