@@ -9,6 +9,8 @@
 //! from those messages.
 
 pub mod protocol;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::fmt;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
-use peregrine_engine::types::{InstrumentId, Instruments};
+use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments};
 
 use super::{trade_id_u64, FrameKind, MsgKind, VenueNormalizer};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
@@ -46,14 +46,14 @@ impl<N: VenueNormalizer> MdProtocol<N> {
         normalizer: N,
         wiring: Wiring,
         instruments: Arc<Instruments>,
-        rule: impl Fn(&peregrine_engine::types::InstrumentSpec) -> BookRule,
+        rule: impl Fn(&InstrumentSpec) -> BookRule,
     ) -> Self {
         let venue = normalizer.venue();
         let mut symbols = Vec::new();
         let mut books = Vec::new();
         for (id, spec) in instruments.iter() {
             if spec.venue.eq_ignore_ascii_case(venue.as_str()) {
-                symbols.push((spec.venue_symbol.as_str().into(), id));
+                symbols.push((resolve_venue_symbol(venue, spec).into(), id));
                 books.push(BookSequencer::new(id, rule(spec)));
             }
         }
@@ -206,6 +206,19 @@ pub fn venue_symbols(instruments: &Instruments, venue: Venue) -> Vec<String> {
     instruments
         .iter()
         .filter(|(_, s)| s.venue.eq_ignore_ascii_case(venue.as_str()))
-        .map(|(_, s)| s.venue_symbol.clone())
+        .map(|(_, s)| resolve_venue_symbol(venue, s))
         .collect()
+}
+
+/// The symbol to subscribe to and match frames on: the configured `venue_symbol` when it was
+/// set explicitly (e.g. OKX `BTC-USDT-SWAP`), else the venue's spelling of the canonical
+/// symbol (a spec built by `InstrumentSpec::from_canonical` carries Binance's `BASEQUOTE`).
+pub fn resolve_venue_symbol(venue: Venue, spec: &InstrumentSpec) -> String {
+    let default = format!("{}{}", spec.base, spec.quote);
+    if spec.venue_symbol != default {
+        return spec.venue_symbol.clone();
+    }
+    venue
+        .venue_symbol(&spec.symbol)
+        .unwrap_or_else(|_| spec.venue_symbol.clone())
 }
