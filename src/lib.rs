@@ -3,4 +3,5 @@
 //! [`app::run_engine`] directly.
 
 pub mod app;
+pub mod normalize_cli;
 pub mod summary;

@@ -41,6 +41,20 @@ enum Command {
         #[arg(long, default_value = "config/default.toml")]
         config: PathBuf,
     },
+    /// Decode raw venue frames (one per line: bare, or `peregrine record` lines) into the
+    /// tick interchange format, one JSON event per line on stdout.
+    Normalize {
+        /// Venue of the frames: binance, bybit, okx, kraken, coinbase.
+        #[arg(long)]
+        venue: String,
+        /// Canonical symbol (e.g. BTC-USDT) for frames that name none (Binance REST depth
+        /// snapshots).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Input file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
     /// Compile strategy files and report errors with file:line:column.
     Check {
         /// `.rhai` files to check.
@@ -65,6 +79,11 @@ fn main() -> ExitCode {
         } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
         Command::Sim { port, config } => peregrine::app::sim_cli(&config, port),
         Command::Check { files } => return check(&files),
+        Command::Normalize {
+            venue,
+            symbol,
+            input,
+        } => return normalize(&venue, symbol, &input),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,5 +109,39 @@ fn check(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn normalize(venue: &str, symbol: Option<String>, input: &std::path::Path) -> ExitCode {
+    use std::io::BufReader;
+    let venue: peregrine_exchanges::venue::Venue = match venue.parse() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reader: Box<dyn std::io::BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(input) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", input.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    match peregrine::normalize_cli::run(venue, symbol, reader, out, std::io::stderr()) {
+        Ok(s) if s.failed == 0 => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("{} of {} line(s) failed", s.failed, s.lines);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

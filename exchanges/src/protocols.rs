@@ -37,3 +37,15 @@ pub fn market_data_protocol(
         Venue::Coinbase => Box::new(crate::coinbase::protocol(instruments)),
     })
 }
+
+/// The frame normalizer of `venue` (for tools such as `peregrine normalize`). `None` for
+/// Binance, whose normalizer ([`crate::binance::Normalizer`]) emits `Tick`s directly.
+pub fn normalizer(venue: Venue) -> Option<Box<dyn crate::md::VenueNormalizer>> {
+    Some(match venue {
+        Venue::Binance => return None,
+        Venue::Bybit => Box::new(crate::bybit::Normalizer::new()),
+        Venue::Okx => Box::new(crate::okx::Normalizer::new()),
+        Venue::Kraken => Box::new(crate::kraken::Normalizer::new()),
+        Venue::Coinbase => Box::new(crate::coinbase::Normalizer::new()),
+    })
+}
