@@ -171,7 +171,12 @@ impl BinanceDecoder {
         Err("symbol could not be registered".into())
     }
 
-    fn emit(&self, frame: Frame<'_>, ts_ns: Option<u64>, out: &mut Vec<EventLine>) -> Result<(), String> {
+    fn emit(
+        &self,
+        frame: Frame<'_>,
+        ts_ns: Option<u64>,
+        out: &mut Vec<EventLine>,
+    ) -> Result<(), String> {
         let symbol_of = |t: &Tick| self.registry.spec(t.instrument).symbol.clone();
         match frame {
             Frame::Control(_) => {}
@@ -274,7 +279,11 @@ pub fn run<R: BufRead, W: Write, E: Write>(
     }
     out.flush()?;
     if summary.skipped > 0 {
-        writeln!(err, "skipped {} record line(s) of other venues", summary.skipped)?;
+        writeln!(
+            err,
+            "skipped {} record line(s) of other venues",
+            summary.skipped
+        )?;
     }
     Ok(summary)
 }
@@ -285,20 +294,44 @@ mod tests {
 
     fn go(venue: Venue, input: &str) -> (Summary, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let s = run(venue, Some("BNB-BTC".into()), input.as_bytes(), &mut out, &mut err).unwrap();
-        (s, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+        let s = run(
+            venue,
+            Some("BNB-BTC".into()),
+            input.as_bytes(),
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        (
+            s,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
     }
 
     #[test]
     fn binance_frames_records_and_errors() {
         let trade = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}"#;
-        let record = serde_json::json!({"ts_ns": 5, "venue": "binance", "frame": trade}).to_string();
+        let record =
+            serde_json::json!({"ts_ns": 5, "venue": "binance", "frame": trade}).to_string();
         let other = serde_json::json!({"ts_ns": 6, "venue": "okx", "frame": "pong"}).to_string();
-        let input = format!("{trade}\n\n{record}\nnot json\n{other}\n{{\"result\":null,\"id\":1}}\n");
+        let input =
+            format!("{trade}\n\n{record}\nnot json\n{other}\n{{\"result\":null,\"id\":1}}\n");
         let (s, out, err) = go(Venue::Binance, &input);
-        assert_eq!(s, Summary { lines: 5, events: 2, failed: 1, skipped: 1 });
+        assert_eq!(
+            s,
+            Summary {
+                lines: 5,
+                events: 2,
+                failed: 1,
+                skipped: 1
+            }
+        );
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], r#"{"venue":"binance","symbol":"BNB-BTC","kind":"trade","exch_ts_ns":1672515782136000000,"price":"0.001","qty":"100","side":"sell","trade_id":"12345"}"#);
+        assert_eq!(
+            lines[0],
+            r#"{"venue":"binance","symbol":"BNB-BTC","kind":"trade","exch_ts_ns":1672515782136000000,"price":"0.001","qty":"100","side":"sell","trade_id":"12345"}"#
+        );
         assert!(lines[1].contains(r#""ts_ns":5"#), "{}", lines[1]);
         assert!(err.starts_with("line 4: malformed frame"), "{err}");
     }

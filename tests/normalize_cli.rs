@@ -15,7 +15,9 @@ fn frames(venue: &str) -> PathBuf {
 fn normalize(args: &[&str], stdin: Option<&str>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_peregrine"));
     c.arg("normalize").args(args).env("RUST_LOG", "warn");
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
@@ -43,7 +45,12 @@ fn ok(venue: &str, extra: &[&str]) -> (Vec<EventLine>, String) {
 }
 
 fn raw_line(out: &Output, n: usize) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap().lines().nth(n).unwrap().to_string()
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .nth(n)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -52,13 +59,23 @@ fn bybit_frames() {
     let kinds: Vec<_> = ev.iter().map(|e| e.kind.unwrap()).collect();
     assert_eq!(
         kinds,
-        [EventKind::Trade, EventKind::Quote, EventKind::BookSnapshot, EventKind::BookDelta]
+        [
+            EventKind::Trade,
+            EventKind::Quote,
+            EventKind::BookSnapshot,
+            EventKind::BookDelta
+        ]
     );
-    assert!(ev.iter().all(|e| e.venue == "bybit" && e.symbol == "BTC-USDT"));
+    assert!(ev
+        .iter()
+        .all(|e| e.venue == "bybit" && e.symbol == "BTC-USDT"));
     assert_eq!(ev[0].price.unwrap().to_string(), "16578.50");
     assert_eq!(ev[0].side, Some(Side::Buy));
     assert_eq!(ev[2].bids[0][0].to_string(), "17440.00");
-    assert_eq!((ev[3].seq, ev[3].cross_seq), (Some(13_079_593), Some(22_520_573_260)));
+    assert_eq!(
+        (ev[3].seq, ev[3].cross_seq),
+        (Some(13_079_593), Some(22_520_573_260))
+    );
 }
 
 #[test]
@@ -86,7 +103,12 @@ fn kraken_frames() {
     let kinds: Vec<_> = ev.iter().map(|e| e.kind.unwrap()).collect();
     assert_eq!(
         kinds,
-        [EventKind::Trade, EventKind::Quote, EventKind::BookSnapshot, EventKind::BookDelta]
+        [
+            EventKind::Trade,
+            EventKind::Quote,
+            EventKind::BookSnapshot,
+            EventKind::BookDelta
+        ]
     );
     assert_eq!(ev[0].symbol, "MATIC-USD");
     assert_eq!(ev[0].trade_id.as_deref(), Some("4665846"));
@@ -100,9 +122,16 @@ fn kraken_frames() {
 fn coinbase_frames() {
     let (ev, _) = ok("coinbase", &[]);
     let kinds: Vec<_> = ev.iter().map(|e| e.kind.unwrap()).collect();
-    assert_eq!(kinds, [EventKind::Trade, EventKind::Quote, EventKind::BookSnapshot]);
+    assert_eq!(
+        kinds,
+        [EventKind::Trade, EventKind::Quote, EventKind::BookSnapshot]
+    );
     assert_eq!(ev[0].symbol, "ETH-USD");
-    assert_eq!(ev[0].side, Some(Side::Sell), "market_trades side is the maker's");
+    assert_eq!(
+        ev[0].side,
+        Some(Side::Sell),
+        "market_trades side is the maker's"
+    );
     assert_eq!(ev[1].ask_qty.unwrap().to_string(), "8038.07770938");
     assert_eq!(ev[2].bids.len(), 2);
     assert_eq!(ev[2].seq, Some(3));
@@ -114,7 +143,12 @@ fn binance_frames_including_the_rest_snapshot() {
     let kinds: Vec<_> = ev.iter().map(|e| e.kind.unwrap()).collect();
     assert_eq!(
         kinds,
-        [EventKind::Trade, EventKind::Quote, EventKind::BookDelta, EventKind::BookSnapshot]
+        [
+            EventKind::Trade,
+            EventKind::Quote,
+            EventKind::BookDelta,
+            EventKind::BookSnapshot
+        ]
     );
     assert_eq!(ev[0].side, Some(Side::Sell));
     assert_eq!(ev[1].symbol, "BNB-USDT");
@@ -141,7 +175,10 @@ fn record_lines_stdin_and_malformed_lines() {
     let errs: Vec<&str> = err.lines().filter(|l| l.starts_with("line ")).collect();
     assert_eq!(errs.len(), 2, "{err}");
     assert!(errs[0].starts_with("line 2: malformed frame"), "{err}");
-    assert!(errs[1].starts_with("line 4: field `bids`: bad number \"x\""), "{err}");
+    assert!(
+        errs[1].starts_with("line 4: field `bids`: bad number \"x\""),
+        "{err}"
+    );
     assert!(err.contains("2 of 4 line(s) failed"), "{err}");
 
     let out = normalize(&["--venue", "ftx", "-"], None);

@@ -4,8 +4,6 @@
 //! - [`sim`]: a local exchange speaking Binance spot's wire protocol, with a matching engine.
 
 pub mod binance;
-pub mod sim;
-pub mod venue;
 pub mod book_sync;
 pub mod bybit;
 pub mod coinbase;
@@ -13,3 +11,5 @@ pub mod kraken;
 pub mod md;
 pub mod okx;
 pub mod protocols;
+pub mod sim;
+pub mod venue;

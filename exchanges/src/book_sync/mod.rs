@@ -95,13 +95,9 @@ impl SideBook {
     /// Sets a level's absolute quantity (zero removes it).
     pub fn set(&mut self, price: Price, qty: Qty) {
         let desc = self.descending;
-        let found = self.levels.binary_search_by(|(p, _)| {
-            if desc {
-                price.cmp(p)
-            } else {
-                p.cmp(&price)
-            }
-        });
+        let found =
+            self.levels
+                .binary_search_by(|(p, _)| if desc { price.cmp(p) } else { p.cmp(&price) });
         match (found, qty.is_zero()) {
             (Ok(i), true) => {
                 self.levels.remove(i);
@@ -305,27 +301,16 @@ impl BookSequencer {
             .bids
             .levels
             .iter()
-            .map(|l| (Side::Buy, l))
-            .chain(self.book.asks.levels.iter().map(|l| (Side::Sell, l)));
-        for (i, (side, &(price, qty))) in levels.enumerate() {
-            let end = if i + 1 == n {
-                BookDelta::END_OF_BATCH
-            } else {
-                0
-            };
-            out(Tick {
-                instrument: self.instrument,
-                exch_ts_ns,
-                recv_ns,
-                kind: TickKind::BookDelta(BookDelta {
-                    side,
-                    price,
-                    qty,
-                    seq,
-                    flags: BookDelta::SNAPSHOT | end,
-                }),
-            });
-        }
+            .map(|&(p, q)| (Side::Buy, p, q))
+            .chain(
+                self.book
+                    .asks
+                    .levels
+                    .iter()
+                    .map(|&(p, q)| (Side::Sell, p, q)),
+            );
+        let head = self.tick(exch_ts_ns, recv_ns, TickKind::Status(FeedStatus::Stale));
+        emit_levels(head, seq, BookDelta::SNAPSHOT, n, levels, out);
         self.state = State::Synced { last: msg.seq };
         let mut outcome = SyncOutcome::Applied;
         if self.rule == BookRule::Binance {
@@ -448,27 +433,16 @@ impl BookSequencer {
             return self.stale(reason, exch_ts_ns, recv_ns, out);
         }
         self.state = State::Synced { last: new_last };
+        let head = self.tick(exch_ts_ns, recv_ns, TickKind::Status(FeedStatus::Stale));
         let seq = new_last.unwrap_or(0);
-        let n = msg.levels.len();
-        for (i, &(side, price, qty)) in msg.levels.iter().enumerate() {
-            let flags = if i + 1 == n {
-                BookDelta::END_OF_BATCH
-            } else {
-                0
-            };
-            out(Tick {
-                instrument: self.instrument,
-                exch_ts_ns,
-                recv_ns,
-                kind: TickKind::BookDelta(BookDelta {
-                    side,
-                    price,
-                    qty,
-                    seq,
-                    flags,
-                }),
-            });
-        }
+        emit_levels(
+            head,
+            seq,
+            0,
+            msg.levels.len(),
+            msg.levels.iter().copied(),
+            out,
+        );
         SyncOutcome::Applied
     }
 
@@ -483,7 +457,12 @@ impl BookSequencer {
                 (i64::from(got) != want)
                     .then(|| format!("checksum mismatch: computed {got}, venue sent {want}"))
             }
-            (BookRule::Kraken { price_dp, qty_dp, .. }, Some(want)) => {
+            (
+                BookRule::Kraken {
+                    price_dp, qty_dp, ..
+                },
+                Some(want),
+            ) => {
                 let got = kraken_checksum(&self.book, price_dp, qty_dp, &mut self.scratch);
                 (i64::from(got) != want)
                     .then(|| format!("checksum mismatch: computed {got}, venue sent {want}"))
@@ -522,6 +501,35 @@ impl BookSequencer {
             recv_ns,
             kind,
         }
+    }
+}
+
+/// Emits `n` levels as `BookDelta` ticks with `head`'s instrument and times, `flags` on each
+/// and `END_OF_BATCH` on the last.
+fn emit_levels(
+    head: Tick,
+    seq: u64,
+    flags: u8,
+    n: usize,
+    levels: impl Iterator<Item = Level>,
+    out: &mut dyn FnMut(Tick),
+) {
+    for (i, (side, price, qty)) in levels.enumerate() {
+        let end = if i + 1 == n {
+            BookDelta::END_OF_BATCH
+        } else {
+            0
+        };
+        out(Tick {
+            kind: TickKind::BookDelta(BookDelta {
+                side,
+                price,
+                qty,
+                seq,
+                flags: flags | end,
+            }),
+            ..head
+        });
     }
 }
 

@@ -1,8 +1,6 @@
 //! Sequencer rules per venue and the venues' published checksum examples.
 //! Sample sources: `exchanges/tests/SOURCES.md`.
 
-use std::str::FromStr;
-
 use peregrine_engine::tick::{BookDelta, FeedStatus, Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, Side};
 use rust_decimal::Decimal;
@@ -47,13 +45,7 @@ impl Run {
         self.seq.on_book(&m, 7, 9, &mut |t| ticks.push(t))
     }
     fn statuses(&self) -> Vec<FeedStatus> {
-        self.ticks
-            .iter()
-            .filter_map(|t| match t.kind {
-                TickKind::Status(s) => Some(s),
-                _ => None,
-            })
-            .collect()
+        crate::md::testutil::statuses(&self.ticks)
     }
     fn take(&mut self) -> Vec<Tick> {
         std::mem::take(&mut self.ticks)
@@ -159,7 +151,10 @@ fn okx_checksum_uses_only_the_top_25_levels() {
         book.asks.set(Decimal::from(200 + i), Decimal::ONE);
     }
     let full = okx_checksum(&book, &mut scratch);
-    assert!(scratch.contains(":76:1") && !scratch.contains(":75:1"), "{scratch}");
+    assert!(
+        scratch.contains(":76:1") && !scratch.contains(":75:1"),
+        "{scratch}"
+    );
     book.bids.set(Decimal::from(71), Decimal::TWO); // the 30th bid
     assert_eq!(okx_checksum(&book, &mut scratch), full);
 }
@@ -240,7 +235,10 @@ fn bybit_contiguous_applies_duplicate_ignored_gap_resyncs() {
     assert_eq!(r.feed(with_seq(&l, 101)), SyncOutcome::Ignored); // duplicate
     assert_eq!(r.feed(with_seq(&l, 99)), SyncOutcome::Ignored); // old / out of order
     let gap = r.feed(with_seq(&l, 103));
-    assert!(matches!(gap, SyncOutcome::Resync(ref s) if s.contains("gap")), "{gap:?}");
+    assert!(
+        matches!(gap, SyncOutcome::Resync(ref s) if s.contains("gap")),
+        "{gap:?}"
+    );
     assert_eq!(r.statuses(), vec![FeedStatus::Stale]);
     assert_eq!(r.seq.stale_events(), 1);
     assert!(!r.seq.is_synced());
@@ -250,10 +248,7 @@ fn bybit_contiguous_applies_duplicate_ignored_gap_resyncs() {
     let mut snap = with_seq(&levels, 200);
     snap.snapshot = true;
     assert_eq!(r.feed(snap), SyncOutcome::Applied);
-    assert_eq!(
-        r.statuses(),
-        vec![FeedStatus::Stale, FeedStatus::Resynced]
-    );
+    assert_eq!(r.statuses(), vec![FeedStatus::Stale, FeedStatus::Resynced]);
     assert_eq!(r.bids(), vec![(d("100"), d("1")), (d("99"), d("2"))]);
 }
 
@@ -273,10 +268,16 @@ fn crossed_book_is_stale() {
     let mut r = bybit_synced();
     let l = [lv(Side::Buy, "101", "1")]; // bid at the best ask
     let out = r.feed(with_seq(&l, 101));
-    assert!(matches!(out, SyncOutcome::Resync(ref s) if s == "crossed book"), "{out:?}");
+    assert!(
+        matches!(out, SyncOutcome::Resync(ref s) if s == "crossed book"),
+        "{out:?}"
+    );
     assert_eq!(r.statuses(), vec![FeedStatus::Stale]);
     // The crossing delta itself was not passed downstream.
-    assert!(!r.ticks.iter().any(|t| matches!(t.kind, TickKind::BookDelta(_))));
+    assert!(!r
+        .ticks
+        .iter()
+        .any(|t| matches!(t.kind, TickKind::BookDelta(_))));
 }
 
 // ---- OKX --------------------------------------------------------------------------------------
@@ -309,9 +310,15 @@ fn okx_prev_seq_chain_checksum_and_reset() {
     let mut r = okx_synced();
     // Remove the 3366 bid and add 3372 on the asks: the second documented example.
     let upd = [lv(Side::Buy, "3366", "0"), lv(Side::Sell, "3372", "8")];
-    assert_eq!(r.feed(okx(&upd, 10, 11, Some(831_078_360))), SyncOutcome::Applied);
+    assert_eq!(
+        r.feed(okx(&upd, 10, 11, Some(831_078_360))),
+        SyncOutcome::Applied
+    );
     // Keep-alive update: no levels, prevSeqId == seqId.
-    assert_eq!(r.feed(okx(&[], 11, 11, Some(831_078_360))), SyncOutcome::Applied);
+    assert_eq!(
+        r.feed(okx(&[], 11, 11, Some(831_078_360))),
+        SyncOutcome::Applied
+    );
     // Duplicate of an earlier message.
     assert_eq!(r.feed(okx(&upd, 10, 11, None)), SyncOutcome::Ignored);
     // Sequence reset (seqId < prevSeqId) is accepted.
@@ -324,11 +331,17 @@ fn okx_prev_seq_chain_checksum_and_reset() {
 fn okx_gap_and_bad_checksum_resync() {
     let mut r = okx_synced();
     let out = r.feed(okx(&[], 12, 13, None));
-    assert!(matches!(out, SyncOutcome::Resync(ref s) if s.contains("prevSeqId 12")), "{out:?}");
+    assert!(
+        matches!(out, SyncOutcome::Resync(ref s) if s.contains("prevSeqId 12")),
+        "{out:?}"
+    );
     let mut r = okx_synced();
     let upd = [lv(Side::Buy, "3366", "5")];
     let out = r.feed(okx(&upd, 10, 11, Some(-1_881_014_294)));
-    assert!(matches!(out, SyncOutcome::Resync(ref s) if s.contains("checksum")), "{out:?}");
+    assert!(
+        matches!(out, SyncOutcome::Resync(ref s) if s.contains("checksum")),
+        "{out:?}"
+    );
     assert_eq!(r.statuses(), vec![FeedStatus::Stale]);
     // A snapshot whose checksum is wrong is refused too.
     let levels = [lv(Side::Buy, "1", "1")];
@@ -467,5 +480,4 @@ fn reset_forgets_the_book_and_resynced_follows_the_next_snapshot() {
     snap.snapshot = true;
     r.feed(snap);
     assert_eq!(r.statuses(), vec![FeedStatus::Resynced]);
-    let _ = Decimal::from_str("1");
 }

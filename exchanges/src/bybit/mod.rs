@@ -240,9 +240,12 @@ pub fn protocol(instruments: Arc<Instruments>, category: Category) -> MdProtocol
         },
         max_session: None,
     };
-    MdProtocol::new(Normalizer::new(), wiring, instruments, |_: &InstrumentSpec| {
-        BookRule::Bybit
-    })
+    MdProtocol::new(
+        Normalizer::new(),
+        wiring,
+        instruments,
+        |_: &InstrumentSpec| BookRule::Bybit,
+    )
 }
 
 #[cfg(test)]

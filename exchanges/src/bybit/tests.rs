@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use rust_decimal_macros::dec;
 
 use super::*;
-use crate::md::testutil::{d, lines, lvls};
+use crate::md::testutil::{d, lines, lvls, never_panics, statuses};
 use crate::md::FrameKind;
 use crate::venue::{FrameOutcome, VenueProtocol};
 
@@ -54,15 +54,31 @@ fn book_snapshot_and_delta_field_by_field() {
     let e = &ev[0];
     assert_eq!(e.kind, Some(EventKind::BookSnapshot));
     assert_eq!(e.exch_ts_ns, Some(1_671_179_923_028_000_000));
-    assert_eq!(e.bids, lvls(&[("17440.00", "40.833"), ("17439.50", "0.513")]));
-    assert_eq!(e.asks, lvls(&[("17440.50", "78.815"), ("17441.00", "8.858")]));
-    assert_eq!((e.seq, e.cross_seq), (Some(13_079_592), Some(22_520_573_250)));
+    assert_eq!(
+        e.bids,
+        lvls(&[("17440.00", "40.833"), ("17439.50", "0.513")])
+    );
+    assert_eq!(
+        e.asks,
+        lvls(&[("17440.50", "78.815"), ("17441.00", "8.858")])
+    );
+    assert_eq!(
+        (e.seq, e.cross_seq),
+        (Some(13_079_592), Some(22_520_573_250))
+    );
     let (_, ev) = lines(&mut n, BOOK_DELTA);
     let e = &ev[0];
     assert_eq!(e.kind, Some(EventKind::BookDelta));
-    assert_eq!(e.exch_ts_ns, Some(1_671_179_923_040_000_000), "cts wins over ts");
+    assert_eq!(
+        e.exch_ts_ns,
+        Some(1_671_179_923_040_000_000),
+        "cts wins over ts"
+    );
     assert!(e.bids.is_empty());
-    assert_eq!(e.asks, lvls(&[("17440.50", "78.857"), ("17442.00", "1.510")]));
+    assert_eq!(
+        e.asks,
+        lvls(&[("17440.50", "78.857"), ("17442.00", "1.510")])
+    );
     assert_eq!(e.seq, Some(13_079_593));
 }
 
@@ -73,7 +89,12 @@ fn level_one_book_is_a_quote() {
     assert_eq!(e.kind, Some(EventKind::Quote));
     assert_eq!(
         (e.bid_px, e.bid_qty, e.ask_px, e.ask_qty),
-        (Some(d("16493.50")), Some(d("0.006")), Some(d("16611.00")), Some(d("0.029")))
+        (
+            Some(d("16493.50")),
+            Some(d("0.006")),
+            Some(d("16611.00")),
+            Some(d("0.029"))
+        )
     );
     assert_eq!(e.seq, Some(18_521_288));
 }
@@ -89,11 +110,26 @@ fn control_and_errors() {
         FrameKind::VenueError("subscribe failed: error:handler not found".into())
     );
     let cases = [
-        (TRADE.replace(r#""p":"16578.50""#, r#""p":"1x""#), "bad number"),
-        (TRADE.replace(r#""S":"Buy""#, r#""S":"Up""#), "expected buy or sell"),
-        (BOOK_DELTA.replace(r#""type":"delta""#, r#""type":"x""#), "type"),
-        (BOOK_DELTA.replace(r#""u":13079593,"#, ""), "missing field `u`"),
-        (r#"{"topic":"kline.1.BTCUSDT","ts":1,"data":[]}"#.to_string(), "unsupported"),
+        (
+            TRADE.replace(r#""p":"16578.50""#, r#""p":"1x""#),
+            "bad number",
+        ),
+        (
+            TRADE.replace(r#""S":"Buy""#, r#""S":"Up""#),
+            "expected buy or sell",
+        ),
+        (
+            BOOK_DELTA.replace(r#""type":"delta""#, r#""type":"x""#),
+            "type",
+        ),
+        (
+            BOOK_DELTA.replace(r#""u":13079593,"#, ""),
+            "missing field `u`",
+        ),
+        (
+            r#"{"topic":"kline.1.BTCUSDT","ts":1,"data":[]}"#.to_string(),
+            "unsupported",
+        ),
         (r#"{"ts":1}"#.to_string(), "topic"),
         ("[1,2]".to_string(), "malformed"),
     ];
@@ -124,29 +160,38 @@ fn registry() -> Arc<Instruments> {
 fn protocol_resyncs_on_gap_and_recovers_on_snapshot() {
     let mut p = protocol(registry(), Category::Linear);
     assert_eq!(p.url(), "wss://stream.bybit.com/v5/public/linear");
-    assert!(matches!(p.heartbeat(), Heartbeat::Text { ref payload, every } if payload == r#"{"op":"ping"}"# && every == Duration::from_secs(20)));
+    assert!(
+        matches!(p.heartbeat(), Heartbeat::Text { ref payload, every } if payload == r#"{"op":"ping"}"# && every == Duration::from_secs(20))
+    );
     let mut ticks = Vec::new();
     let mut out = |t| ticks.push(t);
     p.on_connect(&mut out);
-    assert_eq!(p.on_frame(BOOK_SNAPSHOT, 1, &mut out), Ok(FrameOutcome::Data));
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 1, &mut out),
+        Ok(FrameOutcome::Data)
+    );
     assert_eq!(p.on_frame(BOOK_DELTA, 2, &mut out), Ok(FrameOutcome::Data));
     assert_eq!(p.on_frame(TRADE, 3, &mut out), Ok(FrameOutcome::Data));
     assert_eq!(p.on_frame(PONG, 4, &mut out), Ok(FrameOutcome::Control));
     let gap = BOOK_DELTA.replace("13079593", "13079595");
-    assert!(matches!(p.on_frame(&gap, 5, &mut out), Ok(FrameOutcome::Resync(_))));
+    assert!(matches!(
+        p.on_frame(&gap, 5, &mut out),
+        Ok(FrameOutcome::Resync(_))
+    ));
     assert!(p.on_frame("{", 6, &mut out).is_err());
-    assert_eq!(p.on_frame(BOOK_SNAPSHOT, 7, &mut out), Ok(FrameOutcome::Data));
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 7, &mut out),
+        Ok(FrameOutcome::Data)
+    );
     drop(out);
-    let statuses: Vec<FeedStatus> = ticks
-        .iter()
-        .filter_map(|t| match t.kind {
-            TickKind::Status(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(statuses, vec![FeedStatus::Stale, FeedStatus::Resynced]);
+    assert_eq!(
+        statuses(&ticks),
+        vec![FeedStatus::Stale, FeedStatus::Resynced]
+    );
     assert_eq!(p.stale_events(), 1);
-    assert!(ticks.iter().any(|t| matches!(t.kind, TickKind::Trade(tr) if tr.price == dec!(16578.50))));
+    assert!(ticks
+        .iter()
+        .any(|t| matches!(t.kind, TickKind::Trade(tr) if tr.price == dec!(16578.50))));
     let book = p.book(ticks[0].instrument).unwrap().book();
     assert_eq!(book.asks.levels()[0], (dec!(17440.50), dec!(78.815)));
 }
@@ -160,12 +205,6 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_and_mutated_frames_never_panic(s in ".{0,200}", cut in 0usize..400) {
-        let _ = lines(&mut Normalizer::new(), &s);
-        for f in [TRADE, BOOK_SNAPSHOT, BOOK_DELTA, BBO] {
-            let mut c = cut.min(f.len());
-            while !f.is_char_boundary(c) { c -= 1; }
-            let mutated = format!("{}{}{}", &f[..c], s, &f[c..]);
-            let _ = lines(&mut Normalizer::new(), &mutated);
-        }
+        never_panics(Normalizer::new, &s, cut, &[TRADE, BOOK_SNAPSHOT, BOOK_DELTA, BBO]);
     }
 }

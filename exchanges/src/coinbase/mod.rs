@@ -276,7 +276,9 @@ pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
         heartbeat: Heartbeat::ServerOnly,
         max_session: None,
     };
-    MdProtocol::new(Normalizer::new(), wiring, instruments, |_| BookRule::Coinbase)
+    MdProtocol::new(Normalizer::new(), wiring, instruments, |_| {
+        BookRule::Coinbase
+    })
 }
 
 #[cfg(test)]

@@ -257,7 +257,10 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
 /// The pair's decimal places, from the configured tick and lot sizes (Kraken's
 /// `price_precision`/`qty_precision`: tick 0.1 → 1, lot 0.00000001 → 8).
 pub fn precision(spec: &InstrumentSpec) -> (u32, u32) {
-    (spec.tick_size.normalize().scale(), spec.lot_size.normalize().scale())
+    (
+        spec.tick_size.normalize().scale(),
+        spec.lot_size.normalize().scale(),
+    )
 }
 
 /// The Kraken market-data protocol for the Kraken instruments of `instruments`. The book

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use peregrine_engine::interchange::EventKind;
-use peregrine_engine::tick::{FeedStatus, TickKind};
+use peregrine_engine::tick::FeedStatus;
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 use proptest::prelude::*;
 use rust_decimal_macros::dec;
 
 use super::*;
-use crate::md::testutil::{d, lines, lvls};
+use crate::md::testutil::{d, lines, lvls, never_panics, statuses};
 use crate::md::FrameKind;
 use crate::venue::{FrameOutcome, VenueProtocol};
 
@@ -33,7 +33,10 @@ fn trades_field_by_field_numbers_kept_exact() {
     assert_eq!(r.unwrap().kind, FrameKind::Data);
     assert_eq!(ev.len(), 2);
     let e = &ev[0];
-    assert_eq!((e.venue.as_str(), e.symbol.as_str()), ("kraken", "MATIC-USD"));
+    assert_eq!(
+        (e.venue.as_str(), e.symbol.as_str()),
+        ("kraken", "MATIC-USD")
+    );
     assert_eq!(e.kind, Some(EventKind::Trade));
     assert_eq!(e.exch_ts_ns, Some(1_695_628_116_925_533_000));
     assert_eq!(e.price.unwrap().to_string(), "0.5147");
@@ -88,9 +91,22 @@ fn control_and_errors() {
         FrameKind::VenueError("subscribe failed: Currency pair not supported".into())
     );
     let cases = [
-        (TRADE.replacen(r#""trade_id":4665846"#, r#""trade_id":"x""#, 1), "trade_id"),
-        (TRADE.replacen(r#""price":0.5147"#, r#""price":true"#, 1), "bad number"),
-        (TRADE.replacen(r#""timestamp":"2023-09-25T07:48:36.925533Z""#, r#""timestamp":"yesterday""#, 1), "RFC 3339"),
+        (
+            TRADE.replacen(r#""trade_id":4665846"#, r#""trade_id":"x""#, 1),
+            "trade_id",
+        ),
+        (
+            TRADE.replacen(r#""price":0.5147"#, r#""price":true"#, 1),
+            "bad number",
+        ),
+        (
+            TRADE.replacen(
+                r#""timestamp":"2023-09-25T07:48:36.925533Z""#,
+                r#""timestamp":"yesterday""#,
+                1,
+            ),
+            "RFC 3339",
+        ),
         (BOOK_UPDATE.replace(r#""type":"update","#, ""), "type"),
         (r#"{"channel":"ohlc","data":[]}"#.to_string(), "unsupported"),
         (r#"{"data":[]}"#.to_string(), "channel"),
@@ -103,35 +119,50 @@ fn control_and_errors() {
 
 fn registry() -> Arc<Instruments> {
     let mut r = Instruments::new();
-    r.intern(InstrumentSpec::from_canonical("kraken", "BTC-USD", dec!(0.1), dec!(0.00000001)).unwrap());
+    r.intern(
+        InstrumentSpec::from_canonical("kraken", "BTC-USD", dec!(0.1), dec!(0.00000001)).unwrap(),
+    );
     Arc::new(r)
 }
 
 #[test]
 fn protocol_verifies_the_documented_checksum_and_resyncs_on_a_bad_one() {
     let reg = registry();
-    assert_eq!(precision(reg.spec(peregrine_engine::types::InstrumentId(0))), (1, 8));
+    assert_eq!(
+        precision(reg.spec(peregrine_engine::types::InstrumentId(0))),
+        (1, 8)
+    );
     let mut p = protocol(reg);
     assert_eq!(p.url(), URL);
     let subs = p.subscribe_messages();
-    assert!(subs[2].contains(r#""channel":"book""#) && subs[2].contains(r#""symbol":["BTC/USD"]"#), "{subs:?}");
+    assert!(
+        subs[2].contains(r#""channel":"book""#) && subs[2].contains(r#""symbol":["BTC/USD"]"#),
+        "{subs:?}"
+    );
     let mut ticks = Vec::new();
     let mut out = |t| ticks.push(t);
-    assert_eq!(p.on_frame(BOOK_SNAPSHOT, 1, &mut out), Ok(FrameOutcome::Data));
-    assert_eq!(p.on_frame(HEARTBEAT, 2, &mut out), Ok(FrameOutcome::Control));
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 1, &mut out),
+        Ok(FrameOutcome::Data)
+    );
+    assert_eq!(
+        p.on_frame(HEARTBEAT, 2, &mut out),
+        Ok(FrameOutcome::Control)
+    );
     // Removing the best bid with the snapshot's checksum unchanged cannot verify.
     let bad = r#"{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0}],"asks":[],"checksum":3310070434,"timestamp":"2023-10-06T17:35:55.440295Z"}]}"#;
-    assert!(matches!(p.on_frame(bad, 3, &mut out), Ok(FrameOutcome::Resync(ref s)) if s.contains("checksum")));
-    assert_eq!(p.on_frame(BOOK_SNAPSHOT, 4, &mut out), Ok(FrameOutcome::Data));
+    assert!(
+        matches!(p.on_frame(bad, 3, &mut out), Ok(FrameOutcome::Resync(ref s)) if s.contains("checksum"))
+    );
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 4, &mut out),
+        Ok(FrameOutcome::Data)
+    );
     drop(out);
-    let statuses: Vec<FeedStatus> = ticks
-        .iter()
-        .filter_map(|t| match t.kind {
-            TickKind::Status(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(statuses, vec![FeedStatus::Stale, FeedStatus::Resynced]);
+    assert_eq!(
+        statuses(&ticks),
+        vec![FeedStatus::Stale, FeedStatus::Resynced]
+    );
 }
 
 proptest! {
@@ -143,12 +174,6 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_and_mutated_frames_never_panic(s in ".{0,200}", cut in 0usize..1200) {
-        let _ = lines(&mut Normalizer::new(), &s);
-        for f in [TRADE, TICKER, BOOK_SNAPSHOT, BOOK_UPDATE] {
-            let mut c = cut.min(f.len());
-            while !f.is_char_boundary(c) { c -= 1; }
-            let mutated = format!("{}{}{}", &f[..c], s, &f[c..]);
-            let _ = lines(&mut Normalizer::new(), &mutated);
-        }
+        never_panics(Normalizer::new, &s, cut, &[TRADE, TICKER, BOOK_SNAPSHOT, BOOK_UPDATE]);
     }
 }

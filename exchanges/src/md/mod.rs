@@ -399,7 +399,10 @@ pub fn push_str_levels(
 }
 
 /// The first `[price, qty]` level of `raw`, if any.
-pub fn first_str_level(raw: &RawValue, field: &'static str) -> Result<Option<(Price, Qty)>, MdError> {
+pub fn first_str_level(
+    raw: &RawValue,
+    field: &'static str,
+) -> Result<Option<(Price, Qty)>, MdError> {
     let mut first = None;
     for_each_elem(raw, |StrLevel(p, q)| {
         if first.is_none() {
@@ -514,7 +517,14 @@ mod tests {
             rfc3339_ns("t", "2019-08-14T20:42:27.265Z"),
             Ok(1_565_815_347_265_000_000)
         );
-        for bad in ["", "2023-02-09", "2023-13-09T00:00:00Z", "2023-02-09T00:00:00+01:00", "2023-02-09T00:00:00.Z", "2023-02-09T00:00:00.1234567891Z"] {
+        for bad in [
+            "",
+            "2023-02-09",
+            "2023-13-09T00:00:00Z",
+            "2023-02-09T00:00:00+01:00",
+            "2023-02-09T00:00:00.Z",
+            "2023-02-09T00:00:00.1234567891Z",
+        ] {
             assert!(rfc3339_ns("t", bad).is_err(), "{bad}");
         }
     }
@@ -540,7 +550,10 @@ mod tests {
         assert_eq!(canonical_symbol(Venue::Bybit, "BTCUSDT"), "BTC-USDT");
         assert_eq!(canonical_symbol(Venue::Binance, "BNBBTC"), "BNB-BTC");
         assert_eq!(canonical_symbol(Venue::Kraken, "BTC/USD"), "BTC-USD");
-        assert_eq!(canonical_symbol(Venue::Okx, "BTC-USDT-SWAP"), "BTC-USDT-SWAP");
+        assert_eq!(
+            canonical_symbol(Venue::Okx, "BTC-USDT-SWAP"),
+            "BTC-USDT-SWAP"
+        );
         assert_eq!(canonical_symbol(Venue::Bybit, "USDT"), "USDT");
     }
 }

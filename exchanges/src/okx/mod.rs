@@ -213,8 +213,7 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
     let args: Vec<serde_json::Value> = symbols
         .iter()
         .flat_map(|s| {
-            ["trades", "bbo-tbt", "books"]
-                .map(|c| serde_json::json!({"channel": c, "instId": s}))
+            ["trades", "bbo-tbt", "books"].map(|c| serde_json::json!({"channel": c, "instId": s}))
         })
         .collect();
     vec![serde_json::json!({"id": "1", "op": "subscribe", "args": args}).to_string()]
@@ -233,9 +232,12 @@ pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
         },
         max_session: None,
     };
-    MdProtocol::new(Normalizer::new(), wiring, instruments, |_: &InstrumentSpec| {
-        BookRule::Okx
-    })
+    MdProtocol::new(
+        Normalizer::new(),
+        wiring,
+        instruments,
+        |_: &InstrumentSpec| BookRule::Okx,
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use rust_decimal_macros::dec;
 
 use super::*;
-use crate::md::testutil::{d, lines, lvls};
+use crate::md::testutil::{d, lines, lvls, never_panics, statuses};
 use crate::md::FrameKind;
 use crate::venue::{FrameOutcome, VenueProtocol};
 
@@ -23,7 +23,8 @@ pub(crate) const BOOK_UPDATE: &str = r#"{"arg":{"channel":"books","instId":"BTC-
 /// v5 docs, `bbo-tbt` push data example.
 pub(crate) const BBO: &str = r#"{"arg":{"channel":"bbo-tbt","instId":"BCH-USDT-SWAP"},"data":[{"asks":[["111.06","55154","0","2"]],"bids":[["111.05","57745","0","2"]],"ts":"1670324386802","seqId":363996337}]}"#;
 /// v5 docs, subscribe success and failure responses.
-const SUB_ACK: &str = r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}"#;
+const SUB_ACK: &str =
+    r#"{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}"#;
 const SUB_FAIL: &str = r#"{"event":"error","code":"60012","msg":"Invalid request: {\"op\": \"subscribe\", \"argss\":[{ \"channel\" : \"books\", \"instId\" : \"BTC-USDT\"}]}","connId":"a4d3ae55"}"#;
 
 #[test]
@@ -51,13 +52,19 @@ fn book_snapshot_and_update_field_by_field() {
     assert_eq!(e.asks[1], [d("8477"), d("7")]);
     assert_eq!(e.bids[3], [d("8475.3"), d("1")]);
     assert_eq!(e.bids[7], [d("8446"), d("95")]);
-    assert_eq!((e.seq, e.prev_seq, e.checksum), (Some(123_456), Some(-1), Some(-855_196_043)));
+    assert_eq!(
+        (e.seq, e.prev_seq, e.checksum),
+        (Some(123_456), Some(-1), Some(-855_196_043))
+    );
     let (_, ev) = lines(&mut n, BOOK_UPDATE);
     let e = &ev[0];
     assert_eq!(e.kind, Some(EventKind::BookDelta));
     assert_eq!(e.asks, lvls(&[("8476.98", "0"), ("8477.1", "3")]));
     assert_eq!(e.bids, lvls(&[("8476.97", "250")]));
-    assert_eq!((e.seq, e.prev_seq, e.checksum), (Some(123_457), Some(123_456), None));
+    assert_eq!(
+        (e.seq, e.prev_seq, e.checksum),
+        (Some(123_457), Some(123_456), None)
+    );
 }
 
 #[test]
@@ -68,7 +75,12 @@ fn bbo_is_a_quote() {
     assert_eq!(e.symbol, "BCH-USDT-SWAP");
     assert_eq!(
         (e.bid_px, e.bid_qty, e.ask_px, e.ask_qty),
-        (Some(d("111.05")), Some(d("57745")), Some(d("111.06")), Some(d("55154")))
+        (
+            Some(d("111.05")),
+            Some(d("57745")),
+            Some(d("111.06")),
+            Some(d("55154"))
+        )
     );
     assert_eq!(e.seq, Some(363_996_337));
     assert_eq!(e.exch_ts_ns, Some(1_670_324_386_802_000_000));
@@ -84,11 +96,23 @@ fn control_and_errors() {
         k => panic!("{k:?}"),
     }
     let cases = [
-        (TRADE.replace(r#""px":"42219.9""#, r#""px":"-1""#), "negative"),
-        (TRADE.replace(r#""ts":"1630048897897""#, r#""ts":"x""#), "bad number"),
+        (
+            TRADE.replace(r#""px":"42219.9""#, r#""px":"-1""#),
+            "negative",
+        ),
+        (
+            TRADE.replace(r#""ts":"1630048897897""#, r#""ts":"x""#),
+            "bad number",
+        ),
         (BOOK_UPDATE.replace(r#""action":"update","#, ""), "action"),
-        (BOOK_UPDATE.replace(r#"["8477.1","3","0","1"]"#, r#"["8477.1"]"#), "malformed"),
-        (r#"{"arg":{"channel":"candle1m","instId":"BTC-USDT"},"data":[]}"#.into(), "unsupported"),
+        (
+            BOOK_UPDATE.replace(r#"["8477.1","3","0","1"]"#, r#"["8477.1"]"#),
+            "malformed",
+        ),
+        (
+            r#"{"arg":{"channel":"candle1m","instId":"BTC-USDT"},"data":[]}"#.into(),
+            "unsupported",
+        ),
         ("ping".to_string(), "malformed"),
     ];
     for (f, want) in cases {
@@ -104,12 +128,17 @@ fn the_documented_snapshot_checksum_does_not_match_its_own_levels() {
     let mut p = protocol(registry());
     let mut ticks = Vec::new();
     let out = p.on_frame(BOOK_SNAPSHOT, 1, &mut |t| ticks.push(t));
-    assert!(matches!(out, Ok(FrameOutcome::Resync(ref s)) if s.contains("checksum")), "{out:?}");
+    assert!(
+        matches!(out, Ok(FrameOutcome::Resync(ref s)) if s.contains("checksum")),
+        "{out:?}"
+    );
 }
 
 fn registry() -> Arc<Instruments> {
     let mut r = Instruments::new();
-    r.intern(InstrumentSpec::from_canonical("okx", "BTC-USDT", dec!(0.01), dec!(0.00000001)).unwrap());
+    r.intern(
+        InstrumentSpec::from_canonical("okx", "BTC-USDT", dec!(0.01), dec!(0.00000001)).unwrap(),
+    );
     Arc::new(r)
 }
 
@@ -117,27 +146,33 @@ fn registry() -> Arc<Instruments> {
 fn protocol_chains_seq_ids_and_resyncs_on_gap() {
     let mut p = protocol(registry());
     assert_eq!(p.url(), URL);
-    assert!(matches!(p.heartbeat(), Heartbeat::Text { ref payload, every } if payload == "ping" && every < Duration::from_secs(30)));
+    assert!(
+        matches!(p.heartbeat(), Heartbeat::Text { ref payload, every } if payload == "ping" && every < Duration::from_secs(30))
+    );
     let sub: serde_json::Value = serde_json::from_str(&p.subscribe_messages()[0]).unwrap();
-    assert_eq!(sub["args"][2], serde_json::json!({"channel": "books", "instId": "BTC-USDT"}));
+    assert_eq!(
+        sub["args"][2],
+        serde_json::json!({"channel": "books", "instId": "BTC-USDT"})
+    );
     let snapshot = BOOK_SNAPSHOT.replace(r#""checksum":-855196043,"#, "");
     let mut ticks = Vec::new();
     let mut out = |t| ticks.push(t);
     assert_eq!(p.on_frame(&snapshot, 1, &mut out), Ok(FrameOutcome::Data));
     assert_eq!(p.on_frame(BOOK_UPDATE, 2, &mut out), Ok(FrameOutcome::Data));
     assert_eq!(p.on_frame(BOOK_UPDATE, 3, &mut out), Ok(FrameOutcome::Data)); // duplicate: ignored
-    let gap = BOOK_UPDATE.replace("123456", "123458").replace("123457", "123459");
-    assert!(matches!(p.on_frame(&gap, 4, &mut out), Ok(FrameOutcome::Resync(_))));
+    let gap = BOOK_UPDATE
+        .replace("123456", "123458")
+        .replace("123457", "123459");
+    assert!(matches!(
+        p.on_frame(&gap, 4, &mut out),
+        Ok(FrameOutcome::Resync(_))
+    ));
     assert_eq!(p.on_frame(&snapshot, 5, &mut out), Ok(FrameOutcome::Data));
     drop(out);
-    let statuses: Vec<FeedStatus> = ticks
-        .iter()
-        .filter_map(|t| match t.kind {
-            TickKind::Status(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(statuses, vec![FeedStatus::Stale, FeedStatus::Resynced]);
+    assert_eq!(
+        statuses(&ticks),
+        vec![FeedStatus::Stale, FeedStatus::Resynced]
+    );
     // The update's levels were applied exactly once.
     let deltas = ticks
         .iter()
@@ -155,12 +190,6 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_and_mutated_frames_never_panic(s in ".{0,200}", cut in 0usize..600) {
-        let _ = lines(&mut Normalizer::new(), &s);
-        for f in [TRADE, BOOK_SNAPSHOT, BOOK_UPDATE, BBO] {
-            let mut c = cut.min(f.len());
-            while !f.is_char_boundary(c) { c -= 1; }
-            let mutated = format!("{}{}{}", &f[..c], s, &f[c..]);
-            let _ = lines(&mut Normalizer::new(), &mutated);
-        }
+        never_panics(Normalizer::new, &s, cut, &[TRADE, BOOK_SNAPSHOT, BOOK_UPDATE, BBO]);
     }
 }
