@@ -95,9 +95,9 @@ impl SideBook {
     /// Sets a level's absolute quantity (zero removes it).
     pub fn set(&mut self, price: Price, qty: Qty) {
         let desc = self.descending;
-        let found =
-            self.levels
-                .binary_search_by(|(p, _)| if desc { price.cmp(p) } else { p.cmp(&price) });
+        let found = self
+            .levels
+            .binary_search_by(|(p, _)| if desc { price.cmp(p) } else { p.cmp(&price) });
         match (found, qty.is_zero()) {
             (Ok(i), true) => {
                 self.levels.remove(i);
