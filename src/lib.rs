@@ -5,5 +5,6 @@
 pub mod app;
 pub mod kill;
 pub mod backtest;
+pub mod normalize_cli;
 pub mod summary;
 pub mod venue_guard;

@@ -67,6 +67,20 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Decode raw venue frames (one per line: bare, or `peregrine record` lines) into the
+    /// tick interchange format, one JSON event per line on stdout.
+    Normalize {
+        /// Venue of the frames: binance, bybit, okx, kraken, coinbase.
+        #[arg(long)]
+        venue: String,
+        /// Canonical symbol (e.g. BTC-USDT) for frames that name none (Binance REST depth
+        /// snapshots).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Input file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
     /// Compile strategy files and report errors with file:line:column.
     Check {
         /// `.rhai` files to check.
@@ -109,6 +123,11 @@ fn main() -> ExitCode {
         Command::Check { files } => return check(&files),
         Command::Backtest(args) => backtest(&args),
         Command::GenTicks(args) => gen_ticks(&args),
+        Command::Normalize {
+            venue,
+            symbol,
+            input,
+        } => return normalize(&venue, symbol, &input),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,4 +196,38 @@ fn gen_ticks(args: &peregrine::backtest::cli::GenTicksArgs) -> anyhow::Result<()
         cfg.step_ms
     );
     Ok(())
+}
+
+fn normalize(venue: &str, symbol: Option<String>, input: &std::path::Path) -> ExitCode {
+    use std::io::BufReader;
+    let venue: peregrine_exchanges::venue::Venue = match venue.parse() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reader: Box<dyn std::io::BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(input) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", input.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    match peregrine::normalize_cli::run(venue, symbol, reader, out, std::io::stderr()) {
+        Ok(s) if s.failed == 0 => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("{} of {} line(s) failed", s.failed, s.lines);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -5,6 +5,13 @@
 //! - [`ws`]: the shared websocket connection manager every venue's market data runs on.
 
 pub mod binance;
+pub mod book_sync;
+pub mod bybit;
+pub mod coinbase;
+pub mod kraken;
+pub mod md;
+pub mod okx;
+pub mod protocols;
 pub mod sim;
 pub mod venue;
 pub mod ws;
