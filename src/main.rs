@@ -47,6 +47,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Apply the Supabase migrations (supabase/migrations, embedded) to PostgreSQL.
+    Migrate {
+        /// PostgreSQL URL; default: the DATABASE_URL environment variable. The password is
+        /// never printed.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
         Command::Sim { port, config } => peregrine::app::sim_cli(&config, port),
         Command::Check { files } => return check(&files),
+        Command::Migrate { database_url } => peregrine::app::migrate_cli(database_url.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

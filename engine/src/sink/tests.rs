@@ -27,6 +27,7 @@ fn cfg(url: &str, batch_size: usize, batch_age: Duration) -> SinkConfig {
         url: url.to_string(),
         batch_size,
         batch_age,
+        ..SinkConfig::new(url)
     }
 }
 
@@ -122,6 +123,7 @@ fn migrations_apply_and_create_parent_dir() {
         assert_eq!(
             tables,
             [
+                "audit_log",
                 "fills",
                 "latency_stats",
                 "orders",
@@ -186,7 +188,8 @@ fn every_row_kind_lands_with_exact_decimals() {
             signals: 0,
             latency_stats: 0,
             batches: 1,
-            retries: 0
+            retries: 0,
+            ..SinkStats::default()
         }
     );
     rt().block_on(async {
