@@ -225,7 +225,8 @@ pub struct RiskConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSection {
-    /// Database URL: `sqlite://data/peregrine.db` (created if missing).
+    /// Database URL: `sqlite://data/peregrine.db` (created if missing) or `postgres://…`
+    /// (Supabase). `DATABASE_URL` in the environment overrides it for `peregrine run`.
     pub url: String,
     /// Rows per batch.
     #[serde(default = "default_batch_size")]
