@@ -94,6 +94,20 @@ async fn count(c: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(c).await.expect(sql)
 }
 
+/// Runs `sql` in a savepoint of `tx` and asserts that the database refuses it.
+async fn assert_refused(tx: &mut PgConnection, sql: &str, role: &str) {
+    sqlx::raw_sql("savepoint t")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let r = sqlx::raw_sql(sql).execute(&mut *tx).await;
+    assert!(r.is_err(), "{role} must not be able to run: {sql}");
+    sqlx::raw_sql("rollback to savepoint t")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     let Some(db) = test_db("rls").await else {
@@ -191,13 +205,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
             "delete from fills",
             "update global_settings set value = '{\"engaged\": true}'",
         ] {
-            sqlx::raw_sql("savepoint w").execute(&mut *tx).await.unwrap();
-            let r = sqlx::raw_sql(sql).execute(&mut *tx).await;
-            assert!(r.is_err(), "authenticated must not be able to run: {sql}");
-            sqlx::raw_sql("rollback to savepoint w")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            assert_refused(&mut tx, sql, "authenticated").await;
         }
         tx.rollback().await.unwrap();
     }
@@ -215,18 +223,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
         "global_settings",
         "audit_log",
     ] {
-        sqlx::raw_sql("savepoint r")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let r = sqlx::raw_sql(&format!("select count(*) from {t}"))
-            .execute(&mut *tx)
-            .await;
-        assert!(r.is_err(), "anon must not read {t}");
-        sqlx::raw_sql("rollback to savepoint r")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        assert_refused(&mut tx, &format!("select count(*) from {t}"), "anon").await;
     }
     tx.rollback().await.unwrap();
     c.close().await.ok();
@@ -425,7 +422,10 @@ async fn outage_behind_a_proxy_loses_nothing_and_keeps_order() {
         .unwrap()
         .expect("join");
     assert!(stats.retries > 0, "writes failed during the cut: {stats:?}");
-    assert_eq!(stats.fills, N as u64, "{stats:?}");
+    // Rows counted as inserted can be fewer than N: a COMMIT that reached the server just
+    // as the proxy cut is seen as failed, retried, and then inserts nothing (the fills are
+    // already there). The database below is the truth.
+    assert!(stats.fills <= N as u64, "{stats:?}");
     let mut c = db.conn().await;
     let ids: Vec<i64> = sqlx::query_scalar("select trade_id from fills order by id")
         .fetch_all(&mut c)
