@@ -568,6 +568,16 @@ async fn db_fills(c: &mut PgConnection) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// A child `peregrine run` (in-process simulator, this test's database) is killed with
+/// SIGKILL while a batch is being collected; a second run must write everything the first
+/// had taken in, exactly once, plus its own fills.
+///
+/// What "every fill" can mean here: the simulator lives in the killed process, so its ledger
+/// dies with it, and a fill still in flight on the user-data socket at the kill never reached
+/// the engine at all (recovering those needs a venue trade-history reconciliation, which the
+/// simulator does not offer yet). The truth is therefore what the dead engine had accepted:
+/// the fills already committed plus those in its spool, read after the kill with the
+/// engine's own spool reader. The test refuses to pass vacuously: the spool must hold fills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
     let Some(db) = test_db("crash").await else {
