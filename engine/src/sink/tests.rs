@@ -162,6 +162,17 @@ fn bad_config_fails_at_start() {
     let err = spawn_sink(SinkConfig::new(&bad)).expect_err("unopenable");
     assert!(err.to_string().contains(&bad), "error names the URL: {err}");
     let err = spawn_sink(SinkConfig::new("mysql://x")).expect_err("scheme");
+    let err2 = spawn_sink(SinkConfig::new("postgres://u@127.0.0.1/db")).expect_err("no user id");
+    assert!(err2.to_string().contains("PEREGRINE_USER_ID"), "{err2}");
+    let bad_user = SinkConfig {
+        user_id: Some("not-a-uuid".into()),
+        ..SinkConfig::new("postgres://u:pw@127.0.0.1/db")
+    };
+    let err2 = spawn_sink(bad_user).expect_err("bad user id");
+    assert!(
+        err2.to_string().contains("UUID") && !err2.to_string().contains("pw"),
+        "{err2}"
+    );
     assert!(matches!(err, SinkError::Config { .. }), "{err}");
 }
 

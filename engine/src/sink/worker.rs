@@ -75,6 +75,12 @@ async fn open_backend(cfg: &SinkConfig) -> Result<Backend, SinkError> {
             url: redact_url(&cfg.url),
             reason: "a PostgreSQL sink needs the owning user id (PEREGRINE_USER_ID)".into(),
         })?;
+        if !is_uuid(&user_id) {
+            return Err(SinkError::Config {
+                url: redact_url(&cfg.url),
+                reason: format!("user id {user_id:?} is not a UUID (auth.users.id)"),
+            });
+        }
         let opts = pg::connect_options(&cfg.url)?;
         Ok(Backend::Pg {
             pool: pg::lazy_pool(opts),
@@ -83,6 +89,16 @@ async fn open_backend(cfg: &SinkConfig) -> Result<Backend, SinkError> {
     } else {
         Ok(Backend::Sqlite(sqlite::open(&cfg.url, 1).await?))
     }
+}
+
+/// True for the canonical textual form of a UUID (8-4-4-4-12 hex digits).
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Body of the sink thread. Opens the database and the spool, reports the outcome on
