@@ -63,10 +63,12 @@ async fn setup() -> Option<String> {
             return None;
         }
     };
-    sqlx::raw_sql("drop database if exists peregrine_bench_sink with (force); create database peregrine_bench_sink")
-        .execute(&mut admin)
-        .await
-        .ok()?;
+    for sql in [
+        "drop database if exists peregrine_bench_sink with (force)",
+        "create database peregrine_bench_sink",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut admin).await.expect(sql);
+    }
     let url = format!(
         "postgres://{}@{}:{}/peregrine_bench_sink",
         opts.get_username(),
@@ -78,17 +80,19 @@ async fn setup() -> Option<String> {
         .database("peregrine_bench_sink")
         .connect()
         .await
-        .ok()?;
+        .expect("connect to the bench database");
     sqlx::raw_sql(include_str!("../tests/pg_support/supabase_stub.sql"))
         .execute(&mut c)
         .await
-        .ok()?;
-    peregrine_engine::sink::pg::migrate(&url).await.ok()?;
+        .expect("Supabase stub");
+    peregrine_engine::sink::pg::migrate(&url)
+        .await
+        .expect("migrations");
     sqlx::query("insert into auth.users (id) values ($1::uuid)")
         .bind(USER)
         .execute(&mut c)
         .await
-        .ok()?;
+        .expect("bench user");
     Some(url)
 }
 
