@@ -7,7 +7,7 @@
 //! commits).
 //!
 //! Needs PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
-//! it creates and drops the database `peregrine_bench_sink`. Skipped with a message when
+//! it creates the database `peregrine_bench_sink` and drops it at the end. Skipped with a message when
 //! the server is unreachable.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -182,6 +182,20 @@ fn bench_sink(c: &mut Criterion) {
     });
     g.finish();
     drop(conn);
+    // Leave the server as we found it.
+    rt.block_on(async {
+        let admin: PgConnectOptions = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+            .parse()
+            .expect("DATABASE_URL");
+        if let Ok(mut c) = admin.connect().await {
+            let _ = sqlx::raw_sql("drop database if exists peregrine_bench_sink with (force)")
+                .execute(&mut c)
+                .await;
+        }
+    });
 }
 
 criterion_group!(benches, bench_sink);
