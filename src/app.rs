@@ -12,7 +12,8 @@ use peregrine_engine::core::{run_core, CoreSetup};
 use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
-use peregrine_engine::sink::{spawn_sink, SinkConfig};
+use peregrine_engine::sink::remote_kill::follow_kill_switch;
+use peregrine_engine::sink::{pg, redact_url, spawn_sink, SinkConfig};
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
@@ -45,7 +46,13 @@ pub fn run_cli(
     duration: Option<Duration>,
     summary_path: Option<&Path>,
 ) -> Result<()> {
-    let cfg = Config::load(config)?;
+    let mut cfg = Config::load(config)?;
+    // `DATABASE_URL` in the environment sends the run to PostgreSQL (Supabase).
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.is_empty() {
+            cfg.sink.url = url;
+        }
+    }
     let rt = runtime()?;
     let outcome = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -80,7 +87,13 @@ pub fn run_cli(
 /// environment variables named in the config's `[venue]` (defaults: `PEREGRINE_API_KEY`,
 /// `PEREGRINE_API_SECRET`), or are the fixed development pair `sim-key`/`sim-secret`.
 pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
-    let cfg = Config::load(config)?;
+    let mut cfg = Config::load(config)?;
+    // `DATABASE_URL` in the environment sends the run to PostgreSQL (Supabase).
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.is_empty() {
+            cfg.sink.url = url;
+        }
+    }
     let rt = runtime()?;
     let key = std::env::var(&cfg.venue.api_key_env).unwrap_or_else(|_| "sim-key".into());
     let secret = std::env::var(&cfg.venue.api_secret_env).unwrap_or_else(|_| "sim-secret".into());
@@ -232,13 +245,22 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
     let run_since_ms = rest.now_ms() - 1000;
 
-    // The sink first: a bad database URL fails the run before anything trades.
-    let (sink_tx, sink_join) = spawn_sink(SinkConfig {
-        url: cfg.sink.url.clone(),
-        batch_size: cfg.sink.batch_size,
-        batch_age: cfg.sink.batch_age(),
-    })
-    .context("starting the sink")?;
+    // The kill switch first: the sink (halt_on_db_down) and the remote follower set it.
+    let kill = KillSwitch::new(cfg.risk.kill_switch);
+    // The sink next: a bad database URL fails the run before anything trades.
+    let (sink_tx, sink_join) = spawn_sink(sink_config(&cfg, &kill)).context("starting the sink")?;
+    tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
+    let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
+    let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
+        Some(tokio::spawn(follow_kill_switch(
+            pg::connect_options(&cfg.sink.url)?,
+            kill.clone(),
+            Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
+            remote_kill_rx,
+        )))
+    } else {
+        None
+    };
 
     let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
     let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
@@ -284,9 +306,8 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     );
     drop(exec_tx);
 
-    // Local kill switch (latched): the config's initial state, the kill/reset files and
-    // SIGUSR1 (see `crate::kill`).
-    let kill = KillSwitch::new(cfg.risk.kill_switch);
+    // Local kill switch watchers (latched): the kill/reset files and SIGUSR1 (see
+    // `crate::kill`). The switch itself was created before the sink.
     crate::kill::spawn_watchers(&cfg, &kill);
 
     let setup = CoreSetup {
@@ -351,6 +372,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .await
         .context("joining the sink")?
         .context("the sink failed to flush")?;
+    let _ = remote_kill_stop.send(true);
+    if let Some(task) = remote_kill {
+        let _ = task.await;
+    }
     let sim_ledger = match sim_handle {
         Some(h) => {
             let ledger = h.ledger();
@@ -386,6 +411,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             "risk_events": sink_stats.risk_events,
             "batches": sink_stats.batches,
             "retries": sink_stats.retries,
+            "recovered": sink_stats.recovered,
+            "quarantined": sink_stats.quarantined,
+            "spooled_left": sink_stats.spooled_left,
         }),
         detail: core_report,
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -396,9 +424,53 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     })
 }
 
-/// Compares the configured tick and lot sizes with the venue's exchange info (a mismatch
-/// would make every order fail the venue's filters, so it stops the run). Checks the configured instruments against the venue's exchange info and returns each
-/// instrument's trading rules for the risk gate, indexed by instrument id.
+/// The sink's settings from the config: spool, batching, the row owner (environment
+/// `PEREGRINE_USER_ID` over `sink.user_id`), and the kill switch for `halt_on_db_down`.
+fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
+    let user_id = std::env::var("PEREGRINE_USER_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| cfg.sink.user_id.clone());
+    SinkConfig {
+        url: cfg.sink.url.clone(),
+        batch_size: cfg.sink.batch_size,
+        batch_age: cfg.sink.batch_age(),
+        user_id,
+        spool: Some(cfg.sink.spool()),
+        halt_on_db_down: cfg.sink.halt_on_db_down.then(|| kill.clone()),
+    }
+}
+
+/// `peregrine migrate`: applies the Supabase migrations to `DATABASE_URL` (or `url`).
+pub fn migrate_cli(url: Option<&str>) -> Result<()> {
+    let url = match url {
+        Some(u) => u.to_string(),
+        None => std::env::var("DATABASE_URL")
+            .context("set DATABASE_URL (or pass --database-url) to the PostgreSQL to migrate")?,
+    };
+    if !pg::is_postgres_url(&url) {
+        bail!(
+            "peregrine migrate needs a postgres:// URL, got {}",
+            redact_url(&url)
+        );
+    }
+    let rt = runtime()?;
+    let applied = rt
+        .block_on(pg::migrate(&url))
+        .with_context(|| format!("migrating {}", redact_url(&url)))?;
+    if applied.is_empty() {
+        println!("{}: schema up to date", redact_url(&url));
+    } else {
+        for v in applied {
+            println!("{}: applied migration {v}", redact_url(&url));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the configured instruments against the venue's exchange info (a tick or lot
+/// mismatch would make every order fail the venue's filters, so it stops the run) and returns
+/// each instrument's trading rules for the risk gate, indexed by instrument id.
 async fn check_instrument_rules(
     rest: &BinanceRest,
     instruments: &Instruments,

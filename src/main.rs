@@ -93,6 +93,13 @@ enum Command {
     /// Write a SYNTHETIC tick file (interchange format) from the simulator's seeded market,
     /// offline.
     GenTicks(peregrine::backtest::cli::GenTicksArgs),
+    /// Apply the Supabase migrations (supabase/migrations, embedded) to PostgreSQL.
+    Migrate {
+        /// PostgreSQL URL; default: the DATABASE_URL environment variable. The password is
+        /// never printed.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,6 +135,7 @@ fn main() -> ExitCode {
             symbol,
             input,
         } => return normalize(&venue, symbol, &input),
+        Command::Migrate { database_url } => peregrine::app::migrate_cli(database_url.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -136,6 +136,7 @@ fn run_writes_the_summary_json_and_the_database() {
     std::fs::write(dir.path().join("peregrine.toml"), cfg).unwrap();
     let out = peregrine()
         .current_dir(dir.path())
+        .env_remove("DATABASE_URL") // the default config's SQLite, whatever the environment says
         .args([
             "run",
             "--config",

@@ -361,7 +361,8 @@ fn default_orders_per_10s() -> u64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkSection {
-    /// Database URL: `sqlite://data/peregrine.db` (created if missing).
+    /// Database URL: `sqlite://data/peregrine.db` (created if missing) or `postgres://…`
+    /// (Supabase). `DATABASE_URL` in the environment overrides it for `peregrine run`.
     pub url: String,
     /// Rows per batch.
     #[serde(default = "default_batch_size")]
@@ -369,6 +370,53 @@ pub struct SinkSection {
     /// Oldest pending row age that forces a flush, in ms.
     #[serde(default = "default_batch_age")]
     pub batch_age_ms: u64,
+    /// Directory of the durable spool (events wait there until the database committed
+    /// them). One engine per directory.
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    /// When the spool forces appends to disk: `batch` (after every burst), `interval`
+    /// (every `fsync_interval_ms`) or `never` (left to the OS; a process crash still loses
+    /// nothing, a power loss may).
+    #[serde(default)]
+    pub fsync: FsyncMode,
+    /// Interval for `fsync = "interval"`, in ms.
+    #[serde(default = "default_fsync_interval")]
+    pub fsync_interval_ms: u64,
+    /// Engage the kill switch while the database cannot be written (default false: keep
+    /// trading, events are spooled).
+    #[serde(default)]
+    pub halt_on_db_down: bool,
+    /// Owner of the rows written to PostgreSQL (`auth.users.id`). The environment variable
+    /// `PEREGRINE_USER_ID` overrides it.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Backstop poll of `global_settings.kill_switch` (PostgreSQL only), in seconds; the
+    /// switch is normally followed by LISTEN/NOTIFY.
+    #[serde(default = "default_kill_poll")]
+    pub kill_switch_poll_s: u64,
+}
+
+/// Spool fsync policy as written in the config file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncMode {
+    /// After every burst of appended events.
+    #[default]
+    Batch,
+    /// At most every `fsync_interval_ms`.
+    Interval,
+    /// Never (left to the OS).
+    Never,
+}
+
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("data/spool")
+}
+fn default_fsync_interval() -> u64 {
+    100
+}
+fn default_kill_poll() -> u64 {
+    5
 }
 
 fn default_batch_size() -> usize {
@@ -382,6 +430,21 @@ impl SinkSection {
     /// The batch age as a duration.
     pub fn batch_age(&self) -> Duration {
         Duration::from_millis(self.batch_age_ms)
+    }
+
+    /// The spool settings.
+    pub fn spool(&self) -> crate::sink::SpoolConfig {
+        let fsync = match self.fsync {
+            FsyncMode::Batch => crate::sink::FsyncPolicy::EveryBatch,
+            FsyncMode::Interval => {
+                crate::sink::FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms))
+            }
+            FsyncMode::Never => crate::sink::FsyncPolicy::Never,
+        };
+        crate::sink::SpoolConfig {
+            fsync,
+            ..crate::sink::SpoolConfig::new(&self.spool_dir)
+        }
     }
 }
 
@@ -534,10 +597,12 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if !self.sink.url.starts_with("sqlite:") {
+        if !self.sink.url.starts_with("sqlite:")
+            && !crate::sink::pg::is_postgres_url(&self.sink.url)
+        {
             return Err(invalid(
                 "sink.url".into(),
-                "only sqlite: URLs are supported in this version".into(),
+                "only sqlite: and postgres:// URLs are supported".into(),
             ));
         }
         Ok(())

@@ -13,36 +13,47 @@ use crate::events::{
     FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow, SinkEvent,
 };
 
-/// Rows of one batch, borrowed from the pending events, grouped by table.
+/// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries
+/// its event sequence number (the spool's), which guards the order and position upserts.
 #[derive(Debug, Default)]
 pub(crate) struct Batch<'a> {
     /// Latest state of each order in the batch, one row per `client_order_id`.
-    pub(crate) orders: Vec<&'a OrderRow>,
+    pub(crate) orders: Vec<(u64, &'a OrderRow)>,
     /// Every fill, in arrival order.
-    pub(crate) fills: Vec<&'a FillRow>,
+    pub(crate) fills: Vec<(u64, &'a FillRow)>,
     /// Latest state of each position, one row per `(strategy, venue, symbol)`.
-    pub(crate) positions: Vec<&'a PositionRow>,
+    pub(crate) positions: Vec<(u64, &'a PositionRow)>,
     /// Every risk event, in arrival order.
     pub(crate) risks: Vec<&'a RiskEventRow>,
     /// Every strategy signal, in arrival order.
     pub(crate) signals: Vec<&'a SignalRow>,
     /// Every latency window, in arrival order.
     pub(crate) latency: Vec<&'a LatencyStatRow>,
+    /// Lowest and highest event sequence in the batch (for the audit row).
+    pub(crate) seq_range: (u64, u64),
+    /// Events the batch was built from (before coalescing).
+    pub(crate) events: usize,
 }
 
 impl<'a> Batch<'a> {
     /// Groups `events` by table, keeping only the last update of each order and position.
-    pub(crate) fn coalesce(events: impl IntoIterator<Item = &'a SinkEvent>) -> Self {
-        let mut batch = Batch::default();
+    pub(crate) fn coalesce(events: impl IntoIterator<Item = (u64, &'a SinkEvent)>) -> Self {
+        let mut batch = Batch {
+            seq_range: (u64::MAX, 0),
+            ..Batch::default()
+        };
         let mut order_idx: HashMap<&'a str, usize> = HashMap::new();
         let mut position_idx: HashMap<(&'a str, &'a str, &'a str), usize> = HashMap::new();
-        for ev in events {
+        for (seq, ev) in events {
+            batch.events += 1;
+            batch.seq_range.0 = batch.seq_range.0.min(seq);
+            batch.seq_range.1 = batch.seq_range.1.max(seq);
             match ev {
                 SinkEvent::Order(row) => match order_idx.get(row.client_order_id.as_str()) {
-                    Some(&i) => batch.orders[i] = row,
+                    Some(&i) => batch.orders[i] = (seq, row),
                     None => {
                         order_idx.insert(row.client_order_id.as_str(), batch.orders.len());
-                        batch.orders.push(row);
+                        batch.orders.push((seq, row));
                     }
                 },
                 SinkEvent::Position(row) => {
@@ -52,14 +63,14 @@ impl<'a> Batch<'a> {
                         row.symbol.as_str(),
                     );
                     match position_idx.get(&key) {
-                        Some(&i) => batch.positions[i] = row,
+                        Some(&i) => batch.positions[i] = (seq, row),
                         None => {
                             position_idx.insert(key, batch.positions.len());
-                            batch.positions.push(row);
+                            batch.positions.push((seq, row));
                         }
                     }
                 }
-                SinkEvent::Fill(row) => batch.fills.push(row),
+                SinkEvent::Fill(row) => batch.fills.push((seq, row)),
                 SinkEvent::Risk(row) => batch.risks.push(row),
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
@@ -130,11 +141,11 @@ mod tests {
             order("a", OrderStatus::Filled, 4),
             position("BTC-USDT", dec!(2)),
         ];
-        let batch = Batch::coalesce(&events);
+        let batch = Batch::coalesce(events.iter().enumerate().map(|(i, e)| (i as u64 + 1, e)));
         let orders: Vec<_> = batch
             .orders
             .iter()
-            .map(|o| (o.client_order_id.as_str(), o.status))
+            .map(|(_, o)| (o.client_order_id.as_str(), o.status))
             .collect();
         assert_eq!(
             orders,
@@ -143,12 +154,14 @@ mod tests {
         let positions: Vec<_> = batch
             .positions
             .iter()
-            .map(|p| (p.symbol.as_str(), p.qty))
+            .map(|(_, p)| (p.symbol.as_str(), p.qty))
             .collect();
         assert_eq!(
             positions,
             vec![("BTC-USDT", dec!(2)), ("ETH-USDT", dec!(5))]
         );
         assert_eq!(batch.rows(), 4);
+        assert_eq!(batch.seq_range, (1, 7));
+        assert_eq!(batch.orders[0].0, 6, "the kept state carries its own seq");
     }
 }

@@ -51,7 +51,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     /// At shutdown, the remaining events could not be written within the retry budget.
-    /// Those `pending` events are lost (until the disk spool of a later issue exists).
+    /// Only without a spool: those `pending` events are lost.
     #[error("writing to {url} at shutdown failed after {attempts} attempts, {pending} events unwritten: {source}")]
     Write {
         /// Database URL, redacted.
@@ -63,6 +63,9 @@ pub enum SinkError {
         /// The last driver error.
         source: sqlx::Error,
     },
+    /// The spool could not be opened at start.
+    #[error("opening the sink spool: {0}")]
+    Spool(#[from] super::spool::SpoolError),
     /// The sink thread panicked.
     #[error("the sink thread for {url} panicked")]
     Panicked {

@@ -5,12 +5,14 @@
 //! and writes a batch when `batch_size` events are pending or the oldest pending one is
 //! `batch_age` old: one transaction per batch, multi-row `INSERT`s, idempotent (fills and
 //! risk events are inserted once on their natural keys; orders and positions are upserted
-//! to their latest state). A failed write keeps the batch in memory and is retried with
-//! backoff, in order; a disk spool that survives a crash comes in a later issue.
+//! to their latest state, guarded by the event sequence). A failed write keeps the batch and
+//! is retried with backoff, in order. With a [`SpoolConfig`], every event is first appended
+//! to a durable, checksummed local spool and removed only after the database committed it,
+//! so a database outage, a crash or `kill -9` loses nothing (see [`spool`]).
 //!
-//! The backend here is SQLite (`sqlite://data/peregrine.db` or `sqlite::memory:`); money
-//! is stored as exact decimal TEXT. The Supabase Postgres schema of the same shape lives in
-//! `supabase/migrations/`; its sink is a later issue.
+//! Backends: SQLite (`sqlite://data/peregrine.db` or `sqlite::memory:`; money as exact
+//! decimal TEXT) and PostgreSQL/Supabase (`postgres://…`; `numeric`, row-level security,
+//! schema in `supabase/migrations/`, applied by `peregrine migrate`; see [`pg`]).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), peregrine_engine::sink::SinkError> {
@@ -24,12 +26,17 @@
 
 mod batch;
 mod error;
+pub mod pg;
+pub mod remote_kill;
+pub mod spool;
 mod sqlite;
 mod worker;
 
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,19 +44,29 @@ use crossbeam_channel::Sender;
 use sqlx::SqlitePool;
 
 use crate::events::SinkEvent;
+use crate::risk::KillSwitch;
 
 pub use error::{redact_url, SinkError};
+pub use spool::{FsyncPolicy, SpoolConfig};
 
 /// Where and how the sink writes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SinkConfig {
     /// Database URL: `sqlite://data/peregrine.db` (file, created with its directory if
-    /// missing) or `sqlite::memory:` (gone when the sink stops).
+    /// missing), `sqlite::memory:` (gone when the sink stops), or `postgres://…`
+    /// (Supabase; TLS verified unless loopback, see [`pg::connect_options`]).
     pub url: String,
     /// Flush once this many events are pending (500 by default). Must be at least 1.
     pub batch_size: usize,
     /// Flush once the oldest pending event is this old (50 ms by default).
     pub batch_age: Duration,
+    /// Owner of every row (`auth.users.id`); required for PostgreSQL, unused by SQLite.
+    pub user_id: Option<String>,
+    /// The durable spool; `None` keeps pending events in memory only (tests).
+    pub spool: Option<SpoolConfig>,
+    /// When set, the sink engages this kill switch while database writes fail, and
+    /// releases it once a write succeeds again (`halt_on_db_down`).
+    pub halt_on_db_down: Option<KillSwitch>,
 }
 
 impl SinkConfig {
@@ -64,6 +81,9 @@ impl SinkConfig {
             url: url.into(),
             batch_size: Self::DEFAULT_BATCH_SIZE,
             batch_age: Self::DEFAULT_BATCH_AGE,
+            user_id: None,
+            spool: None,
+            halt_on_db_down: None,
         }
     }
 }
@@ -96,10 +116,39 @@ impl SinkSender {
     }
 }
 
+/// Live state of the sink, shared with the rest of the engine (metrics, health checks).
+#[derive(Debug, Default)]
+pub struct SinkGauges {
+    /// Events received and not yet committed to the database.
+    pub pending_events: AtomicU64,
+    /// Bytes held in spool segments.
+    pub spool_bytes: AtomicU64,
+    /// True while database writes are failing.
+    pub db_down: AtomicBool,
+    /// Spool ranges quarantined at start (failed checksum).
+    pub quarantined: AtomicU64,
+}
+
+impl SinkGauges {
+    /// Events received and not yet committed to the database.
+    pub fn pending_events(&self) -> u64 {
+        self.pending_events.load(Ordering::Relaxed)
+    }
+    /// Bytes held in spool segments.
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool_bytes.load(Ordering::Relaxed)
+    }
+    /// True while database writes are failing.
+    pub fn db_down(&self) -> bool {
+        self.db_down.load(Ordering::Relaxed)
+    }
+}
+
 /// Handle on the sink thread, to wait for it to finish.
 #[derive(Debug)]
 pub struct SinkJoin {
     handle: JoinHandle<Result<SinkStats, SinkError>>,
+    gauges: Arc<SinkGauges>,
     /// Redacted URL, for the panic error.
     url: String,
 }
@@ -119,6 +168,11 @@ impl SinkJoin {
     /// True once the sink thread has ended (all senders dropped and drained, or failed).
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
+    }
+
+    /// The sink's live gauges (pending events, spool bytes, database down).
+    pub fn gauges(&self) -> Arc<SinkGauges> {
+        self.gauges.clone()
     }
 }
 
@@ -144,14 +198,24 @@ pub struct SinkStats {
     pub batches: u64,
     /// Failed batch writes that were retried.
     pub retries: u64,
+    /// Events a previous run left in the spool, replayed at start.
+    pub recovered: u64,
+    /// Spool ranges quarantined at start (failed checksum).
+    pub quarantined: u64,
+    /// Events still unwritten at shutdown (left in the spool for the next start).
+    pub spooled_left: u64,
+    /// Spool append/sync/commit failures (logged; events kept in memory).
+    pub spool_errors: u64,
 }
 
-/// Starts the sink: opens or creates the database at `cfg.url` (parent directory and file
-/// created if missing, WAL journal), applies the migrations, then serves events on a
-/// dedicated thread (`peregrine-sink`) with its own current-thread tokio runtime.
+/// Starts the sink: opens or creates the database at `cfg.url` (SQLite: parent directory
+/// and file created if missing, WAL journal, migrations applied; PostgreSQL: connected
+/// lazily, schema applied beforehand by `peregrine migrate`), opens the spool (replaying
+/// what a previous run left), then serves events on a dedicated thread (`peregrine-sink`)
+/// with its own current-thread tokio runtime.
 ///
-/// The database is opened and migrated before this returns, so a bad URL, an unwritable
-/// path or a broken schema fail here, at start. Safe to call from inside or outside a tokio
+/// A bad URL, an unwritable path, a broken SQLite schema or an unusable spool directory
+/// fail here, at start; an unreachable PostgreSQL does not (events are spooled). Safe to call from inside or outside a tokio
 /// runtime (it blocks the caller until the database is ready).
 pub fn spawn_sink(cfg: SinkConfig) -> Result<(SinkSender, SinkJoin), SinkError> {
     let url = redact_url(&cfg.url);
@@ -163,15 +227,24 @@ pub fn spawn_sink(cfg: SinkConfig) -> Result<(SinkSender, SinkJoin), SinkError> 
     }
     let (tx, rx) = crossbeam_channel::unbounded();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let gauges = Arc::new(SinkGauges::default());
+    let thread_gauges = gauges.clone();
     let handle = std::thread::Builder::new()
         .name("peregrine-sink".into())
-        .spawn(move || worker::run(cfg, rx, ready_tx))
+        .spawn(move || worker::run(cfg, rx, thread_gauges, ready_tx))
         .map_err(|source| SinkError::Start {
             url: url.clone(),
             source,
         })?;
     match ready_rx.recv() {
-        Ok(Ok(())) => Ok((SinkSender(tx), SinkJoin { handle, url })),
+        Ok(Ok(())) => Ok((
+            SinkSender(tx),
+            SinkJoin {
+                handle,
+                gauges,
+                url,
+            },
+        )),
         Ok(Err(e)) => {
             // The thread returns right after reporting; reap it.
             let _ = handle.join();

@@ -28,6 +28,29 @@ const SQLITE_MAX_BINDS: usize = 32_766;
 /// sink's retry with backoff takes over, logging the reason).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// An event sequence number as SQL `bigint`/`INTEGER` (they stay below 2^63: wall-clock ns
+/// until the year 2262).
+pub(crate) fn seq_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// The audit row of a batch: its id (`<first seq>-<last seq>`, the same when the batch is
+/// replayed) and what it wrote.
+pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, serde_json::Value) {
+    (
+        format!("{}-{}", batch.seq_range.0, batch.seq_range.1),
+        serde_json::json!({
+            "events": batch.events,
+            "orders": written.orders,
+            "fills": written.fills,
+            "positions": written.positions,
+            "risk_events": written.risk_events,
+            "signals": written.signals,
+            "latency_stats": written.latency_stats,
+        }),
+    )
+}
+
 /// Rows written per table by one batch, as reported by the database (an ignored duplicate
 /// fill or risk event counts 0; an upserted order or position counts 1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,7 +77,7 @@ pub(crate) async fn open(url: &str, max_connections: u32) -> Result<SqlitePool, 
     if !url.starts_with("sqlite:") {
         return Err(SinkError::Config {
             url: shown,
-            reason: "only sqlite: URLs are supported by this sink".into(),
+            reason: "only sqlite: and postgres: URLs are supported".into(),
         });
     }
     let opts = SqliteConnectOptions::from_str(url)
@@ -121,13 +144,13 @@ pub(crate) async fn write_batch(
     let mut tx = pool.begin().await?;
     let mut written = Written::default();
 
-    for chunk in batch.orders.chunks(chunk_rows(14)) {
+    for chunk in batch.orders.chunks(chunk_rows(15)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO orders (client_order_id, venue_order_id, strategy, venue, symbol, \
              side, order_type, price, qty, filled_qty, status, reject_reason, created_ns, \
-             updated_ns) ",
+             updated_ns, seq) ",
         );
-        qb.push_values(chunk, |mut b, o| {
+        qb.push_values(chunk, |mut b, (seq, o)| {
             b.push_bind(o.client_order_id.as_str())
                 .push_bind(o.venue_order_id)
                 .push_bind(o.strategy.as_str())
@@ -141,26 +164,29 @@ pub(crate) async fn write_batch(
                 .push_bind(o.status.as_str())
                 .push_bind(o.reject_reason.as_deref())
                 .push_bind(o.created_ns)
-                .push_bind(o.updated_ns);
+                .push_bind(o.updated_ns)
+                .push_bind(seq_i64(*seq));
         });
-        // created_ns is kept from the first insert: creation time never changes.
+        // created_ns is kept from the first insert: creation time never changes. An older
+        // event (lower seq, e.g. replayed from the spool) never overwrites a newer state.
         qb.push(
             " ON CONFLICT (client_order_id) DO UPDATE SET \
              venue_order_id = excluded.venue_order_id, strategy = excluded.strategy, \
              venue = excluded.venue, symbol = excluded.symbol, side = excluded.side, \
              order_type = excluded.order_type, price = excluded.price, qty = excluded.qty, \
              filled_qty = excluded.filled_qty, status = excluded.status, \
-             reject_reason = excluded.reject_reason, updated_ns = excluded.updated_ns",
+             reject_reason = excluded.reject_reason, updated_ns = excluded.updated_ns, \
+             seq = excluded.seq WHERE excluded.seq > orders.seq",
         );
         written.orders += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
-    for chunk in batch.fills.chunks(chunk_rows(12)) {
+    for chunk in batch.fills.chunks(chunk_rows(13)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO fills (venue, symbol, trade_id, client_order_id, strategy, side, \
-             price, qty, fee, fee_asset, is_maker, exch_ts_ns) ",
+             price, qty, fee, fee_asset, is_maker, exch_ts_ns, seq) ",
         );
-        qb.push_values(chunk, |mut b, f| {
+        qb.push_values(chunk, |mut b, (seq, f)| {
             b.push_bind(f.venue.as_str())
                 .push_bind(f.symbol.as_str())
                 .push_bind(f.trade_id)
@@ -172,18 +198,19 @@ pub(crate) async fn write_batch(
                 .push_bind(f.fee.to_string())
                 .push_bind(f.fee_asset.as_str())
                 .push_bind(f.is_maker)
-                .push_bind(f.exch_ts_ns);
+                .push_bind(f.exch_ts_ns)
+                .push_bind(seq_i64(*seq));
         });
         qb.push(" ON CONFLICT (venue, symbol, trade_id, client_order_id) DO NOTHING");
         written.fills += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
-    for chunk in batch.positions.chunks(chunk_rows(8)) {
+    for chunk in batch.positions.chunks(chunk_rows(9)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO positions (strategy, venue, symbol, qty, avg_price, realized_pnl, \
-             fees, updated_ns) ",
+             fees, updated_ns, seq) ",
         );
-        qb.push_values(chunk, |mut b, p| {
+        qb.push_values(chunk, |mut b, (seq, p)| {
             b.push_bind(p.strategy.as_str())
                 .push_bind(p.venue.as_str())
                 .push_bind(p.symbol.as_str())
@@ -191,12 +218,14 @@ pub(crate) async fn write_batch(
                 .push_bind(p.avg_price.to_string())
                 .push_bind(p.realized_pnl.to_string())
                 .push_bind(p.fees.to_string())
-                .push_bind(p.updated_ns);
+                .push_bind(p.updated_ns)
+                .push_bind(seq_i64(*seq));
         });
         qb.push(
             " ON CONFLICT (strategy, venue, symbol) DO UPDATE SET qty = excluded.qty, \
              avg_price = excluded.avg_price, realized_pnl = excluded.realized_pnl, \
-             fees = excluded.fees, updated_ns = excluded.updated_ns",
+             fees = excluded.fees, updated_ns = excluded.updated_ns, seq = excluded.seq \
+             WHERE excluded.seq > positions.seq",
         );
         written.positions += qb.build().execute(&mut *tx).await?.rows_affected();
     }
@@ -252,6 +281,18 @@ pub(crate) async fn write_batch(
         qb.push(" ON CONFLICT (run_id, stage, window_end_ns) DO NOTHING");
         written.latency_stats += qb.build().execute(&mut *tx).await?.rows_affected();
     }
+
+    let (entity_id, detail) = audit_detail(batch, &written);
+    sqlx::query(
+        "INSERT INTO audit_log (ts_ns, actor_kind, action, entity, entity_id, detail) \
+         VALUES (?, 'engine', 'sink_batch', 'batch', ?, ?) \
+         ON CONFLICT (action, entity_id) DO NOTHING",
+    )
+    .bind(crate::clock::Clock::wall_ns())
+    .bind(entity_id)
+    .bind(detail.to_string())
+    .execute(&mut *tx)
+    .await?;
 
     tx.commit().await?;
     Ok(written)

@@ -27,6 +27,7 @@ fn cfg(url: &str, batch_size: usize, batch_age: Duration) -> SinkConfig {
         url: url.to_string(),
         batch_size,
         batch_age,
+        ..SinkConfig::new(url)
     }
 }
 
@@ -122,6 +123,7 @@ fn migrations_apply_and_create_parent_dir() {
         assert_eq!(
             tables,
             [
+                "audit_log",
                 "fills",
                 "latency_stats",
                 "orders",
@@ -160,6 +162,17 @@ fn bad_config_fails_at_start() {
     let err = spawn_sink(SinkConfig::new(&bad)).expect_err("unopenable");
     assert!(err.to_string().contains(&bad), "error names the URL: {err}");
     let err = spawn_sink(SinkConfig::new("mysql://x")).expect_err("scheme");
+    let err2 = spawn_sink(SinkConfig::new("postgres://u@127.0.0.1/db")).expect_err("no user id");
+    assert!(err2.to_string().contains("PEREGRINE_USER_ID"), "{err2}");
+    let bad_user = SinkConfig {
+        user_id: Some("not-a-uuid".into()),
+        ..SinkConfig::new("postgres://u:pw@127.0.0.1/db")
+    };
+    let err2 = spawn_sink(bad_user).expect_err("bad user id");
+    assert!(
+        err2.to_string().contains("UUID") && !err2.to_string().contains("pw"),
+        "{err2}"
+    );
     assert!(matches!(err, SinkError::Config { .. }), "{err}");
 }
 
@@ -186,7 +199,8 @@ fn every_row_kind_lands_with_exact_decimals() {
             signals: 0,
             latency_stats: 0,
             batches: 1,
-            retries: 0
+            retries: 0,
+            ..SinkStats::default()
         }
     );
     rt().block_on(async {
@@ -433,4 +447,54 @@ fn send_to_a_gone_sink_returns_the_event() {
         Err(SinkError::Closed(ev)) => assert_eq!(*ev, risk("x")),
         other => panic!("expected Closed, got {other:?}"),
     }
+}
+
+#[test]
+fn sqlite_seq_guard_and_spool_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let spool_dir = dir.path().join("spool");
+    let with_spool = || SinkConfig {
+        spool: Some(crate::sink::SpoolConfig::new(&spool_dir)),
+        ..cfg(&url, 10, Duration::from_millis(5))
+    };
+    let (tx, join) = spawn_sink(with_spool()).expect("spawn");
+    tx.send(position("BTC-USDT", dec!(1), 1)).expect("send");
+    tx.send(fill(1, "o1")).expect("send");
+    drop(tx);
+    let stats = join.join().expect("join");
+    assert_eq!(
+        (stats.positions, stats.fills, stats.spooled_left),
+        (1, 1, 0)
+    );
+    // Everything committed: nothing to replay.
+    let (_, recovered) =
+        crate::sink::spool::Spool::open(crate::sink::SpoolConfig::new(&spool_dir)).expect("open");
+    assert!(recovered.events.is_empty());
+    rt().block_on(async {
+        let pool = sqlite_pool(&url).await.expect("pool");
+        sqlx::query("UPDATE positions SET seq = 9000000000000000000")
+            .execute(&pool)
+            .await
+            .expect("update");
+        pool.close().await;
+    });
+    // An event with an older seq than the stored state does not overwrite it.
+    let (tx, join) = spawn_sink(with_spool()).expect("respawn");
+    tx.send(position("BTC-USDT", dec!(2), 2)).expect("send");
+    drop(tx);
+    assert_eq!(join.join().expect("join").positions, 0);
+    rt().block_on(async {
+        let pool = sqlite_pool(&url).await.expect("pool");
+        let row = sqlx::query("SELECT qty FROM positions")
+            .fetch_one(&pool)
+            .await
+            .expect("position");
+        assert_eq!(dec_col(&row, "qty"), dec!(1));
+        let audits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .expect("audit");
+        assert_eq!(audits, 2, "one audit row per committed batch");
+    });
 }
