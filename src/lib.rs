@@ -3,4 +3,6 @@
 //! [`app::run_engine`] directly.
 
 pub mod app;
+pub mod metrics;
 pub mod summary;
+pub mod topology;

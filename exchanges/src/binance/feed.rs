@@ -91,6 +91,8 @@ pub struct FeedStats {
     pub resyncs: AtomicU64,
     /// Control frames (subscription replies, venue errors).
     pub control: AtomicU64,
+    /// Where the feed's stage latency (normalize, feed delay) is recorded.
+    pub latency: Arc<peregrine_engine::stages::LatencyHub>,
 }
 
 /// A point-in-time copy of [`FeedStats`].
@@ -392,10 +394,16 @@ impl State {
     fn on_frame(&mut self, text: &str, recv_ns: u64) {
         self.scratch.clear();
         let scratch = &mut self.scratch;
-        match self
+        let normalized = self
             .normalizer
-            .normalize(text, recv_ns, |t| scratch.push(t))
-        {
+            .normalize(text, recv_ns, |t| scratch.push(t));
+        let normalize_ns = Clock::now_ns().saturating_sub(recv_ns);
+        let exch_ts_ns = self.scratch.first().map_or(0, |t| t.exch_ts_ns);
+        let recv_wall_ns = Clock::wall_ns().saturating_sub(normalize_ns as i64);
+        self.stats
+            .latency
+            .record_frame(normalize_ns, exch_ts_ns, recv_wall_ns);
+        match normalized {
             Ok(Frame::Trade | Frame::Quote) => {
                 for k in 0..self.scratch.len() {
                     let t = self.scratch[k];
