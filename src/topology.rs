@@ -120,13 +120,10 @@ pub struct FeedParts {
 }
 
 impl FeedParts {
-    fn future(self) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            let snap =
-                run_feed_with_stats(self.cfg, self.instruments, self.out, self.stop, self.stats)
-                    .await;
-            tracing::info!(?snap, "feed stopped");
-        }
+    async fn future(self) {
+        let snap =
+            run_feed_with_stats(self.cfg, self.instruments, self.out, self.stop, self.stats).await;
+        tracing::info!(?snap, "feed stopped");
     }
 }
 
