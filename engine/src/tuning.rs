@@ -31,9 +31,10 @@ pub enum WaitPolicy {
     /// Busy-poll: lowest wake-up latency, burns a whole CPU even when idle.
     Spin,
     /// Busy-poll for `spin_us`, then park: low latency while ticks flow, idle CPU when quiet.
-    #[default]
     SpinThenPark,
     /// Park at once (futex wake-up by the producer, tens of microseconds on a shared VM).
+    /// The default: measured best on a loaded 2-vCPU VM (benches/README.md).
+    #[default]
     Park,
 }
 
@@ -45,8 +46,8 @@ pub trait FeedPump: Send {
     fn pump(&mut self, ticks: &Receiver<Tick>, max_wait: Option<Duration>) -> bool;
 }
 
-/// Latency tuning of one core loop; [`CoreTuning::default`] is the pipelined,
-/// spin-then-park loop with a private hub.
+/// Latency tuning of one core loop; [`CoreTuning::default`] is the pipelined, parking loop
+/// with a private hub.
 pub struct CoreTuning {
     /// How the core waits.
     pub wait: WaitPolicy,
