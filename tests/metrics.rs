@@ -209,7 +209,14 @@ async fn metrics_and_health_are_served_during_a_run_and_latency_stats_fill_up() 
             .get(s)
             .copied()
             .unwrap_or_else(|| panic!("no latency_stats rows for {s}: {by_stage:?}"));
-        assert!(windows >= 2, "{s}: {windows} windows");
+        // Every frame is timed, so the frequent stages appear in every window (the last one
+        // is closed at stop); orders are sparse, so theirs may fall in a single window.
+        let min_windows = if ["normalize", "queue", "strategy"].contains(&s) {
+            2
+        } else {
+            1
+        };
+        assert!(windows >= min_windows, "{s}: {windows} windows");
         assert!(n > 0);
         assert_eq!(ordered, 1, "{s}: percentiles out of order");
     }
