@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use peregrine_engine::config::Config;
-use peregrine_engine::core::{run_core, CoreSetup};
+use peregrine_engine::core::CoreSetup;
 use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::remote_kill::follow_kill_switch;
 use peregrine_engine::sink::{pg, redact_url, spawn_sink, SinkConfig};
+use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
@@ -53,7 +54,7 @@ pub fn run_cli(
             cfg.sink.url = url;
         }
     }
-    let rt = runtime()?;
+    let rt = runtime_pinned(cfg.tuning.io_cpu)?;
     let outcome = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -114,12 +115,19 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("peregrine-io")
-        .build()
-        .context("starting the async runtime")
+    runtime_pinned(None)
+}
+
+/// The I/O runtime, its threads pinned to `cpu` if given (`[tuning] io_cpu`).
+fn runtime_pinned(cpu: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(1).enable_all().thread_name("peregrine-io");
+    if let Some(cpu) = cpu {
+        b.on_thread_start(move || {
+            peregrine_engine::tuning::pin_current_thread(cpu, "peregrine-io");
+        });
+    }
+    b.build().context("starting the async runtime")
 }
 
 fn instruments(cfg: &Config) -> Result<Instruments> {
@@ -331,35 +339,53 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
     };
-    let (core_done_tx, core_done_rx) = tokio::sync::oneshot::channel();
-    let core = std::thread::Builder::new()
-        .name("peregrine-core".into())
-        .spawn(move || {
-            let result = run_core(setup);
-            let _ = core_done_tx.send(());
-            result
-        })
-        .context("starting the core thread")?;
-
+    // Feed and core in the configured topology; stage latency and counters go to `hub`,
+    // which the metrics endpoint reads.
+    let hub = Arc::new(LatencyHub::new());
     let (feed_stop_tx, feed_stop_rx) = watch::channel(false);
-    let feed_stats = Arc::new(FeedStats::default());
-    let feed = tokio::spawn(run_feed_with_stats(
-        feed_config(&cfg, ws_base.clone(), rest_base.clone()),
-        instruments.clone(),
-        tick_tx,
-        feed_stop_rx,
-        feed_stats.clone(),
-    ));
+    let feed_stats = Arc::new(FeedStats {
+        latency: hub.clone(),
+        ..FeedStats::default()
+    });
+    let core_running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
+    let metrics = if cfg.metrics.enabled {
+        let sources = crate::metrics::MetricsSources {
+            hub: hub.clone(),
+            feed: feed_stats.clone(),
+            core_running: core_running.clone(),
+            started,
+        };
+        Some(crate::metrics::serve(cfg.metrics.listen, sources, metrics_stop_rx).await?)
+    } else {
+        None
+    };
+    let started_parts = crate::topology::start(
+        cfg.tuning.topology,
+        setup,
+        crate::topology::core_tuning(&cfg.tuning, hub.clone()),
+        crate::topology::FeedParts {
+            cfg: feed_config(&cfg, ws_base.clone(), rest_base.clone()),
+            instruments: instruments.clone(),
+            out: tick_tx,
+            stop: feed_stop_rx,
+            stats: feed_stats.clone(),
+        },
+        core_running,
+    )?;
+    let core = started_parts.core;
 
     // Run until asked to stop, or until the core stops on its own (a strategy failed to load).
-    let mut core_done = core_done_rx;
+    let mut core_done = started_parts.core_done;
     tokio::select! {
         _ = stop.wait_for(|s| *s) => {}
         _ = &mut core_done => {}
     }
     tracing::info!("stopping: feed first, then the core drains its orders");
     let _ = feed_stop_tx.send(true);
-    let feed_snapshot = feed.await.context("the feed task panicked")?;
+    if let Some(feed) = started_parts.feed {
+        feed.await.context("the feed task panicked")?;
+    }
     let core_report = tokio::task::spawn_blocking(move || core.join())
         .await
         .context("joining the core thread")?
@@ -368,6 +394,11 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     guards.stop().await;
     let us_stats = user_stream.await.context("the user stream task panicked")?;
     let gw_stats = gateway.await.context("the gateway task panicked")?;
+    let feed_snapshot = feed_stats.snapshot();
+    let _ = metrics_stop_tx.send(true);
+    if let Some((_, task)) = metrics {
+        let _ = task.await;
+    }
     let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
         .await
         .context("joining the sink")?

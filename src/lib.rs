@@ -3,8 +3,10 @@
 //! [`app::run_engine`] directly.
 
 pub mod app;
-pub mod kill;
 pub mod backtest;
+pub mod kill;
+pub mod metrics;
 pub mod normalize_cli;
 pub mod summary;
+pub mod topology;
 pub mod venue_guard;

@@ -65,6 +65,18 @@ impl RunSummary {
                 l.count
             ));
         }
+        for st in &self.detail.stages {
+            let l = &st.latency_ns;
+            s.push_str(&format!(
+                "  stage {:<13} p50 {} us  p99 {} us  p99.9 {} us  max {} us  (n={})\n",
+                st.stage.as_str(),
+                us(l.p50),
+                us(l.p99),
+                us(l.p999),
+                us(l.max),
+                l.count
+            ));
+        }
         for p in &self.detail.positions {
             s.push_str(&format!(
                 "  position         {} {} qty {} avg {} realized {}\n",

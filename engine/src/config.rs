@@ -63,6 +63,12 @@ pub struct Config {
     pub risk: RiskConfig,
     /// Persistence.
     pub sink: SinkSection,
+    /// Latency knobs: topology, wait policy, CPU pinning, latency windows.
+    #[serde(default)]
+    pub tuning: TuningSection,
+    /// The Prometheus `/metrics` and `/health` endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 /// Core loop settings.
@@ -446,6 +452,68 @@ impl SinkSection {
             ..crate::sink::SpoolConfig::new(&self.spool_dir)
         }
     }
+}
+
+/// Latency knobs (`[tuning]`); every key is documented in `config/default.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningSection {
+    /// `pipelined` (feed thread -> queue -> core thread) or `inline` (core on the feed thread).
+    #[serde(default)]
+    pub topology: crate::tuning::Topology,
+    /// Core wait policy: `spin`, `spin_then_park` or `park`.
+    #[serde(default)]
+    pub wait_policy: crate::tuning::WaitPolicy,
+    /// Spin budget before parking, microseconds (`spin_then_park`).
+    #[serde(default = "crate::tuning::default_spin_us")]
+    pub spin_us: u64,
+    /// Pin the core thread to this CPU (unset = let the OS place it).
+    #[serde(default)]
+    pub core_cpu: Option<usize>,
+    /// Pin the I/O runtime's threads (feed, gateway, user stream) to this CPU.
+    #[serde(default)]
+    pub io_cpu: Option<usize>,
+    /// Latency window for the log line and `latency_stats` rows, seconds (0 = one at the end).
+    #[serde(default = "crate::tuning::default_latency_window_s")]
+    pub latency_window_s: u64,
+}
+
+impl Default for TuningSection {
+    fn default() -> Self {
+        Self {
+            topology: Default::default(),
+            wait_policy: Default::default(),
+            spin_us: crate::tuning::default_spin_us(),
+            core_cpu: None,
+            io_cpu: None,
+            latency_window_s: crate::tuning::default_latency_window_s(),
+        }
+    }
+}
+
+/// The metrics endpoint (`[metrics]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `/metrics` and `/health`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Listen address; keep it on 127.0.0.1 unless a firewall guards the port (port 0 = any).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+fn default_metrics_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 9187))
 }
 
 impl Config {

@@ -46,6 +46,27 @@ impl LatencyRecorder {
         self.hist.saturating_record(ns.max(1));
     }
 
+    /// Adds every sample of `other` (same bounds: does not allocate).
+    pub fn add(&mut self, other: &LatencyRecorder) {
+        // Both histograms have the same fixed bounds, so adding cannot fail or resize.
+        let _ = self.hist.add(&other.hist);
+    }
+
+    /// Empties the recorder, keeping its memory.
+    pub fn reset(&mut self) {
+        self.hist.reset();
+    }
+
+    /// True if nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
+    /// The underlying histogram (for exporters).
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
+
     /// Percentiles so far.
     pub fn summary(&self) -> LatencySummary {
         if self.hist.is_empty() {

@@ -18,6 +18,8 @@ pub mod position;
 pub mod risk;
 pub mod secret;
 pub mod sink;
+pub mod stages;
 pub mod strategy;
 pub mod tick;
+pub mod tuning;
 pub mod types;

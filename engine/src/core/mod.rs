@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{never, select, Receiver, RecvTimeoutError};
+use crossbeam_channel::{never, select, Receiver, RecvTimeoutError, TryRecvError};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -20,11 +20,13 @@ use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent, OrderReques
 use crate::orders::{ExecOutcome, OrderTracker, TrackedOrder};
 use crate::position::Position;
 use crate::risk::{ExposureView, RiskGate, RiskReject};
+use crate::stages::{EngineCounters, OrderTimes, ReportKind, Stage, StageSet, StageSummary};
 use crate::strategy::{
     FillView, InstrumentView, OrderIds, QuoteView, ReloadWatcher, StrategyAction, StrategyError,
     StrategyHost, StrategyLimits, TradeView,
 };
 use crate::tick::{BookDelta, FeedStatus, Tick, TickKind};
+use crate::tuning::{CoreTuning, FeedPump, WaitPolicy};
 use crate::types::{InstrumentId, Instruments, Price, Side};
 
 /// Where the core loop sends rows for persistence. Sending must not block.
@@ -123,6 +125,8 @@ pub struct CoreReport {
     pub queue_latency_ns: LatencySummary,
     /// Core dequeue of the causing tick to signed order ready (strategy, risk, signing), ns.
     pub core_latency_ns: LatencySummary,
+    /// Every timed stage over the whole run (see [`Stage`]).
+    pub stages: Vec<StageSummary>,
     /// Orders still working when the loop ended (should be 0).
     pub working_orders_at_exit: usize,
     /// Final positions per strategy and symbol.
@@ -153,10 +157,34 @@ struct StrategySlot {
 /// then drains: strategies' `on_stop`, cancels working orders (if configured), waits for them
 /// to reach a final state, and returns the run report.
 pub fn run_core(setup: CoreSetup) -> Result<CoreReport, CoreError> {
+    run_core_with(setup, CoreTuning::default())
+}
+
+/// [`run_core`] with latency knobs: wait policy, inline feed pump, CPU pinning, and the hub
+/// where stage latency and counters are published.
+pub fn run_core_with(setup: CoreSetup, mut tuning: CoreTuning) -> Result<CoreReport, CoreError> {
+    if let Some(cpu) = tuning.cpu {
+        crate::tuning::pin_current_thread(cpu, "peregrine-core");
+    }
+    let pump = tuning.pump.take();
     let mut core = Core::new(setup)?;
-    core.run();
+    core.tuning = tuning;
+    core.run(pump);
     Ok(core.finish())
 }
+
+/// What waiting for the next tick produced.
+enum Next {
+    Tick(Tick),
+    Idle,
+    Closed,
+}
+
+/// How long one busy-poll slice lasts before the loop does its housekeeping.
+const SPIN_SLICE: Duration = Duration::from_millis(1);
+/// Longest park of the inline topology (exec reports from other threads are picked up after
+/// at most this long).
+const INLINE_PARK: Duration = Duration::from_millis(1);
 
 /// The single-writer core, drivable step by step: [`run_core`] feeds it from the live queues;
 /// a backtest calls [`Core::on_tick`] / [`Core::on_exec`] itself with a replay
@@ -182,9 +210,18 @@ pub struct Core {
     risk_seq: u64,
     actions: Vec<StrategyAction>,
     report: CoreReport,
-    latency: LatencyRecorder,
-    queue_latency: LatencyRecorder,
     core_latency: LatencyRecorder,
+    /// Latency knobs and the shared hub.
+    tuning: CoreTuning,
+    /// This window's stage samples.
+    stages: StageSet,
+    /// Send/ack times of recent orders (ack, fill, round trip).
+    order_times: OrderTimes,
+    /// Wall and monotonic start of the current latency window.
+    window_start_ns: i64,
+    window_started: Instant,
+    /// Run id as stored in `latency_stats`.
+    run_hex: String,
     /// Monotonic time the tick being processed was dequeued.
     dequeued_ns: u64,
     sink_lost: u64,
@@ -275,9 +312,13 @@ impl Core {
             risk_seq: 0,
             actions: Vec::with_capacity(16),
             report: CoreReport::default(),
-            latency: LatencyRecorder::new(),
-            queue_latency: LatencyRecorder::new(),
             core_latency: LatencyRecorder::new(),
+            tuning: CoreTuning::default(),
+            stages: StageSet::new(),
+            order_times: OrderTimes::new(4096),
+            window_start_ns: Clock::wall_ns(),
+            window_started: Instant::now(),
+            run_hex: format!("{:x}", setup.run_id),
             dequeued_ns: 0,
             sink_lost: 0,
             other_fees: Default::default(),
@@ -300,10 +341,10 @@ impl Core {
         })
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, mut pump: Option<Box<dyn FeedPump>>) {
         let ticks = self.s.ticks.clone();
         let mut execs = self.s.execs.clone();
-        let mut reloads = self.reload_receiver();
+        let reloads = self.reload_receiver();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
         let mut kill_gen = self.s.risk.kill_switch().generation();
@@ -312,20 +353,14 @@ impl Core {
             while let Ok(rep) = execs.try_recv() {
                 self.on_exec(rep);
             }
-            select! {
-                recv(ticks) -> t => match t {
-                    Ok(tick) => self.on_tick(tick),
-                    Err(_) => break,
-                },
-                recv(execs) -> r => match r {
-                    Ok(rep) => self.on_exec(rep),
-                    Err(_) => execs = never(),
-                },
-                recv(reloads) -> r => match r {
-                    Ok(new) => self.apply_reload(new),
-                    Err(_) => reloads = never(),
-                },
-                default(self.idle_wait()) => {}
+            match self.next_tick(&ticks, &mut execs, pump.as_mut()) {
+                Next::Tick(tick) => self.on_tick(tick),
+                Next::Idle => {}
+                Next::Closed => break,
+            }
+            // A hot-reloaded strategy is swapped in between events.
+            while let Ok(new) = reloads.try_recv() {
+                self.apply_reload(new);
             }
             self.poll_clock();
             let gen = self.s.risk.kill_switch().generation();
@@ -339,9 +374,108 @@ impl Core {
                 last_progress = Instant::now();
                 self.log_progress();
             }
+            if !self.tuning.window.is_zero() && self.window_started.elapsed() >= self.tuning.window
+            {
+                self.close_latency_window();
+            }
         }
+        drop(pump);
         tracing::info!("market data ended; draining");
         self.drain(execs);
+    }
+
+    /// Waits for the next tick as the wait policy says; exec reports that arrive meanwhile
+    /// end the wait (as `Idle`) so the loop applies them.
+    fn next_tick(
+        &mut self,
+        ticks: &Receiver<Tick>,
+        execs: &mut Receiver<ExecReport>,
+        mut pump: Option<&mut Box<dyn FeedPump>>,
+    ) -> Next {
+        let poll = |ticks: &Receiver<Tick>| match ticks.try_recv() {
+            Ok(t) => Some(Next::Tick(t)),
+            Err(TryRecvError::Disconnected) => Some(Next::Closed),
+            Err(TryRecvError::Empty) => None,
+        };
+        if let Some(n) = poll(ticks) {
+            return n;
+        }
+        let budget = match self.tuning.wait {
+            WaitPolicy::Spin => Some(SPIN_SLICE),
+            WaitPolicy::SpinThenPark => Some(self.tuning.spin),
+            WaitPolicy::Park => None,
+        };
+        if let Some(budget) = budget {
+            let start = Instant::now();
+            let mut spins = 0u32;
+            loop {
+                if let Some(p) = pump.as_mut() {
+                    p.pump(ticks, None);
+                }
+                if let Some(n) = poll(ticks) {
+                    return n;
+                }
+                if !execs.is_empty() {
+                    return Next::Idle;
+                }
+                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % 64 == 0 && start.elapsed() >= budget {
+                    break;
+                }
+            }
+            if self.tuning.wait == WaitPolicy::Spin {
+                return Next::Idle;
+            }
+        }
+        if let Some(p) = pump {
+            p.pump(ticks, Some(INLINE_PARK));
+            return poll(ticks).unwrap_or(Next::Idle);
+        }
+        select! {
+            recv(ticks) -> t => match t {
+                Ok(tick) => Next::Tick(tick),
+                Err(_) => Next::Closed,
+            },
+            recv(execs) -> r => {
+                match r {
+                    Ok(rep) => self.on_exec(rep),
+                    Err(_) => *execs = never(),
+                }
+                Next::Idle
+            },
+            // Bounded by the next strategy timer, so timers fire on time.
+            default(self.idle_wait()) => Next::Idle,
+        }
+    }
+
+    /// Ends the current latency window: merges the feed's samples, emits one
+    /// `latency_stats` row per stage, logs one line, and starts the next window.
+    fn close_latency_window(&mut self) {
+        let hub = self.tuning.hub.clone();
+        hub.close_window(&mut self.stages);
+        let end = Clock::wall_ns();
+        if !self.stages.is_empty() {
+            let mut line = String::new();
+            for st in self.stages.summaries() {
+                let l = st.latency_ns;
+                line.push_str(&format!(
+                    " {}={}/{}/{}us(n={})",
+                    st.stage.as_str(),
+                    l.p50 / 1000,
+                    l.p99 / 1000,
+                    l.max / 1000,
+                    l.count
+                ));
+            }
+            tracing::info!("latency p50/p99/max:{line}");
+            for row in self.stages.rows(&self.run_hex, self.window_start_ns, end) {
+                self.emit(SinkEvent::LatencyStat(row));
+            }
+        }
+        self.stages.reset();
+        self.window_start_ns = end;
+        self.window_started = Instant::now();
     }
 
     fn log_progress(&self) {
@@ -352,8 +486,8 @@ impl Core {
             rejects = self.report.rejects,
             working = self.tracker.working_count(),
             realized_pnl = %self.total_realized(),
-            p50_ns = self.latency.summary().p50,
-            p99_ns = self.latency.summary().p99,
+            p50_ns = self.stages.summary(Stage::TickToOrder).p50,
+            p99_ns = self.stages.summary(Stage::TickToOrder).p99,
             "progress"
         );
     }
@@ -415,8 +549,12 @@ impl Core {
     /// Completes the report (realized PnL, latency summaries, final positions) and returns it.
     pub fn finish(mut self) -> CoreReport {
         self.report.realized_pnl = self.total_realized().normalize().to_string();
-        self.report.latency_ns = self.latency.summary();
-        self.report.queue_latency_ns = self.queue_latency.summary();
+        self.close_latency_window();
+        self.tuning.hub.with_cumulative(|c| {
+            self.report.latency_ns = c.summary(Stage::TickToOrder);
+            self.report.queue_latency_ns = c.summary(Stage::Queue);
+            self.report.stages = c.summaries();
+        });
         self.report.core_latency_ns = self.core_latency.summary();
         self.report.unconverted_fees = self
             .other_fees
@@ -465,8 +603,14 @@ impl Core {
         self.clock.advance_to(tick.exch_ts_ns);
         self.report.ticks += 1;
         self.dequeued_ns = Clock::now_ns();
-        self.queue_latency
-            .record(self.dequeued_ns.saturating_sub(tick.recv_ns));
+        self.stages
+            .record(Stage::Queue, self.dequeued_ns.saturating_sub(tick.recv_ns));
+        let counters = &self.tuning.hub.counters;
+        EngineCounters::bump(&counters.ticks);
+        counters.queue_depth.store(
+            self.s.ticks.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let Some(st) = self.instruments_state.get_mut(tick.instrument.index()) else {
             return;
         };
@@ -567,13 +711,21 @@ impl Core {
         call: impl Fn(&mut StrategyHost, u64, i64) -> Result<(), StrategyError>,
     ) {
         let now = self.engine_now();
+        let mut in_strategies = 0u64;
+        let mut called = false;
         for i in 0..self.strategies.len() {
             if self.strategies[i].halted || !self.strategies[i].host.trades(id) {
                 continue;
             }
             self.prepare_host(i, id);
+            let t0 = Clock::now_ns();
             let res = call(&mut self.strategies[i].host, origin_recv_ns, now);
+            in_strategies += Clock::now_ns().saturating_sub(t0);
+            called = true;
             self.after_callback(i, res);
+        }
+        if called {
+            self.stages.record(Stage::Strategy, in_strategies);
         }
     }
 
@@ -664,8 +816,13 @@ impl Core {
                 return;
             }
         };
+        let risk_start = Clock::now_ns();
         let view = self.exposure(&intent);
-        if let Err(reject) = self.s.risk.check_order(&intent, &view) {
+        let checked = self.s.risk.check_order(&intent, &view);
+        let risk_done = Clock::now_ns();
+        self.stages
+            .record(Stage::Risk, risk_done.saturating_sub(risk_start));
+        if let Err(reject) = checked {
             self.on_risk_reject(strategy, &intent, reject);
             return;
         }
@@ -679,6 +836,7 @@ impl Core {
         client_order_id: ClientOrderId,
         intent: OrderIntent,
     ) {
+        let sign_start = Clock::now_ns();
         let request = OrderRequest {
             client_order_id,
             intent,
@@ -697,18 +855,27 @@ impl Core {
                 return;
             }
         };
+        // Hand the signed order to the transport first; book-keeping follows (the order's
+        // reports come back through this same thread, so none can be missed).
+        let sent = self.s.gateway.send(signed).is_ok();
+        let handed = Clock::now_ns();
+        self.stages
+            .record(Stage::Sign, handed.saturating_sub(sign_start));
         if intent.origin_recv_ns != 0 {
-            let now = Clock::now_ns();
-            self.latency
-                .record(now.saturating_sub(intent.origin_recv_ns));
+            self.stages.record(
+                Stage::TickToOrder,
+                handed.saturating_sub(intent.origin_recv_ns),
+            );
             self.core_latency
-                .record(now.saturating_sub(self.dequeued_ns));
+                .record(handed.saturating_sub(self.dequeued_ns));
         }
+        self.order_times.sent(request.client_order_id.seq, handed);
+        EngineCounters::bump(&self.tuning.hub.counters.orders);
         let now = self.clock.now_ns();
         self.tracker.insert(request, now);
         self.report.orders += 1;
         self.emit_order(request.client_order_id);
-        if self.s.gateway.send(signed).is_err() {
+        if !sent {
             tracing::error!(order = %request.client_order_id, "order gateway is gone; order marked rejected");
             let rep = ExecReport {
                 client_order_id: request.client_order_id,
@@ -726,6 +893,7 @@ impl Core {
 
     fn on_risk_reject(&mut self, strategy: usize, intent: &OrderIntent, reject: RiskReject) {
         self.report.rejects += 1;
+        EngineCounters::bump(&self.tuning.hub.counters.rejects);
         self.report.risk_rejects += 1;
         let name = self.strategies[strategy].name.clone();
         let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
@@ -747,6 +915,22 @@ impl Core {
 
     /// Applies one exec report: order state, fills to positions, the strategy's `on_fill`.
     pub fn on_exec(&mut self, rep: ExecReport) {
+        if rep.client_order_id.run == self.s.run_id {
+            let kind = match rep.kind {
+                ExecKind::Ack { .. } => ReportKind::Ack,
+                ExecKind::Rejected { .. } => ReportKind::Reject,
+                ExecKind::Fill(_) => ReportKind::Fill,
+                ExecKind::Cancelled | ExecKind::Expired | ExecKind::CancelRejected { .. } => {
+                    ReportKind::Other
+                }
+            };
+            self.order_times.on_report(
+                rep.client_order_id.seq,
+                kind,
+                rep.recv_ns,
+                &mut self.stages,
+            );
+        }
         match self.tracker.apply(&rep) {
             ExecOutcome::UnknownOrder => {
                 self.report.unknown_reports += 1;
@@ -773,6 +957,7 @@ impl Core {
             } => {
                 if let ExecKind::Rejected { code, reason } = &rep.kind {
                     self.report.rejects += 1;
+                    EngineCounters::bump(&self.tuning.hub.counters.rejects);
                     tracing::warn!(order = %rep.client_order_id, code, "venue rejected order: {reason}");
                 }
                 if let Some(f) = fill {
@@ -821,6 +1006,7 @@ impl Core {
         };
         let pos = &mut self.positions[si][id.index()];
         pos.apply_fill_with_fee(side, f.price, f.qty, fee);
+        EngineCounters::bump(&self.tuning.hub.counters.fills);
         let pos = *pos;
         if let crate::position::Fee::Base(b) = fee {
             self.account_positions[id.index()] -= b;

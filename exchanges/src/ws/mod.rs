@@ -300,10 +300,24 @@ impl<P: VenueProtocol> Conn<'_, P> {
                             if let Some(tap) = &self.cfg.tap {
                                 (tap.0)(venue, recv_ns, text.as_str());
                             }
+                            let mut first_exch_ns = 0i64;
                             let result = {
                                 let sink = &mut *self.sink;
-                                self.proto.on_frame(text.as_str(), recv_ns, &mut |t| sink.push(t))
+                                self.proto.on_frame(text.as_str(), recv_ns, &mut |t| {
+                                    if first_exch_ns == 0 {
+                                        first_exch_ns = t.exch_ts_ns;
+                                    }
+                                    sink.push(t)
+                                })
                             };
+                            // Frame received -> normalized and handed to the queue; and the
+                            // venue's event time -> our receive time (wall clocks).
+                            let normalize_ns = Clock::now_ns().saturating_sub(recv_ns);
+                            let recv_wall_ns = Clock::wall_ns()
+                                .saturating_sub(i64::try_from(normalize_ns).unwrap_or(i64::MAX));
+                            self.stats
+                                .latency
+                                .record_frame(normalize_ns, first_exch_ns, recv_wall_ns);
                             if let Ok(FrameOutcome::Reconnect(why)) = &result {
                                 bump(&self.stats.scheduled);
                                 tracing::warn!(%venue, reason = %why, "feed: the venue is closing the connection; replacing it now");

@@ -30,6 +30,8 @@ pub struct FeedStats {
     /// Connections replaced on schedule before the venue's session limit, or at once on the
     /// venue's notice ([`crate::venue::FrameOutcome::Reconnect`]).
     pub scheduled: AtomicU64,
+    /// Where the feed's stage latency (normalize, feed delay) is recorded.
+    pub latency: std::sync::Arc<peregrine_engine::stages::LatencyHub>,
 }
 
 /// A point-in-time copy of [`FeedStats`].

@@ -1,0 +1,166 @@
+//! End to end, for every topology and wait policy: the built-in simulator publishes its
+//! market over a loopback websocket; the real Binance feed normalizes it; the core runs
+//! `strategies/ema_cross.rhai`, the risk gate and the HMAC signer; the signed order goes to
+//! the simulator over loopback HTTP. Measured per order, from the frame's arrival in user
+//! space to the signed order handed to the transport (`tick_to_order`), with hdrhistogram;
+//! the other stages are reported beside it.
+//!
+//! Prints a table and writes `target/e2e-latency.json` (or `$CARGO_TARGET_DIR/...`).
+//! `PEREGRINE_E2E_SECS` (default 8) sets the length of each run; `PEREGRINE_E2E_ONLY`
+//! (e.g. `inline:spin`) runs one combination.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use peregrine::app::run_engine;
+use peregrine_engine::config::Config;
+use peregrine_engine::latency::LatencySummary;
+use peregrine_engine::stages::Stage;
+use tokio::sync::watch;
+
+fn config(dir: &Path, topology: &str, wait: &str) -> Config {
+    let ema = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/ema_cross.rhai");
+    let text = format!(
+        r#"
+[engine]
+progress_interval_s = 0
+[sim]
+enabled = true
+seed = 42
+md_interval_ms = 2
+[venue]
+name = "binance"
+ws_url = "ws://127.0.0.1:1"
+rest_url = "http://127.0.0.1:1"
+[[instruments]]
+symbol = "BTC-USDT"
+tick_size = "0.01"
+lot_size = "0.00001"
+sim_start_price = "60000"
+[[strategies]]
+name = "ema_cross"
+file = "{ema}"
+instruments = ["BTC-USDT"]
+params = {{ fast = 2, slow = 5, qty = "0.001" }}
+[risk]
+max_order_notional = "1000"
+max_position = "0.01"
+[sink]
+url = "sqlite://{db}"
+[tuning]
+topology = "{topology}"
+wait_policy = "{wait}"
+latency_window_s = 0
+[metrics]
+enabled = false
+"#,
+        ema = ema.display(),
+        db = dir.join("bench.db").display(),
+    );
+    Config::parse(&text, Path::new("e2e-bench.toml")).expect("valid bench config")
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing we need: a test
+    // build only checks that the bench starts.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let secs: u64 = std::env::var("PEREGRINE_E2E_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let only = std::env::var("PEREGRINE_E2E_ONLY").ok();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut results = Vec::new();
+    println!(
+        "{:<10} {:<15} {:>6} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9}",
+        "topology",
+        "wait",
+        "orders",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "queue p50",
+        "strat p50",
+        "sign p50",
+        "norm p50"
+    );
+    for topology in ["pipelined", "inline"] {
+        for wait in ["park", "spin_then_park", "spin"] {
+            let name = format!("{topology}:{wait}");
+            if only.as_deref().is_some_and(|o| o != name) {
+                continue;
+            }
+            let dir = tempfile::tempdir().expect("temp dir");
+            let cfg = config(dir.path(), topology, wait);
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let outcome = rt.block_on(async move {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
+                    let _ = stop_tx.send(true);
+                });
+                run_engine(cfg, stop_rx).await
+            });
+            let summary = match outcome {
+                Ok(o) => o.summary,
+                Err(e) => {
+                    eprintln!("{name}: run failed: {e:#}");
+                    continue;
+                }
+            };
+            let stage = |s: Stage| -> LatencySummary {
+                summary
+                    .detail
+                    .stages
+                    .iter()
+                    .find(|x| x.stage == s)
+                    .map(|x| x.latency_ns)
+                    .unwrap_or_default()
+            };
+            let e2e = stage(Stage::TickToOrder);
+            println!(
+                "{:<10} {:<15} {:>6} {:>9.1} {:>9.1} {:>9.1} | {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                topology,
+                wait,
+                e2e.count,
+                us(e2e.p50),
+                us(e2e.p99),
+                us(e2e.p999),
+                us(stage(Stage::Queue).p50),
+                us(stage(Stage::Strategy).p50),
+                us(stage(Stage::Sign).p50),
+                us(stage(Stage::Normalize).p50),
+            );
+            results.push(serde_json::json!({
+                "topology": topology,
+                "wait_policy": wait,
+                "run_s": secs,
+                "ticks": summary.ticks,
+                "stages": summary.detail.stages,
+            }));
+        }
+    }
+    let out = target_dir().join("e2e-latency.json");
+    match serde_json::to_string_pretty(&results) {
+        Ok(json) => match std::fs::write(&out, json) {
+            Ok(()) => println!("written: {}", out.display()),
+            Err(e) => eprintln!("cannot write {}: {e}", out.display()),
+        },
+        Err(e) => eprintln!("cannot encode the results: {e}"),
+    }
+}
