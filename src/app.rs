@@ -351,12 +351,20 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics = if cfg.metrics.enabled {
         let sources = crate::metrics::MetricsSources {
+            sink: Some(sink_join.gauges()),
             hub: hub.clone(),
             feed: feed_stats.clone(),
             core_running: core_running.clone(),
             started,
         };
-        Some(crate::metrics::serve(cfg.metrics.listen, sources, metrics_stop_rx).await?)
+        // A taken port must not stop trading: say so loudly and run without the endpoint.
+        match crate::metrics::serve(cfg.metrics.listen, sources, metrics_stop_rx).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "metrics endpoint NOT running; set [metrics] listen to a free address (port 0 picks one)");
+                None
+            }
+        }
     } else {
         None
     };

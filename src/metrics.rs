@@ -46,6 +46,8 @@ pub struct MetricsSources {
     pub core_running: Arc<AtomicBool>,
     /// When the run started.
     pub started: Instant,
+    /// The sink's backlog (pending events, spool bytes, database down), when there is a sink.
+    pub sink: Option<Arc<peregrine_engine::sink::SinkGauges>>,
 }
 
 #[derive(Debug)]
@@ -159,12 +161,26 @@ impl Collector for EngineCollector {
             "Ticks waiting in the market-data queue",
             get(&c.queue_depth),
         )?;
-        Self::gauge(
-            &mut enc,
-            "peregrine_sink_spool_size",
-            "Rows waiting in the sink spool (0 when the sink has none)",
-            get(&c.spool_size),
-        )?;
+        if let Some(g) = &s.sink {
+            Self::gauge(
+                &mut enc,
+                "peregrine_sink_pending_events",
+                "Events handed to the sink and not yet committed to the database",
+                g.pending_events.load(Ordering::Relaxed),
+            )?;
+            Self::gauge(
+                &mut enc,
+                "peregrine_sink_spool_bytes",
+                "Bytes held in the sink's durable spool",
+                g.spool_bytes.load(Ordering::Relaxed),
+            )?;
+            Self::gauge(
+                &mut enc,
+                "peregrine_sink_database_down",
+                "1 while database writes are failing (events wait in the spool)",
+                u64::from(g.db_down.load(Ordering::Relaxed)),
+            )?;
+        }
         Ok(())
     }
 }
@@ -259,6 +275,7 @@ mod tests {
             feed: Arc::new(FeedStats::default()),
             core_running: Arc::new(AtomicBool::new(true)),
             started: Instant::now(),
+            sink: Some(Arc::new(peregrine_engine::sink::SinkGauges::default())),
         };
         let text = render(&s).expect("renders");
         assert!(

@@ -200,8 +200,6 @@ pub struct EngineCounters {
     pub fills: AtomicU64,
     /// Ticks waiting in the market-data queue, as last seen by the core.
     pub queue_depth: AtomicU64,
-    /// Rows waiting in the sink's spool, when the sink reports it (0 otherwise).
-    pub spool_size: AtomicU64,
 }
 
 impl EngineCounters {

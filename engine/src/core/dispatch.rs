@@ -241,7 +241,11 @@ impl Core {
             return;
         };
         let (inst, side) = (o.request.intent.instrument, o.request.intent.side);
-        match self.s.signer.sign_cancel(id, inst, side, self.clock.now_ms()) {
+        match self
+            .s
+            .signer
+            .sign_cancel(id, inst, side, self.clock.now_ms())
+        {
             Ok(signed) => {
                 if self.s.gateway.send(signed).is_ok() {
                     self.s.risk.record_request(1, self.clock.interval_ns());

@@ -868,7 +868,11 @@ mod tests {
         );
         v.now_ns = first_ns + 10_000_000_000;
         v.last_tick_ns = v.now_ns;
-        assert_eq!(g.check_order(&sixth, &v), Ok(()), "the first order left the window");
+        assert_eq!(
+            g.check_order(&sixth, &v),
+            Ok(()),
+            "the first order left the window"
+        );
     }
 
     /// An independent statement of every limit, for the property test.
