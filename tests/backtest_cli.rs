@@ -215,3 +215,85 @@ fn malformed_data_fails_with_the_line_number() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("line 3") && err.contains("price"), "{err}");
 }
+
+/// Every shipped example backtests over the committed synthetic sample: it trades, writes all
+/// outputs (the chart included), raises no strategy error, and its fills add up to the
+/// reported final position.
+#[test]
+fn every_shipped_example_backtests_with_summary_and_chart() {
+    let data = root().join("tests/fixtures/synthetic_btcusdt.jsonl");
+    let cases: [(&str, &[&str]); 3] = [
+        ("bollinger_mr", &["--param", "qty=0.001"]),
+        (
+            "market_maker",
+            &["--param", "qty=0.001", "--param", "max_inventory=0.005"],
+        ),
+        (
+            "breakout",
+            &[
+                "--param",
+                "qty=0.001",
+                "--param",
+                "lookback=5",
+                "--bars",
+                "5s",
+            ],
+        ),
+    ];
+    for (name, extra) in cases {
+        let out = tempfile::tempdir().unwrap();
+        let run = peregrine()
+            .args(["backtest", "--fee-bps", "1", "--strategy"])
+            .arg(format!("strategies/{name}.rhai"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(out.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{name}: {}\n{stdout}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(stdout.contains("strategy errs  0;"), "{name}: {stdout}");
+        for f in [
+            "orders.jsonl",
+            "fills.jsonl",
+            "equity.jsonl",
+            "summary.json",
+            "equity.svg",
+        ] {
+            assert!(out.path().join(f).is_file(), "{name}: no {f}");
+        }
+        let svg = std::fs::read_to_string(out.path().join("equity.svg")).unwrap();
+        assert!(
+            svg.starts_with("<svg") || svg.starts_with("<?xml"),
+            "{name}"
+        );
+        let fills = jsonl(&out.path().join("fills.jsonl"));
+        assert!(!fills.is_empty(), "{name} never traded on the sample");
+        let position: Decimal = fills
+            .iter()
+            .map(|f| {
+                let q = dec(&f["qty"]);
+                if f["side"] == "buy" {
+                    q
+                } else {
+                    -q
+                }
+            })
+            .sum();
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            dec(&summary["final_position"]),
+            position,
+            "{name}: final position"
+        );
+    }
+}

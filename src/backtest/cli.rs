@@ -31,6 +31,10 @@ pub struct BacktestArgs {
     /// exact decimals in the script).
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
+    /// Bar timeframe delivered to `on_bar`, e.g. `1m` (repeatable; replaces the config entry's
+    /// `bars`).
+    #[arg(long = "bars", value_name = "TIMEFRAME")]
+    pub bars: Vec<String>,
     /// Output directory for orders.jsonl, fills.jsonl, risk_events.jsonl, equity.jsonl,
     /// summary.json and equity.svg.
     #[arg(long)]
@@ -178,6 +182,11 @@ impl BacktestArgs {
                 file: self.strategy.clone(),
                 instruments: vec![symbol],
                 params,
+                bars: if self.bars.is_empty() {
+                    entry.map(|e| e.bars.clone()).unwrap_or_default()
+                } else {
+                    self.bars.clone()
+                },
                 ..Default::default()
             },
             instruments: Arc::new(instruments),
