@@ -18,15 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
-use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::book_sync::BookRule;
+use crate::md::batch::Batch;
+use crate::md::json::Reader;
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, for_each_elem, rfc3339_ns, side, BookMsg, Level, MdError, Msg, MsgKind, Parsed,
-    QuoteMsg, TradeMsg, VenueNormalizer,
+    decimal, rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
@@ -36,118 +34,64 @@ pub const URL: &str = "wss://ws.kraken.com/v2";
 /// Depth of the `book` subscription (the checksum always covers the top 10).
 pub const BOOK_DEPTH: usize = 25;
 
-/// The Kraken v2 normalizer (holds a reusable level buffer).
+/// The Kraken v2 normalizer: one pass over each frame with [`Reader`], messages collected in
+/// a reusable [`Batch`] (no allocation per frame once grown).
 #[derive(Debug, Default)]
 pub struct Normalizer {
-    levels: Vec<Level>,
+    batch: Batch,
 }
 
 impl Normalizer {
     /// A new normalizer.
     pub fn new() -> Self {
         Self {
-            levels: Vec::with_capacity(64),
+            batch: Batch::new(),
         }
     }
 }
 
-#[derive(Deserialize)]
+/// What a channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Trade,
+    Ticker,
+    Book,
+    Control,
+    Other,
+}
+
+fn channel_kind(channel: &str) -> Channel {
+    match channel {
+        "trade" => Channel::Trade,
+        "ticker" => Channel::Ticker,
+        "book" => Channel::Book,
+        "heartbeat" | "status" => Channel::Control,
+        _ => Channel::Other,
+    }
+}
+
+/// The envelope's fields.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     channel: Option<&'a str>,
-    #[serde(rename = "type", borrow, default)]
     kind: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// `data` was present: read in place, or skipped and its position kept (when it came
+    /// before `channel`).
+    data: bool,
+    data_at: Option<usize>,
     method: Option<&'a str>,
-    #[serde(default)]
     success: Option<bool>,
-    #[serde(borrow, default)]
     error: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-struct TradeData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow)]
-    side: &'a str,
-    #[serde(borrow)]
-    price: &'a RawValue,
-    #[serde(borrow)]
-    qty: &'a RawValue,
-    #[serde(borrow)]
-    trade_id: &'a RawValue,
-    #[serde(borrow)]
-    timestamp: &'a str,
-}
-
-#[derive(Deserialize)]
-struct TickerData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow)]
-    bid: &'a RawValue,
-    #[serde(borrow)]
-    bid_qty: &'a RawValue,
-    #[serde(borrow)]
-    ask: &'a RawValue,
-    #[serde(borrow)]
-    ask_qty: &'a RawValue,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct BookData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow, default)]
-    bids: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    asks: Option<&'a RawValue>,
-    #[serde(default)]
-    checksum: Option<u32>,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct LevelData<'a> {
-    #[serde(borrow)]
-    price: &'a RawValue,
-    #[serde(borrow)]
-    qty: &'a RawValue,
-}
-
-/// A number exactly as the frame spells it (a JSON number, or a decimal string).
-fn number(field: &'static str, raw: &RawValue) -> Result<Decimal, MdError> {
-    let text = raw.get();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    decimal(field, text)
-}
-
-fn push_levels(
-    raw: Option<&RawValue>,
-    side: Side,
-    field: &'static str,
-    out: &mut Vec<Level>,
-) -> Result<(), MdError> {
-    let Some(raw) = raw else {
-        return Ok(());
-    };
-    for_each_elem(raw, |l: LevelData<'_>| {
-        out.push((side, number(field, l.price)?, number(field, l.qty)?));
-        Ok(())
-    })
-}
-
-fn opt_time(field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
-    t.map_or(Ok(0), |t| rfc3339_ns(field, t))
+/// A number exactly as the frame spells it: a JSON number's own text, or a decimal string's
+/// content. Any other value gives its JSON text (a bad number).
+fn number_text<'a>(r: &mut Reader<'a>) -> Result<&'a str, MdError> {
+    match r.peek() {
+        Some(b'"') => r.str(),
+        Some(b'-' | b'0'..=b'9') => r.number(),
+        _ => r.raw(),
+    }
 }
 
 impl VenueNormalizer for Normalizer {
@@ -160,7 +104,38 @@ impl VenueNormalizer for Normalizer {
         frame: &'a str,
         sink: &mut dyn FnMut(&Msg<'a, '_>),
     ) -> Result<Parsed, MdError> {
-        let env: Envelope<'a> = serde_json::from_str(frame).map_err(MdError::json)?;
+        let batch = &mut self.batch;
+        batch.clear();
+        let mut env = Envelope::default();
+        let mut r = Reader::new(frame);
+        r.object(|r, key| {
+            match key {
+                "channel" => env.channel = r.opt_str()?,
+                "type" => env.kind = r.opt_str()?,
+                "data" => {
+                    if env.data {
+                        return Err(MdError::Malformed("duplicate field `data`".into()));
+                    }
+                    if r.null()? {
+                        return Ok(());
+                    }
+                    env.data = true;
+                    match env.channel.map(channel_kind) {
+                        Some(kind) => read_data(r, frame, kind, batch)?,
+                        None => {
+                            env.data_at = Some(r.pos());
+                            r.skip()?;
+                        }
+                    }
+                }
+                "method" => env.method = r.opt_str()?,
+                "success" => env.success = r.opt_bool()?,
+                "error" => env.error = r.opt_str_cow()?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        r.end()?;
         if let Some(method) = env.method {
             if env.success == Some(false) {
                 return Ok(Parsed::venue_error(format!(
@@ -171,77 +146,238 @@ impl VenueNormalizer for Normalizer {
             return Ok(Parsed::control());
         }
         let channel = env.channel.ok_or(MdError::MissingField("channel"))?;
-        match channel {
-            "heartbeat" | "status" => return Ok(Parsed::control()),
-            "trade" | "ticker" | "book" => {}
-            other => return Err(MdError::Unsupported(other.to_string())),
+        let kind = channel_kind(channel);
+        match kind {
+            Channel::Control => return Ok(Parsed::control()),
+            Channel::Other => return Err(MdError::Unsupported(channel.to_string())),
+            Channel::Trade | Channel::Ticker | Channel::Book => {}
         }
-        let data = env.data.ok_or(MdError::MissingField("data"))?;
-        match channel {
-            "trade" => for_each_elem(data, |t: TradeData<'a>| {
-                let id = t.trade_id.get();
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(MdError::Invalid {
-                        field: "trade_id",
-                        problem: "expected an integer",
-                    });
-                }
-                sink(&Msg {
-                    symbol: t.symbol,
-                    exch_ts_ns: rfc3339_ns("timestamp", t.timestamp)?,
-                    kind: MsgKind::Trade(TradeMsg {
-                        price: number("price", t.price)?,
-                        qty: number("qty", t.qty)?,
-                        side: side("side", t.side)?,
-                        trade_id: id,
-                    }),
-                });
-                Ok(())
-            })?,
-            "ticker" => for_each_elem(data, |t: TickerData<'a>| {
-                sink(&Msg {
-                    symbol: t.symbol,
-                    exch_ts_ns: opt_time("timestamp", t.timestamp)?,
-                    kind: MsgKind::Quote(QuoteMsg {
-                        bid_px: number("bid", t.bid)?,
-                        bid_qty: number("bid_qty", t.bid_qty)?,
-                        ask_px: number("ask", t.ask)?,
-                        ask_qty: number("ask_qty", t.ask_qty)?,
-                        seq: None,
-                    }),
-                });
-                Ok(())
-            })?,
-            _ => {
-                let snapshot = match env.kind {
-                    Some("snapshot") => true,
-                    Some("update") => false,
-                    _ => return Err(MdError::MissingField("type")),
-                };
-                let levels = &mut self.levels;
-                for_each_elem(data, |b: BookData<'a>| {
-                    levels.clear();
-                    push_levels(b.bids, Side::Buy, "bids", levels)?;
-                    push_levels(b.asks, Side::Sell, "asks", levels)?;
-                    sink(&Msg {
-                        symbol: b.symbol,
-                        exch_ts_ns: opt_time("timestamp", b.timestamp)?,
-                        kind: MsgKind::Book(BookMsg {
-                            snapshot,
-                            levels: levels.as_slice(),
-                            seq: None,
-                            first_seq: None,
-                            prev_seq: None,
-                            cross_seq: None,
-                            checksum: b.checksum.map(i64::from),
-                        }),
-                    });
-                    Ok(())
-                })?
-            }
+        if !env.data {
+            return Err(MdError::MissingField("data"));
         }
+        let mut snapshot = false;
+        if kind == Channel::Book {
+            snapshot = match env.kind {
+                Some("snapshot") => true,
+                Some("update") => false,
+                _ => return Err(MdError::MissingField("type")),
+            };
+        }
+        if let Some(at) = env.data_at {
+            read_data(&mut Reader::at(frame, at), frame, kind, batch)?;
+        }
+        batch.emit(frame, 0, snapshot, sink)?;
         Ok(Parsed::data())
     }
+}
+
+/// Reads the `data` array of a `kind` channel into `batch`.
+fn read_data<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    kind: Channel,
+    batch: &mut Batch,
+) -> Result<(), MdError> {
+    match kind {
+        Channel::Trade => r.array(|r| read_trade(r, frame, batch)),
+        Channel::Ticker => r.array(|r| read_ticker(r, frame, batch)),
+        Channel::Book => r.array(|r| read_book(r, frame, batch)),
+        Channel::Control | Channel::Other => r.skip(),
+    }
+}
+
+fn opt_time(field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
+    t.map_or(Ok(0), |t| rfc3339_ns(field, t))
+}
+
+/// One `trade` element.
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+    let (mut symbol, mut taker, mut price, mut qty, mut trade_id, mut timestamp) =
+        (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            "symbol" => symbol = Some(r.str()?),
+            "side" => taker = Some(r.str()?),
+            "price" => price = Some(number_text(r)?),
+            "qty" => qty = Some(number_text(r)?),
+            "trade_id" => trade_id = Some(r.raw()?),
+            "timestamp" => timestamp = Some(r.str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let symbol = symbol.ok_or(MdError::MissingField("symbol"))?;
+        let taker = taker.ok_or(MdError::MissingField("side"))?;
+        let price = price.ok_or(MdError::MissingField("price"))?;
+        let qty = qty.ok_or(MdError::MissingField("qty"))?;
+        let id = trade_id.ok_or(MdError::MissingField("trade_id"))?;
+        let timestamp = timestamp.ok_or(MdError::MissingField("timestamp"))?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MdError::Invalid {
+                field: "trade_id",
+                problem: "expected an integer",
+            });
+        }
+        Ok((
+            symbol,
+            rfc3339_ns("timestamp", timestamp)?,
+            decimal("price", price)?,
+            decimal("qty", qty)?,
+            side("side", taker)?,
+            id,
+        ))
+    })();
+    if let Some((symbol, ts, price, qty, side, id)) = batch.check(fields) {
+        batch.trade(frame, symbol, ts, price, qty, side, id);
+    }
+    Ok(())
+}
+
+/// One `ticker` element: the best bid and offer.
+fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+    let (mut symbol, mut bid, mut bid_qty, mut ask, mut ask_qty, mut timestamp) =
+        (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            "symbol" => symbol = Some(r.str()?),
+            "bid" => bid = Some(number_text(r)?),
+            "bid_qty" => bid_qty = Some(number_text(r)?),
+            "ask" => ask = Some(number_text(r)?),
+            "ask_qty" => ask_qty = Some(number_text(r)?),
+            "timestamp" => timestamp = r.opt_str()?,
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let symbol = symbol.ok_or(MdError::MissingField("symbol"))?;
+        let bid = bid.ok_or(MdError::MissingField("bid"))?;
+        let bid_qty = bid_qty.ok_or(MdError::MissingField("bid_qty"))?;
+        let ask = ask.ok_or(MdError::MissingField("ask"))?;
+        let ask_qty = ask_qty.ok_or(MdError::MissingField("ask_qty"))?;
+        Ok((
+            symbol,
+            opt_time("timestamp", timestamp)?,
+            QuoteMsg {
+                bid_px: decimal("bid", bid)?,
+                bid_qty: decimal("bid_qty", bid_qty)?,
+                ask_px: decimal("ask", ask)?,
+                ask_qty: decimal("ask_qty", ask_qty)?,
+                seq: None,
+            },
+        ))
+    })();
+    if let Some((symbol, ts, quote)) = batch.check(fields) {
+        batch.quote(frame, symbol, Some(ts), quote);
+    }
+    Ok(())
+}
+
+/// Reads `[{"price":..,"qty":..},..]` into `batch` with `side`; a bad number is kept as the
+/// batch's error.
+fn read_levels(
+    r: &mut Reader<'_>,
+    side: Side,
+    field: &'static str,
+    batch: &mut Batch,
+) -> Result<(), MdError> {
+    r.array(|r| {
+        let (mut price, mut qty) = (None, None);
+        r.object(|r, key| {
+            match key {
+                "price" => price = Some(number_text(r)?),
+                "qty" => qty = Some(number_text(r)?),
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        let (Some(price), Some(qty)) = (price, qty) else {
+            return Err(MdError::Malformed(format!(
+                "level without price and qty before byte {}",
+                r.pos()
+            )));
+        };
+        if !batch.failed() {
+            match (decimal(field, price), decimal(field, qty)) {
+                (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+                (Err(e), _) | (_, Err(e)) => batch.fail(e),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One `book` element.
+fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+    let start = batch.level_count();
+    let (mut symbol, mut checksum, mut timestamp) = (None, None, None);
+    let (mut bids, mut asks) = (None, None);
+    r.object(|r, key| {
+        match key {
+            "symbol" => symbol = Some(r.str()?),
+            "checksum" => {
+                checksum = match r.opt_u64()? {
+                    Some(c) => Some(u32::try_from(c).map_err(|_| r.error("a 32-bit checksum"))?),
+                    None => None,
+                }
+            }
+            "timestamp" => timestamp = r.opt_str()?,
+            "bids" => {
+                if !r.null()? {
+                    let at = batch.level_count();
+                    read_levels(r, Side::Buy, "bids", batch)?;
+                    bids = Some(at);
+                }
+            }
+            "asks" => {
+                if !r.null()? {
+                    let at = batch.level_count();
+                    read_levels(r, Side::Sell, "asks", batch)?;
+                    asks = Some(at);
+                }
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let Some(symbol) = symbol else {
+        batch.fail(MdError::MissingField("symbol"));
+        return Ok(());
+    };
+    // Levels are kept bids first, whatever the order in the frame.
+    if let (Some(b), Some(a)) = (bids, asks) {
+        if a < b {
+            batch.rotate_levels(start, b);
+        }
+    }
+    let ts = opt_time("timestamp", timestamp);
+    match batch.check(ts) {
+        Some(ts) => batch.book(
+            frame,
+            symbol,
+            Some(ts),
+            None,
+            start,
+            BookMsg {
+                snapshot: false,
+                levels: &[],
+                seq: None,
+                first_seq: None,
+                prev_seq: None,
+                cross_seq: None,
+                checksum: checksum.map(i64::from),
+            },
+        ),
+        None => batch.truncate_levels(start),
+    }
+    Ok(())
 }
 
 /// Subscribe requests for `symbols` (`BTC/USD`): trades (no snapshot of past trades), the

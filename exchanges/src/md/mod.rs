@@ -8,6 +8,9 @@
 //! ([`protocol::MdProtocol`] → `Tick`s) and `peregrine normalize` (→ [`EventLine`]) are built
 //! from those messages.
 
+pub mod batch;
+pub mod json;
+pub mod num;
 pub mod protocol;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -193,7 +196,17 @@ pub trait VenueNormalizer: Send {
 }
 
 /// Parses an exact, non-negative decimal string (`"0.0100"` keeps its scale).
+#[inline]
 pub fn decimal(field: &'static str, s: &str) -> Result<Decimal, MdError> {
+    match num::parse_plain(s.as_bytes()) {
+        Some(d) => Ok(d),
+        None => decimal_general(field, s),
+    }
+}
+
+/// [`decimal`] for the shapes the fast parser leaves out (exponents, signs, long mantissas).
+#[cold]
+fn decimal_general(field: &'static str, s: &str) -> Result<Decimal, MdError> {
     let bad = || MdError::BadNumber {
         field,
         value: s.to_string(),
@@ -408,6 +421,42 @@ pub fn first_str_level(
         if first.is_none() {
             first = Some((decimal(field, p)?, decimal(field, q)?));
         }
+        Ok(())
+    })?;
+    Ok(first)
+}
+
+/// Reads a JSON array of `[price, qty, ...]` decimal-string levels into `batch` with `side`.
+/// A bad number is kept as the batch's error (the array is still read to its end).
+#[inline]
+pub fn read_str_levels(
+    r: &mut json::Reader<'_>,
+    side: Side,
+    field: &'static str,
+    batch: &mut batch::Batch,
+) -> Result<(), MdError> {
+    r.array(|r| {
+        let (p, q) = r.str_pair()?;
+        if !batch.failed() {
+            match (decimal(field, p), decimal(field, q)) {
+                (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+                (Err(e), _) | (_, Err(e)) => batch.fail(e),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads a JSON array of `[price, qty, ...]` decimal-string levels and returns the first
+/// one's text (the others are only checked for shape).
+#[inline]
+pub fn read_first_str_level<'a>(
+    r: &mut json::Reader<'a>,
+) -> Result<Option<(&'a str, &'a str)>, MdError> {
+    let mut first = None;
+    r.array(|r| {
+        let pair = r.str_pair()?;
+        first.get_or_insert(pair);
         Ok(())
     })?;
     Ok(first)
