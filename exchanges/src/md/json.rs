@@ -53,6 +53,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A `Malformed` error naming what was expected and where.
+    #[cold]
+    #[inline(never)]
     pub fn error(&self, expected: &str) -> MdError {
         MdError::Malformed(format!("expected {expected} at byte {}", self.pos))
     }
@@ -63,8 +65,18 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips whitespace and returns the next byte without consuming it.
-    #[inline]
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
+        let c = *self.bytes().get(self.pos)?;
+        // Every byte that starts a token is above the space; whitespace is not.
+        if c > b' ' {
+            return Some(c);
+        }
+        self.peek_after_space()
+    }
+
+    #[inline(never)]
+    fn peek_after_space(&mut self) -> Option<u8> {
         let b = self.bytes();
         while let Some(&c) = b.get(self.pos) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -75,7 +87,7 @@ impl<'a> Reader<'a> {
         None
     }
 
-    #[inline]
+    #[inline(always)]
     fn expect(&mut self, c: u8, what: &str) -> Result<(), MdError> {
         if self.peek() == Some(c) {
             self.pos += 1;
@@ -94,7 +106,7 @@ impl<'a> Reader<'a> {
     }
 
     /// True (and consumed) if the next value is `null`.
-    #[inline]
+    #[inline(always)]
     pub fn null(&mut self) -> Result<bool, MdError> {
         if self.peek() != Some(b'n') {
             return Ok(false);
@@ -114,7 +126,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an object, calling `f` with each key; `f` must consume the key's value.
-    #[inline]
+    #[inline(always)]
     pub fn object(
         &mut self,
         mut f: impl FnMut(&mut Self, &'a str) -> Result<(), MdError>,
@@ -142,7 +154,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an array, calling `f` once per element; `f` must consume the element.
-    #[inline]
+    #[inline(always)]
     pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> Result<(), MdError>) -> Result<(), MdError> {
         self.expect(b'[', "an array")?;
         if self.peek() == Some(b']') {
@@ -190,24 +202,38 @@ impl<'a> Reader<'a> {
     }
 
     /// Scans a string whose opening quote was consumed: `(start, end, had_escape)` of its
-    /// content; the closing quote is consumed.
-    #[inline]
+    /// content; the closing quote is consumed. Eight bytes at a time up to the first `"`,
+    /// backslash or control character; anything but the closing quote goes the slow way.
+    #[inline(always)]
     fn string_body(&mut self) -> Result<(usize, usize, bool), MdError> {
         let b = self.bytes();
         let start = self.pos;
         let mut i = start;
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let m = special_bytes(u64::from_le_bytes(w));
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                if b.get(i) == Some(&b'"') {
+                    self.pos = i + 1;
+                    return Ok((start, i, false));
+                }
+                break;
+            }
+            i += 8;
+        }
+        self.string_rest(start, i)
+    }
+
+    /// The rest of a string from `i` on: escapes, control characters, the last few bytes of
+    /// the frame.
+    #[cold]
+    #[inline(never)]
+    fn string_rest(&mut self, start: usize, mut i: usize) -> Result<(usize, usize, bool), MdError> {
+        let b = self.bytes();
         let mut escaped = false;
         loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                let m = special_bytes(u64::from_le_bytes(w));
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
             let Some(&c) = b.get(i) else {
                 self.pos = i;
                 return Err(self.error("the end of a string"));
@@ -250,7 +276,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string without escapes, borrowed from the frame.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self) -> Result<&'a str, MdError> {
         self.expect(b'"', "a string")?;
         let (start, end, escaped) = self.string_body()?;
@@ -264,7 +290,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `[a, b, ...]` of at least two plain strings, returning the first two (the rest
     /// are skipped): a `[price, qty, ...]` level.
-    #[inline]
+    #[inline(always)]
     pub fn str_pair(&mut self) -> Result<(&'a str, &'a str), MdError> {
         self.expect(b'[', "a [price, qty] array")?;
         let first = self.str()?;
@@ -286,7 +312,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string or `null`.
-    #[inline]
+    #[inline(always)]
     pub fn opt_str(&mut self) -> Result<Option<&'a str>, MdError> {
         if self.null()? {
             return Ok(None);
@@ -357,8 +383,36 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a non-negative integer that fits a `u64`.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self) -> Result<u64, MdError> {
+        self.peek();
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let mut v = 0u64;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d >= 10 {
+                break;
+            }
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let n = i - start;
+        let plain = n > 0
+            && n <= 19
+            && (n == 1 || b.get(start) != Some(&b'0'))
+            && !matches!(b.get(i), Some(b'.' | b'e' | b'E'));
+        if !plain {
+            return self.u64_general();
+        }
+        self.pos = i;
+        Ok(v)
+    }
+
+    /// [`Reader::u64`] for what its fast path leaves out (and for errors).
+    #[cold]
+    fn u64_general(&mut self) -> Result<u64, MdError> {
         let at = self.peek().map(|_| self.pos);
         let text = self.number()?;
         let mut v = 0u64;
@@ -397,12 +451,14 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
+    #[cold]
+    #[inline(never)]
     fn not_int(&self, at: Option<usize>, what: &str) -> MdError {
         MdError::Malformed(format!("expected {what} at byte {}", at.unwrap_or(self.pos)))
     }
 
     /// Reads a `u64` or `null`.
-    #[inline]
+    #[inline(always)]
     pub fn opt_u64(&mut self) -> Result<Option<u64>, MdError> {
         if self.null()? {
             return Ok(None);
@@ -411,7 +467,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an `i64` or `null`.
-    #[inline]
+    #[inline(always)]
     pub fn opt_i64(&mut self) -> Result<Option<i64>, MdError> {
         if self.null()? {
             return Ok(None);
@@ -453,8 +509,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips one value, checking its grammar.
-    #[inline]
+    #[inline(always)]
     pub fn skip(&mut self) -> Result<(), MdError> {
+        if self.peek() == Some(b'"') {
+            self.pos += 1;
+            return self.string_body().map(|_| ());
+        }
         self.skip_nested(0)
     }
 

@@ -10,27 +10,37 @@ use rust_decimal::Decimal;
 /// exponent, separators, more digits): the caller falls back to `Decimal::from_str_exact`.
 #[inline]
 pub fn parse_plain(s: &[u8]) -> Option<Decimal> {
-    if s.is_empty() || s.len() > 20 {
+    let n = s.len();
+    if n == 0 || n > 20 {
         return None;
     }
     let mut m = 0u64;
-    let mut dot = None;
-    for (i, &c) in s.iter().enumerate() {
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            m = m * 10 + u64::from(d);
-        } else if c == b'.' && dot.is_none() && i > 0 && i + 1 < s.len() {
-            dot = Some(i);
-        } else {
+    let mut i = 0;
+    while i < n {
+        let d = s[i].wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        m = m * 10 + u64::from(d);
+        i += 1;
+    }
+    if i == n {
+        // 20 digits without a point may not fit.
+        return (n <= 19).then(|| Decimal::from_parts(m as u32, (m >> 32) as u32, 0, false, 0));
+    }
+    if i == 0 || s[i] != b'.' || i + 1 == n {
+        return None;
+    }
+    i += 1;
+    let scale = (n - i) as u32;
+    while i < n {
+        let d = s[i].wrapping_sub(b'0');
+        if d >= 10 {
             return None;
         }
+        m = m * 10 + u64::from(d);
+        i += 1;
     }
-    let scale = match dot {
-        Some(i) => (s.len() - i - 1) as u32,
-        // 20 digits without a point may not fit.
-        None if s.len() > 19 => return None,
-        None => 0,
-    };
     Some(Decimal::from_parts(
         m as u32,
         (m >> 32) as u32,
@@ -43,53 +53,65 @@ pub fn parse_plain(s: &[u8]) -> Option<Decimal> {
 /// Room for any non-negative `Decimal`'s text (29 digits, a point and a leading zero).
 pub const TEXT_CAP: usize = 32;
 
-/// Writes the decimal digits of `v` right-aligned into `buf[..end]`; returns where they start.
+/// `00` to `99`, two ASCII digits each.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the decimal digits of `v` right-aligned to `buf[..end]` (`end` >= 20); returns
+/// where they start.
 #[inline]
-fn digits_u64(mut v: u64, buf: &mut [u8], end: usize) -> usize {
+fn digits_u64(mut v: u64, buf: &mut [u8; TEXT_CAP], end: usize) -> usize {
     let mut i = end;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return i;
-        }
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
     }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    i
+}
+
+/// A non-negative mantissa below 2^64, if `d` has one.
+#[inline]
+fn small_mantissa(d: &Decimal) -> Option<u64> {
+    if d.is_sign_negative() {
+        return None;
+    }
+    u64::try_from(d.mantissa()).ok()
 }
 
 /// The text `Display` gives a non-negative `d` with a mantissa below 2^64, written into
 /// `buf`; `None` for other values (the caller formats them with `Display`).
 #[inline]
 pub fn format_plain(d: &Decimal, buf: &mut [u8; TEXT_CAP]) -> Option<usize> {
-    if d.is_sign_negative() {
-        return None;
-    }
-    let m = u64::try_from(d.mantissa()).ok()?;
+    let m = small_mantissa(d)?;
     let scale = d.scale() as usize;
-    // Digits of the mantissa, zero-padded to more than `scale` digits, at the end of a
-    // scratch area, then moved to the front with the point inserted.
-    let mut tmp = [b'0'; TEXT_CAP];
-    let start = if m == 0 {
-        TEXT_CAP
-    } else {
-        digits_u64(m, &mut tmp, TEXT_CAP)
-    };
-    let len = TEXT_CAP - start;
     if scale == 0 {
-        if len == 0 {
-            buf[0] = b'0';
-            return Some(1);
-        }
-        buf[..len].copy_from_slice(&tmp[start..]);
+        let start = digits_u64(m, buf, TEXT_CAP);
+        let len = TEXT_CAP - start;
+        buf.copy_within(start.., 0);
         return Some(len);
     }
-    // At least one digit before the point.
-    let total = len.max(scale + 1);
-    let digits = &tmp[TEXT_CAP - total..];
+    // Digits right-aligned, zero-padded to more than `scale` digits (at least one before the
+    // point), then the integer part moved one place left to make room for the point.
+    let mut tmp = [b'0'; TEXT_CAP];
+    let start = digits_u64(m, &mut tmp, TEXT_CAP).min(TEXT_CAP - scale - 1);
+    let total = TEXT_CAP - start;
     let whole = total - scale;
-    buf[..whole].copy_from_slice(&digits[..whole]);
+    buf[..whole].copy_from_slice(&tmp[start..start + whole]);
     buf[whole] = b'.';
-    buf[whole + 1..whole + 1 + scale].copy_from_slice(&digits[whole..]);
+    buf[whole + 1..total + 1].copy_from_slice(&tmp[start + whole..]);
     Some(total + 1)
 }
 
@@ -99,10 +121,10 @@ pub fn format_plain(d: &Decimal, buf: &mut [u8; TEXT_CAP]) -> Option<usize> {
 #[inline]
 pub fn rescaled_digits(d: &Decimal, dp: u32, buf: &mut [u8; TEXT_CAP]) -> Option<usize> {
     let scale = d.scale();
-    if d.is_sign_negative() || scale > dp {
+    if scale > dp {
         return None;
     }
-    let m = u64::try_from(d.mantissa()).ok()?;
+    let m = small_mantissa(d)?;
     if m == 0 {
         return Some(0);
     }
