@@ -16,6 +16,19 @@ use rust_decimal::Decimal;
 /// Places every keyed price is brought to.
 const KEY_SCALE: u32 = 18;
 
+/// `10^(18 - scale)` for scales 0 to 18.
+const KEY_FACTOR: [u64; 19] = {
+    let mut t = [1u64; 19];
+    let mut i = 17;
+    loop {
+        t[i] = t[i + 1] * 10;
+        if i == 0 {
+            break t;
+        }
+        i -= 1;
+    }
+};
+
 /// Per-level data kept in step with the levels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct LevelMeta {
@@ -47,7 +60,8 @@ fn order_key(p: &Decimal) -> Option<u128> {
         return None;
     }
     let m = u64::try_from(p.mantissa()).ok()?;
-    Some(u128::from(m) * u128::from(10u64.pow(KEY_SCALE - scale)))
+    let factor = KEY_FACTOR.get(scale as usize)?;
+    Some(u128::from(m) * u128::from(*factor))
 }
 
 /// `a.cmp(b)` with a fast path for two mantissas below 2^64 at the same scale, or at scales
@@ -167,6 +181,18 @@ impl SideBook {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn key_factors_are_powers_of_ten() {
+        for (scale, f) in KEY_FACTOR.iter().enumerate() {
+            assert_eq!(*f, 10u64.pow(KEY_SCALE - scale as u32));
+        }
+        let key = |s: &str| order_key(&Decimal::from_str_exact(s).unwrap());
+        assert_eq!(key("1.5"), key("1.50"));
+        assert!(key("1.49") < key("1.5"));
+        assert_eq!(key("-1"), None);
+        assert_eq!(key("0.0000000000000000001"), None, "19 places");
+    }
 
     /// A price of 0 to 3 places (so equal values with different scales occur) or, rarely,
     /// one the keys do not cover (more places than 18, or a mantissa of 2^64 and more).

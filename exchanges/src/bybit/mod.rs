@@ -17,10 +17,10 @@ use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
-use crate::md::json::Reader;
+use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg,
+    ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg,
     Parsed, QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
@@ -106,7 +106,7 @@ impl VenueNormalizer for Normalizer {
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
-        r.object(|r, key| {
+        let read = r.object(|r, key| {
             match key {
                 "topic" => env.topic = r.opt_str()?,
                 "type" => env.kind = r.opt_str()?,
@@ -114,7 +114,7 @@ impl VenueNormalizer for Normalizer {
                 "cts" => env.cts = r.opt_u64()?,
                 "data" => {
                     if env.data {
-                        return Err(MdError::Malformed("duplicate field `data`".into()));
+                        return Err(r.fail("a single `data` field"));
                     }
                     if r.null()? {
                         return Ok(());
@@ -134,8 +134,10 @@ impl VenueNormalizer for Normalizer {
                 _ => r.skip()?,
             }
             Ok(())
-        })?;
-        r.end()?;
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         let Some(topic) = env.topic else {
             if env.success == Some(false) {
                 let msg = env.ret_msg.as_deref().unwrap_or("request failed");
@@ -159,7 +161,10 @@ impl VenueNormalizer for Normalizer {
             return Err(MdError::Unsupported(topic.to_string()));
         }
         if let Some(at) = env.data_at {
-            read_data(&mut Reader::at(frame, at), frame, kind, batch)?;
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, kind, batch).is_err() {
+                return Err(r.error());
+            }
         }
         let mut snapshot = false;
         if kind != Topic::Trade {
@@ -183,7 +188,7 @@ fn read_data<'a>(
     frame: &'a str,
     kind: Topic,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     match kind {
         Topic::Trade => r.array(|r| read_trade(r, frame, batch)),
         Topic::Bbo | Topic::Book => read_book(r, frame, kind == Topic::Bbo, batch),
@@ -192,15 +197,15 @@ fn read_data<'a>(
 }
 
 /// One `publicTrade` element.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut time, mut s, mut taker, mut v, mut p, mut i) = (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "T" => time = Some(r.u64()?),
             "s" => s = Some(r.str()?),
             "S" => taker = Some(r.str()?),
-            "v" => v = Some(r.str()?),
-            "p" => p = Some(r.str()?),
+            "v" => v = Some(r.decimal_str()?),
+            "p" => p = Some(r.decimal_str()?),
             "i" => i = Some(r.str()?),
             _ => r.skip()?,
         }
@@ -219,8 +224,8 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
         Ok((
             s,
             ms_to_ns("T", time)?,
-            decimal("p", p)?,
-            decimal("v", v)?,
+            p.decimal("p")?,
+            v.decimal("v")?,
             side("S", taker)?,
             i,
         ))
@@ -237,7 +242,7 @@ fn read_book<'a>(
     frame: &'a str,
     bbo: bool,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut s, mut u, mut seq) = (None, None, None);
     let (mut bids, mut asks) = (None, None);
@@ -286,10 +291,10 @@ fn read_book<'a>(
                 return Ok(None);
             };
             Ok(Some(QuoteMsg {
-                bid_px: decimal("b", bp)?,
-                bid_qty: decimal("b", bq)?,
-                ask_px: decimal("a", ap)?,
-                ask_qty: decimal("a", aq)?,
+                bid_px: bp.decimal("b")?,
+                bid_qty: bq.decimal("b")?,
+                ask_px: ap.decimal("a")?,
+                ask_qty: aq.decimal("a")?,
                 seq: Some(u),
             }))
         })();

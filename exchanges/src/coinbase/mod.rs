@@ -24,10 +24,10 @@ use peregrine_engine::types::{Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
-use crate::md::json::Reader;
+use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, rfc3339_ns, side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg,
+    rfc3339_ns, side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg,
     VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
@@ -104,14 +104,14 @@ impl VenueNormalizer for Normalizer {
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
-        r.object(|r, key| {
+        let read = r.object(|r, key| {
             match key {
                 "channel" => env.channel = r.opt_str()?,
                 "timestamp" => env.timestamp = r.opt_str()?,
                 "sequence_num" => env.sequence_num = r.opt_u64()?,
                 "events" => {
                     if env.events {
-                        return Err(MdError::Malformed("duplicate field `events`".into()));
+                        return Err(r.fail("a single `events` field"));
                     }
                     if r.null()? {
                         return Ok(());
@@ -130,8 +130,10 @@ impl VenueNormalizer for Normalizer {
                 _ => r.skip()?,
             }
             Ok(())
-        })?;
-        r.end()?;
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         let Some(channel) = env.channel else {
             if env.kind == Some("error") {
                 return Ok(Parsed::venue_error(
@@ -157,7 +159,10 @@ impl VenueNormalizer for Normalizer {
         let ts = env.timestamp.ok_or(MdError::MissingField("timestamp"))?;
         let exch_ts_ns = rfc3339_ns("timestamp", ts)?;
         if let Some(at) = env.events_at {
-            read_events(&mut Reader::at(frame, at), frame, kind, batch)?;
+            let mut r = Reader::at(frame, at);
+            if read_events(&mut r, frame, kind, batch).is_err() {
+                return Err(r.error());
+            }
         }
         // Every book and quote message carries the connection's sequence.
         batch.set_seq(conn_seq);
@@ -175,7 +180,7 @@ fn read_events<'a>(
     frame: &'a str,
     kind: Channel,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     match kind {
         Channel::L2 => r.array(|r| read_l2_event(r, frame, batch)),
         Channel::Trades => r.array(|r| {
@@ -213,7 +218,7 @@ fn read_events<'a>(
 }
 
 /// One `l2_data` event: a snapshot or update of one product.
-fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut kind, mut product_id, mut updates) = (None, None, false);
     r.object(|r, key| {
@@ -269,13 +274,13 @@ fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> R
 }
 
 /// One level update of an `l2_data` event.
-fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> Result<(), MdError> {
+fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> JsonResult<()> {
     let (mut side, mut price, mut qty) = (None, None, None);
     r.object(|r, key| {
         match key {
             "side" => side = Some(r.str()?),
-            "price_level" => price = Some(r.str()?),
-            "new_quantity" => qty = Some(r.str()?),
+            "price_level" => price = Some(r.decimal_str()?),
+            "new_quantity" => qty = Some(r.decimal_str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -299,8 +304,8 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> Result<(), MdError> {
         };
         Ok((
             side,
-            decimal("price_level", price)?,
-            decimal("new_quantity", qty)?,
+            price.decimal("price_level")?,
+            qty.decimal("new_quantity")?,
         ))
     })();
     if let Some(level) = batch.check(level) {
@@ -310,15 +315,15 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> Result<(), MdError> {
 }
 
 /// One `market_trades` trade.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut trade_id, mut product_id, mut price, mut size, mut maker, mut time) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "trade_id" => trade_id = Some(r.str()?),
             "product_id" => product_id = Some(r.str()?),
-            "price" => price = Some(r.str()?),
-            "size" => size = Some(r.str()?),
+            "price" => price = Some(r.decimal_str()?),
+            "size" => size = Some(r.decimal_str()?),
             "side" => maker = Some(r.str()?),
             "time" => time = Some(r.str()?),
             _ => r.skip()?,
@@ -338,8 +343,8 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
         Ok((
             product_id,
             rfc3339_ns("time", time)?,
-            decimal("price", price)?,
-            decimal("size", size)?,
+            price.decimal("price")?,
+            size.decimal("size")?,
             aggressor(side("side", maker)?),
             trade_id,
         ))
@@ -351,16 +356,16 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
 }
 
 /// One `ticker` entry: the best bid and offer.
-fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut product_id, mut bid, mut bid_qty, mut ask, mut ask_qty) =
         (None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "product_id" => product_id = Some(r.str()?),
-            "best_bid" => bid = Some(r.str()?),
-            "best_bid_quantity" => bid_qty = Some(r.str()?),
-            "best_ask" => ask = Some(r.str()?),
-            "best_ask_quantity" => ask_qty = Some(r.str()?),
+            "best_bid" => bid = Some(r.decimal_str()?),
+            "best_bid_quantity" => bid_qty = Some(r.decimal_str()?),
+            "best_ask" => ask = Some(r.decimal_str()?),
+            "best_ask_quantity" => ask_qty = Some(r.decimal_str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -377,10 +382,10 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Res
         Ok((
             product_id,
             QuoteMsg {
-                bid_px: decimal("best_bid", bid)?,
-                bid_qty: decimal("best_bid_quantity", bid_qty)?,
-                ask_px: decimal("best_ask", ask)?,
-                ask_qty: decimal("best_ask_quantity", ask_qty)?,
+                bid_px: bid.decimal("best_bid")?,
+                bid_qty: bid_qty.decimal("best_bid_quantity")?,
+                ask_px: ask.decimal("best_ask")?,
+                ask_qty: ask_qty.decimal("best_ask_quantity")?,
                 seq: None,
             },
         ))

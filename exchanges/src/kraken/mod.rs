@@ -21,10 +21,10 @@ use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
-use crate::md::json::Reader;
+use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
+    rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
@@ -86,11 +86,15 @@ struct Envelope<'a> {
 
 /// A number exactly as the frame spells it: a JSON number's own text, or a decimal string's
 /// content. Any other value gives its JSON text (a bad number).
-fn number_text<'a>(r: &mut Reader<'a>) -> Result<&'a str, MdError> {
+#[inline(always)]
+fn number<'a>(r: &mut Reader<'a>) -> JsonResult<Num<'a>> {
     match r.peek() {
-        Some(b'"') => r.str(),
-        Some(b'-' | b'0'..=b'9') => r.number(),
-        _ => r.raw(),
+        Some(b'"') => r.decimal_str(),
+        Some(b'-' | b'0'..=b'9') => r.decimal_number(),
+        _ => Ok(Num {
+            text: r.raw()?,
+            value: None,
+        }),
     }
 }
 
@@ -108,13 +112,13 @@ impl VenueNormalizer for Normalizer {
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
-        r.object(|r, key| {
+        let read = r.object(|r, key| {
             match key {
                 "channel" => env.channel = r.opt_str()?,
                 "type" => env.kind = r.opt_str()?,
                 "data" => {
                     if env.data {
-                        return Err(MdError::Malformed("duplicate field `data`".into()));
+                        return Err(r.fail("a single `data` field"));
                     }
                     if r.null()? {
                         return Ok(());
@@ -134,8 +138,10 @@ impl VenueNormalizer for Normalizer {
                 _ => r.skip()?,
             }
             Ok(())
-        })?;
-        r.end()?;
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         if let Some(method) = env.method {
             if env.success == Some(false) {
                 return Ok(Parsed::venue_error(format!(
@@ -164,7 +170,10 @@ impl VenueNormalizer for Normalizer {
             };
         }
         if let Some(at) = env.data_at {
-            read_data(&mut Reader::at(frame, at), frame, kind, batch)?;
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, kind, batch).is_err() {
+                return Err(r.error());
+            }
         }
         batch.emit(frame, 0, snapshot, sink)?;
         Ok(Parsed::data())
@@ -177,7 +186,7 @@ fn read_data<'a>(
     frame: &'a str,
     kind: Channel,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     match kind {
         Channel::Trade => r.array(|r| read_trade(r, frame, batch)),
         Channel::Ticker => r.array(|r| read_ticker(r, frame, batch)),
@@ -191,15 +200,15 @@ fn opt_time(field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
 }
 
 /// One `trade` element.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut symbol, mut taker, mut price, mut qty, mut trade_id, mut timestamp) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "symbol" => symbol = Some(r.str()?),
             "side" => taker = Some(r.str()?),
-            "price" => price = Some(number_text(r)?),
-            "qty" => qty = Some(number_text(r)?),
+            "price" => price = Some(number(r)?),
+            "qty" => qty = Some(number(r)?),
             "trade_id" => trade_id = Some(r.raw()?),
             "timestamp" => timestamp = Some(r.str()?),
             _ => r.skip()?,
@@ -225,8 +234,8 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
         Ok((
             symbol,
             rfc3339_ns("timestamp", timestamp)?,
-            decimal("price", price)?,
-            decimal("qty", qty)?,
+            price.decimal("price")?,
+            qty.decimal("qty")?,
             side("side", taker)?,
             id,
         ))
@@ -238,16 +247,16 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
 }
 
 /// One `ticker` element: the best bid and offer.
-fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut symbol, mut bid, mut bid_qty, mut ask, mut ask_qty, mut timestamp) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "symbol" => symbol = Some(r.str()?),
-            "bid" => bid = Some(number_text(r)?),
-            "bid_qty" => bid_qty = Some(number_text(r)?),
-            "ask" => ask = Some(number_text(r)?),
-            "ask_qty" => ask_qty = Some(number_text(r)?),
+            "bid" => bid = Some(number(r)?),
+            "bid_qty" => bid_qty = Some(number(r)?),
+            "ask" => ask = Some(number(r)?),
+            "ask_qty" => ask_qty = Some(number(r)?),
             "timestamp" => timestamp = r.opt_str()?,
             _ => r.skip()?,
         }
@@ -266,10 +275,10 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Res
             symbol,
             opt_time("timestamp", timestamp)?,
             QuoteMsg {
-                bid_px: decimal("bid", bid)?,
-                bid_qty: decimal("bid_qty", bid_qty)?,
-                ask_px: decimal("ask", ask)?,
-                ask_qty: decimal("ask_qty", ask_qty)?,
+                bid_px: bid.decimal("bid")?,
+                bid_qty: bid_qty.decimal("bid_qty")?,
+                ask_px: ask.decimal("ask")?,
+                ask_qty: ask_qty.decimal("ask_qty")?,
                 seq: None,
             },
         ))
@@ -287,25 +296,22 @@ fn read_levels(
     side: Side,
     field: &'static str,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     r.array(|r| {
         let (mut price, mut qty) = (None, None);
         r.object(|r, key| {
             match key {
-                "price" => price = Some(number_text(r)?),
-                "qty" => qty = Some(number_text(r)?),
+                "price" => price = Some(number(r)?),
+                "qty" => qty = Some(number(r)?),
                 _ => r.skip()?,
             }
             Ok(())
         })?;
         let (Some(price), Some(qty)) = (price, qty) else {
-            return Err(MdError::Malformed(format!(
-                "level without price and qty before byte {}",
-                r.pos()
-            )));
+            return Err(r.fail("a level with price and qty"));
         };
         if !batch.failed() {
-            match (decimal(field, price), decimal(field, qty)) {
+            match (price.decimal(field), qty.decimal(field)) {
                 (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
                 (Err(e), _) | (_, Err(e)) => batch.fail(e),
             }
@@ -315,7 +321,7 @@ fn read_levels(
 }
 
 /// One `book` element.
-fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut symbol, mut checksum, mut timestamp) = (None, None, None);
     let (mut bids, mut asks) = (None, None);
@@ -324,7 +330,7 @@ fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resul
             "symbol" => symbol = Some(r.str()?),
             "checksum" => {
                 checksum = match r.opt_u64()? {
-                    Some(c) => Some(u32::try_from(c).map_err(|_| r.error("a 32-bit checksum"))?),
+                    Some(c) => Some(u32::try_from(c).map_err(|_| r.fail("a 32-bit checksum"))?),
                     None => None,
                 }
             }

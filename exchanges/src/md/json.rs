@@ -1,6 +1,9 @@
 //! A small, strict JSON pull reader over one frame, borrowing from it: the venue normalizers
 //! read the fields they need in one pass and skip the rest without building anything.
 //!
+//! Reading fails with the zero-sized [`Malformed`]: what was expected and where is kept in the
+//! reader ([`Reader::error`]), so the hot paths pass nothing but a flag around.
+//!
 //! Strict like `serde_json`: the grammar of RFC 8259 (no trailing commas, no comments, no
 //! control characters inside strings, valid escapes, trailing whitespace only), nesting at
 //! most [`MAX_DEPTH`] deep. Strings are returned as the frame's own bytes; a string holding
@@ -10,15 +13,57 @@
 
 use std::borrow::Cow;
 
+use rust_decimal::Decimal;
+
 use super::MdError;
+
+/// A number read from the frame: its text, and its value when it has the plain shape the
+/// reader converts while scanning (`digits[.digits]`, at most 19 digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Num<'a> {
+    /// The number's text (a string's content, or a JSON number).
+    pub text: &'a str,
+    /// Its exact value, when the scan already converted it.
+    pub value: Option<Decimal>,
+}
+
+impl Num<'_> {
+    /// The exact, non-negative value ([`super::decimal`] of the text when the scan did not
+    /// convert it: exponents, signs, long mantissas, or a bad number).
+    #[inline(always)]
+    pub fn decimal(self, field: &'static str) -> Result<Decimal, MdError> {
+        match self.value {
+            Some(d) => Ok(d),
+            None => super::decimal(field, self.text),
+        }
+    }
+}
+
+/// No decimal point seen (a position no point can have).
+const NO_DOT: usize = usize::MAX;
+
+/// `m` with `scale` places (`m` below 2^64).
+#[inline(always)]
+fn plain(m: u64, scale: u32) -> Decimal {
+    Decimal::from_parts(m as u32, (m >> 32) as u32, 0, false, scale)
+}
 
 /// Deepest nesting accepted (as `serde_json`'s recursion limit).
 pub const MAX_DEPTH: u32 = 128;
+
+/// The frame is not the JSON expected; [`Reader::error`] says what and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// What reading returns.
+pub type JsonResult<T> = Result<T, Malformed>;
 
 /// A cursor over one JSON text.
 pub struct Reader<'a> {
     src: &'a str,
     pos: usize,
+    /// The first failure: byte position and what was expected there.
+    failure: Option<(usize, &'static str)>,
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -39,12 +84,16 @@ fn special_bytes(w: u64) -> u64 {
 impl<'a> Reader<'a> {
     /// A reader at the start of `src`.
     pub fn new(src: &'a str) -> Self {
-        Self { src, pos: 0 }
+        Self::at(src, 0)
     }
 
     /// A reader at byte `pos` of `src` (a position an earlier reader reported).
     pub fn at(src: &'a str, pos: usize) -> Self {
-        Self { src, pos }
+        Self {
+            src,
+            pos,
+            failure: None,
+        }
     }
 
     /// The current byte position.
@@ -52,14 +101,30 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    /// A `Malformed` error naming what was expected and where.
+    /// Records that `expected` was expected at the current position (the first failure
+    /// wins) and returns the error to propagate.
     #[cold]
     #[inline(never)]
-    pub fn error(&self, expected: &str) -> MdError {
-        MdError::Malformed(format!("expected {expected} at byte {}", self.pos))
+    pub fn fail(&mut self, expected: &'static str) -> Malformed {
+        self.fail_at(self.pos, expected)
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
+    fn fail_at(&mut self, pos: usize, expected: &'static str) -> Malformed {
+        self.failure.get_or_insert((pos, expected));
+        Malformed
+    }
+
+    /// The [`MdError`] of the recorded failure.
+    #[cold]
+    #[inline(never)]
+    pub fn error(&self) -> MdError {
+        let (pos, expected) = self.failure.unwrap_or((self.pos, "valid JSON"));
+        MdError::Malformed(format!("expected {expected} at byte {pos}"))
+    }
+
+    #[inline(always)]
     fn bytes(&self) -> &'a [u8] {
         self.src.as_bytes()
     }
@@ -88,26 +153,26 @@ impl<'a> Reader<'a> {
     }
 
     #[inline(always)]
-    fn expect(&mut self, c: u8, what: &str) -> Result<(), MdError> {
+    fn expect(&mut self, c: u8, what: &'static str) -> JsonResult<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
         } else {
-            Err(self.error(what))
+            Err(self.fail(what))
         }
     }
 
     /// Checks that only whitespace is left.
-    pub fn end(&mut self) -> Result<(), MdError> {
+    pub fn end(&mut self) -> JsonResult<()> {
         match self.peek() {
             None => Ok(()),
-            Some(_) => Err(self.error("the end of the frame")),
+            Some(_) => Err(self.fail("the end of the frame")),
         }
     }
 
     /// True (and consumed) if the next value is `null`.
     #[inline(always)]
-    pub fn null(&mut self) -> Result<bool, MdError> {
+    pub fn null(&mut self) -> JsonResult<bool> {
         if self.peek() != Some(b'n') {
             return Ok(false);
         }
@@ -115,13 +180,13 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
-    fn literal(&mut self, word: &[u8]) -> Result<(), MdError> {
+    fn literal(&mut self, word: &[u8]) -> JsonResult<()> {
         let b = self.bytes();
         if b.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
             Ok(())
         } else {
-            Err(self.error("a value"))
+            Err(self.fail("a value"))
         }
     }
 
@@ -129,8 +194,8 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     pub fn object(
         &mut self,
-        mut f: impl FnMut(&mut Self, &'a str) -> Result<(), MdError>,
-    ) -> Result<(), MdError> {
+        mut f: impl FnMut(&mut Self, &'a str) -> JsonResult<()>,
+    ) -> JsonResult<()> {
         self.expect(b'{', "an object")?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -148,14 +213,14 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("`,` or `}`")),
+                _ => return Err(self.fail("`,` or `}`")),
             }
         }
     }
 
     /// Reads an array, calling `f` once per element; `f` must consume the element.
     #[inline(always)]
-    pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> Result<(), MdError>) -> Result<(), MdError> {
+    pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> JsonResult<()>) -> JsonResult<()> {
         self.expect(b'[', "an array")?;
         if self.peek() == Some(b']') {
             self.pos += 1;
@@ -169,43 +234,16 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("`,` or `]`")),
+                _ => return Err(self.fail("`,` or `]`")),
             }
         }
-    }
-
-    /// Reads an array of at least `min` elements, reading the first `min` with `f` (given the
-    /// index) and skipping the rest.
-    #[inline]
-    pub fn tuple(
-        &mut self,
-        min: usize,
-        mut f: impl FnMut(&mut Self, usize) -> Result<(), MdError>,
-    ) -> Result<(), MdError> {
-        let mut n = 0;
-        self.array(|r| {
-            if n < min {
-                f(r, n)?;
-            } else {
-                r.skip()?;
-            }
-            n += 1;
-            Ok(())
-        })?;
-        if n < min {
-            return Err(MdError::Malformed(format!(
-                "array of {n} elements, expected at least {min}, before byte {}",
-                self.pos
-            )));
-        }
-        Ok(())
     }
 
     /// Scans a string whose opening quote was consumed: `(start, end, had_escape)` of its
     /// content; the closing quote is consumed. Eight bytes at a time up to the first `"`,
     /// backslash or control character; anything but the closing quote goes the slow way.
     #[inline(always)]
-    fn string_body(&mut self) -> Result<(usize, usize, bool), MdError> {
+    fn string_body(&mut self) -> JsonResult<(usize, usize, bool)> {
         let b = self.bytes();
         let start = self.pos;
         let mut i = start;
@@ -230,13 +268,12 @@ impl<'a> Reader<'a> {
     /// the frame.
     #[cold]
     #[inline(never)]
-    fn string_rest(&mut self, start: usize, mut i: usize) -> Result<(usize, usize, bool), MdError> {
+    fn string_rest(&mut self, start: usize, mut i: usize) -> JsonResult<(usize, usize, bool)> {
         let b = self.bytes();
         let mut escaped = false;
         loop {
             let Some(&c) = b.get(i) else {
-                self.pos = i;
-                return Err(self.error("the end of a string"));
+                return Err(self.fail_at(i, "the end of a string"));
             };
             match c {
                 b'"' => {
@@ -248,8 +285,7 @@ impl<'a> Reader<'a> {
                     i = self.escape(i + 1)?;
                 }
                 c if c < 0x20 => {
-                    self.pos = i;
-                    return Err(self.error("no control character in a string"));
+                    return Err(self.fail_at(i, "no control character in a string"));
                 }
                 _ => i += 1,
             }
@@ -257,45 +293,125 @@ impl<'a> Reader<'a> {
     }
 
     /// Validates the escape whose backslash precedes `i`; returns the position after it.
-    fn escape(&mut self, i: usize) -> Result<usize, MdError> {
+    fn escape(&mut self, i: usize) -> JsonResult<usize> {
         let b = self.bytes();
         match b.get(i) {
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
             Some(b'u') => match b.get(i + 1..i + 5) {
                 Some(h) if h.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
-                _ => {
-                    self.pos = i;
-                    Err(self.error("four hex digits"))
-                }
+                _ => Err(self.fail_at(i, "four hex digits")),
             },
-            _ => {
-                self.pos = i;
-                Err(self.error("a valid escape"))
-            }
+            _ => Err(self.fail_at(i, "a valid escape")),
         }
     }
 
     /// Reads a string without escapes, borrowed from the frame.
     #[inline(always)]
-    pub fn str(&mut self) -> Result<&'a str, MdError> {
+    pub fn str(&mut self) -> JsonResult<&'a str> {
         self.expect(b'"', "a string")?;
         let (start, end, escaped) = self.string_body()?;
         if escaped {
-            return Err(MdError::Malformed(format!(
-                "escaped string where plain text was expected at byte {start}"
-            )));
+            return Err(self.fail_at(start, "a string without escapes"));
         }
         Ok(self.src.get(start..end).unwrap_or(""))
     }
 
-    /// Reads `[a, b, ...]` of at least two plain strings, returning the first two (the rest
+    /// Reads a string holding a decimal, converting it while scanning when it is plain
+    /// (`digits[.digits]`, at most 19 digits: the shapes [`super::num::parse_plain`] takes);
+    /// other strings are returned as text only.
+    #[inline(always)]
+    pub fn decimal_str(&mut self) -> JsonResult<Num<'a>> {
+        self.expect(b'"', "a string")?;
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let mut m = 0u64;
+        let mut digits = 0u32;
+        let mut dot = NO_DOT;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d < 10 {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+                digits += 1;
+            } else if c == b'.' && dot == NO_DOT && i > start {
+                dot = i;
+            } else {
+                if c == b'"' && i > start && digits <= 19 && dot.wrapping_add(1) != i {
+                    self.pos = i + 1;
+                    let scale = if dot == NO_DOT { 0 } else { (i - dot - 1) as u32 };
+                    return Ok(Num {
+                        text: self.src.get(start..i).unwrap_or(""),
+                        value: Some(plain(m, scale)),
+                    });
+                }
+                break;
+            }
+            i += 1;
+        }
+        self.pos = start;
+        let (start, end, escaped) = self.string_body()?;
+        if escaped {
+            return Err(self.fail_at(start, "a number without escapes"));
+        }
+        Ok(Num {
+            text: self.src.get(start..end).unwrap_or(""),
+            value: None,
+        })
+    }
+
+    /// Reads a JSON number, converting it while scanning when it is plain (no sign, no
+    /// exponent, at most 19 digits); other numbers are returned as text only.
+    #[inline(always)]
+    pub fn decimal_number(&mut self) -> JsonResult<Num<'a>> {
+        self.peek();
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let mut m = 0u64;
+        let mut digits = 0u32;
+        let mut dot = NO_DOT;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d < 10 {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+                digits += 1;
+            } else if c == b'.' && dot == NO_DOT && i > start {
+                dot = i;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        // JSON allows no leading zero (`01`); `0.5` is fine.
+        let leading_zero = b.get(start) == Some(&b'0') && dot != start + 1 && i > start + 1;
+        let plain_shape = i > start
+            && digits <= 19
+            && dot.wrapping_add(1) != i
+            && !leading_zero
+            && !matches!(b.get(i), Some(b'e' | b'E'));
+        if plain_shape {
+            self.pos = i;
+            let scale = if dot == NO_DOT { 0 } else { (i - dot - 1) as u32 };
+            return Ok(Num {
+                text: self.src.get(start..i).unwrap_or(""),
+                value: Some(plain(m, scale)),
+            });
+        }
+        self.pos = start;
+        Ok(Num {
+            text: self.number()?,
+            value: None,
+        })
+    }
+
+    /// Reads `[a, b, ...]` of at least two decimal strings, returning the first two (the rest
     /// are skipped): a `[price, qty, ...]` level.
     #[inline(always)]
-    pub fn str_pair(&mut self) -> Result<(&'a str, &'a str), MdError> {
+    pub fn decimal_pair(&mut self) -> JsonResult<(Num<'a>, Num<'a>)> {
         self.expect(b'[', "a [price, qty] array")?;
-        let first = self.str()?;
+        let first = self.decimal_str()?;
         self.expect(b',', "a second element")?;
-        let second = self.str()?;
+        let second = self.decimal_str()?;
         loop {
             match self.peek() {
                 Some(b']') => {
@@ -306,14 +422,14 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     self.skip()?;
                 }
-                _ => return Err(self.error("`,` or `]`")),
+                _ => return Err(self.fail("`,` or `]`")),
             }
         }
     }
 
     /// Reads a string or `null`.
     #[inline(always)]
-    pub fn opt_str(&mut self) -> Result<Option<&'a str>, MdError> {
+    pub fn opt_str(&mut self) -> JsonResult<Option<&'a str>> {
         if self.null()? {
             return Ok(None);
         }
@@ -321,21 +437,22 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string, decoding escapes when it has any.
-    pub fn str_cow(&mut self) -> Result<Cow<'a, str>, MdError> {
+    pub fn str_cow(&mut self) -> JsonResult<Cow<'a, str>> {
         self.expect(b'"', "a string")?;
         let (start, end, escaped) = self.string_body()?;
         if !escaped {
             return Ok(Cow::Borrowed(self.src.get(start..end).unwrap_or("")));
         }
         let quoted = self.src.get(start - 1..end + 1).unwrap_or("\"\"");
-        serde_json::from_str::<String>(quoted)
-            .map(Cow::Owned)
-            .map_err(MdError::json)
+        match serde_json::from_str::<String>(quoted) {
+            Ok(s) => Ok(Cow::Owned(s)),
+            Err(_) => Err(self.fail_at(start, "a string with valid escapes")),
+        }
     }
 
     /// Reads a number and returns its text.
     #[inline]
-    pub fn number(&mut self) -> Result<&'a str, MdError> {
+    pub fn number(&mut self) -> JsonResult<&'a str> {
         self.peek();
         let b = self.bytes();
         let start = self.pos;
@@ -351,7 +468,7 @@ impl<'a> Reader<'a> {
                     i += 1;
                 }
             }
-            _ => return Err(self.error("a number")),
+            _ => return Err(self.fail_at(i, "a number")),
         }
         if b.get(i) == Some(&b'.') {
             i += 1;
@@ -360,8 +477,7 @@ impl<'a> Reader<'a> {
                 i += 1;
             }
             if i == digits {
-                self.pos = i;
-                return Err(self.error("a digit after `.`"));
+                return Err(self.fail_at(i, "a digit after `.`"));
             }
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -374,8 +490,7 @@ impl<'a> Reader<'a> {
                 i += 1;
             }
             if i == digits {
-                self.pos = i;
-                return Err(self.error("an exponent"));
+                return Err(self.fail_at(i, "an exponent"));
             }
         }
         self.pos = i;
@@ -384,7 +499,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a non-negative integer that fits a `u64`.
     #[inline(always)]
-    pub fn u64(&mut self) -> Result<u64, MdError> {
+    pub fn u64(&mut self) -> JsonResult<u64> {
         self.peek();
         let b = self.bytes();
         let start = self.pos;
@@ -412,26 +527,28 @@ impl<'a> Reader<'a> {
 
     /// [`Reader::u64`] for what its fast path leaves out (and for errors).
     #[cold]
-    fn u64_general(&mut self) -> Result<u64, MdError> {
-        let at = self.peek().map(|_| self.pos);
+    #[inline(never)]
+    fn u64_general(&mut self) -> JsonResult<u64> {
+        let at = self.pos;
         let text = self.number()?;
         let mut v = 0u64;
         for &c in text.as_bytes() {
             if !c.is_ascii_digit() {
-                return Err(self.not_int(at, "an unsigned integer"));
+                return Err(self.fail_at(at, "an unsigned integer"));
             }
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(c - b'0')))
-                .ok_or_else(|| self.not_int(at, "an integer that fits 64 bits"))?;
+            match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))) {
+                Some(n) => v = n,
+                None => return Err(self.fail_at(at, "an integer that fits 64 bits")),
+            }
         }
         Ok(v)
     }
 
     /// Reads an integer that fits an `i64`.
     #[inline]
-    pub fn i64(&mut self) -> Result<i64, MdError> {
-        let at = self.peek().map(|_| self.pos);
+    pub fn i64(&mut self) -> JsonResult<i64> {
+        self.peek();
+        let at = self.pos;
         let text = self.number()?;
         let (neg, digits) = match text.strip_prefix('-') {
             Some(d) => (true, d),
@@ -440,26 +557,23 @@ impl<'a> Reader<'a> {
         let mut v = 0i64;
         for &c in digits.as_bytes() {
             if !c.is_ascii_digit() {
-                return Err(self.not_int(at, "an integer"));
+                return Err(self.fail_at(at, "an integer"));
             }
             let d = i64::from(c - b'0');
-            v = v
+            let next = v
                 .checked_mul(10)
-                .and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) })
-                .ok_or_else(|| self.not_int(at, "an integer that fits 64 bits"))?;
+                .and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) });
+            match next {
+                Some(n) => v = n,
+                None => return Err(self.fail_at(at, "an integer that fits 64 bits")),
+            }
         }
         Ok(v)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn not_int(&self, at: Option<usize>, what: &str) -> MdError {
-        MdError::Malformed(format!("expected {what} at byte {}", at.unwrap_or(self.pos)))
-    }
-
     /// Reads a `u64` or `null`.
     #[inline(always)]
-    pub fn opt_u64(&mut self) -> Result<Option<u64>, MdError> {
+    pub fn opt_u64(&mut self) -> JsonResult<Option<u64>> {
         if self.null()? {
             return Ok(None);
         }
@@ -468,7 +582,7 @@ impl<'a> Reader<'a> {
 
     /// Reads an `i64` or `null`.
     #[inline(always)]
-    pub fn opt_i64(&mut self) -> Result<Option<i64>, MdError> {
+    pub fn opt_i64(&mut self) -> JsonResult<Option<i64>> {
         if self.null()? {
             return Ok(None);
         }
@@ -476,7 +590,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a boolean or `null`.
-    pub fn opt_bool(&mut self) -> Result<Option<bool>, MdError> {
+    pub fn opt_bool(&mut self) -> JsonResult<Option<bool>> {
         if self.null()? {
             return Ok(None);
         }
@@ -484,7 +598,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string (escapes decoded) or `null`.
-    pub fn opt_str_cow(&mut self) -> Result<Option<Cow<'a, str>>, MdError> {
+    pub fn opt_str_cow(&mut self) -> JsonResult<Option<Cow<'a, str>>> {
         if self.null()? {
             return Ok(None);
         }
@@ -492,16 +606,16 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `true` or `false`.
-    pub fn bool(&mut self) -> Result<bool, MdError> {
+    pub fn bool(&mut self) -> JsonResult<bool> {
         match self.peek() {
             Some(b't') => self.literal(b"true").map(|()| true),
             Some(b'f') => self.literal(b"false").map(|()| false),
-            _ => Err(self.error("a boolean")),
+            _ => Err(self.fail("a boolean")),
         }
     }
 
     /// Skips one value and returns its text.
-    pub fn raw(&mut self) -> Result<&'a str, MdError> {
+    pub fn raw(&mut self) -> JsonResult<&'a str> {
         self.peek();
         let start = self.pos;
         self.skip()?;
@@ -510,7 +624,7 @@ impl<'a> Reader<'a> {
 
     /// Skips one value, checking its grammar.
     #[inline(always)]
-    pub fn skip(&mut self) -> Result<(), MdError> {
+    pub fn skip(&mut self) -> JsonResult<()> {
         if self.peek() == Some(b'"') {
             self.pos += 1;
             return self.string_body().map(|_| ());
@@ -518,7 +632,7 @@ impl<'a> Reader<'a> {
         self.skip_nested(0)
     }
 
-    fn skip_nested(&mut self, depth: u32) -> Result<(), MdError> {
+    fn skip_nested(&mut self, depth: u32) -> JsonResult<()> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
@@ -526,13 +640,13 @@ impl<'a> Reader<'a> {
             }
             Some(b'{') => {
                 if depth >= MAX_DEPTH {
-                    return Err(self.error("less nesting"));
+                    return Err(self.fail("less nesting"));
                 }
                 self.object(|r, _| r.skip_nested(depth + 1))
             }
             Some(b'[') => {
                 if depth >= MAX_DEPTH {
-                    return Err(self.error("less nesting"));
+                    return Err(self.fail("less nesting"));
                 }
                 self.array(|r| r.skip_nested(depth + 1))
             }
@@ -635,7 +749,75 @@ mod tests {
         assert!(Reader::new("-1").u64().is_err());
     }
 
+    #[test]
+    fn decimals_converted_while_scanning() {
+        let mut r = Reader::new(r#"["0.0100", "16578.50", "7", "1e-5", "-1", ".5", "1.", "12345678901234567890", "a\"b"]"#);
+        let mut got = Vec::new();
+        r.array(|r| {
+            got.push(match r.decimal_str() {
+                Ok(n) => Ok((n.text.to_string(), n.value.map(|d| d.to_string()))),
+                Err(_) => Err(()),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let plain = |t: &str, v: &str| Ok((t.to_string(), Some(v.to_string())));
+        let text = |t: &str| Ok((t.to_string(), None));
+        assert_eq!(
+            got,
+            vec![
+                plain("0.0100", "0.0100"),
+                plain("16578.50", "16578.50"),
+                plain("7", "7"),
+                text("1e-5"),
+                text("-1"),
+                text(".5"),
+                text("1."),
+                text("12345678901234567890"),
+                Err(()),
+            ]
+        );
+        for (json, text, value) in [
+            ("45283.5,", "45283.5", Some("45283.5")),
+            ("0.10000000}", "0.10000000", Some("0.10000000")),
+            ("0]", "0", Some("0")),
+            ("1e-5,", "1e-5", None),
+            ("-2.5,", "-2.5", None),
+            ("12345678901234567890,", "12345678901234567890", None),
+        ] {
+            let n = Reader::new(json).decimal_number().unwrap();
+            assert_eq!(n.text, text, "{json}");
+            assert_eq!(n.value.map(|d| d.to_string()).as_deref(), value, "{json}");
+        }
+        for bad in ["01", "1.", ".5", "-", "x"] {
+            let mut r = Reader::new(bad);
+            let ok = r.decimal_number().and_then(|_| r.end()).is_ok();
+            assert!(!ok, "{bad}");
+        }
+    }
+
     proptest! {
+        /// What the scan converts is what `from_str_exact` makes of the same text, and a JSON
+        /// number it does not convert is still read in full.
+        #[test]
+        fn scanned_decimals_match_from_str_exact(s in "[0-9.]{1,22}|[0-9]{1,6}\\.[0-9]{1,8}") {
+            let quoted = format!("\"{s}\"");
+            let n = Reader::new(&quoted).decimal_str().unwrap();
+            prop_assert_eq!(n.text, s.as_str());
+            prop_assert_eq!(n.value, super::super::num::parse_plain(s.as_bytes()));
+            if let Some(v) = n.value {
+                let want = Decimal::from_str_exact(&s).unwrap();
+                prop_assert_eq!(v.to_string(), want.to_string());
+            }
+            let mut r = Reader::new(&s);
+            let number = r.decimal_number().and_then(|n| r.end().map(|()| n));
+            let json_ok = serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok();
+            prop_assert_eq!(number.is_ok(), json_ok, "{:?}", s);
+            if let Ok(Num { value: Some(v), .. }) = number {
+                prop_assert_eq!(v.to_string(), Decimal::from_str_exact(&s).unwrap().to_string());
+            }
+        }
+
         /// Agrees with `serde_json` on what is JSON, for arbitrary text and for JSON-ish
         /// text built from JSON's own characters.
         #[test]

@@ -473,11 +473,11 @@ pub fn read_str_levels(
     side: Side,
     field: &'static str,
     batch: &mut batch::Batch,
-) -> Result<(), MdError> {
+) -> json::JsonResult<()> {
     r.array(|r| {
-        let (p, q) = r.str_pair()?;
+        let (p, q) = r.decimal_pair()?;
         if !batch.failed() {
-            match (decimal(field, p), decimal(field, q)) {
+            match (p.decimal(field), q.decimal(field)) {
                 (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
                 (Err(e), _) | (_, Err(e)) => batch.fail(e),
             }
@@ -487,14 +487,14 @@ pub fn read_str_levels(
 }
 
 /// Reads a JSON array of `[price, qty, ...]` decimal-string levels and returns the first
-/// one's text (the others are only checked for shape).
+/// one (the others are only checked for shape).
 #[inline]
 pub fn read_first_str_level<'a>(
     r: &mut json::Reader<'a>,
-) -> Result<Option<(&'a str, &'a str)>, MdError> {
+) -> json::JsonResult<Option<(json::Num<'a>, json::Num<'a>)>> {
     let mut first = None;
     r.array(|r| {
-        let pair = r.str_pair()?;
+        let pair = r.decimal_pair()?;
         first.get_or_insert(pair);
         Ok(())
     })?;

@@ -18,10 +18,10 @@ use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
-use crate::md::json::Reader;
+use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, ms_to_ns, read_first_str_level, read_str_levels, side, uint_str, BookMsg, MdError,
+    ms_to_ns, read_first_str_level, read_str_levels, side, uint_str, BookMsg, MdError,
     Msg, Parsed, QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
@@ -70,7 +70,7 @@ struct Arg<'a> {
     inst_id: Option<&'a str>,
 }
 
-fn read_arg<'a>(r: &mut Reader<'a>) -> Result<Option<Arg<'a>>, MdError> {
+fn read_arg<'a>(r: &mut Reader<'a>) -> JsonResult<Option<Arg<'a>>> {
     if r.null()? {
         return Ok(None);
     }
@@ -83,7 +83,7 @@ fn read_arg<'a>(r: &mut Reader<'a>) -> Result<Option<Arg<'a>>, MdError> {
         }
         Ok(())
     })?;
-    let channel = channel.ok_or_else(|| MdError::Malformed("missing field `channel`".into()))?;
+    let channel = channel.ok_or_else(|| r.fail("a `channel` in `arg`"))?;
     Ok(Some(Arg { channel, inst_id }))
 }
 
@@ -118,13 +118,13 @@ impl VenueNormalizer for Normalizer {
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
-        r.object(|r, key| {
+        let read = r.object(|r, key| {
             match key {
                 "arg" => env.arg = read_arg(r)?,
                 "action" => env.action = r.opt_str()?,
                 "data" => {
                     if env.data {
-                        return Err(MdError::Malformed("duplicate field `data`".into()));
+                        return Err(r.fail("a single `data` field"));
                     }
                     if r.null()? {
                         return Ok(());
@@ -144,8 +144,10 @@ impl VenueNormalizer for Normalizer {
                 _ => r.skip()?,
             }
             Ok(())
-        })?;
-        r.end()?;
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         if let Some(event) = env.event {
             if event == "error" {
                 return Ok(Parsed::venue_error(format!(
@@ -177,7 +179,10 @@ impl VenueNormalizer for Normalizer {
             Channel::Other => return Err(MdError::Unsupported(arg.channel.to_string())),
         }
         if let Some(at) = env.data_at {
-            read_data(&mut Reader::at(frame, at), frame, arg, batch)?;
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, arg, batch).is_err() {
+                return Err(r.error());
+            }
         }
         batch.emit(frame, 0, snapshot, sink)?;
         Ok(Parsed::data())
@@ -200,7 +205,7 @@ fn read_data<'a>(
     frame: &'a str,
     arg: Arg<'a>,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     match (channel_kind(arg.channel), arg.inst_id) {
         (Channel::Trades, _) => r.array(|r| read_trade(r, frame, batch)),
         (Channel::Bbo, Some(symbol)) => r.array(|r| read_book(r, frame, symbol, true, batch)),
@@ -211,15 +216,15 @@ fn read_data<'a>(
 }
 
 /// One `trades` element.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Result<(), MdError> {
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let (mut inst_id, mut trade_id, mut px, mut sz, mut taker, mut ts) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
             "instId" => inst_id = Some(r.str()?),
             "tradeId" => trade_id = Some(r.str()?),
-            "px" => px = Some(r.str()?),
-            "sz" => sz = Some(r.str()?),
+            "px" => px = Some(r.decimal_str()?),
+            "sz" => sz = Some(r.decimal_str()?),
             "side" => taker = Some(r.str()?),
             "ts" => ts = Some(r.str()?),
             _ => r.skip()?,
@@ -239,8 +244,8 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Resu
         Ok((
             inst_id,
             ms_to_ns("ts", uint_str("ts", ts)?)?,
-            decimal("px", px)?,
-            decimal("sz", sz)?,
+            px.decimal("px")?,
+            sz.decimal("sz")?,
             side("side", taker)?,
             trade_id,
         ))
@@ -258,7 +263,7 @@ fn read_book<'a>(
     symbol: &'a str,
     bbo: bool,
     batch: &mut Batch,
-) -> Result<(), MdError> {
+) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut ts, mut checksum, mut prev_seq, mut seq) = (None, None, None, None);
     let (mut bids, mut asks) = (None, None);
@@ -305,11 +310,11 @@ fn read_book<'a>(
         let quote = (|| -> Result<_, MdError> {
             let bid = best_bid
                 .flatten()
-                .map(|(p, q)| Ok::<_, MdError>((decimal("bids", p)?, decimal("bids", q)?)))
+                .map(|(p, q)| Ok::<_, MdError>((p.decimal("bids")?, q.decimal("bids")?)))
                 .transpose()?;
             let ask = best_ask
                 .flatten()
-                .map(|(p, q)| Ok::<_, MdError>((decimal("asks", p)?, decimal("asks", q)?)))
+                .map(|(p, q)| Ok::<_, MdError>((p.decimal("asks")?, q.decimal("asks")?)))
                 .transpose()?;
             let exch_ts_ns = ms_to_ns("ts", uint_str("ts", ts)?)?;
             let (Some((bid_px, bid_qty)), Some((ask_px, ask_qty))) = (bid, ask) else {
