@@ -108,11 +108,11 @@ impl VenueNormalizer for Normalizer {
         let mut r = Reader::new(frame);
         let read = r.object(|r, key| {
             match key {
-                "topic" => env.topic = r.opt_str()?,
-                "type" => env.kind = r.opt_str()?,
-                "ts" => env.ts = r.opt_u64()?,
-                "cts" => env.cts = r.opt_u64()?,
-                "data" => {
+                b"topic" => env.topic = r.opt_str()?,
+                b"type" => env.kind = r.opt_str()?,
+                b"ts" => env.ts = r.opt_u64()?,
+                b"cts" => env.cts = r.opt_u64()?,
+                b"data" => {
                     if env.data {
                         return Err(r.fail("a single `data` field"));
                     }
@@ -128,9 +128,9 @@ impl VenueNormalizer for Normalizer {
                         }
                     }
                 }
-                "success" => env.success = r.opt_bool()?,
-                "ret_msg" => env.ret_msg = r.opt_str_cow()?,
-                "op" => env.op = r.opt_str()?,
+                b"success" => env.success = r.opt_bool()?,
+                b"ret_msg" => env.ret_msg = r.opt_str_cow()?,
+                b"op" => env.op = r.opt_str()?,
                 _ => r.skip()?,
             }
             Ok(())
@@ -201,12 +201,12 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
     let (mut time, mut s, mut taker, mut v, mut p, mut i) = (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "T" => time = Some(r.u64()?),
-            "s" => s = Some(r.str()?),
-            "S" => taker = Some(r.str()?),
-            "v" => v = Some(r.decimal_str()?),
-            "p" => p = Some(r.decimal_str()?),
-            "i" => i = Some(r.str()?),
+            b"T" => time = Some(r.u64()?),
+            b"s" => s = Some(r.str()?),
+            b"S" => taker = Some(r.str()?),
+            b"v" => v = Some(r.decimal_str()?),
+            b"p" => p = Some(r.decimal_str()?),
+            b"i" => i = Some(r.str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -249,17 +249,17 @@ fn read_book<'a>(
     let (mut best_bid, mut best_ask) = (None, None);
     r.object(|r, key| {
         match key {
-            "s" => s = Some(r.str()?),
-            "u" => u = Some(r.u64()?),
-            "seq" => seq = r.opt_u64()?,
-            "b" if bbo => best_bid = Some(read_first_str_level(r)?),
-            "a" if bbo => best_ask = Some(read_first_str_level(r)?),
-            "b" => {
+            b"s" => s = Some(r.str()?),
+            b"u" => u = Some(r.u64()?),
+            b"seq" => seq = r.opt_u64()?,
+            b"b" if bbo => best_bid = Some(read_first_str_level(r)?),
+            b"a" if bbo => best_ask = Some(read_first_str_level(r)?),
+            b"b" => {
                 let at = batch.level_count();
                 read_str_levels(r, Side::Buy, "b", batch)?;
                 bids = Some(at);
             }
-            "a" => {
+            b"a" => {
                 let at = batch.level_count();
                 read_str_levels(r, Side::Sell, "a", batch)?;
                 asks = Some(at);

@@ -106,10 +106,10 @@ impl VenueNormalizer for Normalizer {
         let mut r = Reader::new(frame);
         let read = r.object(|r, key| {
             match key {
-                "channel" => env.channel = r.opt_str()?,
-                "timestamp" => env.timestamp = r.opt_str()?,
-                "sequence_num" => env.sequence_num = r.opt_u64()?,
-                "events" => {
+                b"channel" => env.channel = r.opt_str()?,
+                b"timestamp" => env.timestamp = r.opt_str()?,
+                b"sequence_num" => env.sequence_num = r.opt_u64()?,
+                b"events" => {
                     if env.events {
                         return Err(r.fail("a single `events` field"));
                     }
@@ -125,8 +125,8 @@ impl VenueNormalizer for Normalizer {
                         }
                     }
                 }
-                "type" => env.kind = r.opt_str()?,
-                "message" => env.message = r.opt_str_cow()?,
+                b"type" => env.kind = r.opt_str()?,
+                b"message" => env.message = r.opt_str_cow()?,
                 _ => r.skip()?,
             }
             Ok(())
@@ -186,7 +186,7 @@ fn read_events<'a>(
         Channel::Trades => r.array(|r| {
             let mut trades = false;
             r.object(|r, key| {
-                if key == "trades" {
+                if key == b"trades" {
                     trades = true;
                     r.array(|r| read_trade(r, frame, batch))
                 } else {
@@ -201,7 +201,7 @@ fn read_events<'a>(
         Channel::Ticker => r.array(|r| {
             let mut tickers = false;
             r.object(|r, key| {
-                if key == "tickers" {
+                if key == b"tickers" {
                     tickers = true;
                     r.array(|r| read_ticker(r, frame, batch))
                 } else {
@@ -223,9 +223,9 @@ fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> J
     let (mut kind, mut product_id, mut updates) = (None, None, false);
     r.object(|r, key| {
         match key {
-            "type" => kind = Some(r.str()?),
-            "product_id" => product_id = Some(r.str()?),
-            "updates" => {
+            b"type" => kind = Some(r.str()?),
+            b"product_id" => product_id = Some(r.str()?),
+            b"updates" => {
                 updates = true;
                 r.array(|r| read_update(r, batch))?;
             }
@@ -278,9 +278,9 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> JsonResult<()> {
     let (mut side, mut price, mut qty) = (None, None, None);
     r.object(|r, key| {
         match key {
-            "side" => side = Some(r.str()?),
-            "price_level" => price = Some(r.decimal_str()?),
-            "new_quantity" => qty = Some(r.decimal_str()?),
+            b"side" => side = Some(r.str()?),
+            b"price_level" => price = Some(r.decimal_str()?),
+            b"new_quantity" => qty = Some(r.decimal_str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -320,12 +320,12 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "trade_id" => trade_id = Some(r.str()?),
-            "product_id" => product_id = Some(r.str()?),
-            "price" => price = Some(r.decimal_str()?),
-            "size" => size = Some(r.decimal_str()?),
-            "side" => maker = Some(r.str()?),
-            "time" => time = Some(r.str()?),
+            b"trade_id" => trade_id = Some(r.str()?),
+            b"product_id" => product_id = Some(r.str()?),
+            b"price" => price = Some(r.decimal_str()?),
+            b"size" => size = Some(r.decimal_str()?),
+            b"side" => maker = Some(r.str()?),
+            b"time" => time = Some(r.str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -361,11 +361,11 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Jso
         (None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "product_id" => product_id = Some(r.str()?),
-            "best_bid" => bid = Some(r.decimal_str()?),
-            "best_bid_quantity" => bid_qty = Some(r.decimal_str()?),
-            "best_ask" => ask = Some(r.decimal_str()?),
-            "best_ask_quantity" => ask_qty = Some(r.decimal_str()?),
+            b"product_id" => product_id = Some(r.str()?),
+            b"best_bid" => bid = Some(r.decimal_str()?),
+            b"best_bid_quantity" => bid_qty = Some(r.decimal_str()?),
+            b"best_ask" => ask = Some(r.decimal_str()?),
+            b"best_ask_quantity" => ask_qty = Some(r.decimal_str()?),
             _ => r.skip()?,
         }
         Ok(())

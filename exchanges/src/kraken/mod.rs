@@ -114,9 +114,9 @@ impl VenueNormalizer for Normalizer {
         let mut r = Reader::new(frame);
         let read = r.object(|r, key| {
             match key {
-                "channel" => env.channel = r.opt_str()?,
-                "type" => env.kind = r.opt_str()?,
-                "data" => {
+                b"channel" => env.channel = r.opt_str()?,
+                b"type" => env.kind = r.opt_str()?,
+                b"data" => {
                     if env.data {
                         return Err(r.fail("a single `data` field"));
                     }
@@ -132,9 +132,9 @@ impl VenueNormalizer for Normalizer {
                         }
                     }
                 }
-                "method" => env.method = r.opt_str()?,
-                "success" => env.success = r.opt_bool()?,
-                "error" => env.error = r.opt_str_cow()?,
+                b"method" => env.method = r.opt_str()?,
+                b"success" => env.success = r.opt_bool()?,
+                b"error" => env.error = r.opt_str_cow()?,
                 _ => r.skip()?,
             }
             Ok(())
@@ -205,12 +205,12 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "symbol" => symbol = Some(r.str()?),
-            "side" => taker = Some(r.str()?),
-            "price" => price = Some(number(r)?),
-            "qty" => qty = Some(number(r)?),
-            "trade_id" => trade_id = Some(r.raw()?),
-            "timestamp" => timestamp = Some(r.str()?),
+            b"symbol" => symbol = Some(r.str()?),
+            b"side" => taker = Some(r.str()?),
+            b"price" => price = Some(number(r)?),
+            b"qty" => qty = Some(number(r)?),
+            b"trade_id" => trade_id = Some(r.raw()?),
+            b"timestamp" => timestamp = Some(r.str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -252,12 +252,12 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Jso
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "symbol" => symbol = Some(r.str()?),
-            "bid" => bid = Some(number(r)?),
-            "bid_qty" => bid_qty = Some(number(r)?),
-            "ask" => ask = Some(number(r)?),
-            "ask_qty" => ask_qty = Some(number(r)?),
-            "timestamp" => timestamp = r.opt_str()?,
+            b"symbol" => symbol = Some(r.str()?),
+            b"bid" => bid = Some(number(r)?),
+            b"bid_qty" => bid_qty = Some(number(r)?),
+            b"ask" => ask = Some(number(r)?),
+            b"ask_qty" => ask_qty = Some(number(r)?),
+            b"timestamp" => timestamp = r.opt_str()?,
             _ => r.skip()?,
         }
         Ok(())
@@ -301,8 +301,8 @@ fn read_levels(
         let (mut price, mut qty) = (None, None);
         r.object(|r, key| {
             match key {
-                "price" => price = Some(number(r)?),
-                "qty" => qty = Some(number(r)?),
+                b"price" => price = Some(number(r)?),
+                b"qty" => qty = Some(number(r)?),
                 _ => r.skip()?,
             }
             Ok(())
@@ -327,22 +327,22 @@ fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonR
     let (mut bids, mut asks) = (None, None);
     r.object(|r, key| {
         match key {
-            "symbol" => symbol = Some(r.str()?),
-            "checksum" => {
+            b"symbol" => symbol = Some(r.str()?),
+            b"checksum" => {
                 checksum = match r.opt_u64()? {
                     Some(c) => Some(u32::try_from(c).map_err(|_| r.fail("a 32-bit checksum"))?),
                     None => None,
                 }
             }
-            "timestamp" => timestamp = r.opt_str()?,
-            "bids" => {
+            b"timestamp" => timestamp = r.opt_str()?,
+            b"bids" => {
                 if !r.null()? {
                     let at = batch.level_count();
                     read_levels(r, Side::Buy, "bids", batch)?;
                     bids = Some(at);
                 }
             }
-            "asks" => {
+            b"asks" => {
                 if !r.null()? {
                     let at = batch.level_count();
                     read_levels(r, Side::Sell, "asks", batch)?;

@@ -81,7 +81,9 @@ impl Batch {
     pub fn clear(&mut self) {
         self.levels.clear();
         self.recs.clear();
-        self.error = None;
+        if self.error.is_some() {
+            self.error = None;
+        }
     }
 
     /// True once an error was kept: nothing more is collected.

@@ -190,11 +190,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads an object, calling `f` with each key; `f` must consume the key's value.
+    /// Reads an object, calling `f` with each key (its raw bytes: an escaped key matches no
+    /// field name); `f` must consume the key's value.
     #[inline(always)]
     pub fn object(
         &mut self,
-        mut f: impl FnMut(&mut Self, &'a str) -> JsonResult<()>,
+        mut f: impl FnMut(&mut Self, &'a [u8]) -> JsonResult<()>,
     ) -> JsonResult<()> {
         self.expect(b'{', "an object")?;
         if self.peek() == Some(b'}') {
@@ -204,7 +205,7 @@ impl<'a> Reader<'a> {
         loop {
             self.expect(b'"', "a key")?;
             let (start, end, _) = self.string_body()?;
-            let key = self.src.get(start..end).unwrap_or("");
+            let key = self.bytes().get(start..end).unwrap_or(&[]);
             self.expect(b':', "`:`")?;
             f(self, key)?;
             match self.peek() {
@@ -454,47 +455,50 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn number(&mut self) -> JsonResult<&'a str> {
         self.peek();
-        let b = self.bytes();
         let start = self.pos;
+        let end = self.number_end(start)?;
+        self.pos = end;
+        Ok(self.src.get(start..end).unwrap_or(""))
+    }
+
+    /// Where the number starting at `start` ends (its grammar checked).
+    #[inline(always)]
+    fn number_end(&mut self, start: usize) -> JsonResult<usize> {
+        let b = self.bytes();
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(|c| c.wrapping_sub(b'0') < 10) {
+                i += 1;
+            }
+            i
+        };
         let mut i = start;
         if b.get(i) == Some(&b'-') {
             i += 1;
         }
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                i += 1;
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = digits(i + 1),
             _ => return Err(self.fail_at(i, "a number")),
         }
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            let digits = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
+            let end = digits(i + 1);
+            if end == i + 1 {
+                return Err(self.fail_at(end, "a digit after `.`"));
             }
-            if i == digits {
-                return Err(self.fail_at(i, "a digit after `.`"));
-            }
+            i = end;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             i += 1;
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let digits = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
+            let end = digits(i);
+            if end == i {
+                return Err(self.fail_at(end, "an exponent"));
             }
-            if i == digits {
-                return Err(self.fail_at(i, "an exponent"));
-            }
+            i = end;
         }
-        self.pos = i;
-        Ok(self.src.get(start..i).unwrap_or(""))
+        Ok(i)
     }
 
     /// Reads a non-negative integer that fits a `u64`.
@@ -625,36 +629,96 @@ impl<'a> Reader<'a> {
     /// Skips one value, checking its grammar.
     #[inline(always)]
     pub fn skip(&mut self) -> JsonResult<()> {
-        if self.peek() == Some(b'"') {
-            self.pos += 1;
-            return self.string_body().map(|_| ());
-        }
-        self.skip_nested(0)
-    }
-
-    fn skip_nested(&mut self, depth: u32) -> JsonResult<()> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
                 self.string_body().map(|_| ())
             }
-            Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.fail("less nesting"));
-                }
-                self.object(|r, _| r.skip_nested(depth + 1))
-            }
-            Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.fail("less nesting"));
-                }
-                self.array(|r| r.skip_nested(depth + 1))
-            }
+            Some(b'{' | b'[') => self.skip_nested(),
+            _ => self.skip_scalar(),
+        }
+    }
+
+    /// Skips a number, `true`, `false` or `null`.
+    #[inline]
+    fn skip_scalar(&mut self) -> JsonResult<()> {
+        match self.peek() {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            _ => self.number().map(|_| ()),
+            _ => {
+                self.pos = self.number_end(self.pos)?;
+                Ok(())
+            }
         }
+    }
+
+    /// Skips an object or array without recursion: the open containers are bits of a
+    /// 128-bit stack (1 = object), so nesting is limited to [`MAX_DEPTH`].
+    #[inline(never)]
+    fn skip_nested(&mut self) -> JsonResult<()> {
+        let mut stack: u128 = 0;
+        let mut depth = 0u32;
+        // Positioned at a value.
+        'value: loop {
+            match self.peek() {
+                Some(open @ (b'{' | b'[')) => {
+                    if depth >= MAX_DEPTH {
+                        return Err(self.fail("less nesting"));
+                    }
+                    self.pos += 1;
+                    depth += 1;
+                    let is_object = open == b'{';
+                    stack = (stack << 1) | u128::from(is_object);
+                    let close = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        stack >>= 1;
+                        depth -= 1;
+                    } else {
+                        if is_object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.pos += 1;
+                    self.string_body()?;
+                }
+                _ => self.skip_scalar()?,
+            }
+            // After a value: a separator, or the end of one or more containers.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let in_object = stack & 1 == 1;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if in_object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if in_object => {}
+                    Some(b']') if !in_object => {}
+                    _ => return Err(self.fail("`,` or the end of a container")),
+                }
+                self.pos += 1;
+                stack >>= 1;
+                depth -= 1;
+            }
+        }
+    }
+
+    /// Reads `"key":`, the key unused.
+    #[inline(always)]
+    fn key(&mut self) -> JsonResult<()> {
+        self.expect(b'"', "a key")?;
+        self.string_body()?;
+        self.expect(b':', "`:`")
     }
 }
 

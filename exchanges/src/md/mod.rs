@@ -245,60 +245,80 @@ pub fn ms_to_ns(field: &'static str, ms: u64) -> Result<i64, MdError> {
 }
 
 /// Parses an RFC 3339 UTC time (`2023-02-09T20:32:50.714964855Z`, up to 9 fraction digits)
-/// into ns since the epoch.
+/// into ns since the epoch (times outside 1677-2262, which an `i64` cannot hold, are invalid).
+#[inline]
 pub fn rfc3339_ns(field: &'static str, s: &str) -> Result<i64, MdError> {
-    let bad = MdError::Invalid {
+    rfc3339(s.as_bytes()).ok_or(MdError::Invalid {
         field,
         problem: "not an RFC 3339 UTC time",
-    };
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad);
+    })
+}
+
+/// `10^(9 - k)` for a fraction of `k` digits: its value in nanoseconds per unit.
+const NANOS_PER_DIGITS: [i64; 10] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
+
+#[inline]
+fn rfc3339(b: &[u8]) -> Option<i64> {
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || !matches!(head[10], b'T' | b't' | b' ')
+        || head[13] != b':'
+        || head[16] != b':'
+        || !matches!(b.last(), Some(b'Z' | b'z'))
+        || b.len() < 20
+    {
+        return None;
     }
-    if b[13] != b':' || b[16] != b':' || !matches!(b[b.len() - 1], b'Z' | b'z') {
-        return Err(bad);
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(c - b'0');
-        }
-        Some(v)
+    let two = |i: usize| {
+        let (x, y) = (head[i].wrapping_sub(b'0'), head[i + 1].wrapping_sub(b'0'));
+        (x < 10 && y < 10).then_some(i64::from(x) * 10 + i64::from(y))
     };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return Err(bad);
-    };
+    let y = two(0)? * 100 + two(2)?;
+    let (mo, d, h, mi, sec) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad);
+        return None;
     }
     let mut nanos = 0i64;
-    let rest = &b[19..b.len() - 1];
-    if !rest.is_empty() {
-        if rest[0] != b'.' || rest.len() < 2 || rest.len() > 10 {
-            return Err(bad);
+    let rest = b.get(19..b.len() - 1)?;
+    if let Some((&dot, frac)) = rest.split_first() {
+        if dot != b'.' || frac.is_empty() || frac.len() > 9 {
+            return None;
         }
-        let frac = num(20..19 + rest.len()).ok_or(bad.clone())?;
-        nanos = frac * 10i64.pow(10 - rest.len() as u32);
+        let mut v = 0i64;
+        for &c in frac {
+            let digit = c.wrapping_sub(b'0');
+            if digit >= 10 {
+                return None;
+            }
+            v = v * 10 + i64::from(digit);
+        }
+        nanos = v * NANOS_PER_DIGITS[frac.len()];
     }
-    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
+    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm, one
+    // 400-year era later so that every quantity stays non-negative.
+    let yy = y + 400 - i64::from(mo <= 2);
+    let era = yy / 400;
     let yoe = yy - era * 400;
-    let mp = (mo + 9) % 12;
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400 + h * 3_600 + mi * 60 + sec) * 1_000_000_000) + nanos)
+    let days = (era - 1) * 146_097 + doe - 719_468;
+    // ns since the epoch fit an i64 only from 1677 to 2262.
+    (days * 86_400 + h * 3_600 + mi * 60 + sec)
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)
 }
 
 /// A venue trade id as the `u64` a `Tick` carries: the number itself when it is one (up to 19
@@ -612,8 +632,74 @@ mod tests {
             "2023-02-09T00:00:00+01:00",
             "2023-02-09T00:00:00.Z",
             "2023-02-09T00:00:00.1234567891Z",
+            "9999-12-31T23:59:59Z",
         ] {
             assert!(rfc3339_ns("t", bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The original parser, kept as the reference for [`rfc3339_ns`].
+    fn rfc3339_reference(s: &str) -> Option<i64> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        if b[13] != b':' || b[16] != b':' || !matches!(b[b.len() - 1], b'Z' | b'z') {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let mut v = 0i64;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + i64::from(c - b'0');
+            }
+            Some(v)
+        };
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        let mut nanos = 0i64;
+        let rest = &b[19..b.len() - 1];
+        if !rest.is_empty() {
+            if rest[0] != b'.' || rest.len() < 2 || rest.len() > 10 {
+                return None;
+            }
+            nanos = num(20..19 + rest.len())? * 10i64.pow(10 - rest.len() as u32);
+        }
+        let yy = if mo <= 2 { y - 1 } else { y };
+        let era = yy.div_euclid(400);
+        let yoe = yy - era * 400;
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        // (Checked here: the original overflowed past 2262.)
+        (days * 86_400 + h * 3_600 + mi * 60 + sec)
+            .checked_mul(1_000_000_000)?
+            .checked_add(nanos)
+    }
+
+    proptest::proptest! {
+        /// Any time of years 0000 to 9999, well-formed or with one byte changed, parses as
+        /// the reference parser says.
+        #[test]
+        fn rfc3339_matches_the_reference(
+            y in 0u32..10_000, mo in 0u32..14, d in 0u32..33, h in 0u32..25, mi in 0u32..61,
+            sec in 0u32..62, frac in "(\\.[0-9]{0,10})?", z in "[Zz]",
+            poke in proptest::option::of((0usize..40, proptest::prelude::any::<u8>())),
+        ) {
+            let mut s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{frac}{z}").into_bytes();
+            if let Some((i, byte)) = poke {
+                if let Some(b) = s.get_mut(i) {
+                    *b = byte.min(0x7f);
+                }
+            }
+            let s = String::from_utf8(s).unwrap();
+            proptest::prop_assert_eq!(rfc3339_ns("t", &s).ok(), rfc3339_reference(&s), "{}", s);
         }
     }
 

@@ -21,7 +21,7 @@ pub fn parse_plain(s: &[u8]) -> Option<Decimal> {
         if d >= 10 {
             break;
         }
-        m = m * 10 + u64::from(d);
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     if i == n {
@@ -38,7 +38,7 @@ pub fn parse_plain(s: &[u8]) -> Option<Decimal> {
         if d >= 10 {
             return None;
         }
-        m = m * 10 + u64::from(d);
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     Some(Decimal::from_parts(
@@ -149,6 +149,11 @@ mod tests {
 
     #[test]
     fn plain_shapes() {
+        assert_eq!(parse_plain(b"99999999999999999999"), None, "20 digits");
+        assert_eq!(
+            parse_plain(b"9999999999999999999").map(|d| d.to_string()).as_deref(),
+            Some("9999999999999999999")
+        );
         for (s, want) in [
             ("0", "0"),
             ("0.0100", "0.0100"),

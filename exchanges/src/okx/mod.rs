@@ -77,8 +77,8 @@ fn read_arg<'a>(r: &mut Reader<'a>) -> JsonResult<Option<Arg<'a>>> {
     let (mut channel, mut inst_id) = (None, None);
     r.object(|r, key| {
         match key {
-            "channel" => channel = Some(r.str()?),
-            "instId" => inst_id = r.opt_str()?,
+            b"channel" => channel = Some(r.str()?),
+            b"instId" => inst_id = r.opt_str()?,
             _ => r.skip()?,
         }
         Ok(())
@@ -120,9 +120,9 @@ impl VenueNormalizer for Normalizer {
         let mut r = Reader::new(frame);
         let read = r.object(|r, key| {
             match key {
-                "arg" => env.arg = read_arg(r)?,
-                "action" => env.action = r.opt_str()?,
-                "data" => {
+                b"arg" => env.arg = read_arg(r)?,
+                b"action" => env.action = r.opt_str()?,
+                b"data" => {
                     if env.data {
                         return Err(r.fail("a single `data` field"));
                     }
@@ -138,9 +138,9 @@ impl VenueNormalizer for Normalizer {
                         }
                     }
                 }
-                "event" => env.event = r.opt_str()?,
-                "code" => env.code = r.opt_str_cow()?,
-                "msg" => env.msg = r.opt_str_cow()?,
+                b"event" => env.event = r.opt_str()?,
+                b"code" => env.code = r.opt_str_cow()?,
+                b"msg" => env.msg = r.opt_str_cow()?,
                 _ => r.skip()?,
             }
             Ok(())
@@ -221,12 +221,12 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
         (None, None, None, None, None, None);
     r.object(|r, key| {
         match key {
-            "instId" => inst_id = Some(r.str()?),
-            "tradeId" => trade_id = Some(r.str()?),
-            "px" => px = Some(r.decimal_str()?),
-            "sz" => sz = Some(r.decimal_str()?),
-            "side" => taker = Some(r.str()?),
-            "ts" => ts = Some(r.str()?),
+            b"instId" => inst_id = Some(r.str()?),
+            b"tradeId" => trade_id = Some(r.str()?),
+            b"px" => px = Some(r.decimal_str()?),
+            b"sz" => sz = Some(r.decimal_str()?),
+            b"side" => taker = Some(r.str()?),
+            b"ts" => ts = Some(r.str()?),
             _ => r.skip()?,
         }
         Ok(())
@@ -270,18 +270,18 @@ fn read_book<'a>(
     let (mut best_bid, mut best_ask) = (None, None);
     r.object(|r, key| {
         match key {
-            "ts" => ts = Some(r.str()?),
-            "checksum" => checksum = r.opt_i64()?,
-            "prevSeqId" => prev_seq = r.opt_i64()?,
-            "seqId" => seq = r.opt_i64()?,
-            "bids" if bbo => best_bid = Some(read_first_str_level(r)?),
-            "asks" if bbo => best_ask = Some(read_first_str_level(r)?),
-            "bids" => {
+            b"ts" => ts = Some(r.str()?),
+            b"checksum" => checksum = r.opt_i64()?,
+            b"prevSeqId" => prev_seq = r.opt_i64()?,
+            b"seqId" => seq = r.opt_i64()?,
+            b"bids" if bbo => best_bid = Some(read_first_str_level(r)?),
+            b"asks" if bbo => best_ask = Some(read_first_str_level(r)?),
+            b"bids" => {
                 let at = batch.level_count();
                 read_str_levels(r, Side::Buy, "bids", batch)?;
                 bids = Some(at);
             }
-            "asks" => {
+            b"asks" => {
                 let at = batch.level_count();
                 read_str_levels(r, Side::Sell, "asks", batch)?;
                 asks = Some(at);
