@@ -142,8 +142,7 @@ impl SideBook {
             }
             (Ok(i), false) => {
                 // Keyed: the same key is the same value, so the same scale is the same text.
-                let same_text =
-                    !self.unkeyed && self.levels[i].0.scale() == price.scale();
+                let same_text = !self.unkeyed && self.levels[i].0.scale() == price.scale();
                 self.levels[i] = (price, qty);
                 if !same_text {
                     self.meta[i].px_id = self.next_id();

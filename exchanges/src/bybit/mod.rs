@@ -20,8 +20,8 @@ use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg,
-    Parsed, QuoteMsg, VenueNormalizer,
+    ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg, Parsed, QuoteMsg,
+    VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 

@@ -27,8 +27,7 @@ use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    rfc3339_ns, side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg,
-    VenueNormalizer,
+    rfc3339_ns, side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 

@@ -23,9 +23,7 @@ use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
-use crate::md::{
-    rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
-};
+use crate::md::{rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer};
 use crate::venue::{Heartbeat, Venue};
 
 /// Public websocket endpoint.

@@ -204,7 +204,10 @@ impl Batch {
             symbol: Span::of(frame, symbol),
             ts,
             body: Body::Book {
-                head: BookMsg { levels: &[], ..head },
+                head: BookMsg {
+                    levels: &[],
+                    ..head
+                },
                 snapshot,
                 start,
                 end: self.levels.len(),

@@ -339,7 +339,11 @@ impl<'a> Reader<'a> {
             } else {
                 if c == b'"' && i > start && digits <= 19 && dot.wrapping_add(1) != i {
                     self.pos = i + 1;
-                    let scale = if dot == NO_DOT { 0 } else { (i - dot - 1) as u32 };
+                    let scale = if dot == NO_DOT {
+                        0
+                    } else {
+                        (i - dot - 1) as u32
+                    };
                     return Ok(Num {
                         text: self.src.get(start..i).unwrap_or(""),
                         value: Some(plain(m, scale)),
@@ -392,7 +396,11 @@ impl<'a> Reader<'a> {
             && !matches!(b.get(i), Some(b'e' | b'E'));
         if plain_shape {
             self.pos = i;
-            let scale = if dot == NO_DOT { 0 } else { (i - dot - 1) as u32 };
+            let scale = if dot == NO_DOT {
+                0
+            } else {
+                (i - dot - 1) as u32
+            };
             return Ok(Num {
                 text: self.src.get(start..i).unwrap_or(""),
                 value: Some(plain(m, scale)),
@@ -540,7 +548,10 @@ impl<'a> Reader<'a> {
             if !c.is_ascii_digit() {
                 return Err(self.fail_at(at, "an unsigned integer"));
             }
-            match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))) {
+            match v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            {
                 Some(n) => v = n,
                 None => return Err(self.fail_at(at, "an integer that fits 64 bits")),
             }
@@ -564,9 +575,13 @@ impl<'a> Reader<'a> {
                 return Err(self.fail_at(at, "an integer"));
             }
             let d = i64::from(c - b'0');
-            let next = v
-                .checked_mul(10)
-                .and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) });
+            let next = v.checked_mul(10).and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            });
             match next {
                 Some(n) => v = n,
                 None => return Err(self.fail_at(at, "an integer that fits 64 bits")),
@@ -745,7 +760,10 @@ mod tests {
             "12345678901234567890123",
         ] {
             assert!(accepts(ok), "{ok}");
-            assert!(serde_json::from_str::<serde_json::Value>(ok).is_ok(), "{ok}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(ok).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "",
@@ -805,17 +823,16 @@ mod tests {
             ["abc", "a\"b", "42", "-7", "1.5", "plain0123456789abcdef"]
         );
         assert!(Reader::new("18446744073709551616").u64().is_err());
-        assert_eq!(
-            Reader::new("18446744073709551615").u64(),
-            Ok(u64::MAX)
-        );
+        assert_eq!(Reader::new("18446744073709551615").u64(), Ok(u64::MAX));
         assert_eq!(Reader::new("-9223372036854775808").i64(), Ok(i64::MIN));
         assert!(Reader::new("-1").u64().is_err());
     }
 
     #[test]
     fn decimals_converted_while_scanning() {
-        let mut r = Reader::new(r#"["0.0100", "16578.50", "7", "1e-5", "-1", ".5", "1.", "12345678901234567890", "a\"b"]"#);
+        let mut r = Reader::new(
+            r#"["0.0100", "16578.50", "7", "1e-5", "-1", ".5", "1.", "12345678901234567890", "a\"b"]"#,
+        );
         let mut got = Vec::new();
         r.array(|r| {
             got.push(match r.decimal_str() {

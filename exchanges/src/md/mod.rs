@@ -270,28 +270,22 @@ const NANOS_PER_DIGITS: [i64; 10] = [
 
 #[inline]
 fn rfc3339(b: &[u8]) -> Option<i64> {
-    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || !matches!(head[10], b'T' | b't' | b' ')
-        || head[13] != b':'
-        || head[16] != b':'
-        || !matches!(b.last(), Some(b'Z' | b'z'))
-        || b.len() < 20
-    {
+    let [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T' | b't' | b' ', h0, h1, b':', mi0, mi1, b':', s0, s1, rest @ .., b'Z' | b'z'] =
+        b
+    else {
         return None;
-    }
-    let two = |i: usize| {
-        let (x, y) = (head[i].wrapping_sub(b'0'), head[i + 1].wrapping_sub(b'0'));
+    };
+    let two = |x: u8, y: u8| {
+        let (x, y) = (x.wrapping_sub(b'0'), y.wrapping_sub(b'0'));
         (x < 10 && y < 10).then_some(i64::from(x) * 10 + i64::from(y))
     };
-    let y = two(0)? * 100 + two(2)?;
-    let (mo, d, h, mi, sec) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
+    let y = two(*y0, *y1)? * 100 + two(*y2, *y3)?;
+    let (mo, d) = (two(*mo0, *mo1)?, two(*d0, *d1)?);
+    let (h, mi, sec) = (two(*h0, *h1)?, two(*mi0, *mi1)?, two(*s0, *s1)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
     let mut nanos = 0i64;
-    let rest = b.get(19..b.len() - 1)?;
     if let Some((&dot, frac)) = rest.split_first() {
         if dot != b'.' || frac.is_empty() || frac.len() > 9 {
             return None;

@@ -151,7 +151,9 @@ mod tests {
     fn plain_shapes() {
         assert_eq!(parse_plain(b"99999999999999999999"), None, "20 digits");
         assert_eq!(
-            parse_plain(b"9999999999999999999").map(|d| d.to_string()).as_deref(),
+            parse_plain(b"9999999999999999999")
+                .map(|d| d.to_string())
+                .as_deref(),
             Some("9999999999999999999")
         );
         for (s, want) in [
@@ -169,7 +171,17 @@ mod tests {
             assert_eq!(fmt(&d).as_deref(), Some(want), "{s}");
         }
         for s in [
-            "", ".", "1.", ".5", "-1", "+1", "1e5", "1_000", "1.2.3", " 1", "12345678901234567890",
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e5",
+            "1_000",
+            "1.2.3",
+            " 1",
+            "12345678901234567890",
         ] {
             assert_eq!(parse_plain(s.as_bytes()), None, "{s:?}");
         }

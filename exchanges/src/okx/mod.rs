@@ -21,8 +21,8 @@ use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    ms_to_ns, read_first_str_level, read_str_levels, side, uint_str, BookMsg, MdError,
-    Msg, Parsed, QuoteMsg, VenueNormalizer,
+    ms_to_ns, read_first_str_level, read_str_levels, side, uint_str, BookMsg, MdError, Msg, Parsed,
+    QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
@@ -341,10 +341,7 @@ fn read_book<'a>(
         }
     }
     let head = (|| -> Result<_, MdError> {
-        Ok((
-            ms_to_ns("ts", uint_str("ts", ts)?)?,
-            seq_u64("seqId", seq)?,
-        ))
+        Ok((ms_to_ns("ts", uint_str("ts", ts)?)?, seq_u64("seqId", seq)?))
     })();
     match batch.check(head) {
         Some((exch_ts_ns, seq)) => batch.book(
