@@ -35,13 +35,46 @@ struct Text {
     bytes: [u8; TEXT_CAP],
 }
 
+/// Room for a level's joined text: price, separator, quantity.
+const JOINED_CAP: usize = 2 * TEXT_CAP + 1;
+
 /// One level's spelling, and the version ids it was spelled at.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     px_id: u64,
     qty_id: u64,
-    px_text: Text,
-    qty_text: Text,
+    /// The price alone, to join again when only the quantity changes.
+    px: Text,
+    /// Price and quantity as the checksum has them (OKX `px:qty`, Kraken `pxqty`).
+    joined: [u8; JOINED_CAP],
+    joined_len: u8,
+}
+
+impl Entry {
+    fn new(px_id: u64, qty_id: u64, px: Text, qty: &Text, sep: Option<u8>) -> Self {
+        let mut e = Entry {
+            px_id,
+            qty_id,
+            px,
+            joined: [0; JOINED_CAP],
+            joined_len: 0,
+        };
+        e.set_qty(qty_id, qty, sep);
+        e
+    }
+
+    /// Joins the price with a new quantity text.
+    fn set_qty(&mut self, qty_id: u64, qty: &Text, sep: Option<u8>) {
+        self.qty_id = qty_id;
+        self.joined[..TEXT_CAP].copy_from_slice(&self.px.bytes);
+        let mut n = usize::from(self.px.len);
+        if let Some(sep) = sep {
+            self.joined[n] = sep;
+            n += 1;
+        }
+        self.joined[n..n + TEXT_CAP].copy_from_slice(&qty.bytes);
+        self.joined_len = (n + usize::from(qty.len)) as u8;
+    }
 }
 
 /// The spelled top levels of both sides, and the buffer the checksum text is built in.
@@ -67,9 +100,17 @@ impl BookTexts {
             depth,
             bids: Vec::with_capacity(depth + 1),
             asks: Vec::with_capacity(depth + 1),
-            // Every number with its separator, plus room for one whole-width copy at the end.
-            text: vec![0; 2 * depth * 2 * (TEXT_CAP + 1) + TEXT_CAP],
+            // Every level with its separator, plus room for one whole-width copy at the end.
+            text: vec![0; 2 * depth * (JOINED_CAP + 1) + JOINED_CAP],
             scratch: String::new(),
+        }
+    }
+
+    /// The separator between price and quantity (OKX), if any.
+    fn sep(&self) -> Option<u8> {
+        match self.spelling {
+            Spelling::Okx => Some(b':'),
+            Spelling::Kraken { .. } => None,
         }
     }
 
@@ -102,8 +143,8 @@ impl BookTexts {
                 if e.px_id == m.px_id {
                     if e.qty_id != m.qty_id {
                         let qty_text = self.spell(q, false);
-                        entries[i].qty_id = m.qty_id;
-                        entries[i].qty_text = qty_text;
+                        let sep = self.sep();
+                        entries[i].set_qty(m.qty_id, &qty_text, sep);
                     }
                     i += 1;
                     continue;
@@ -114,12 +155,9 @@ impl BookTexts {
                     continue;
                 }
             }
-            let entry = Entry {
-                px_id: m.px_id,
-                qty_id: m.qty_id,
-                px_text: self.spell(p, true),
-                qty_text: self.spell(q, false),
-            };
+            let px_text = self.spell(p, true);
+            let qty_text = self.spell(q, false);
+            let entry = Entry::new(m.px_id, m.qty_id, px_text, &qty_text, self.sep());
             // A level was inserted here: the entry at `i` moved down.
             let inserted = entries
                 .get(i)
@@ -142,21 +180,13 @@ impl BookTexts {
         }
     }
 
-    /// Appends `t` at `pos` of the text buffer; returns the new end.
+    /// Appends `e`'s joined text at `pos` of the text buffer; returns the new end.
     #[inline]
-    fn put(text: &mut [u8], pos: usize, t: &Text) -> usize {
-        if let Some(dst) = text.get_mut(pos..pos + TEXT_CAP) {
-            dst.copy_from_slice(&t.bytes);
+    fn put(text: &mut [u8], pos: usize, e: &Entry) -> usize {
+        if let Some(dst) = text.get_mut(pos..pos + JOINED_CAP) {
+            dst.copy_from_slice(&e.joined);
         }
-        pos + usize::from(t.len)
-    }
-
-    #[inline]
-    fn put_byte(text: &mut [u8], pos: usize, b: u8) -> usize {
-        if let Some(dst) = text.get_mut(pos) {
-            *dst = b;
-        }
-        pos + 1
+        pos + usize::from(e.joined_len)
     }
 
     /// The OKX checksum of `book` (see [`super::okx_checksum`]).
@@ -168,11 +198,12 @@ impl BookTexts {
         for i in 0..self.depth {
             for e in [self.bids.get(i), self.asks.get(i)].into_iter().flatten() {
                 if pos > 0 {
-                    pos = Self::put_byte(text, pos, b':');
+                    if let Some(b) = text.get_mut(pos) {
+                        *b = b':';
+                    }
+                    pos += 1;
                 }
-                pos = Self::put(text, pos, &e.px_text);
-                pos = Self::put_byte(text, pos, b':');
-                pos = Self::put(text, pos, &e.qty_text);
+                pos = Self::put(text, pos, e);
             }
         }
         crc32fast::hash(text.get(..pos).unwrap_or(&[])) as i32
@@ -185,8 +216,7 @@ impl BookTexts {
         let mut pos = 0;
         let text = &mut self.text;
         for e in self.asks.iter().chain(self.bids.iter()) {
-            pos = Self::put(text, pos, &e.px_text);
-            pos = Self::put(text, pos, &e.qty_text);
+            pos = Self::put(text, pos, e);
         }
         crc32fast::hash(text.get(..pos).unwrap_or(&[]))
     }

@@ -245,7 +245,7 @@ fn read_book<'a>(
 ) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut s, mut u, mut seq) = (None, None, None);
-    let (mut bids, mut asks) = (None, None);
+    let (mut bids, mut asks) = (false, false);
     let (mut best_bid, mut best_ask) = (None, None);
     r.object(|r, key| {
         match key {
@@ -255,14 +255,12 @@ fn read_book<'a>(
             b"b" if bbo => best_bid = Some(read_first_str_level(r)?),
             b"a" if bbo => best_ask = Some(read_first_str_level(r)?),
             b"b" => {
-                let at = batch.level_count();
                 read_str_levels(r, Side::Buy, "b", batch)?;
-                bids = Some(at);
+                bids = true;
             }
             b"a" => {
-                let at = batch.level_count();
                 read_str_levels(r, Side::Sell, "a", batch)?;
-                asks = Some(at);
+                asks = true;
             }
             _ => r.skip()?,
         }
@@ -270,9 +268,9 @@ fn read_book<'a>(
     })?;
     let missing = if s.is_none() {
         Some("s")
-    } else if bids.is_none() && best_bid.is_none() {
+    } else if !bids && best_bid.is_none() {
         Some("b")
-    } else if asks.is_none() && best_ask.is_none() {
+    } else if !asks && best_ask.is_none() {
         Some("a")
     } else if u.is_none() {
         Some("u")
@@ -302,12 +300,6 @@ fn read_book<'a>(
             batch.quote(frame, s, None, q);
         }
         return Ok(());
-    }
-    // Levels are kept bids first, whatever the order in the frame.
-    if let (Some(b), Some(a)) = (bids, asks) {
-        if a < b {
-            batch.rotate_levels(start, b);
-        }
     }
     batch.book(
         frame,

@@ -90,7 +90,7 @@ fn number<'a>(r: &mut Reader<'a>) -> JsonResult<Num<'a>> {
         Some(b'"') => r.decimal_str(),
         Some(b'-' | b'0'..=b'9') => r.decimal_number(),
         _ => Ok(Num {
-            text: r.raw()?,
+            text: r.raw()?.as_bytes(),
             value: None,
         }),
     }
@@ -322,7 +322,6 @@ fn read_levels(
 fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut symbol, mut checksum, mut timestamp) = (None, None, None);
-    let (mut bids, mut asks) = (None, None);
     r.object(|r, key| {
         match key {
             b"symbol" => symbol = Some(r.str()?),
@@ -335,16 +334,12 @@ fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonR
             b"timestamp" => timestamp = r.opt_str()?,
             b"bids" => {
                 if !r.null()? {
-                    let at = batch.level_count();
                     read_levels(r, Side::Buy, "bids", batch)?;
-                    bids = Some(at);
                 }
             }
             b"asks" => {
                 if !r.null()? {
-                    let at = batch.level_count();
                     read_levels(r, Side::Sell, "asks", batch)?;
-                    asks = Some(at);
                 }
             }
             _ => r.skip()?,
@@ -355,12 +350,6 @@ fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonR
         batch.fail(MdError::MissingField("symbol"));
         return Ok(());
     };
-    // Levels are kept bids first, whatever the order in the frame.
-    if let (Some(b), Some(a)) = (bids, asks) {
-        if a < b {
-            batch.rotate_levels(start, b);
-        }
-    }
     let ts = opt_time("timestamp", timestamp);
     match batch.check(ts) {
         Some(ts) => batch.book(

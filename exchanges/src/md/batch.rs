@@ -128,16 +128,6 @@ impl Batch {
         self.levels.push(level);
     }
 
-    /// Moves the levels from `mid` on in front of those from `start` to `mid` (a venue that
-    /// sends asks before bids: levels are kept bids first, as the other venues send them).
-    pub fn rotate_levels(&mut self, start: usize, mid: usize) {
-        if let Some(tail) = self.levels.get_mut(start..) {
-            if mid > start && mid - start < tail.len() {
-                tail.rotate_left(mid - start);
-            }
-        }
-    }
-
     /// Drops the levels from `start` on (a book that failed).
     pub fn truncate_levels(&mut self, start: usize) {
         self.levels.truncate(start);

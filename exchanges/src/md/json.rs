@@ -21,8 +21,8 @@ use super::MdError;
 /// reader converts while scanning (`digits[.digits]`, at most 19 digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Num<'a> {
-    /// The number's text (a string's content, or a JSON number).
-    pub text: &'a str,
+    /// The number's text (a string's content, or a JSON number), as bytes of the frame.
+    pub text: &'a [u8],
     /// Its exact value, when the scan already converted it.
     pub value: Option<Decimal>,
 }
@@ -34,9 +34,17 @@ impl Num<'_> {
     pub fn decimal(self, field: &'static str) -> Result<Decimal, MdError> {
         match self.value {
             Some(d) => Ok(d),
-            None => super::decimal(field, self.text),
+            None => decimal_text(field, self.text),
         }
     }
+}
+
+/// [`super::decimal`] of text the scan did not convert (kept out of line: rare).
+#[cold]
+#[inline(never)]
+fn decimal_text(field: &'static str, text: &[u8]) -> Result<Decimal, MdError> {
+    // The text is a slice of the frame cut at ASCII bytes: always UTF-8.
+    super::decimal(field, std::str::from_utf8(text).unwrap_or(""))
 }
 
 /// No decimal point seen (a position no point can have).
@@ -345,7 +353,7 @@ impl<'a> Reader<'a> {
                         (i - dot - 1) as u32
                     };
                     return Ok(Num {
-                        text: self.src.get(start..i).unwrap_or(""),
+                        text: b.get(start..i).unwrap_or(&[]),
                         value: Some(plain(m, scale)),
                     });
                 }
@@ -359,7 +367,7 @@ impl<'a> Reader<'a> {
             return Err(self.fail_at(start, "a number without escapes"));
         }
         Ok(Num {
-            text: self.src.get(start..end).unwrap_or(""),
+            text: self.bytes().get(start..end).unwrap_or(&[]),
             value: None,
         })
     }
@@ -402,13 +410,13 @@ impl<'a> Reader<'a> {
                 (i - dot - 1) as u32
             };
             return Ok(Num {
-                text: self.src.get(start..i).unwrap_or(""),
+                text: b.get(start..i).unwrap_or(&[]),
                 value: Some(plain(m, scale)),
             });
         }
         self.pos = start;
         Ok(Num {
-            text: self.number()?,
+            text: self.number()?.as_bytes(),
             value: None,
         })
     }
@@ -836,7 +844,10 @@ mod tests {
         let mut got = Vec::new();
         r.array(|r| {
             got.push(match r.decimal_str() {
-                Ok(n) => Ok((n.text.to_string(), n.value.map(|d| d.to_string()))),
+                Ok(n) => Ok((
+                    String::from_utf8(n.text.to_vec()).unwrap(),
+                    n.value.map(|d| d.to_string()),
+                )),
                 Err(_) => Err(()),
             });
             Ok(())
@@ -867,7 +878,7 @@ mod tests {
             ("12345678901234567890,", "12345678901234567890", None),
         ] {
             let n = Reader::new(json).decimal_number().unwrap();
-            assert_eq!(n.text, text, "{json}");
+            assert_eq!(n.text, text.as_bytes(), "{json}");
             assert_eq!(n.value.map(|d| d.to_string()).as_deref(), value, "{json}");
         }
         for bad in ["01", "1.", ".5", "-", "x"] {
@@ -884,7 +895,7 @@ mod tests {
         fn scanned_decimals_match_from_str_exact(s in "[0-9.]{1,22}|[0-9]{1,6}\\.[0-9]{1,8}") {
             let quoted = format!("\"{s}\"");
             let n = Reader::new(&quoted).decimal_str().unwrap();
-            prop_assert_eq!(n.text, s.as_str());
+            prop_assert_eq!(n.text, s.as_bytes());
             prop_assert_eq!(n.value, super::super::num::parse_plain(s.as_bytes()));
             if let Some(v) = n.value {
                 let want = Decimal::from_str_exact(&s).unwrap();

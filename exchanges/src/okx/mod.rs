@@ -266,7 +266,7 @@ fn read_book<'a>(
 ) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut ts, mut checksum, mut prev_seq, mut seq) = (None, None, None, None);
-    let (mut bids, mut asks) = (None, None);
+    let (mut bids, mut asks) = (false, false);
     let (mut best_bid, mut best_ask) = (None, None);
     r.object(|r, key| {
         match key {
@@ -277,22 +277,20 @@ fn read_book<'a>(
             b"bids" if bbo => best_bid = Some(read_first_str_level(r)?),
             b"asks" if bbo => best_ask = Some(read_first_str_level(r)?),
             b"bids" => {
-                let at = batch.level_count();
                 read_str_levels(r, Side::Buy, "bids", batch)?;
-                bids = Some(at);
+                bids = true;
             }
             b"asks" => {
-                let at = batch.level_count();
                 read_str_levels(r, Side::Sell, "asks", batch)?;
-                asks = Some(at);
+                asks = true;
             }
             _ => r.skip()?,
         }
         Ok(())
     })?;
-    let missing = if bids.is_none() && best_bid.is_none() {
+    let missing = if !bids && best_bid.is_none() {
         Some("bids")
-    } else if asks.is_none() && best_ask.is_none() {
+    } else if !asks && best_ask.is_none() {
         Some("asks")
     } else if ts.is_none() {
         Some("ts")
@@ -333,12 +331,6 @@ fn read_book<'a>(
             batch.quote(frame, symbol, Some(exch_ts_ns), q);
         }
         return Ok(());
-    }
-    // Levels are kept bids first (OKX sends asks first).
-    if let (Some(b), Some(a)) = (bids, asks) {
-        if a < b {
-            batch.rotate_levels(start, b);
-        }
     }
     let head = (|| -> Result<_, MdError> {
         Ok((ms_to_ns("ts", uint_str("ts", ts)?)?, seq_u64("seqId", seq)?))
