@@ -47,6 +47,65 @@ fn decimal_text(field: &'static str, text: &[u8]) -> Result<Decimal, MdError> {
     super::decimal(field, std::str::from_utf8(text).unwrap_or(""))
 }
 
+/// Bytes (of eight) from `k` up zeroed: keeps the first `k` bytes of a little-endian word.
+#[inline(always)]
+fn low_bytes(w: u64, k: usize) -> u64 {
+    if k >= 8 {
+        w
+    } else {
+        w & ((1u64 << (8 * k)) - 1)
+    }
+}
+
+/// The value of up to eight decimal digits (0 to 9, one a byte, the first in the lowest
+/// byte), `k` of them.
+#[inline(always)]
+fn eight_digits(w: u64, k: usize) -> u64 {
+    // Left-align so that missing digits are leading zeros, then combine pairs, quads, eights.
+    let v = if k == 0 { 0 } else { w << (8 * (8 - k)) };
+    let v = (v.wrapping_mul(10).wrapping_add(v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100).wrapping_add(v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (v.wrapping_mul(10_000).wrapping_add(v >> 32)) & 0xFFFF_FFFF
+}
+
+/// A plain decimal (`digits[.digits]`, the point neither first nor last) that fills the
+/// start of the eight bytes `s` up to the first byte that is neither a digit nor a point:
+/// `(its length, its value)`. Whatever follows is the caller's to check.
+#[inline(always)]
+fn short_decimal(s: &[u8]) -> Option<(usize, Decimal)> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(s);
+    let w = u64::from_le_bytes(word);
+    // Per-byte classes without carries between bytes: add to the low seven bits only.
+    let low7 = w & !HI;
+    let ascii = !w & HI;
+    let ge_0 = low7.wrapping_add(LO * (0x80 - u64::from(b'0'))) & HI;
+    let ge_colon = low7.wrapping_add(LO * (0x80 - u64::from(b'9') - 1)) & HI;
+    let digit = ge_0 & !ge_colon & ascii;
+    let x = w ^ (LO * u64::from(b'.'));
+    let dot = !((x & !HI).wrapping_add(LO * 0x7F) | x) & HI;
+    let n = ((!(digit | dot) & HI).trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return None;
+    }
+    let dots = low_bytes(dot, n);
+    let digits = low_bytes(w, n) ^ low_bytes(LO * u64::from(b'0'), n);
+    let (digits, k, scale) = match dots.count_ones() {
+        0 => (digits, n, 0),
+        1 => {
+            let p = (dots.trailing_zeros() / 8) as usize;
+            if p == 0 || p + 1 == n {
+                return None;
+            }
+            // Close the gap the point leaves.
+            let joined = low_bytes(digits, p) | ((digits >> (8 * (p + 1))) << (8 * p));
+            (joined, n - 1, (n - 1 - p) as u32)
+        }
+        _ => return None,
+    };
+    Some((n, plain(eight_digits(digits, k), scale)))
+}
+
 /// No decimal point seen (a position no point can have).
 const NO_DOT: usize = usize::MAX;
 
@@ -333,6 +392,15 @@ impl<'a> Reader<'a> {
         self.expect(b'"', "a string")?;
         let b = self.bytes();
         let start = self.pos;
+        if let Some((n, value)) = b.get(start..start + 8).and_then(short_decimal) {
+            if b.get(start + n) == Some(&b'"') {
+                self.pos = start + n + 1;
+                return Ok(Num {
+                    text: b.get(start..start + n).unwrap_or(&[]),
+                    value: Some(value),
+                });
+            }
+        }
         let mut i = start;
         let mut m = 0u64;
         let mut digits = 0u32;
@@ -888,7 +956,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn short_decimals_by_word() {
+        let word = |s: &str| {
+            let mut w = [b'"'; 8];
+            w[..s.len()].copy_from_slice(s.as_bytes());
+            short_decimal(&w).map(|(n, d)| (n, d.to_string()))
+        };
+        assert_eq!(word("30000.00"), Some((8, "30000.00".into())));
+        assert_eq!(word("1.250"), Some((5, "1.250".into())));
+        assert_eq!(word("0"), Some((1, "0".into())));
+        assert_eq!(word("99999999"), Some((8, "99999999".into())));
+        assert_eq!(word("007.5"), Some((5, "7.5".into())));
+        assert_eq!(word(".5"), None);
+        assert_eq!(word("5."), None);
+        assert_eq!(word("1.2.3"), None);
+        assert_eq!(word(""), None);
+        assert_eq!(
+            word("12x"),
+            Some((2, "12".into())),
+            "stops at the first other byte"
+        );
+    }
+
     proptest! {
+        /// The word-at-a-time reading agrees with `parse_plain` on every short text of
+        /// digits, points and other bytes.
+        #[test]
+        fn short_decimal_matches_parse_plain(s in "[0-9.]{0,8}", tail in proptest::collection::vec(any::<u8>(), 8)) {
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s.as_bytes());
+            w[s.len()..].copy_from_slice(&tail[s.len()..]);
+            let n = w.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(8);
+            let want = super::super::num::parse_plain(&w[..n]).map(|d| (n, d.serialize()));
+            prop_assert_eq!(short_decimal(&w).map(|(n, d)| (n, d.serialize())), want, "{:?}", w);
+        }
+
         /// What the scan converts is what `from_str_exact` makes of the same text, and a JSON
         /// number it does not convert is still read in full.
         #[test]

@@ -53,37 +53,28 @@ pub fn parse_plain(s: &[u8]) -> Option<Decimal> {
 /// Room for any non-negative `Decimal`'s text (29 digits, a point and a leading zero).
 pub const TEXT_CAP: usize = 32;
 
-/// `00` to `99`, two ASCII digits each.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
+/// The number of decimal digits of `v` (one for zero).
+#[inline(always)]
+fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
 
-/// Writes the decimal digits of `v` right-aligned to `buf[..end]` (`end` >= 20); returns
-/// where they start.
-#[inline]
+/// Writes the decimal digits of `v` so that they end at `end`; returns where they start.
+#[inline(always)]
 fn digits_u64(mut v: u64, buf: &mut [u8; TEXT_CAP], end: usize) -> usize {
     let mut i = end;
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
+    loop {
         i -= 1;
-        buf[i] = b'0' + v as u8;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return i;
+        }
     }
-    i
 }
 
 /// A non-negative mantissa below 2^64, if `d` has one.
-#[inline]
+#[inline(always)]
 fn small_mantissa(d: &Decimal) -> Option<u64> {
     if d.is_sign_negative() {
         return None;
@@ -98,21 +89,22 @@ pub fn format_plain(d: &Decimal, buf: &mut [u8; TEXT_CAP]) -> Option<usize> {
     let m = small_mantissa(d)?;
     let scale = d.scale() as usize;
     if scale == 0 {
-        let start = digits_u64(m, buf, TEXT_CAP);
-        let len = TEXT_CAP - start;
-        buf.copy_within(start.., 0);
+        let len = digit_count(m);
+        digits_u64(m, buf, len);
         return Some(len);
     }
-    // Digits right-aligned, zero-padded to more than `scale` digits (at least one before the
-    // point), then the integer part moved one place left to make room for the point.
-    let mut tmp = [b'0'; TEXT_CAP];
-    let start = digits_u64(m, &mut tmp, TEXT_CAP).min(TEXT_CAP - scale - 1);
-    let total = TEXT_CAP - start;
-    let whole = total - scale;
-    buf[..whole].copy_from_slice(&tmp[start..start + whole]);
-    buf[whole] = b'.';
-    buf[whole + 1..total + 1].copy_from_slice(&tmp[start + whole..]);
-    Some(total + 1)
+    // At least one digit before the point; the fraction zero-padded to `scale` digits.
+    let len = digit_count(m).saturating_sub(scale).max(1) + 1 + scale;
+    let mut v = m;
+    let mut i = len;
+    for _ in 0..scale {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf[i - 1] = b'.';
+    digits_u64(v, buf, i - 1);
+    Some(len)
 }
 
 /// The digits of `d`'s mantissa once rescaled to `dp` decimal places, leading zeros dropped
@@ -131,9 +123,8 @@ pub fn rescaled_digits(d: &Decimal, dp: u32, buf: &mut [u8; TEXT_CAP]) -> Option
     let m = 10u64
         .checked_pow(dp - scale)
         .and_then(|p| m.checked_mul(p))?;
-    let start = digits_u64(m, buf, TEXT_CAP);
-    let len = TEXT_CAP - start;
-    buf.copy_within(start.., 0);
+    let len = digit_count(m);
+    digits_u64(m, buf, len);
     Some(len)
 }
 
