@@ -979,7 +979,60 @@ mod tests {
         );
     }
 
+    /// Any JSON value of a few levels: scalars of every kind (strings with escapes and
+    /// non-ASCII text, integers, floats), arrays and objects.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "[a-z\"\\\\/\n\t\u{1}é€😀 ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest! {
+        /// Every JSON text (compact or pretty) is accepted, and after one byte is removed,
+        /// replaced or inserted it is accepted exactly when `serde_json` accepts it.
+        #[test]
+        fn generated_json_like_serde_json(
+            v in json_value(),
+            pretty in any::<bool>(),
+            at in any::<prop::sample::Index>(),
+            edit in 0u8..3,
+            byte in prop::sample::select(b"{}[],:\"\\0123456789.eE+-tfnul x\n".to_vec()),
+        ) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&v).unwrap()
+            } else {
+                serde_json::to_string(&v).unwrap()
+            };
+            prop_assert!(accepts(&text), "{}", text);
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match edit {
+                0 if i < bytes.len() => {
+                    bytes.remove(i);
+                }
+                1 if i < bytes.len() => bytes[i] = byte,
+                _ => bytes.insert(i, byte),
+            }
+            // Edits inside multi-byte characters make no text; those are not frames.
+            if let Ok(edited) = String::from_utf8(bytes) {
+                let want = serde_json::from_str::<serde::de::IgnoredAny>(&edited).is_ok();
+                prop_assert_eq!(accepts(&edited), want, "{:?}", edited);
+            }
+        }
+
         /// The word-at-a-time reading agrees with `parse_plain` on every short text of
         /// digits, points and other bytes.
         #[test]
