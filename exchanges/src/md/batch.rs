@@ -27,7 +27,7 @@ impl Span {
         }
     }
 
-    fn get<'a>(self, frame: &'a str) -> &'a str {
+    fn get(self, frame: &str) -> &str {
         frame.get(self.start..self.end).unwrap_or("")
     }
 }
