@@ -27,7 +27,7 @@ use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    rfc3339_ns, side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
+    side, BookMsg, FrameKind, MdError, Msg, Parsed, QuoteMsg, TimeCache, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
@@ -39,6 +39,7 @@ pub const URL: &str = "wss://advanced-trade-ws.coinbase.com";
 #[derive(Debug, Default)]
 pub struct Normalizer {
     batch: Batch,
+    times: TimeCache,
 }
 
 impl Normalizer {
@@ -46,6 +47,7 @@ impl Normalizer {
     pub fn new() -> Self {
         Self {
             batch: Batch::new(),
+            times: TimeCache::new(),
         }
     }
 }
@@ -100,6 +102,7 @@ impl VenueNormalizer for Normalizer {
         sink: &mut dyn FnMut(&Msg<'a, '_>),
     ) -> Result<Parsed, MdError> {
         let batch = &mut self.batch;
+        let times = &mut self.times;
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
@@ -117,7 +120,7 @@ impl VenueNormalizer for Normalizer {
                     }
                     env.events = true;
                     match env.channel.map(channel_kind) {
-                        Some(kind) => read_events(r, frame, kind, batch)?,
+                        Some(kind) => read_events(r, frame, kind, batch, times)?,
                         None => {
                             env.events_at = Some(r.pos());
                             r.skip()?;
@@ -156,10 +159,10 @@ impl VenueNormalizer for Normalizer {
             return Err(MdError::MissingField("events"));
         }
         let ts = env.timestamp.ok_or(MdError::MissingField("timestamp"))?;
-        let exch_ts_ns = rfc3339_ns("timestamp", ts)?;
+        let exch_ts_ns = times.ns("timestamp", ts)?;
         if let Some(at) = env.events_at {
             let mut r = Reader::at(frame, at);
-            if read_events(&mut r, frame, kind, batch).is_err() {
+            if read_events(&mut r, frame, kind, batch, times).is_err() {
                 return Err(r.error());
             }
         }
@@ -179,6 +182,7 @@ fn read_events<'a>(
     frame: &'a str,
     kind: Channel,
     batch: &mut Batch,
+    times: &mut TimeCache,
 ) -> JsonResult<()> {
     match kind {
         Channel::L2 => r.array(|r| read_l2_event(r, frame, batch)),
@@ -187,7 +191,7 @@ fn read_events<'a>(
             r.object(|r, key| {
                 if key == b"trades" {
                     trades = true;
-                    r.array(|r| read_trade(r, frame, batch))
+                    r.array(|r| read_trade(r, frame, batch, times))
                 } else {
                     r.skip()
                 }
@@ -314,7 +318,12 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> JsonResult<()> {
 }
 
 /// One `market_trades` trade.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+fn read_trade<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
     let (mut trade_id, mut product_id, mut price, mut size, mut maker, mut time) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
@@ -341,7 +350,7 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
         let time = time.ok_or(MdError::MissingField("time"))?;
         Ok((
             product_id,
-            rfc3339_ns("time", time)?,
+            times.ns("time", time)?,
             price.decimal("price")?,
             size.decimal("size")?,
             aggressor(side("side", maker)?),

@@ -23,7 +23,7 @@ use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
-use crate::md::{rfc3339_ns, side, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer};
+use crate::md::{side, BookMsg, MdError, Msg, Parsed, QuoteMsg, TimeCache, VenueNormalizer};
 use crate::venue::{Heartbeat, Venue};
 
 /// Public websocket endpoint.
@@ -37,6 +37,7 @@ pub const BOOK_DEPTH: usize = 25;
 #[derive(Debug, Default)]
 pub struct Normalizer {
     batch: Batch,
+    times: TimeCache,
 }
 
 impl Normalizer {
@@ -44,6 +45,7 @@ impl Normalizer {
     pub fn new() -> Self {
         Self {
             batch: Batch::new(),
+            times: TimeCache::new(),
         }
     }
 }
@@ -89,10 +91,7 @@ fn number<'a>(r: &mut Reader<'a>) -> JsonResult<Num<'a>> {
     match r.peek() {
         Some(b'"') => r.decimal_str(),
         Some(b'-' | b'0'..=b'9') => r.decimal_number(),
-        _ => Ok(Num {
-            text: r.raw()?.as_bytes(),
-            value: None,
-        }),
+        _ => Ok(Num::text_only(r.raw()?.as_bytes())),
     }
 }
 
@@ -107,6 +106,7 @@ impl VenueNormalizer for Normalizer {
         sink: &mut dyn FnMut(&Msg<'a, '_>),
     ) -> Result<Parsed, MdError> {
         let batch = &mut self.batch;
+        let times = &mut self.times;
         batch.clear();
         let mut env = Envelope::default();
         let mut r = Reader::new(frame);
@@ -123,7 +123,7 @@ impl VenueNormalizer for Normalizer {
                     }
                     env.data = true;
                     match env.channel.map(channel_kind) {
-                        Some(kind) => read_data(r, frame, kind, batch)?,
+                        Some(kind) => read_data(r, frame, kind, batch, times)?,
                         None => {
                             env.data_at = Some(r.pos());
                             r.skip()?;
@@ -169,7 +169,7 @@ impl VenueNormalizer for Normalizer {
         }
         if let Some(at) = env.data_at {
             let mut r = Reader::at(frame, at);
-            if read_data(&mut r, frame, kind, batch).is_err() {
+            if read_data(&mut r, frame, kind, batch, times).is_err() {
                 return Err(r.error());
             }
         }
@@ -184,21 +184,27 @@ fn read_data<'a>(
     frame: &'a str,
     kind: Channel,
     batch: &mut Batch,
+    times: &mut TimeCache,
 ) -> JsonResult<()> {
     match kind {
-        Channel::Trade => r.array(|r| read_trade(r, frame, batch)),
-        Channel::Ticker => r.array(|r| read_ticker(r, frame, batch)),
-        Channel::Book => r.array(|r| read_book(r, frame, batch)),
+        Channel::Trade => r.array(|r| read_trade(r, frame, batch, times)),
+        Channel::Ticker => r.array(|r| read_ticker(r, frame, batch, times)),
+        Channel::Book => r.array(|r| read_book(r, frame, batch, times)),
         Channel::Control | Channel::Other => r.skip(),
     }
 }
 
-fn opt_time(field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
-    t.map_or(Ok(0), |t| rfc3339_ns(field, t))
+fn opt_time(times: &mut TimeCache, field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
+    t.map_or(Ok(0), |t| times.ns(field, t))
 }
 
 /// One `trade` element.
-fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+fn read_trade<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
     let (mut symbol, mut taker, mut price, mut qty, mut trade_id, mut timestamp) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
@@ -231,7 +237,7 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
         }
         Ok((
             symbol,
-            rfc3339_ns("timestamp", timestamp)?,
+            times.ns("timestamp", timestamp)?,
             price.decimal("price")?,
             qty.decimal("qty")?,
             side("side", taker)?,
@@ -245,7 +251,12 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
 }
 
 /// One `ticker` element: the best bid and offer.
-fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+fn read_ticker<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
     let (mut symbol, mut bid, mut bid_qty, mut ask, mut ask_qty, mut timestamp) =
         (None, None, None, None, None, None);
     r.object(|r, key| {
@@ -271,7 +282,7 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Jso
         let ask_qty = ask_qty.ok_or(MdError::MissingField("ask_qty"))?;
         Ok((
             symbol,
-            opt_time("timestamp", timestamp)?,
+            opt_time(times, "timestamp", timestamp)?,
             QuoteMsg {
                 bid_px: bid.decimal("bid")?,
                 bid_qty: bid_qty.decimal("bid_qty")?,
@@ -319,7 +330,12 @@ fn read_levels(
 }
 
 /// One `book` element.
-fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+fn read_book<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
     let start = batch.level_count();
     let (mut symbol, mut checksum, mut timestamp) = (None, None, None);
     r.object(|r, key| {
@@ -350,7 +366,7 @@ fn read_book<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonR
         batch.fail(MdError::MissingField("symbol"));
         return Ok(());
     };
-    let ts = opt_time("timestamp", timestamp);
+    let ts = opt_time(times, "timestamp", timestamp);
     match batch.check(ts) {
         Some(ts) => batch.book(
             frame,

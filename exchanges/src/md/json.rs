@@ -18,24 +18,53 @@ use rust_decimal::Decimal;
 use super::MdError;
 
 /// A number read from the frame: its text, and its value when it has the plain shape the
-/// reader converts while scanning (`digits[.digits]`, at most 19 digits).
+/// reader converts while scanning (`digits[.digits]`, at most 19 digits). The value is kept
+/// as its parts, made a `Decimal` where it is used (fewer copies through memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Num<'a> {
     /// The number's text (a string's content, or a JSON number), as bytes of the frame.
     pub text: &'a [u8],
-    /// Its exact value, when the scan already converted it.
-    pub value: Option<Decimal>,
+    mantissa: u64,
+    /// [`NOT_CONVERTED`] when the scan left the text alone.
+    scale: u32,
 }
 
-impl Num<'_> {
+/// The scale of a [`Num`] whose text was not converted.
+const NOT_CONVERTED: u32 = u32::MAX;
+
+impl<'a> Num<'a> {
+    /// A number known by its text only.
+    pub fn text_only(text: &'a [u8]) -> Self {
+        Num {
+            text,
+            mantissa: 0,
+            scale: NOT_CONVERTED,
+        }
+    }
+
+    #[inline(always)]
+    fn plain(text: &'a [u8], mantissa: u64, scale: u32) -> Self {
+        Num {
+            text,
+            mantissa,
+            scale,
+        }
+    }
+
+    /// Its exact value, when the scan already converted it.
+    #[inline(always)]
+    pub fn value(&self) -> Option<Decimal> {
+        (self.scale != NOT_CONVERTED).then(|| plain(self.mantissa, self.scale))
+    }
+
     /// The exact, non-negative value ([`super::decimal`] of the text when the scan did not
     /// convert it: exponents, signs, long mantissas, or a bad number).
     #[inline(always)]
     pub fn decimal(self, field: &'static str) -> Result<Decimal, MdError> {
-        match self.value {
-            Some(d) => Ok(d),
-            None => decimal_text(field, self.text),
+        if self.scale != NOT_CONVERTED {
+            return Ok(plain(self.mantissa, self.scale));
         }
+        decimal_text(field, self.text)
     }
 }
 
@@ -72,7 +101,7 @@ fn eight_digits(w: u64, k: usize) -> u64 {
 /// start of the eight bytes `s` up to the first byte that is neither a digit nor a point:
 /// `(its length, its value)`. Whatever follows is the caller's to check.
 #[inline(always)]
-fn short_decimal(s: &[u8]) -> Option<(usize, Decimal)> {
+fn short_decimal(s: &[u8]) -> Option<(usize, u64, u32)> {
     let mut word = [0u8; 8];
     word.copy_from_slice(s);
     let w = u64::from_le_bytes(word);
@@ -103,7 +132,7 @@ fn short_decimal(s: &[u8]) -> Option<(usize, Decimal)> {
         }
         _ => return None,
     };
-    Some((n, plain(eight_digits(digits, k), scale)))
+    Some((n, eight_digits(digits, k), scale))
 }
 
 /// No decimal point seen (a position no point can have).
@@ -392,13 +421,10 @@ impl<'a> Reader<'a> {
         self.expect(b'"', "a string")?;
         let b = self.bytes();
         let start = self.pos;
-        if let Some((n, value)) = b.get(start..start + 8).and_then(short_decimal) {
+        if let Some((n, m, scale)) = b.get(start..start + 8).and_then(short_decimal) {
             if b.get(start + n) == Some(&b'"') {
                 self.pos = start + n + 1;
-                return Ok(Num {
-                    text: b.get(start..start + n).unwrap_or(&[]),
-                    value: Some(value),
-                });
+                return Ok(Num::plain(b.get(start..start + n).unwrap_or(&[]), m, scale));
             }
         }
         let mut i = start;
@@ -420,10 +446,7 @@ impl<'a> Reader<'a> {
                     } else {
                         (i - dot - 1) as u32
                     };
-                    return Ok(Num {
-                        text: b.get(start..i).unwrap_or(&[]),
-                        value: Some(plain(m, scale)),
-                    });
+                    return Ok(Num::plain(b.get(start..i).unwrap_or(&[]), m, scale));
                 }
                 break;
             }
@@ -434,10 +457,7 @@ impl<'a> Reader<'a> {
         if escaped {
             return Err(self.fail_at(start, "a number without escapes"));
         }
-        Ok(Num {
-            text: self.bytes().get(start..end).unwrap_or(&[]),
-            value: None,
-        })
+        Ok(Num::text_only(self.bytes().get(start..end).unwrap_or(&[])))
     }
 
     /// Reads a JSON number, converting it while scanning when it is plain (no sign, no
@@ -477,16 +497,10 @@ impl<'a> Reader<'a> {
             } else {
                 (i - dot - 1) as u32
             };
-            return Ok(Num {
-                text: b.get(start..i).unwrap_or(&[]),
-                value: Some(plain(m, scale)),
-            });
+            return Ok(Num::plain(b.get(start..i).unwrap_or(&[]), m, scale));
         }
         self.pos = start;
-        Ok(Num {
-            text: self.number()?.as_bytes(),
-            value: None,
-        })
+        Ok(Num::text_only(self.number()?.as_bytes()))
     }
 
     /// Reads `[a, b, ...]` of at least two decimal strings, returning the first two (the rest
@@ -914,7 +928,7 @@ mod tests {
             got.push(match r.decimal_str() {
                 Ok(n) => Ok((
                     String::from_utf8(n.text.to_vec()).unwrap(),
-                    n.value.map(|d| d.to_string()),
+                    n.value().map(|d| d.to_string()),
                 )),
                 Err(_) => Err(()),
             });
@@ -947,7 +961,7 @@ mod tests {
         ] {
             let n = Reader::new(json).decimal_number().unwrap();
             assert_eq!(n.text, text.as_bytes(), "{json}");
-            assert_eq!(n.value.map(|d| d.to_string()).as_deref(), value, "{json}");
+            assert_eq!(n.value().map(|d| d.to_string()).as_deref(), value, "{json}");
         }
         for bad in ["01", "1.", ".5", "-", "x"] {
             let mut r = Reader::new(bad);
@@ -961,7 +975,7 @@ mod tests {
         let word = |s: &str| {
             let mut w = [b'"'; 8];
             w[..s.len()].copy_from_slice(s.as_bytes());
-            short_decimal(&w).map(|(n, d)| (n, d.to_string()))
+            short_decimal(&w).map(|(n, m, scale)| (n, plain(m, scale).to_string()))
         };
         assert_eq!(word("30000.00"), Some((8, "30000.00".into())));
         assert_eq!(word("1.250"), Some((5, "1.250".into())));
@@ -1042,7 +1056,8 @@ mod tests {
             w[s.len()..].copy_from_slice(&tail[s.len()..]);
             let n = w.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(8);
             let want = super::super::num::parse_plain(&w[..n]).map(|d| (n, d.serialize()));
-            prop_assert_eq!(short_decimal(&w).map(|(n, d)| (n, d.serialize())), want, "{:?}", w);
+            let got = short_decimal(&w).map(|(n, m, scale)| (n, plain(m, scale).serialize()));
+            prop_assert_eq!(got, want, "{:?}", w);
         }
 
         /// What the scan converts is what `from_str_exact` makes of the same text, and a JSON
@@ -1052,8 +1067,8 @@ mod tests {
             let quoted = format!("\"{s}\"");
             let n = Reader::new(&quoted).decimal_str().unwrap();
             prop_assert_eq!(n.text, s.as_bytes());
-            prop_assert_eq!(n.value, super::super::num::parse_plain(s.as_bytes()));
-            if let Some(v) = n.value {
+            prop_assert_eq!(n.value(), super::super::num::parse_plain(s.as_bytes()));
+            if let Some(v) = n.value() {
                 let want = Decimal::from_str_exact(&s).unwrap();
                 prop_assert_eq!(v.to_string(), want.to_string());
             }
@@ -1061,7 +1076,7 @@ mod tests {
             let number = r.decimal_number().and_then(|n| r.end().map(|()| n));
             let json_ok = serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok();
             prop_assert_eq!(number.is_ok(), json_ok, "{:?}", s);
-            if let Ok(Num { value: Some(v), .. }) = number {
+            if let Some(v) = number.ok().and_then(|n| n.value()) {
                 prop_assert_eq!(v.to_string(), Decimal::from_str_exact(&s).unwrap().to_string());
             }
         }

@@ -59,17 +59,82 @@ fn digit_count(v: u64) -> usize {
     v.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
-/// Writes the decimal digits of `v` so that they end at `end`; returns where they start.
+/// `00` to `99`, two ASCII digits each.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `v` (below 10^8) as exactly eight digits: two divisions deep, not eight.
 #[inline(always)]
-fn digits_u64(mut v: u64, buf: &mut [u8; TEXT_CAP], end: usize) -> usize {
-    let mut i = end;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return i;
-        }
+fn eight_digits(v: u32, out: &mut [u8; 8]) {
+    let (hi, lo) = (v / 10_000, v % 10_000);
+    for (k, pair) in [hi / 100, hi % 100, lo / 100, lo % 100]
+        .into_iter()
+        .enumerate()
+    {
+        let p = pair as usize * 2;
+        out[2 * k..2 * k + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    }
+}
+
+/// Digits of `v` right-aligned in the first 32 bytes of a 64-byte buffer, zero-padded (the
+/// rest is scratch, so that fixed-size windows can be copied out of it).
+#[inline(always)]
+fn padded_digits(v: u64) -> [u8; 64] {
+    let mut d = [b'0'; 64];
+    let mut chunk = [0u8; 8];
+    let (rest, lo) = (v / 100_000_000, (v % 100_000_000) as u32);
+    eight_digits(lo, &mut chunk);
+    d[24..32].copy_from_slice(&chunk);
+    if rest > 0 {
+        let (hi, mid) = ((rest / 100_000_000) as u32, (rest % 100_000_000) as u32);
+        eight_digits(mid, &mut chunk);
+        d[16..24].copy_from_slice(&chunk);
+        eight_digits(hi, &mut chunk);
+        d[8..16].copy_from_slice(&chunk);
+    }
+    d
+}
+
+/// Copies the 32-byte window of `d` starting at `from` to `out`.
+#[inline(always)]
+fn window(d: &[u8; 64], from: usize, out: &mut [u8]) {
+    if let (Some(src), Some(dst)) = (d.get(from..from + 32), out.get_mut(..32)) {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// `v` (below 10^8) as eight ASCII digits in one word, the first digit in the lowest byte
+/// (the order they have in memory): lane-wise multiply-and-shift divisions, no table, no
+/// memory.
+#[inline(always)]
+fn ascii8(v: u32) -> u64 {
+    let v = u64::from(v);
+    // Two 4-digit lanes of 32 bits, then four 2-digit lanes of 16 bits, then eight digits.
+    let merged = (v / 10_000) | ((v % 10_000) << 32);
+    let hundreds = ((merged * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let pairs = hundreds | ((merged - hundreds * 100) << 16);
+    let tens = ((pairs * 103) >> 10) & 0x000F_000F_000F_000F;
+    let digits = tens | ((pairs - tens * 10) << 8);
+    digits + 0x3030_3030_3030_3030
+}
+
+/// `v` (below 10^16) as sixteen ASCII digits in one word, the first in the lowest byte.
+#[inline(always)]
+fn ascii16(v: u64) -> u128 {
+    let (hi, lo) = ((v / 100_000_000) as u32, (v % 100_000_000) as u32);
+    u128::from(ascii8(hi)) | (u128::from(ascii8(lo)) << 64)
+}
+
+/// The first `k` bytes (of sixteen) of a word, the rest zero.
+#[inline(always)]
+fn first_bytes(x: u128, k: usize) -> u128 {
+    if k >= 16 {
+        x
+    } else {
+        x & ((1u128 << (8 * k)) - 1)
     }
 }
 
@@ -88,23 +153,33 @@ fn small_mantissa(d: &Decimal) -> Option<u64> {
 pub fn format_plain(d: &Decimal, buf: &mut [u8; TEXT_CAP]) -> Option<usize> {
     let m = small_mantissa(d)?;
     let scale = d.scale() as usize;
-    if scale == 0 {
-        let len = digit_count(m);
-        digits_u64(m, buf, len);
-        return Some(len);
-    }
     // At least one digit before the point; the fraction zero-padded to `scale` digits.
-    let len = digit_count(m).saturating_sub(scale).max(1) + 1 + scale;
-    let mut v = m;
-    let mut i = len;
-    for _ in 0..scale {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+    let whole = digit_count(m).saturating_sub(scale).max(1);
+    let total = whole + scale;
+    if m < 10_000_000_000_000_000 && total < 16 {
+        // In registers: drop the leading zeros, open a gap for the point, one store.
+        let digits = ascii16(m) >> (8 * (16 - total));
+        let text = if scale == 0 {
+            digits
+        } else {
+            first_bytes(digits, whole)
+                | (u128::from(b'.') << (8 * whole))
+                | ((digits >> (8 * whole)) << (8 * (whole + 1)))
+        };
+        buf[..16].copy_from_slice(&text.to_le_bytes());
+        return Some(total + usize::from(scale > 0));
     }
-    buf[i - 1] = b'.';
-    digits_u64(v, buf, i - 1);
-    Some(len)
+    let digits = padded_digits(m);
+    let mut out = [0u8; 2 * TEXT_CAP + 1];
+    window(&digits, 32 - scale - whole, &mut out);
+    if scale == 0 {
+        buf.copy_from_slice(&out[..TEXT_CAP]);
+        return Some(whole);
+    }
+    out[whole] = b'.';
+    window(&digits, 32 - scale, &mut out[whole + 1..]);
+    buf.copy_from_slice(&out[..TEXT_CAP]);
+    Some(whole + 1 + scale)
 }
 
 /// The digits of `d`'s mantissa once rescaled to `dp` decimal places, leading zeros dropped
@@ -124,7 +199,12 @@ pub fn rescaled_digits(d: &Decimal, dp: u32, buf: &mut [u8; TEXT_CAP]) -> Option
         .checked_pow(dp - scale)
         .and_then(|p| m.checked_mul(p))?;
     let len = digit_count(m);
-    digits_u64(m, buf, len);
+    if len <= 16 {
+        let digits = ascii16(m) >> (8 * (16 - len));
+        buf[..16].copy_from_slice(&digits.to_le_bytes());
+        return Some(len);
+    }
+    window(&padded_digits(m), 32 - len, buf);
     Some(len)
 }
 
@@ -179,6 +259,23 @@ mod tests {
     }
 
     #[test]
+    fn eight_digits_in_a_word() {
+        for v in [
+            0u32, 7, 10, 99, 100, 1234, 9999, 10_000, 12_345_678, 99_999_999,
+        ] {
+            assert_eq!(
+                ascii8(v).to_le_bytes(),
+                *format!("{v:08}").as_bytes(),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            ascii16(1_234_567_890_123_456).to_le_bytes(),
+            *b"1234567890123456"
+        );
+    }
+
+    #[test]
     fn rescaled_digits_drop_the_point_and_leading_zeros() {
         let mut buf = [0u8; TEXT_CAP];
         for (s, dp, want) in [
@@ -215,6 +312,12 @@ mod tests {
             let d = parse_plain(s.as_bytes());
             prop_assert!(d.is_some(), "{}", s);
             prop_assert_eq!(d.unwrap().to_string(), Decimal::from_str_exact(&s).unwrap().to_string());
+        }
+
+        #[test]
+        fn ascii8_matches_format(v in 0u32..100_000_000) {
+            let want = format!("{v:08}");
+            prop_assert_eq!(&ascii8(v).to_le_bytes()[..], want.as_bytes());
         }
 
         /// The formatter prints what `Display` prints, for any mantissa and scale.
