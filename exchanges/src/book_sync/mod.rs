@@ -469,7 +469,9 @@ impl BookSequencer {
 }
 
 /// Emits `n` levels as `BookDelta` ticks with `head`'s instrument and times, `flags` on each
-/// and `END_OF_BATCH` on the last.
+/// and `END_OF_BATCH` on the last. (Each tick is built field by field: copying `head` whole
+/// and overwriting its kind made the compiler shuffle the level through the stack.)
+#[inline]
 fn emit_levels(
     head: Tick,
     seq: u64,
@@ -478,6 +480,12 @@ fn emit_levels(
     levels: impl Iterator<Item = Level>,
     out: &mut dyn FnMut(Tick),
 ) {
+    let Tick {
+        instrument,
+        exch_ts_ns,
+        recv_ns,
+        ..
+    } = head;
     for (i, (side, price, qty)) in levels.enumerate() {
         let end = if i + 1 == n {
             BookDelta::END_OF_BATCH
@@ -485,6 +493,9 @@ fn emit_levels(
             0
         };
         out(Tick {
+            instrument,
+            exch_ts_ns,
+            recv_ns,
             kind: TickKind::BookDelta(BookDelta {
                 side,
                 price,
@@ -492,7 +503,6 @@ fn emit_levels(
                 seq,
                 flags: flags | end,
             }),
-            ..head
         });
     }
 }

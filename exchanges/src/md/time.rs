@@ -110,14 +110,21 @@ fn seconds_part(b: &[u8]) -> Option<i64> {
 /// Length of `YYYY-MM-DDTHH:MM:`.
 const MINUTE_PREFIX: usize = 17;
 
-/// [`rfc3339_ns`] that remembers the last minute it parsed (`YYYY-MM-DDTHH:MM:` and its ns):
-/// a time in the same minute is read from its seconds on. Results are those of
-/// [`rfc3339_ns`].
+/// One remembered minute: `YYYY-MM-DDTHH:MM:` and its ns.
+#[derive(Debug, Clone, Copy, Default)]
+struct Minute {
+    prefix: [u8; MINUTE_PREFIX],
+    ns: i64,
+    valid: bool,
+}
+
+/// [`rfc3339_ns`] that remembers the last two minutes it parsed (`YYYY-MM-DDTHH:MM:` and their
+/// ns; two, because a frame's own time and its events' times may differ): a time in one of
+/// them is read from its seconds on. Results are those of [`rfc3339_ns`].
 #[derive(Debug, Clone, Default)]
 pub struct TimeCache {
-    prefix: [u8; MINUTE_PREFIX],
-    minute_ns: i64,
-    valid: bool,
+    /// Most recently used first.
+    minutes: [Minute; 2],
 }
 
 impl TimeCache {
@@ -131,18 +138,25 @@ impl TimeCache {
     pub fn ns(&mut self, field: &'static str, s: &str) -> Result<i64, MdError> {
         let b = s.as_bytes();
         if let Some((prefix, rest)) = b.split_first_chunk::<MINUTE_PREFIX>() {
-            if self.valid && *prefix == self.prefix {
-                if let Some(ns) = seconds_part(rest).and_then(|r| self.minute_ns.checked_add(r)) {
-                    return Ok(ns);
+            for k in 0..2 {
+                let m = self.minutes[k];
+                if m.valid && *prefix == m.prefix {
+                    if let Some(ns) = seconds_part(rest).and_then(|r| m.ns.checked_add(r)) {
+                        self.minutes.swap(0, k);
+                        return Ok(ns);
+                    }
                 }
             }
         }
         let ns = rfc3339_ns(field, s)?;
         if let Some((prefix, rest)) = b.split_first_chunk::<MINUTE_PREFIX>() {
             if let Some(r) = seconds_part(rest) {
-                self.prefix = *prefix;
-                self.minute_ns = ns - r;
-                self.valid = true;
+                self.minutes[1] = self.minutes[0];
+                self.minutes[0] = Minute {
+                    prefix: *prefix,
+                    ns: ns - r,
+                    valid: true,
+                };
             }
         }
         Ok(ns)
@@ -251,7 +265,7 @@ mod tests {
         #[test]
         fn cached_times_match_the_parser(
             times in proptest::collection::vec(
-                (0u32..3, 0u32..62, "(\\.[0-9]{0,10})?", "[Zz ]"), 1..20),
+                (0u32..4, 0u32..62, "(\\.[0-9]{0,10})?", "[Zz ]"), 1..30),
         ) {
             let mut cache = TimeCache::new();
             for (minute, sec, frac, z) in times {
