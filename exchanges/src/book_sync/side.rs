@@ -109,6 +109,26 @@ impl SideBook {
         &self.meta
     }
 
+    /// Where the level with sort key `key` is (`Ok`) or would go (`Err`). Most updates touch
+    /// the top of the book: the first few levels are scanned in order (a predictable loop),
+    /// the rest halved.
+    #[inline]
+    fn find(&self, key: u128) -> Result<usize, usize> {
+        const SCAN: usize = 8;
+        for (i, m) in self.meta.iter().take(SCAN).enumerate() {
+            if m.key >= key {
+                return if m.key == key { Ok(i) } else { Err(i) };
+            }
+        }
+        match self.meta.get(SCAN..) {
+            Some(rest) if !rest.is_empty() => rest
+                .binary_search_by(|m| m.key.cmp(&key))
+                .map(|i| i + SCAN)
+                .map_err(|i| i + SCAN),
+            _ => Err(self.meta.len()),
+        }
+    }
+
     fn next_id(&mut self) -> u64 {
         self.last_id += 1;
         self.last_id
@@ -122,7 +142,7 @@ impl SideBook {
             order_key(&price).map(|k| if self.descending { !k } else { k })
         };
         let found = match key {
-            Some(k) => self.meta.binary_search_by(|m| m.key.cmp(&k)),
+            Some(k) => self.find(k),
             None => {
                 self.unkeyed = true;
                 let desc = self.descending;
