@@ -342,6 +342,35 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Opens an array read element by element (no closure): true if it has a first element.
+    /// Read each element, then call [`Reader::array_next`].
+    #[inline(always)]
+    pub fn array_start(&mut self) -> JsonResult<bool> {
+        self.expect(b'[', "an array")?;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After an element of an array opened by [`Reader::array_start`]: true if another one
+    /// follows, false at the end of the array.
+    #[inline(always)]
+    pub fn array_next(&mut self) -> JsonResult<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.fail("`,` or `]`")),
+        }
+    }
+
     /// Scans a string whose opening quote was consumed: `(start, end, had_escape)` of its
     /// content; the closing quote is consumed. Eight bytes at a time up to the first `"`,
     /// backslash or control character; anything but the closing quote goes the slow way.
