@@ -117,12 +117,14 @@ struct Minute {
 }
 
 /// [`rfc3339_ns`] that remembers the last two minutes it parsed (`YYYY-MM-DDTHH:MM` and their
-/// ns; two, because a frame's own time and its events' times may differ): a time in one of
-/// them is read from its seconds on. Results are those of [`rfc3339_ns`].
+/// ns; two, because a frame's own time and its events' times may differ; a new minute
+/// replaces the older one): a time in one of them is read from its seconds on. Results are
+/// those of [`rfc3339_ns`].
 #[derive(Debug, Clone, Default)]
 pub struct TimeCache {
-    /// Most recently used first.
     minutes: [Minute; 2],
+    /// The slot the next new minute replaces (the older of the two).
+    next: usize,
 }
 
 /// `(YYYY-MM-DDTHH:MM as a word, SS[.fraction]Z)` of a time, if it has a `:` after the minute.
@@ -144,15 +146,11 @@ impl TimeCache {
     pub fn ns(&mut self, field: &'static str, s: &str) -> Result<i64, MdError> {
         let split = split_minute(s.as_bytes());
         if let Some((prefix, rest)) = split {
-            let [m0, m1] = self.minutes;
-            let hit = if m0.valid && m0.prefix == prefix {
-                Some(m0.ns)
-            } else if m1.valid && m1.prefix == prefix {
-                self.minutes = [m1, m0];
-                Some(m1.ns)
-            } else {
-                None
-            };
+            let hit = self
+                .minutes
+                .iter()
+                .find(|m| m.valid && m.prefix == prefix)
+                .map(|m| m.ns);
             if let Some(ns) = hit.and_then(|base| base.checked_add(seconds_part(rest)?)) {
                 return Ok(ns);
             }
@@ -160,14 +158,14 @@ impl TimeCache {
         let ns = rfc3339_ns(field, s)?;
         if let Some((prefix, rest)) = split {
             if let Some(r) = seconds_part(rest) {
-                self.minutes = [
-                    Minute {
+                if let Some(slot) = self.minutes.get_mut(self.next) {
+                    *slot = Minute {
                         prefix,
                         ns: ns - r,
                         valid: true,
-                    },
-                    self.minutes[0],
-                ];
+                    };
+                }
+                self.next ^= 1;
             }
         }
         Ok(ns)
