@@ -67,12 +67,12 @@ enum Channel {
     Other,
 }
 
-fn channel_kind(channel: &str) -> Channel {
+fn channel_kind(channel: &[u8]) -> Channel {
     match channel {
-        "l2_data" => Channel::L2,
-        "market_trades" => Channel::Trades,
-        "ticker" => Channel::Ticker,
-        "heartbeats" | "subscriptions" => Channel::Control,
+        b"l2_data" => Channel::L2,
+        b"market_trades" => Channel::Trades,
+        b"ticker" => Channel::Ticker,
+        b"heartbeats" | b"subscriptions" => Channel::Control,
         _ => Channel::Other,
     }
 }
@@ -80,14 +80,14 @@ fn channel_kind(channel: &str) -> Channel {
 /// The envelope's fields.
 #[derive(Default)]
 struct Envelope<'a> {
-    channel: Option<&'a str>,
-    timestamp: Option<&'a str>,
+    channel: Option<&'a [u8]>,
+    timestamp: Option<&'a [u8]>,
     sequence_num: Option<u64>,
     /// `events` was present: read in place, or skipped and its position kept (when it came
     /// before `channel`).
     events: bool,
     events_at: Option<usize>,
-    kind: Option<&'a str>,
+    kind: Option<&'a [u8]>,
     message: Option<Cow<'a, str>>,
 }
 
@@ -108,8 +108,8 @@ impl VenueNormalizer for Normalizer {
         let mut r = Reader::new(frame);
         let read = r.object(|r, key| {
             match key {
-                b"channel" => env.channel = r.opt_str()?,
-                b"timestamp" => env.timestamp = r.opt_str()?,
+                b"channel" => env.channel = r.opt_str_bytes()?,
+                b"timestamp" => env.timestamp = r.opt_str_bytes()?,
                 b"sequence_num" => env.sequence_num = r.opt_u64()?,
                 b"events" => {
                     if env.events {
@@ -127,7 +127,7 @@ impl VenueNormalizer for Normalizer {
                         }
                     }
                 }
-                b"type" => env.kind = r.opt_str()?,
+                b"type" => env.kind = r.opt_str_bytes()?,
                 b"message" => env.message = r.opt_str_cow()?,
                 _ => r.skip()?,
             }
@@ -137,7 +137,7 @@ impl VenueNormalizer for Normalizer {
             return Err(r.error());
         }
         let Some(channel) = env.channel else {
-            if env.kind == Some("error") {
+            if env.kind == Some(b"error") {
                 return Ok(Parsed::venue_error(
                     env.message.as_deref().unwrap_or("error").to_string(),
                 ));
@@ -152,7 +152,11 @@ impl VenueNormalizer for Normalizer {
                 p.conn_seq = conn_seq;
                 return Ok(p);
             }
-            Channel::Other => return Err(MdError::Unsupported(channel.to_string())),
+            Channel::Other => {
+                return Err(MdError::Unsupported(
+                    String::from_utf8_lossy(channel).into_owned(),
+                ))
+            }
             Channel::L2 | Channel::Trades | Channel::Ticker => {}
         }
         if !env.events {
@@ -226,7 +230,7 @@ fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> J
     let (mut kind, mut product_id, mut updates) = (None, None, false);
     r.object(|r, key| {
         match key {
-            b"type" => kind = Some(r.str()?),
+            b"type" => kind = Some(r.str_bytes()?),
             b"product_id" => product_id = Some(r.str()?),
             b"updates" => {
                 updates = true;
@@ -247,8 +251,8 @@ fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> J
             return Err(MdError::MissingField("updates"));
         }
         let snapshot = match kind {
-            "snapshot" => true,
-            "update" => false,
+            b"snapshot" => true,
+            b"update" => false,
             _ => {
                 return Err(MdError::Invalid {
                     field: "type",
@@ -285,7 +289,7 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> JsonResult<()> {
     let (mut side, mut price, mut qty) = (None, None, None);
     r.object(|r, key| {
         match key {
-            b"side" => side = Some(r.str()?),
+            b"side" => side = Some(r.str_bytes()?),
             b"price_level" => price = Some(r.decimal_str()?),
             b"new_quantity" => qty = Some(r.decimal_str()?),
             _ => r.skip()?,
@@ -300,8 +304,8 @@ fn read_update(r: &mut Reader<'_>, batch: &mut Batch) -> JsonResult<()> {
         let price = price.ok_or(MdError::MissingField("price_level"))?;
         let qty = qty.ok_or(MdError::MissingField("new_quantity"))?;
         let side = match side {
-            "bid" => Side::Buy,
-            "offer" | "ask" => Side::Sell,
+            b"bid" => Side::Buy,
+            b"offer" | b"ask" => Side::Sell,
             _ => {
                 return Err(MdError::Invalid {
                     field: "side",
@@ -336,8 +340,8 @@ fn read_trade<'a>(
             b"product_id" => product_id = Some(r.str()?),
             b"price" => price = Some(r.decimal_str()?),
             b"size" => size = Some(r.decimal_str()?),
-            b"side" => maker = Some(r.str()?),
-            b"time" => time = Some(r.str()?),
+            b"side" => maker = Some(r.str_bytes()?),
+            b"time" => time = Some(r.str_bytes()?),
             _ => r.skip()?,
         }
         Ok(())

@@ -561,6 +561,27 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a string without escapes as the frame's bytes (no UTF-8 boundary checks: for
+    /// text that is only compared or parsed).
+    #[inline(always)]
+    pub fn str_bytes(&mut self) -> JsonResult<&'a [u8]> {
+        self.expect(b'"', "a string")?;
+        let (start, end, escaped) = self.string_body()?;
+        if escaped {
+            return Err(self.fail_at(start, "a string without escapes"));
+        }
+        Ok(self.bytes().get(start..end).unwrap_or(&[]))
+    }
+
+    /// [`Reader::str_bytes`] or `null`.
+    #[inline(always)]
+    pub fn opt_str_bytes(&mut self) -> JsonResult<Option<&'a [u8]>> {
+        if self.null()? {
+            return Ok(None);
+        }
+        self.str_bytes().map(Some)
+    }
+
     /// Reads a string or `null`.
     #[inline(always)]
     pub fn opt_str(&mut self) -> JsonResult<Option<&'a str>> {

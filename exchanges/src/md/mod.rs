@@ -454,10 +454,11 @@ pub fn read_first_str_level<'a>(
 }
 
 /// Parses a taker side spelled `buy`/`sell` in any case.
-pub fn side(field: &'static str, s: &str) -> Result<Side, MdError> {
-    if s.eq_ignore_ascii_case("buy") {
+pub fn side(field: &'static str, s: impl AsRef<[u8]>) -> Result<Side, MdError> {
+    let s = s.as_ref();
+    if s.eq_ignore_ascii_case(b"buy") {
         Ok(Side::Buy)
-    } else if s.eq_ignore_ascii_case("sell") {
+    } else if s.eq_ignore_ascii_case(b"sell") {
         Ok(Side::Sell)
     } else {
         Err(MdError::Invalid {

@@ -141,10 +141,12 @@ impl TimeCache {
         Self::default()
     }
 
-    /// ns since the epoch of the RFC 3339 UTC time `s` (`field` names it in errors).
+    /// ns since the epoch of the RFC 3339 UTC time `s` (text or its bytes; `field` names it
+    /// in errors).
     #[inline]
-    pub fn ns(&mut self, field: &'static str, s: &str) -> Result<i64, MdError> {
-        let split = split_minute(s.as_bytes());
+    pub fn ns(&mut self, field: &'static str, s: impl AsRef<[u8]>) -> Result<i64, MdError> {
+        let s = s.as_ref();
+        let split = split_minute(s);
         if let Some((prefix, rest)) = split {
             let hit = self
                 .minutes
@@ -155,7 +157,10 @@ impl TimeCache {
                 return Ok(ns);
             }
         }
-        let ns = rfc3339_ns(field, s)?;
+        let ns = rfc3339(s).ok_or(MdError::Invalid {
+            field,
+            problem: "not an RFC 3339 UTC time",
+        })?;
         if let Some((prefix, rest)) = split {
             if let Some(r) = seconds_part(rest) {
                 if let Some(slot) = self.minutes.get_mut(self.next) {
