@@ -1,7 +1,8 @@
 //! Instruction counts (Valgrind callgrind through iai-callgrind) of one call of each hot-path
-//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one risk check, build and
-//! sign one order, and one stage-latency record. Counts are stable on a noisy shared machine,
-//! so they catch regressions that wall-clock benches cannot.
+//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
+//! check (`check_order`, every check on), build and sign one order, and one stage-latency
+//! record. Counts are stable on a noisy shared machine, so they catch regressions that
+//! wall-clock benches cannot.
 //!
 //! Needs valgrind and `iai-callgrind-runner` of the same version as the `iai-callgrind`
 //! library (see benches/README.md); CI only builds this bench.
@@ -15,7 +16,9 @@ use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use peregrine_engine::config::StrategyConfig;
 use peregrine_engine::gateway::OrderSigner;
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
-use peregrine_engine::risk::{ExposureView, KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::risk::{
+    ExposureView, ExtraLimits, InstrumentLimits, KillSwitch, RateBudget, RiskGate, RiskLimits,
+};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::stages::{LatencyHub, Stage, StageSet};
 use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, TradeView};
@@ -115,28 +118,55 @@ fn strategy_on_trade(input: (StrategyHost, TradeView)) -> bool {
 }
 
 fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
+    // Every check on, as on the core's path (see benches/risk.rs).
     let gate = RiskGate::new(
         RiskLimits {
             max_order_notional: dec!(1000),
-            max_position: dec!(1),
+            max_position: dec!(0.05),
         },
         KillSwitch::new(false),
-    );
+    )
+    .with_extra(ExtraLimits {
+        max_order_qty: Some(dec!(0.04)),
+        max_gross_exposure: Some(dec!(100000)),
+        max_open_orders: Some(50),
+        price_band_bps: Some(500),
+        max_tick_age_ms: Some(5000),
+        duplicate_window_ms: Some(1),
+        self_trade_prevention: true,
+        order_weight: 1,
+    })
+    .with_instruments(vec![InstrumentLimits {
+        tick_size: dec!(0.01),
+        lot_size: dec!(0.00001),
+        min_qty: Some(dec!(0.00001)),
+        max_qty: Some(dec!(9000)),
+        min_notional: Some(dec!(5)),
+        ..Default::default()
+    }])
+    .with_rate_budget(RateBudget::new(6000, 100));
     let view = ExposureView {
         position: dec!(0.002),
         open_buy_qty: dec!(0.001),
         open_sell_qty: Decimal::ZERO,
         reference_price: Some(dec!(43000.11)),
-        ..Default::default()
+        gross_exposure: dec!(1260),
+        open_orders: 2,
+        own_best_bid: Some(dec!(42990)),
+        own_best_ask: Some(dec!(43010)),
+        stale: false,
+        last_tick_ns: 1_000_000_000,
+        now_ns: 1_000_000_000,
     };
     (gate, intent(), view)
 }
 
 #[library_benchmark]
-#[bench::approve(risk_setup())]
-fn risk_check(input: (RiskGate, OrderIntent, ExposureView)) -> bool {
-    let (gate, intent, view) = input;
-    gate.check(black_box(&intent), black_box(&view)).is_ok()
+#[bench::approve_every_check(risk_setup())]
+fn risk_check_order(input: (RiskGate, OrderIntent, ExposureView)) -> bool {
+    let (mut gate, intent, view) = input;
+    gate.check_order(black_box(&intent), black_box(&view))
+        .is_ok()
 }
 
 fn signer() -> (BinanceSigner, OrderRequest) {
@@ -183,7 +213,7 @@ fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, strategy_on_trade, risk_check, sign_new_order, stage_record
+    benchmarks = normalize_trade, strategy_on_trade, risk_check_order, sign_new_order, stage_record
 );
 
 main!(library_benchmark_groups = hot_path);
