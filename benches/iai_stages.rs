@@ -2,7 +2,8 @@
 //! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
 //! check (`check_order`, every check on), build and sign one order, and one stage-latency
 //! record. Counts are stable on a noisy shared machine, so they catch regressions that
-//! wall-clock benches cannot.
+//! wall-clock benches cannot. Each benchmark returns its state, so dropping it (the Rhai
+//! engine, the histograms) is not counted.
 //!
 //! Needs valgrind and `iai-callgrind-runner` of the same version as the `iai-callgrind`
 //! library (see benches/README.md); CI only builds this bench.
@@ -12,9 +13,13 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "support/core_fixture.rs"]
+mod core_fixture;
+
+use core_fixture::CoreFixture;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use peregrine_engine::config::StrategyConfig;
-use peregrine_engine::gateway::OrderSigner;
+use peregrine_engine::gateway::{OrderSigner, SignedOrder};
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
 use peregrine_engine::risk::{
     ExposureView, ExtraLimits, InstrumentLimits, KillSwitch, RateBudget, RiskGate, RiskLimits,
@@ -22,6 +27,7 @@ use peregrine_engine::risk::{
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::stages::{LatencyHub, Stage, StageSet};
 use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, TradeView};
+use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
@@ -64,11 +70,11 @@ fn normalizer() -> Normalizer {
 
 #[library_benchmark]
 #[bench::trade(normalizer())]
-fn normalize_trade(mut n: Normalizer) -> bool {
+fn normalize_trade(mut n: Normalizer) -> (bool, Normalizer) {
     let mut last = None;
     let ok = n.normalize(black_box(TRADE), 1, |t| last = Some(t)).is_ok();
     black_box(last);
-    ok
+    (ok, n)
 }
 
 fn ema_host() -> (StrategyHost, TradeView) {
@@ -112,9 +118,10 @@ fn ema_host() -> (StrategyHost, TradeView) {
 
 #[library_benchmark]
 #[bench::no_cross(ema_host())]
-fn strategy_on_trade(input: (StrategyHost, TradeView)) -> bool {
+fn strategy_on_trade(input: (StrategyHost, TradeView)) -> (bool, StrategyHost) {
     let (mut host, t) = input;
-    host.on_trade(black_box(t), 1, 0).is_ok()
+    let ok = host.on_trade(black_box(t), 1, 0).is_ok();
+    (ok, host)
 }
 
 fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
@@ -163,10 +170,12 @@ fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
 
 #[library_benchmark]
 #[bench::approve_every_check(risk_setup())]
-fn risk_check_order(input: (RiskGate, OrderIntent, ExposureView)) -> bool {
+fn risk_check_order(input: (RiskGate, OrderIntent, ExposureView)) -> (bool, RiskGate) {
     let (mut gate, intent, view) = input;
-    gate.check_order(black_box(&intent), black_box(&view))
-        .is_ok()
+    let ok = gate
+        .check_order(black_box(&intent), black_box(&view))
+        .is_ok();
+    (ok, gate)
 }
 
 fn signer() -> (BinanceSigner, OrderRequest) {
@@ -187,11 +196,10 @@ fn signer() -> (BinanceSigner, OrderRequest) {
 
 #[library_benchmark]
 #[bench::new_order(signer())]
-fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> usize {
+fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> (Option<SignedOrder>, BinanceSigner) {
     let (mut s, req) = input;
-    s.sign_new(black_box(&req), 1_700_000_000_000)
-        .map(|o| o.params.len())
-        .unwrap_or(0)
+    let signed = s.sign_new(black_box(&req), 1_700_000_000_000).ok();
+    (signed, s)
 }
 
 fn stage_setup() -> (StageSet, LatencyHub) {
@@ -200,7 +208,7 @@ fn stage_setup() -> (StageSet, LatencyHub) {
 
 #[library_benchmark]
 #[bench::core_and_feed(stage_setup())]
-fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
+fn stage_record(input: (StageSet, LatencyHub)) -> (StageSet, LatencyHub) {
     let (mut set, hub) = input;
     set.record(Stage::TickToOrder, black_box(9_500));
     hub.record_frame(
@@ -208,12 +216,36 @@ fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
         1_672_515_782_136_000_000,
         1_672_515_782_138_000_000,
     );
-    set.summary(Stage::TickToOrder).count
+    (set, hub)
+}
+
+fn crossing_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.crossing_trade();
+    (f, t)
+}
+
+// The core's whole per-order path: a crossing trade through `ema_cross.rhai`, the risk gate,
+// signing of the cancel and the new order, and their hand-off.
+fn quiet_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.same_trade_again();
+    (f, t)
+}
+
+#[library_benchmark]
+#[bench::crossing_trade(crossing_core())]
+#[bench::no_cross_baseline(quiet_core())]
+fn core_tick_to_order(input: (CoreFixture, Tick)) -> CoreFixture {
+    let (mut f, t) = input;
+    f.core.on_tick(black_box(t));
+    f
 }
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, strategy_on_trade, risk_check_order, sign_new_order, stage_record
+    benchmarks = normalize_trade, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
+        core_tick_to_order
 );
 
 main!(library_benchmark_groups = hot_path);
