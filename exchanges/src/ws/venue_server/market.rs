@@ -172,7 +172,9 @@ pub(crate) fn side_diff(
 ) -> Levels {
     let mut out = Levels::new();
     for &(p, _) in before {
-        if !after.iter().any(|&(ap, _)| ap == p) && !(keep_pushed_out && truth_has(p)) {
+        let still_shown = after.iter().any(|&(ap, _)| ap == p);
+        let pushed_out = keep_pushed_out && truth_has(p);
+        if !still_shown && !pushed_out {
             out.push((p, Decimal::ZERO));
         }
     }

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::Levels;
 use crate::venue::Venue;
 
 /// A level as it goes on the wire: `(price text, qty text)`.
@@ -349,7 +350,7 @@ impl Encoder {
         snapshot: bool,
         bids: &[(Decimal, Decimal)],
         asks: &[(Decimal, Decimal)],
-        view: (&[(Decimal, Decimal)], &[(Decimal, Decimal)]),
+        view: (&Levels, &Levels),
         corrupt: bool,
     ) -> String {
         let sym = self.syms[i].symbol.clone();
