@@ -31,6 +31,28 @@ fn bench(c: &mut Criterion) {
             timed
         })
     });
+    // The same with the caches cold, as in a live run where ticks that cross are tens of
+    // milliseconds apart and other threads run in between: 8 MiB are written between
+    // iterations (more than L2 and this machine's share of L3).
+    let mut f = CoreFixture::new();
+    let mut evict = vec![0u8; 8 << 20];
+    g.bench_function("crossing_trade_to_signed_order_cold_cache", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for i in 0..iters {
+                let t = f.crossing_trade();
+                for chunk in evict.chunks_mut(64) {
+                    chunk[0] = chunk[0].wrapping_add(i as u8);
+                }
+                std::hint::black_box(&evict);
+                let start = Instant::now();
+                f.core.on_tick(t);
+                timed += start.elapsed();
+                assert_eq!(f.settle(), 1);
+            }
+            timed
+        })
+    });
     let mut f = CoreFixture::new();
     g.bench_function("baseline_trade_no_cross", |b| {
         b.iter_custom(|iters| {
