@@ -41,7 +41,7 @@ pub struct FeedConfig {
     pub ws_base: String,
     /// REST base for depth snapshots, e.g. `https://api.binance.com`.
     pub rest_base: String,
-    /// Instruments to subscribe; empty means every instrument in the registry.
+    /// Instruments to subscribe; empty means every Binance instrument in the registry.
     pub instruments: Vec<InstrumentId>,
     /// `limit` of `GET /api/v3/depth` (Binance: up to 5000).
     pub depth_limit: u32,
@@ -178,7 +178,8 @@ pub struct BinanceProtocol {
 }
 
 impl BinanceProtocol {
-    /// The protocol for `cfg`'s instruments (all of `instruments` if none are listed).
+    /// The protocol for `cfg`'s instruments (every Binance instrument of `instruments` if
+    /// none are listed).
     pub fn new(cfg: &FeedConfig, instruments: Arc<Instruments>) -> Result<Self, FeedSetupError> {
         let rest = BinanceRest::new(
             &cfg.rest_base,
@@ -187,7 +188,11 @@ impl BinanceProtocol {
             cfg.rest_timeout,
         )?;
         let ids: Vec<InstrumentId> = if cfg.instruments.is_empty() {
-            instruments.iter().map(|(id, _)| id).collect()
+            instruments
+                .iter()
+                .filter(|(_, s)| is_binance(&s.venue))
+                .map(|(id, _)| id)
+                .collect()
         } else {
             cfg.instruments
                 .iter()
@@ -409,6 +414,11 @@ impl VenueProtocol for BinanceProtocol {
         }
         FrameOutcome::Data
     }
+}
+
+/// True for the venue name of Binance instruments (a registry may hold other venues' too).
+fn is_binance(venue: &str) -> bool {
+    venue.eq_ignore_ascii_case(Venue::Binance.as_str())
 }
 
 fn status(instrument: InstrumentId, s: FeedStatus, recv_ns: u64) -> Tick {
