@@ -17,7 +17,6 @@ use peregrine_engine::sink::{pg, redact_url, spawn_sink, SinkConfig};
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
-use peregrine_exchanges::ws::FeedStatsSnapshot;
 use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
 use peregrine_exchanges::binance::gateway::{run_gateway, GatewayConfig};
 use peregrine_exchanges::binance::ledger::ExecLedger;
@@ -26,6 +25,7 @@ use peregrine_exchanges::binance::signer::BinanceSigner;
 use peregrine_exchanges::binance::user_stream::{run_user_stream, UserStreamConfig};
 use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
 use peregrine_exchanges::venue::Venue;
+use peregrine_exchanges::ws::FeedStatsSnapshot;
 use peregrine_exchanges::ws::FrameTap;
 use tokio::sync::watch;
 
@@ -618,6 +618,13 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             Err(e) => tracing::error!(error = %e, "record: cannot serialize a frame"),
         }
     }));
+    // Every `[[market_data]]` venue, its frames through the same tap.
+    let md_feeds = crate::venues::market_data_feeds(
+        &cfg,
+        &instruments,
+        &Arc::new(LatencyHub::new()),
+        Some(&tap),
+    )?;
     let rt = runtime()?;
     let stats = rt.block_on(async {
         let (sim_handle, ws_base, rest_base) = if cfg.sim.enabled {
@@ -632,17 +639,16 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             (None, cfg.venue.ws_url.clone(), cfg.venue.rest_url.clone())
         };
         let mut feed_cfg = feed_config(&cfg, ws_base, rest_base);
+        // The tap moves into the feeds: the writer ends when the last of them is dropped.
         feed_cfg.tap = Some(tap);
         // Book ticks are built as in a run (snapshots included); nobody needs them here.
         let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
         let drain = std::thread::spawn(move || tick_rx.iter().count());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let hub = Arc::new(LatencyHub::new());
-        let md_feeds: Vec<_> =
-            crate::venues::market_data_feeds(&cfg, &instruments, &hub, Some(&tap))?
-                .into_iter()
-                .map(|f| tokio::spawn(f.run(tick_tx.clone(), stop_rx.clone())))
-                .collect();
+        let md_feeds: Vec<_> = md_feeds
+            .into_iter()
+            .map(|f| tokio::spawn(f.run(tick_tx.clone(), stop_rx.clone())))
+            .collect();
         let feed = tokio::spawn(run_feed_with_stats(
             feed_cfg,
             instruments,

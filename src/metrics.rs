@@ -314,7 +314,10 @@ mod tests {
         let s = MetricsSources {
             hub,
             feed: Arc::new(FeedStats::default()),
-            venues: vec![(Venue::Binance, Arc::new(FeedStats::default())), (Venue::Okx, okx)],
+            venues: vec![
+                (Venue::Binance, Arc::new(FeedStats::default())),
+                (Venue::Okx, okx),
+            ],
             core_running: Arc::new(AtomicBool::new(true)),
             started: Instant::now(),
             sink: Some(Arc::new(peregrine_engine::sink::SinkGauges::default())),

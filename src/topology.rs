@@ -135,8 +135,7 @@ impl FeedParts {
                     .await;
             tracing::info!(?snap, "feed stopped");
         };
-        futures_util::future::join(trading, futures_util::future::join_all(self.market_data))
-            .await;
+        futures_util::future::join(trading, futures_util::future::join_all(self.market_data)).await;
     }
 }
 

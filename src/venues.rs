@@ -34,13 +34,11 @@ pub fn registry(cfg: &Config) -> Result<Instruments> {
             let r = inst.resolve(&cfg.instruments).with_context(|| {
                 format!("{venue} {}: no tick_size/lot_size configured", inst.symbol)
             })?;
-            let mut spec = InstrumentSpec::from_canonical(
-                venue.as_str(),
-                &r.symbol,
-                r.tick_size,
-                r.lot_size,
-            )
-            .with_context(|| format!("{venue} instrument {:?} is not BASE-QUOTE", r.symbol))?;
+            let mut spec =
+                InstrumentSpec::from_canonical(venue.as_str(), &r.symbol, r.tick_size, r.lot_size)
+                    .with_context(|| {
+                        format!("{venue} instrument {:?} is not BASE-QUOTE", r.symbol)
+                    })?;
             spec.venue_symbol = match r.venue_symbol {
                 Some(s) => s,
                 None => venue.venue_symbol(&r.symbol)?,
@@ -152,22 +150,24 @@ fn feed_json(s: &FeedStatsSnapshot) -> serde_json::Map<String, serde_json::Value
 /// The run summary's `feed`: every counter summed over the venues, and under `venues` each
 /// venue's own (`{"frames": .., "venues": {"binance": {"frames": ..}, "okx": {..}}}`).
 pub fn feeds_json(feeds: &[(Venue, FeedStatsSnapshot)]) -> serde_json::Value {
-    let total = feeds.iter().fold(FeedStatsSnapshot::default(), |a, (_, s)| {
-        FeedStatsSnapshot {
-            frames: a.frames + s.frames,
-            ticks: a.ticks + s.ticks,
-            malformed: a.malformed + s.malformed,
-            dropped: a.dropped + s.dropped,
-            reconnects: a.reconnects + s.reconnects,
-            resyncs: a.resyncs + s.resyncs,
-            control: a.control + s.control,
-            venue_errors: a.venue_errors + s.venue_errors,
-            oversized: a.oversized + s.oversized,
-            stale: a.stale + s.stale,
-            resync_requests: a.resync_requests + s.resync_requests,
-            scheduled: a.scheduled + s.scheduled,
-        }
-    });
+    let total = feeds
+        .iter()
+        .fold(FeedStatsSnapshot::default(), |a, (_, s)| {
+            FeedStatsSnapshot {
+                frames: a.frames + s.frames,
+                ticks: a.ticks + s.ticks,
+                malformed: a.malformed + s.malformed,
+                dropped: a.dropped + s.dropped,
+                reconnects: a.reconnects + s.reconnects,
+                resyncs: a.resyncs + s.resyncs,
+                control: a.control + s.control,
+                venue_errors: a.venue_errors + s.venue_errors,
+                oversized: a.oversized + s.oversized,
+                stale: a.stale + s.stale,
+                resync_requests: a.resync_requests + s.resync_requests,
+                scheduled: a.scheduled + s.scheduled,
+            }
+        });
     let mut out = feed_json(&total);
     let venues = feeds
         .iter()
@@ -223,7 +223,10 @@ mod tests {
     fn the_default_config_has_no_market_data_venue() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
         let cfg = Config::load(&path).expect("valid default");
-        assert!(cfg.market_data.is_empty(), "the default config must stay offline");
+        assert!(
+            cfg.market_data.is_empty(),
+            "the default config must stay offline"
+        );
         let r = registry(&cfg).expect("registry");
         assert!(r.iter().all(|(_, s)| s.venue == "binance"));
         let feeds = market_data_feeds(&cfg, &Arc::new(r), &Arc::new(LatencyHub::new()), None)

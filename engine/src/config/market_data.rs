@@ -189,10 +189,7 @@ pub(super) fn validate(
             }
         }
         if md.category.is_some() && venue != "bybit" {
-            return Err((
-                field("category"),
-                "only bybit has market categories".into(),
-            ));
+            return Err((field("category"), "only bybit has market categories".into()));
         }
         validate_knobs(md, venue_cfg, &field)?;
         if md.instruments.is_empty() {
@@ -375,13 +372,17 @@ instruments = [{ symbol = "BTC-USD", tick_size = "0.1", lot_size = "0.00000001" 
         assert_eq!(k.max_session, None);
         assert_eq!(k.max_frame_bytes, 16 << 20);
         // The increments come from [[instruments]] unless given.
-        let btc = okx.instruments[0].resolve(&cfg.instruments).expect("resolved");
+        let btc = okx.instruments[0]
+            .resolve(&cfg.instruments)
+            .expect("resolved");
         assert_eq!(
             (btc.tick_size.to_string(), btc.lot_size.to_string()),
             ("0.01".into(), "0.00001".into())
         );
         assert_eq!(btc.venue_symbol, None);
-        let eth = okx.instruments[1].resolve(&cfg.instruments).expect("resolved");
+        let eth = okx.instruments[1]
+            .resolve(&cfg.instruments)
+            .expect("resolved");
         assert_eq!(eth.venue_symbol.as_deref(), Some("ETH-USDT-SWAP"));
         assert_eq!(eth.tick_size.to_string(), "0.01");
         assert_eq!(cfg.market_data[1].category, Some(MarketCategory::Linear));
@@ -420,7 +421,9 @@ instruments = [{ symbol = "BTC-USD", tick_size = "0.1", lot_size = "0.00000001" 
             "not a ws://",
         );
         refused(
-            &entry("venue = \"okx\"\ncategory = \"linear\"\ninstruments = [{ symbol = \"BTC-USDT\" }]"),
+            &entry(
+                "venue = \"okx\"\ncategory = \"linear\"\ninstruments = [{ symbol = \"BTC-USDT\" }]",
+            ),
             "market_data[0].category",
             "only bybit",
         );
@@ -445,7 +448,9 @@ instruments = [{ symbol = "BTC-USD", tick_size = "0.1", lot_size = "0.00000001" 
             "listed twice",
         );
         refused(
-            &entry("venue = \"okx\"\ninstruments = [{ symbol = \"BTC-USDT\", venue_symbol = \"\" }]"),
+            &entry(
+                "venue = \"okx\"\ninstruments = [{ symbol = \"BTC-USDT\", venue_symbol = \"\" }]",
+            ),
             "market_data[0].instruments[0].venue_symbol",
             "not a venue symbol",
         );
@@ -455,7 +460,9 @@ instruments = [{ symbol = "BTC-USD", tick_size = "0.1", lot_size = "0.00000001" 
             "positive",
         );
         refused(
-            &entry("venue = \"okx\"\ninstruments = [{ symbol = \"ETH-USDT\", tick_size = \"0.01\" }]"),
+            &entry(
+                "venue = \"okx\"\ninstruments = [{ symbol = \"ETH-USDT\", tick_size = \"0.01\" }]",
+            ),
             "market_data[0].instruments[0].lot_size",
             "no [[instruments]] entry",
         );
