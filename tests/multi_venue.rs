@@ -214,8 +214,9 @@ instruments = [{{ symbol = "BTC-USDT" }}]
     assert!(bybit_sub.contains("publicTrade.BTCUSDT"), "{bybit_sub}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_delivers_a_market_data_venues_ticks_to_the_core() {
+/// Runs the engine for 3 s in `topology` with an OKX venue serving three trades, and checks
+/// that they reached the core.
+async fn run_with_okx(topology: &str) {
     // Three OKX trades, each its own frame, for the configured BTC-USDT.
     let trades: Vec<String> = (0..3)
         .map(|i| {
@@ -229,7 +230,7 @@ async fn run_delivers_a_market_data_venues_ticks_to_the_core() {
     let text = config_text(
         dir.path(),
         &format!(
-            "[[market_data]]\nvenue = \"okx\"\nws_url = \"{}\"\ninstruments = [{{ symbol = \"BTC-USDT\" }}]\n",
+            "[tuning]\ntopology = \"{topology}\"\n[[market_data]]\nvenue = \"okx\"\nws_url = \"{}\"\ninstruments = [{{ symbol = \"BTC-USDT\" }}]\n",
             okx.url()
         ),
     );
@@ -243,20 +244,30 @@ async fn run_delivers_a_market_data_venues_ticks_to_the_core() {
         .await
         .expect("run completes")
         .summary;
-    eprint!("{}", summary.render());
+    eprint!("{topology}: {}", summary.render());
     let venues = &summary.feed["venues"];
     let okx_feed = &venues["okx"];
     // The three trades, plus the `Disconnected` status the OKX instrument gets at stop.
-    assert_eq!(okx_feed["frames"], 3, "{okx_feed}");
-    assert_eq!(okx_feed["ticks"], 4, "{okx_feed}");
-    assert_eq!(okx_feed["malformed"], 0, "{okx_feed}");
+    assert_eq!(okx_feed["frames"], 3, "{topology}: {okx_feed}");
+    assert_eq!(okx_feed["ticks"], 4, "{topology}: {okx_feed}");
+    assert_eq!(okx_feed["malformed"], 0, "{topology}: {okx_feed}");
     assert!(venues["binance"]["ticks"].as_u64().unwrap() > 0);
     // Every tick either feed delivered was processed by the core: its count is the sum.
     assert_eq!(summary.feed["dropped"], 0);
     assert_eq!(
         summary.ticks,
         summary.feed["ticks"].as_u64().unwrap(),
-        "ticks processed by the core vs delivered by the feeds"
+        "{topology}: ticks processed by the core vs delivered by the feeds"
     );
     assert!(summary.render().contains("feed okx"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_delivers_a_market_data_venues_ticks_to_the_core() {
+    run_with_okx("pipelined").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_delivers_a_market_data_venues_ticks_to_the_core_inline() {
+    run_with_okx("inline").await;
 }
