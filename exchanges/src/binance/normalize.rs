@@ -51,7 +51,7 @@ pub enum NormalizeError {
     Unsupported(String),
 }
 
-/// The `U`/`u` header of a `depthUpdate`, for the book sequencer ([`super::depth`]).
+/// The `U`/`u` header of a `depthUpdate`, for the book sequencer ([`crate::book_sync`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DepthHeader {
     /// The instrument.
