@@ -1,7 +1,9 @@
 //! Instruction counts (Valgrind callgrind through iai-callgrind) of one call of each hot-path
-//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one risk check, build and
-//! sign one order, and one stage-latency record. Counts are stable on a noisy shared machine,
-//! so they catch regressions that wall-clock benches cannot.
+//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
+//! check (`check_order`, every check on), build and sign one order, and one stage-latency
+//! record. Counts are stable on a noisy shared machine, so they catch regressions that
+//! wall-clock benches cannot. Each benchmark returns its state, so dropping it (the Rhai
+//! engine, the histograms) is not counted.
 //!
 //! Needs valgrind and `iai-callgrind-runner` of the same version as the `iai-callgrind`
 //! library (see benches/README.md); CI only builds this bench.
@@ -11,14 +13,21 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "support/core_fixture.rs"]
+mod core_fixture;
+
+use core_fixture::CoreFixture;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use peregrine_engine::config::StrategyConfig;
-use peregrine_engine::gateway::OrderSigner;
+use peregrine_engine::gateway::{OrderSigner, SignedOrder};
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
-use peregrine_engine::risk::{ExposureView, KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::risk::{
+    ExposureView, ExtraLimits, InstrumentLimits, KillSwitch, RateBudget, RiskGate, RiskLimits,
+};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::stages::{LatencyHub, Stage, StageSet};
 use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, TradeView};
+use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
@@ -61,11 +70,11 @@ fn normalizer() -> Normalizer {
 
 #[library_benchmark]
 #[bench::trade(normalizer())]
-fn normalize_trade(mut n: Normalizer) -> bool {
+fn normalize_trade(mut n: Normalizer) -> (bool, Normalizer) {
     let mut last = None;
     let ok = n.normalize(black_box(TRADE), 1, |t| last = Some(t)).is_ok();
     black_box(last);
-    ok
+    (ok, n)
 }
 
 fn ema_host() -> (StrategyHost, TradeView) {
@@ -109,34 +118,64 @@ fn ema_host() -> (StrategyHost, TradeView) {
 
 #[library_benchmark]
 #[bench::no_cross(ema_host())]
-fn strategy_on_trade(input: (StrategyHost, TradeView)) -> bool {
+fn strategy_on_trade(input: (StrategyHost, TradeView)) -> (bool, StrategyHost) {
     let (mut host, t) = input;
-    host.on_trade(black_box(t), 1, 0).is_ok()
+    let ok = host.on_trade(black_box(t), 1, 0).is_ok();
+    (ok, host)
 }
 
 fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
+    // Every check on, as on the core's path (see benches/risk.rs).
     let gate = RiskGate::new(
         RiskLimits {
             max_order_notional: dec!(1000),
-            max_position: dec!(1),
+            max_position: dec!(0.05),
         },
         KillSwitch::new(false),
-    );
+    )
+    .with_extra(ExtraLimits {
+        max_order_qty: Some(dec!(0.04)),
+        max_gross_exposure: Some(dec!(100000)),
+        max_open_orders: Some(50),
+        price_band_bps: Some(500),
+        max_tick_age_ms: Some(5000),
+        duplicate_window_ms: Some(1),
+        self_trade_prevention: true,
+        order_weight: 1,
+    })
+    .with_instruments(vec![InstrumentLimits {
+        tick_size: dec!(0.01),
+        lot_size: dec!(0.00001),
+        min_qty: Some(dec!(0.00001)),
+        max_qty: Some(dec!(9000)),
+        min_notional: Some(dec!(5)),
+        ..Default::default()
+    }])
+    .with_rate_budget(RateBudget::new(6000, 100));
     let view = ExposureView {
         position: dec!(0.002),
         open_buy_qty: dec!(0.001),
         open_sell_qty: Decimal::ZERO,
         reference_price: Some(dec!(43000.11)),
-        ..Default::default()
+        gross_exposure: dec!(1260),
+        open_orders: 2,
+        own_best_bid: Some(dec!(42990)),
+        own_best_ask: Some(dec!(43010)),
+        stale: false,
+        last_tick_ns: 1_000_000_000,
+        now_ns: 1_000_000_000,
     };
     (gate, intent(), view)
 }
 
 #[library_benchmark]
-#[bench::approve(risk_setup())]
-fn risk_check(input: (RiskGate, OrderIntent, ExposureView)) -> bool {
-    let (gate, intent, view) = input;
-    gate.check(black_box(&intent), black_box(&view)).is_ok()
+#[bench::approve_every_check(risk_setup())]
+fn risk_check_order(input: (RiskGate, OrderIntent, ExposureView)) -> (bool, RiskGate) {
+    let (mut gate, intent, view) = input;
+    let ok = gate
+        .check_order(black_box(&intent), black_box(&view))
+        .is_ok();
+    (ok, gate)
 }
 
 fn signer() -> (BinanceSigner, OrderRequest) {
@@ -157,11 +196,10 @@ fn signer() -> (BinanceSigner, OrderRequest) {
 
 #[library_benchmark]
 #[bench::new_order(signer())]
-fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> usize {
+fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> (Option<SignedOrder>, BinanceSigner) {
     let (mut s, req) = input;
-    s.sign_new(black_box(&req), 1_700_000_000_000)
-        .map(|o| o.params.len())
-        .unwrap_or(0)
+    let signed = s.sign_new(black_box(&req), 1_700_000_000_000).ok();
+    (signed, s)
 }
 
 fn stage_setup() -> (StageSet, LatencyHub) {
@@ -170,7 +208,7 @@ fn stage_setup() -> (StageSet, LatencyHub) {
 
 #[library_benchmark]
 #[bench::core_and_feed(stage_setup())]
-fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
+fn stage_record(input: (StageSet, LatencyHub)) -> (StageSet, LatencyHub) {
     let (mut set, hub) = input;
     set.record(Stage::TickToOrder, black_box(9_500));
     hub.record_frame(
@@ -178,12 +216,36 @@ fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
         1_672_515_782_136_000_000,
         1_672_515_782_138_000_000,
     );
-    set.summary(Stage::TickToOrder).count
+    (set, hub)
+}
+
+fn crossing_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.crossing_trade();
+    (f, t)
+}
+
+// The core's whole per-order path: a crossing trade through `ema_cross.rhai`, the risk gate,
+// signing of the cancel and the new order, and their hand-off.
+fn quiet_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.same_trade_again();
+    (f, t)
+}
+
+#[library_benchmark]
+#[bench::crossing_trade(crossing_core())]
+#[bench::no_cross_baseline(quiet_core())]
+fn core_tick_to_order(input: (CoreFixture, Tick)) -> CoreFixture {
+    let (mut f, t) = input;
+    f.core.on_tick(black_box(t));
+    f
 }
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, strategy_on_trade, risk_check, sign_new_order, stage_record
+    benchmarks = normalize_trade, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
+        core_tick_to_order
 );
 
 main!(library_benchmark_groups = hot_path);

@@ -89,11 +89,10 @@ pub fn default_latency_window_s() -> u64 {
 /// Pins the calling thread to CPU `cpu`; logs and carries on if the OS refuses or the CPU
 /// does not exist (pinning is an optimisation, never a reason to stop).
 pub fn pin_current_thread(cpu: usize, what: &str) -> bool {
-    let ok = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| c.id == cpu)
-        .is_some_and(core_affinity::set_for_current);
+    // Not looked up in `get_core_ids()`: that lists only the CPUs this thread may use now, so
+    // a thread started from one pinned elsewhere could never move. The OS refuses a CPU that
+    // does not exist.
+    let ok = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
     if ok {
         tracing::info!(cpu, thread = what, "thread pinned");
     } else {

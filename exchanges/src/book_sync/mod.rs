@@ -17,7 +17,8 @@
 //!   (`bid:ask` interleaved, the venue's own decimal text) is compared as a signed 32-bit
 //!   integer when the message carries a non-zero `checksum`.
 //! - **Kraken v2**: no sequence numbers; after applying, the book is truncated to the
-//!   subscribed depth and the CRC32 of the top 10 asks then top 10 bids (price and qty at the
+//!   subscribed depth (each level pushed out is emitted downstream as a delete: Kraken sends
+//!   none) and the CRC32 of the top 10 asks then top 10 bids (price and qty at the
 //!   pair's precision, `.` and leading zeros removed) is compared as unsigned.
 //! - **Coinbase**: `sequence_num` is per connection, so gaps are detected by the protocol
 //!   across all channels ([`crate::md::protocol`]); here only snapshot/update and crossing.
@@ -115,6 +116,18 @@ impl SideBook {
     fn truncate(&mut self, depth: usize) {
         self.levels.truncate(depth);
     }
+
+    /// Truncates to `depth` levels, appending a delete (qty zero) for each level removed.
+    fn truncate_into(&mut self, depth: usize, side: Side, removed: &mut Vec<Level>) {
+        if self.levels.len() > depth {
+            removed.extend(
+                self.levels[depth..]
+                    .iter()
+                    .map(|&(p, _)| (side, p, Qty::ZERO)),
+            );
+            self.levels.truncate(depth);
+        }
+    }
 }
 
 /// The sequencer's copy of one instrument's book.
@@ -184,6 +197,8 @@ pub struct BookSequencer {
     stale_events: u64,
     buffered: Vec<Buffered>,
     buffered_levels: Vec<Level>,
+    /// Levels a Kraken delta pushed out of the subscribed depth (sent downstream as deletes).
+    pushed_out: Vec<Level>,
     scratch: String,
 }
 
@@ -199,6 +214,7 @@ impl BookSequencer {
             stale_events: 0,
             buffered: Vec::new(),
             buffered_levels: Vec::new(),
+            pushed_out: Vec::new(),
             scratch: String::with_capacity(1024),
         }
     }
@@ -425,9 +441,13 @@ impl BookSequencer {
             BookRule::Kraken { .. } | BookRule::Coinbase => {}
         }
         self.book.apply(msg.levels);
+        self.pushed_out.clear();
         if let BookRule::Kraken { depth, .. } = self.rule {
-            self.book.bids.truncate(depth);
-            self.book.asks.truncate(depth);
+            // Kraken sends no delete for a level that falls out of the subscribed depth: the
+            // client truncates, and downstream books must lose the level too.
+            let out = &mut self.pushed_out;
+            self.book.bids.truncate_into(depth, Side::Buy, out);
+            self.book.asks.truncate_into(depth, Side::Sell, out);
         }
         if let Some(reason) = self.verify(msg) {
             return self.stale(reason, exch_ts_ns, recv_ns, out);
@@ -439,8 +459,8 @@ impl BookSequencer {
             head,
             seq,
             0,
-            msg.levels.len(),
-            msg.levels.iter().copied(),
+            msg.levels.len() + self.pushed_out.len(),
+            msg.levels.iter().chain(&self.pushed_out).copied(),
             out,
         );
         SyncOutcome::Applied

@@ -183,7 +183,6 @@ fn protocol_resyncs_on_gap_and_recovers_on_snapshot() {
         p.on_frame(BOOK_SNAPSHOT, 7, &mut out),
         Ok(FrameOutcome::Data)
     );
-    drop(out);
     assert_eq!(
         statuses(&ticks),
         vec![FeedStatus::Stale, FeedStatus::Resynced]

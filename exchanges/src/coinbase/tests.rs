@@ -158,7 +158,6 @@ fn protocol_detects_connection_sequence_gaps_across_channels() {
     );
     p.on_connect(&mut out);
     assert_eq!(p.on_frame(L2_SNAPSHOT, 7, &mut out), Ok(FrameOutcome::Data));
-    drop(out);
     assert_eq!(
         statuses(&ticks),
         vec![FeedStatus::Stale, FeedStatus::Resynced]

@@ -158,7 +158,6 @@ fn protocol_verifies_the_documented_checksum_and_resyncs_on_a_bad_one() {
         p.on_frame(BOOK_SNAPSHOT, 4, &mut out),
         Ok(FrameOutcome::Data)
     );
-    drop(out);
     assert_eq!(
         statuses(&ticks),
         vec![FeedStatus::Stale, FeedStatus::Resynced]

@@ -139,6 +139,12 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
         self.all_status(FeedStatus::Disconnected, 0, out);
     }
 
+    /// The watchdog saw no frame for too long: every book is stale (the manager reconnects).
+    fn on_stale(&mut self, out: &mut dyn FnMut(Tick)) {
+        self.books.iter_mut().for_each(BookSequencer::reset);
+        self.all_status(FeedStatus::Stale, 0, out);
+    }
+
     fn on_frame(
         &mut self,
         frame: &str,

@@ -168,7 +168,6 @@ fn protocol_chains_seq_ids_and_resyncs_on_gap() {
         Ok(FrameOutcome::Resync(_))
     ));
     assert_eq!(p.on_frame(&snapshot, 5, &mut out), Ok(FrameOutcome::Data));
-    drop(out);
     assert_eq!(
         statuses(&ticks),
         vec![FeedStatus::Stale, FeedStatus::Resynced]

@@ -32,6 +32,9 @@ fn registry() -> Arc<Instruments> {
     Arc::new(r)
 }
 
+/// Book levels `(price, qty)`, best first.
+type Levels = Vec<(Decimal, Decimal)>;
+
 /// The client's view of the book, rebuilt from the ticks with the core's own [`OrderBook`].
 #[derive(Default, Debug)]
 struct Mirror {
@@ -53,7 +56,7 @@ impl Mirror {
         }
     }
 
-    fn levels(&self) -> (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>) {
+    fn levels(&self) -> (Levels, Levels) {
         (
             self.book.levels(Side::Buy).collect(),
             self.book.levels(Side::Sell).collect(),
