@@ -68,6 +68,14 @@ impl<N: VenueNormalizer> MdProtocol<N> {
         }
     }
 
+    /// Connects to `url` instead of the venue's endpoint, if given.
+    pub fn with_url_override(mut self, url: Option<String>) -> Self {
+        if let Some(url) = url {
+            self.wiring.url = url;
+        }
+        self
+    }
+
     /// The instrument registry.
     pub fn instruments(&self) -> &Arc<Instruments> {
         &self.instruments
