@@ -1,5 +1,6 @@
 //! Instruction counts (Valgrind callgrind through iai-callgrind) of one call of each hot-path
-//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
+//! stage: normalize a Binance trade frame, a Bybit / OKX / Kraken trade frame through the
+//! venue's protocol, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
 //! check (`check_order`, every check on), build and sign one order, and one stage-latency
 //! record. Counts are stable on a noisy shared machine, so they catch regressions that
 //! wall-clock benches cannot. Each benchmark returns its state, so dropping it (the Rhai
@@ -31,6 +32,8 @@ use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
+use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
+use peregrine_exchanges::venue::{Venue, VenueProtocol};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -75,6 +78,45 @@ fn normalize_trade(mut n: Normalizer) -> (bool, Normalizer) {
     let ok = n.normalize(black_box(TRADE), 1, |t| last = Some(t)).is_ok();
     black_box(last);
     (ok, n)
+}
+
+const BYBIT_TRADE: &str = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#;
+const OKX_TRADE: &str = r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897","count":"3","source":"0","seqId":1234}]}"#;
+const KRAKEN_TRADE: &str = r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":45283.5,"qty":0.00100000,"ord_type":"limit","trade_id":4665846,"timestamp":"2023-09-25T07:48:36.925533Z"}]}"#;
+
+/// A venue's market-data protocol, warmed with one frame (lazy state, page faults).
+fn venue_protocol(
+    venue: Venue,
+    canonical: &str,
+    frame: &'static str,
+) -> (Box<dyn VenueProtocol>, &'static str) {
+    let mut r = Instruments::new();
+    if let Some(spec) =
+        InstrumentSpec::from_canonical(venue.as_str(), canonical, dec!(0.01), dec!(0.001))
+    {
+        r.intern(spec);
+    }
+    let Some(mut proto) = market_data_protocol(venue, Arc::new(r), ProtocolOptions::default())
+    else {
+        panic!("{venue} has a market-data protocol");
+    };
+    proto.on_connect(&mut |_| ());
+    let mut n = 0;
+    let _ = proto.on_frame(frame, 0, &mut |_| n += 1);
+    assert_eq!(n, 1, "{venue}: the warm-up frame is one trade");
+    (proto, frame)
+}
+
+#[library_benchmark]
+#[bench::bybit(venue_protocol(Venue::Bybit, "BTC-USDT", BYBIT_TRADE))]
+#[bench::okx(venue_protocol(Venue::Okx, "BTC-USDT", OKX_TRADE))]
+#[bench::kraken(venue_protocol(Venue::Kraken, "BTC-USD", KRAKEN_TRADE))]
+fn venue_trade_frame(input: (Box<dyn VenueProtocol>, &'static str)) -> Box<dyn VenueProtocol> {
+    let (mut proto, frame) = input;
+    let mut last = None;
+    let r = proto.on_frame(black_box(frame), 1, &mut |t| last = Some(t));
+    black_box((r.is_ok(), last));
+    proto
 }
 
 fn ema_host() -> (StrategyHost, TradeView) {
@@ -244,7 +286,7 @@ fn core_tick_to_order(input: (CoreFixture, Tick)) -> CoreFixture {
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
+    benchmarks = normalize_trade, venue_trade_frame, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
         core_tick_to_order
 );
 
