@@ -28,11 +28,16 @@
 //! [`SyncOutcome::Resync`]; the next snapshot rebuilds it and emits `Status(Resynced)`.
 
 mod checksum;
+mod side;
+mod texts;
 
 pub use checksum::{kraken_checksum, okx_checksum};
+pub use side::SideBook;
+
+use texts::{BookTexts, Spelling};
 
 use peregrine_engine::tick::{BookDelta, FeedStatus, Tick, TickKind};
-use peregrine_engine::types::{InstrumentId, Price, Qty, Side};
+use peregrine_engine::types::{InstrumentId, Side};
 
 use crate::md::{BookMsg, Level};
 
@@ -73,63 +78,6 @@ pub enum SyncOutcome {
     Resync(String),
 }
 
-/// One side of a book, best first.
-#[derive(Debug, Clone, Default)]
-pub struct SideBook {
-    levels: Vec<(Price, Qty)>,
-    descending: bool,
-}
-
-impl SideBook {
-    fn new(descending: bool) -> Self {
-        Self {
-            levels: Vec::with_capacity(64),
-            descending,
-        }
-    }
-
-    /// The levels, best first.
-    pub fn levels(&self) -> &[(Price, Qty)] {
-        &self.levels
-    }
-
-    /// Sets a level's absolute quantity (zero removes it).
-    pub fn set(&mut self, price: Price, qty: Qty) {
-        let desc = self.descending;
-        let found = self
-            .levels
-            .binary_search_by(|(p, _)| if desc { price.cmp(p) } else { p.cmp(&price) });
-        match (found, qty.is_zero()) {
-            (Ok(i), true) => {
-                self.levels.remove(i);
-            }
-            (Ok(i), false) => self.levels[i] = (price, qty),
-            (Err(_), true) => {}
-            (Err(i), false) => self.levels.insert(i, (price, qty)),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.levels.clear();
-    }
-
-    fn truncate(&mut self, depth: usize) {
-        self.levels.truncate(depth);
-    }
-
-    /// Truncates to `depth` levels, appending a delete (qty zero) for each level removed.
-    fn truncate_into(&mut self, depth: usize, side: Side, removed: &mut Vec<Level>) {
-        if self.levels.len() > depth {
-            removed.extend(
-                self.levels[depth..]
-                    .iter()
-                    .map(|&(p, _)| (side, p, Qty::ZERO)),
-            );
-            self.levels.truncate(depth);
-        }
-    }
-}
-
 /// The sequencer's copy of one instrument's book.
 #[derive(Debug, Clone)]
 pub struct LocalBook {
@@ -166,8 +114,8 @@ impl LocalBook {
     /// True if the best bid is at or above the best ask.
     pub fn is_crossed(&self) -> bool {
         matches!(
-            (self.bids.levels.first(), self.asks.levels.first()),
-            (Some((b, _)), Some((a, _))) if b >= a
+            (self.bids.levels().first(), self.asks.levels().first()),
+            (Some((b, _)), Some((a, _))) if side::cmp_price(b, a).is_ge()
         )
     }
 }
@@ -199,7 +147,8 @@ pub struct BookSequencer {
     buffered_levels: Vec<Level>,
     /// Levels a Kraken delta pushed out of the subscribed depth (sent downstream as deletes).
     pushed_out: Vec<Level>,
-    scratch: String,
+    /// The checksum text of the top levels, kept between messages (OKX and Kraken).
+    texts: Option<BookTexts>,
 }
 
 impl BookSequencer {
@@ -215,7 +164,13 @@ impl BookSequencer {
             buffered: Vec::new(),
             buffered_levels: Vec::new(),
             pushed_out: Vec::new(),
-            scratch: String::with_capacity(1024),
+            texts: match rule {
+                BookRule::Okx => Some(BookTexts::new(Spelling::Okx)),
+                BookRule::Kraken {
+                    price_dp, qty_dp, ..
+                } => Some(BookTexts::new(Spelling::Kraken { price_dp, qty_dp })),
+                _ => None,
+            },
         }
     }
 
@@ -311,17 +266,17 @@ impl BookSequencer {
             return self.stale(reason, exch_ts_ns, recv_ns, out);
         }
         out(self.tick(exch_ts_ns, recv_ns, TickKind::BookSnapshot { seq }));
-        let n = self.book.bids.levels.len() + self.book.asks.levels.len();
+        let n = self.book.bids.levels().len() + self.book.asks.levels().len();
         let levels = self
             .book
             .bids
-            .levels
+            .levels()
             .iter()
             .map(|&(p, q)| (Side::Buy, p, q))
             .chain(
                 self.book
                     .asks
-                    .levels
+                    .levels()
                     .iter()
                     .map(|&(p, q)| (Side::Sell, p, q)),
             );
@@ -471,22 +426,19 @@ impl BookSequencer {
         if self.book.is_crossed() {
             return Some("crossed book".into());
         }
-        match (self.rule, msg.checksum) {
-            (BookRule::Okx, Some(want)) if want != 0 => {
-                let got = okx_checksum(&self.book, &mut self.scratch);
-                (i64::from(got) != want)
-                    .then(|| format!("checksum mismatch: computed {got}, venue sent {want}"))
+        let got = match (self.rule, msg.checksum, &mut self.texts) {
+            (BookRule::Okx, Some(want), Some(texts)) if want != 0 => {
+                (i64::from(texts.okx(&self.book)), want)
             }
-            (
-                BookRule::Kraken {
-                    price_dp, qty_dp, ..
-                },
-                Some(want),
-            ) => {
-                let got = kraken_checksum(&self.book, price_dp, qty_dp, &mut self.scratch);
-                (i64::from(got) != want)
-                    .then(|| format!("checksum mismatch: computed {got}, venue sent {want}"))
+            (BookRule::Kraken { .. }, Some(want), Some(texts)) => {
+                (i64::from(texts.kraken(&self.book)), want)
             }
+            _ => return None,
+        };
+        match got {
+            (got, want) if got != want => Some(format!(
+                "checksum mismatch: computed {got}, venue sent {want}"
+            )),
             _ => None,
         }
     }
@@ -525,7 +477,9 @@ impl BookSequencer {
 }
 
 /// Emits `n` levels as `BookDelta` ticks with `head`'s instrument and times, `flags` on each
-/// and `END_OF_BATCH` on the last.
+/// and `END_OF_BATCH` on the last. (Each tick is built field by field: copying `head` whole
+/// and overwriting its kind made the compiler shuffle the level through the stack.)
+#[inline]
 fn emit_levels(
     head: Tick,
     seq: u64,
@@ -534,6 +488,12 @@ fn emit_levels(
     levels: impl Iterator<Item = Level>,
     out: &mut dyn FnMut(Tick),
 ) {
+    let Tick {
+        instrument,
+        exch_ts_ns,
+        recv_ns,
+        ..
+    } = head;
     for (i, (side, price, qty)) in levels.enumerate() {
         let end = if i + 1 == n {
             BookDelta::END_OF_BATCH
@@ -541,6 +501,9 @@ fn emit_levels(
             0
         };
         out(Tick {
+            instrument,
+            exch_ts_ns,
+            recv_ns,
             kind: TickKind::BookDelta(BookDelta {
                 side,
                 price,
@@ -548,7 +511,6 @@ fn emit_levels(
                 seq,
                 flags: flags | end,
             }),
-            ..head
         });
     }
 }

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::book_sync::BookRule;
+use crate::md::batch::Batch;
+use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, first_str_level, for_each_elem, ms_to_ns, push_str_levels, side, BookMsg, Level,
-    MdError, Msg, MsgKind, Parsed, QuoteMsg, TradeMsg, VenueNormalizer,
+    ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg, Parsed, QuoteMsg,
+    VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
@@ -37,68 +37,59 @@ pub enum Category {
 /// Depth of the L2 topic subscribed to (`orderbook.50`).
 pub const BOOK_DEPTH: u32 = 50;
 
-/// The Bybit v5 normalizer (holds a reusable level buffer).
+/// The Bybit v5 normalizer: one pass over each frame with [`Reader`], messages collected in a
+/// reusable [`Batch`] (no allocation per frame once grown).
 #[derive(Debug, Default)]
 pub struct Normalizer {
-    levels: Vec<Level>,
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    topic: Option<&'a str>,
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a str>,
-    #[serde(default)]
-    ts: Option<u64>,
-    #[serde(default)]
-    cts: Option<u64>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(default)]
-    success: Option<bool>,
-    #[serde(borrow, default)]
-    ret_msg: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    op: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct BookData<'a> {
-    #[serde(borrow)]
-    s: &'a str,
-    #[serde(borrow)]
-    b: &'a RawValue,
-    #[serde(borrow)]
-    a: &'a RawValue,
-    u: u64,
-    #[serde(default)]
-    seq: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct TradeData<'a> {
-    #[serde(rename = "T")]
-    time: u64,
-    #[serde(borrow)]
-    s: &'a str,
-    #[serde(rename = "S", borrow)]
-    side: &'a str,
-    #[serde(borrow)]
-    v: &'a str,
-    #[serde(borrow)]
-    p: &'a str,
-    #[serde(borrow)]
-    i: &'a str,
+    batch: Batch,
 }
 
 impl Normalizer {
     /// A new normalizer.
     pub fn new() -> Self {
         Self {
-            levels: Vec::with_capacity(64),
+            batch: Batch::new(),
         }
     }
+}
+
+/// What a topic carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    Trade,
+    Bbo,
+    Book,
+    Other,
+}
+
+fn topic_kind(topic: &str) -> Topic {
+    if topic.starts_with("publicTrade.") {
+        Topic::Trade
+    } else if let Some(rest) = topic.strip_prefix("orderbook.") {
+        if rest.starts_with("1.") {
+            Topic::Bbo
+        } else {
+            Topic::Book
+        }
+    } else {
+        Topic::Other
+    }
+}
+
+/// The envelope's fields.
+#[derive(Default)]
+struct Envelope<'a> {
+    topic: Option<&'a str>,
+    kind: Option<&'a str>,
+    ts: Option<u64>,
+    cts: Option<u64>,
+    /// `data` was present: read in place, or skipped and its position kept (when it came
+    /// before `topic`).
+    data: bool,
+    data_at: Option<usize>,
+    success: Option<bool>,
+    ret_msg: Option<Cow<'a, str>>,
+    op: Option<&'a str>,
 }
 
 impl VenueNormalizer for Normalizer {
@@ -111,7 +102,42 @@ impl VenueNormalizer for Normalizer {
         frame: &'a str,
         sink: &mut dyn FnMut(&Msg<'a, '_>),
     ) -> Result<Parsed, MdError> {
-        let env: Envelope<'a> = serde_json::from_str(frame).map_err(MdError::json)?;
+        let batch = &mut self.batch;
+        batch.clear();
+        let mut env = Envelope::default();
+        let mut r = Reader::new(frame);
+        let read = r.object(|r, key| {
+            match key {
+                b"topic" => env.topic = r.opt_str()?,
+                b"type" => env.kind = r.opt_str()?,
+                b"ts" => env.ts = r.opt_u64()?,
+                b"cts" => env.cts = r.opt_u64()?,
+                b"data" => {
+                    if env.data {
+                        return Err(r.fail("a single `data` field"));
+                    }
+                    if r.null()? {
+                        return Ok(());
+                    }
+                    env.data = true;
+                    match env.topic.map(topic_kind) {
+                        Some(kind) => read_data(r, frame, kind, batch)?,
+                        None => {
+                            env.data_at = Some(r.pos());
+                            r.skip()?;
+                        }
+                    }
+                }
+                b"success" => env.success = r.opt_bool()?,
+                b"ret_msg" => env.ret_msg = r.opt_str_cow()?,
+                b"op" => env.op = r.opt_str()?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         let Some(topic) = env.topic else {
             if env.success == Some(false) {
                 let msg = env.ret_msg.as_deref().unwrap_or("request failed");
@@ -125,75 +151,173 @@ impl VenueNormalizer for Normalizer {
             }
             return Err(MdError::MissingField("topic"));
         };
-        let data = env.data.ok_or(MdError::MissingField("data"))?;
+        if !env.data {
+            return Err(MdError::MissingField("data"));
+        }
         let ts_ms = env.cts.or(env.ts).ok_or(MdError::MissingField("ts"))?;
         let exch_ts_ns = ms_to_ns("ts", ts_ms)?;
-        if topic.starts_with("publicTrade.") {
-            for_each_elem(data, |t: TradeData<'a>| {
-                sink(&trade_msg(&t)?);
-                Ok(())
-            })?;
-            return Ok(Parsed::data());
+        let kind = topic_kind(topic);
+        if kind == Topic::Other {
+            return Err(MdError::Unsupported(topic.to_string()));
         }
-        if let Some(rest) = topic.strip_prefix("orderbook.") {
-            let book: BookData<'a> = serde_json::from_str(data.get()).map_err(MdError::json)?;
-            let snapshot = match env.kind {
+        if let Some(at) = env.data_at {
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, kind, batch).is_err() {
+                return Err(r.error());
+            }
+        }
+        let mut snapshot = false;
+        if kind != Topic::Trade {
+            if let Some(e) = batch.take_error() {
+                return Err(e);
+            }
+            snapshot = match env.kind {
                 Some("snapshot") => true,
                 Some("delta") => false,
                 _ => return Err(MdError::MissingField("type")),
             };
-            if rest.starts_with("1.") {
-                // Level 1: the best bid and offer.
-                let bid = first_str_level(book.b, "b")?;
-                let ask = first_str_level(book.a, "a")?;
-                if let (Some((bid_px, bid_qty)), Some((ask_px, ask_qty))) = (bid, ask) {
-                    sink(&Msg {
-                        symbol: book.s,
-                        exch_ts_ns,
-                        kind: MsgKind::Quote(QuoteMsg {
-                            bid_px,
-                            bid_qty,
-                            ask_px,
-                            ask_qty,
-                            seq: Some(book.u),
-                        }),
-                    });
-                }
-                return Ok(Parsed::data());
-            }
-            self.levels.clear();
-            push_str_levels(book.b, Side::Buy, "b", &mut self.levels)?;
-            push_str_levels(book.a, Side::Sell, "a", &mut self.levels)?;
-            sink(&Msg {
-                symbol: book.s,
-                exch_ts_ns,
-                kind: MsgKind::Book(BookMsg {
-                    snapshot,
-                    levels: &self.levels,
-                    seq: Some(book.u),
-                    first_seq: None,
-                    prev_seq: None,
-                    cross_seq: book.seq,
-                    checksum: None,
-                }),
-            });
-            return Ok(Parsed::data());
         }
-        Err(MdError::Unsupported(topic.to_string()))
+        batch.emit(frame, exch_ts_ns, snapshot, sink)?;
+        Ok(Parsed::data())
     }
 }
 
-fn trade_msg<'a>(t: &TradeData<'a>) -> Result<Msg<'a, 'static>, MdError> {
-    Ok(Msg {
-        symbol: t.s,
-        exch_ts_ns: ms_to_ns("T", t.time)?,
-        kind: MsgKind::Trade(TradeMsg {
-            price: decimal("p", t.p)?,
-            qty: decimal("v", t.v)?,
-            side: side("S", t.side)?,
-            trade_id: t.i,
-        }),
-    })
+/// Reads the `data` value of a `kind` topic into `batch`.
+fn read_data<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    kind: Topic,
+    batch: &mut Batch,
+) -> JsonResult<()> {
+    match kind {
+        Topic::Trade => r.array(|r| read_trade(r, frame, batch)),
+        Topic::Bbo | Topic::Book => read_book(r, frame, kind == Topic::Bbo, batch),
+        Topic::Other => r.skip(),
+    }
+}
+
+/// One `publicTrade` element.
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+    let (mut time, mut s, mut taker, mut v, mut p, mut i) = (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            b"T" => time = Some(r.u64()?),
+            b"s" => s = Some(r.str()?),
+            b"S" => taker = Some(r.str()?),
+            b"v" => v = Some(r.decimal_str()?),
+            b"p" => p = Some(r.decimal_str()?),
+            b"i" => i = Some(r.str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let time = time.ok_or(MdError::MissingField("T"))?;
+        let s = s.ok_or(MdError::MissingField("s"))?;
+        let taker = taker.ok_or(MdError::MissingField("S"))?;
+        let v = v.ok_or(MdError::MissingField("v"))?;
+        let p = p.ok_or(MdError::MissingField("p"))?;
+        let i = i.ok_or(MdError::MissingField("i"))?;
+        Ok((
+            s,
+            ms_to_ns("T", time)?,
+            p.decimal("p")?,
+            v.decimal("v")?,
+            side("S", taker)?,
+            i,
+        ))
+    })();
+    if let Some((s, ts, price, qty, side, id)) = batch.check(fields) {
+        batch.trade(frame, s, ts, price, qty, side, id);
+    }
+    Ok(())
+}
+
+/// An `orderbook` data object: the best bid and offer (`bbo`) or all levels.
+fn read_book<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    bbo: bool,
+    batch: &mut Batch,
+) -> JsonResult<()> {
+    let start = batch.level_count();
+    let (mut s, mut u, mut seq) = (None, None, None);
+    let (mut bids, mut asks) = (false, false);
+    let (mut best_bid, mut best_ask) = (None, None);
+    r.object(|r, key| {
+        match key {
+            b"s" => s = Some(r.str()?),
+            b"u" => u = Some(r.u64()?),
+            b"seq" => seq = r.opt_u64()?,
+            b"b" if bbo => best_bid = Some(read_first_str_level(r)?),
+            b"a" if bbo => best_ask = Some(read_first_str_level(r)?),
+            b"b" => {
+                read_str_levels(r, Side::Buy, "b", batch)?;
+                bids = true;
+            }
+            b"a" => {
+                read_str_levels(r, Side::Sell, "a", batch)?;
+                asks = true;
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let missing = if s.is_none() {
+        Some("s")
+    } else if !bids && best_bid.is_none() {
+        Some("b")
+    } else if !asks && best_ask.is_none() {
+        Some("a")
+    } else if u.is_none() {
+        Some("u")
+    } else {
+        None
+    };
+    if let Some(field) = missing {
+        batch.fail(MdError::MissingField(field));
+    }
+    let (Some(s), Some(u)) = (s, u) else {
+        return Ok(());
+    };
+    if bbo {
+        let quote = (|| -> Result<_, MdError> {
+            let (Some(Some((bp, bq))), Some(Some((ap, aq)))) = (best_bid, best_ask) else {
+                return Ok(None);
+            };
+            Ok(Some(QuoteMsg {
+                bid_px: bp.decimal("b")?,
+                bid_qty: bq.decimal("b")?,
+                ask_px: ap.decimal("a")?,
+                ask_qty: aq.decimal("a")?,
+                seq: Some(u),
+            }))
+        })();
+        if let Some(Some(q)) = batch.check(quote) {
+            batch.quote(frame, s, None, q);
+        }
+        return Ok(());
+    }
+    batch.book(
+        frame,
+        s,
+        None,
+        None,
+        start,
+        BookMsg {
+            snapshot: false,
+            levels: &[],
+            seq: Some(u),
+            first_seq: None,
+            prev_seq: None,
+            cross_seq: seq,
+            checksum: None,
+        },
+    );
+    Ok(())
 }
 
 /// The public endpoint of a category.

@@ -18,16 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
-use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::book_sync::BookRule;
+use crate::md::batch::Batch;
+use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
-use crate::md::{
-    decimal, for_each_elem, rfc3339_ns, side, BookMsg, Level, MdError, Msg, MsgKind, Parsed,
-    QuoteMsg, TradeMsg, VenueNormalizer,
-};
+use crate::md::{side, BookMsg, MdError, Msg, Parsed, QuoteMsg, TimeCache, VenueNormalizer};
 use crate::venue::{Heartbeat, Venue};
 
 /// Public websocket endpoint.
@@ -36,118 +32,67 @@ pub const URL: &str = "wss://ws.kraken.com/v2";
 /// Depth of the `book` subscription (the checksum always covers the top 10).
 pub const BOOK_DEPTH: usize = 25;
 
-/// The Kraken v2 normalizer (holds a reusable level buffer).
+/// The Kraken v2 normalizer: one pass over each frame with [`Reader`], messages collected in
+/// a reusable [`Batch`] (no allocation per frame once grown).
 #[derive(Debug, Default)]
 pub struct Normalizer {
-    levels: Vec<Level>,
+    batch: Batch,
+    times: TimeCache,
 }
 
 impl Normalizer {
     /// A new normalizer.
     pub fn new() -> Self {
         Self {
-            levels: Vec::with_capacity(64),
+            batch: Batch::new(),
+            times: TimeCache::new(),
         }
     }
 }
 
-#[derive(Deserialize)]
+/// What a channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Trade,
+    Ticker,
+    Book,
+    Control,
+    Other,
+}
+
+fn channel_kind(channel: &str) -> Channel {
+    match channel {
+        "trade" => Channel::Trade,
+        "ticker" => Channel::Ticker,
+        "book" => Channel::Book,
+        "heartbeat" | "status" => Channel::Control,
+        _ => Channel::Other,
+    }
+}
+
+/// The envelope's fields.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     channel: Option<&'a str>,
-    #[serde(rename = "type", borrow, default)]
     kind: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// `data` was present: read in place, or skipped and its position kept (when it came
+    /// before `channel`).
+    data: bool,
+    data_at: Option<usize>,
     method: Option<&'a str>,
-    #[serde(default)]
     success: Option<bool>,
-    #[serde(borrow, default)]
     error: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-struct TradeData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow)]
-    side: &'a str,
-    #[serde(borrow)]
-    price: &'a RawValue,
-    #[serde(borrow)]
-    qty: &'a RawValue,
-    #[serde(borrow)]
-    trade_id: &'a RawValue,
-    #[serde(borrow)]
-    timestamp: &'a str,
-}
-
-#[derive(Deserialize)]
-struct TickerData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow)]
-    bid: &'a RawValue,
-    #[serde(borrow)]
-    bid_qty: &'a RawValue,
-    #[serde(borrow)]
-    ask: &'a RawValue,
-    #[serde(borrow)]
-    ask_qty: &'a RawValue,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct BookData<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow, default)]
-    bids: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    asks: Option<&'a RawValue>,
-    #[serde(default)]
-    checksum: Option<u32>,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct LevelData<'a> {
-    #[serde(borrow)]
-    price: &'a RawValue,
-    #[serde(borrow)]
-    qty: &'a RawValue,
-}
-
-/// A number exactly as the frame spells it (a JSON number, or a decimal string).
-fn number(field: &'static str, raw: &RawValue) -> Result<Decimal, MdError> {
-    let text = raw.get();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    decimal(field, text)
-}
-
-fn push_levels(
-    raw: Option<&RawValue>,
-    side: Side,
-    field: &'static str,
-    out: &mut Vec<Level>,
-) -> Result<(), MdError> {
-    let Some(raw) = raw else {
-        return Ok(());
-    };
-    for_each_elem(raw, |l: LevelData<'_>| {
-        out.push((side, number(field, l.price)?, number(field, l.qty)?));
-        Ok(())
-    })
-}
-
-fn opt_time(field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
-    t.map_or(Ok(0), |t| rfc3339_ns(field, t))
+/// A number exactly as the frame spells it: a JSON number's own text, or a decimal string's
+/// content. Any other value gives its JSON text (a bad number).
+#[inline(always)]
+fn number<'a>(r: &mut Reader<'a>) -> JsonResult<Num<'a>> {
+    match r.peek() {
+        Some(b'"') => r.decimal_str(),
+        Some(b'-' | b'0'..=b'9') => r.decimal_number(),
+        _ => Ok(Num::text_only(r.raw()?.as_bytes())),
+    }
 }
 
 impl VenueNormalizer for Normalizer {
@@ -160,7 +105,41 @@ impl VenueNormalizer for Normalizer {
         frame: &'a str,
         sink: &mut dyn FnMut(&Msg<'a, '_>),
     ) -> Result<Parsed, MdError> {
-        let env: Envelope<'a> = serde_json::from_str(frame).map_err(MdError::json)?;
+        let batch = &mut self.batch;
+        let times = &mut self.times;
+        batch.clear();
+        let mut env = Envelope::default();
+        let mut r = Reader::new(frame);
+        let read = r.object(|r, key| {
+            match key {
+                b"channel" => env.channel = r.opt_str()?,
+                b"type" => env.kind = r.opt_str()?,
+                b"data" => {
+                    if env.data {
+                        return Err(r.fail("a single `data` field"));
+                    }
+                    if r.null()? {
+                        return Ok(());
+                    }
+                    env.data = true;
+                    match env.channel.map(channel_kind) {
+                        Some(kind) => read_data(r, frame, kind, batch, times)?,
+                        None => {
+                            env.data_at = Some(r.pos());
+                            r.skip()?;
+                        }
+                    }
+                }
+                b"method" => env.method = r.opt_str()?,
+                b"success" => env.success = r.opt_bool()?,
+                b"error" => env.error = r.opt_str_cow()?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         if let Some(method) = env.method {
             if env.success == Some(false) {
                 return Ok(Parsed::venue_error(format!(
@@ -171,77 +150,243 @@ impl VenueNormalizer for Normalizer {
             return Ok(Parsed::control());
         }
         let channel = env.channel.ok_or(MdError::MissingField("channel"))?;
-        match channel {
-            "heartbeat" | "status" => return Ok(Parsed::control()),
-            "trade" | "ticker" | "book" => {}
-            other => return Err(MdError::Unsupported(other.to_string())),
+        let kind = channel_kind(channel);
+        match kind {
+            Channel::Control => return Ok(Parsed::control()),
+            Channel::Other => return Err(MdError::Unsupported(channel.to_string())),
+            Channel::Trade | Channel::Ticker | Channel::Book => {}
         }
-        let data = env.data.ok_or(MdError::MissingField("data"))?;
-        match channel {
-            "trade" => for_each_elem(data, |t: TradeData<'a>| {
-                let id = t.trade_id.get();
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(MdError::Invalid {
-                        field: "trade_id",
-                        problem: "expected an integer",
-                    });
-                }
-                sink(&Msg {
-                    symbol: t.symbol,
-                    exch_ts_ns: rfc3339_ns("timestamp", t.timestamp)?,
-                    kind: MsgKind::Trade(TradeMsg {
-                        price: number("price", t.price)?,
-                        qty: number("qty", t.qty)?,
-                        side: side("side", t.side)?,
-                        trade_id: id,
-                    }),
-                });
-                Ok(())
-            })?,
-            "ticker" => for_each_elem(data, |t: TickerData<'a>| {
-                sink(&Msg {
-                    symbol: t.symbol,
-                    exch_ts_ns: opt_time("timestamp", t.timestamp)?,
-                    kind: MsgKind::Quote(QuoteMsg {
-                        bid_px: number("bid", t.bid)?,
-                        bid_qty: number("bid_qty", t.bid_qty)?,
-                        ask_px: number("ask", t.ask)?,
-                        ask_qty: number("ask_qty", t.ask_qty)?,
-                        seq: None,
-                    }),
-                });
-                Ok(())
-            })?,
-            _ => {
-                let snapshot = match env.kind {
-                    Some("snapshot") => true,
-                    Some("update") => false,
-                    _ => return Err(MdError::MissingField("type")),
-                };
-                let levels = &mut self.levels;
-                for_each_elem(data, |b: BookData<'a>| {
-                    levels.clear();
-                    push_levels(b.bids, Side::Buy, "bids", levels)?;
-                    push_levels(b.asks, Side::Sell, "asks", levels)?;
-                    sink(&Msg {
-                        symbol: b.symbol,
-                        exch_ts_ns: opt_time("timestamp", b.timestamp)?,
-                        kind: MsgKind::Book(BookMsg {
-                            snapshot,
-                            levels: levels.as_slice(),
-                            seq: None,
-                            first_seq: None,
-                            prev_seq: None,
-                            cross_seq: None,
-                            checksum: b.checksum.map(i64::from),
-                        }),
-                    });
-                    Ok(())
-                })?
+        if !env.data {
+            return Err(MdError::MissingField("data"));
+        }
+        let mut snapshot = false;
+        if kind == Channel::Book {
+            snapshot = match env.kind {
+                Some("snapshot") => true,
+                Some("update") => false,
+                _ => return Err(MdError::MissingField("type")),
+            };
+        }
+        if let Some(at) = env.data_at {
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, kind, batch, times).is_err() {
+                return Err(r.error());
             }
         }
+        batch.emit(frame, 0, snapshot, sink)?;
         Ok(Parsed::data())
     }
+}
+
+/// Reads the `data` array of a `kind` channel into `batch`.
+fn read_data<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    kind: Channel,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
+    match kind {
+        Channel::Trade => r.array(|r| read_trade(r, frame, batch, times)),
+        Channel::Ticker => r.array(|r| read_ticker(r, frame, batch, times)),
+        Channel::Book => r.array(|r| read_book(r, frame, batch, times)),
+        Channel::Control | Channel::Other => r.skip(),
+    }
+}
+
+fn opt_time(times: &mut TimeCache, field: &'static str, t: Option<&str>) -> Result<i64, MdError> {
+    t.map_or(Ok(0), |t| times.ns(field, t))
+}
+
+/// One `trade` element.
+fn read_trade<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
+    let (mut symbol, mut taker, mut price, mut qty, mut trade_id, mut timestamp) =
+        (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            b"symbol" => symbol = Some(r.str()?),
+            b"side" => taker = Some(r.str()?),
+            b"price" => price = Some(number(r)?),
+            b"qty" => qty = Some(number(r)?),
+            b"trade_id" => trade_id = Some(r.raw()?),
+            b"timestamp" => timestamp = Some(r.str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let symbol = symbol.ok_or(MdError::MissingField("symbol"))?;
+        let taker = taker.ok_or(MdError::MissingField("side"))?;
+        let price = price.ok_or(MdError::MissingField("price"))?;
+        let qty = qty.ok_or(MdError::MissingField("qty"))?;
+        let id = trade_id.ok_or(MdError::MissingField("trade_id"))?;
+        let timestamp = timestamp.ok_or(MdError::MissingField("timestamp"))?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MdError::Invalid {
+                field: "trade_id",
+                problem: "expected an integer",
+            });
+        }
+        Ok((
+            symbol,
+            times.ns("timestamp", timestamp)?,
+            price.decimal("price")?,
+            qty.decimal("qty")?,
+            side("side", taker)?,
+            id,
+        ))
+    })();
+    if let Some((symbol, ts, price, qty, side, id)) = batch.check(fields) {
+        batch.trade(frame, symbol, ts, price, qty, side, id);
+    }
+    Ok(())
+}
+
+/// One `ticker` element: the best bid and offer.
+fn read_ticker<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
+    let (mut symbol, mut bid, mut bid_qty, mut ask, mut ask_qty, mut timestamp) =
+        (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            b"symbol" => symbol = Some(r.str()?),
+            b"bid" => bid = Some(number(r)?),
+            b"bid_qty" => bid_qty = Some(number(r)?),
+            b"ask" => ask = Some(number(r)?),
+            b"ask_qty" => ask_qty = Some(number(r)?),
+            b"timestamp" => timestamp = r.opt_str()?,
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let symbol = symbol.ok_or(MdError::MissingField("symbol"))?;
+        let bid = bid.ok_or(MdError::MissingField("bid"))?;
+        let bid_qty = bid_qty.ok_or(MdError::MissingField("bid_qty"))?;
+        let ask = ask.ok_or(MdError::MissingField("ask"))?;
+        let ask_qty = ask_qty.ok_or(MdError::MissingField("ask_qty"))?;
+        Ok((
+            symbol,
+            opt_time(times, "timestamp", timestamp)?,
+            QuoteMsg {
+                bid_px: bid.decimal("bid")?,
+                bid_qty: bid_qty.decimal("bid_qty")?,
+                ask_px: ask.decimal("ask")?,
+                ask_qty: ask_qty.decimal("ask_qty")?,
+                seq: None,
+            },
+        ))
+    })();
+    if let Some((symbol, ts, quote)) = batch.check(fields) {
+        batch.quote(frame, symbol, Some(ts), quote);
+    }
+    Ok(())
+}
+
+/// Reads `[{"price":..,"qty":..},..]` into `batch` with `side`; a bad number is kept as the
+/// batch's error.
+fn read_levels(
+    r: &mut Reader<'_>,
+    side: Side,
+    field: &'static str,
+    batch: &mut Batch,
+) -> JsonResult<()> {
+    r.array(|r| {
+        let (mut price, mut qty) = (None, None);
+        r.object(|r, key| {
+            match key {
+                b"price" => price = Some(number(r)?),
+                b"qty" => qty = Some(number(r)?),
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        let (Some(price), Some(qty)) = (price, qty) else {
+            return Err(r.fail("a level with price and qty"));
+        };
+        if !batch.failed() {
+            match (price.decimal(field), qty.decimal(field)) {
+                (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+                (Err(e), _) | (_, Err(e)) => batch.fail(e),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One `book` element.
+fn read_book<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    batch: &mut Batch,
+    times: &mut TimeCache,
+) -> JsonResult<()> {
+    let start = batch.level_count();
+    let (mut symbol, mut checksum, mut timestamp) = (None, None, None);
+    r.object(|r, key| {
+        match key {
+            b"symbol" => symbol = Some(r.str()?),
+            b"checksum" => {
+                checksum = match r.opt_u64()? {
+                    Some(c) => Some(u32::try_from(c).map_err(|_| r.fail("a 32-bit checksum"))?),
+                    None => None,
+                }
+            }
+            b"timestamp" => timestamp = r.opt_str()?,
+            b"bids" => {
+                if !r.null()? {
+                    read_levels(r, Side::Buy, "bids", batch)?;
+                }
+            }
+            b"asks" => {
+                if !r.null()? {
+                    read_levels(r, Side::Sell, "asks", batch)?;
+                }
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let Some(symbol) = symbol else {
+        batch.fail(MdError::MissingField("symbol"));
+        return Ok(());
+    };
+    let ts = opt_time(times, "timestamp", timestamp);
+    match batch.check(ts) {
+        Some(ts) => batch.book(
+            frame,
+            symbol,
+            Some(ts),
+            None,
+            start,
+            BookMsg {
+                snapshot: false,
+                levels: &[],
+                seq: None,
+                first_seq: None,
+                prev_seq: None,
+                cross_seq: None,
+                checksum: checksum.map(i64::from),
+            },
+        ),
+        None => batch.truncate_levels(start),
+    }
+    Ok(())
 }
 
 /// Subscribe requests for `symbols` (`BTC/USD`): trades (no snapshot of past trades), the

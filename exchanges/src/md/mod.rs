@@ -8,9 +8,13 @@
 //! ([`protocol::MdProtocol`] → `Tick`s) and `peregrine normalize` (→ [`EventLine`]) are built
 //! from those messages.
 
+pub mod batch;
+pub mod json;
+pub mod num;
 pub mod protocol;
 #[cfg(test)]
 pub(crate) mod testutil;
+mod time;
 
 use std::fmt;
 
@@ -22,6 +26,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::venue::Venue;
+
+pub use time::{rfc3339_ns, TimeCache};
 
 /// One L2 level change: side, price, absolute quantity (zero deletes).
 pub type Level = (Side, Price, Qty);
@@ -193,7 +199,17 @@ pub trait VenueNormalizer: Send {
 }
 
 /// Parses an exact, non-negative decimal string (`"0.0100"` keeps its scale).
+#[inline]
 pub fn decimal(field: &'static str, s: &str) -> Result<Decimal, MdError> {
+    match num::parse_plain(s.as_bytes()) {
+        Some(d) => Ok(d),
+        None => decimal_general(field, s),
+    }
+}
+
+/// [`decimal`] for the shapes the fast parser leaves out (exponents, signs, long mantissas).
+#[cold]
+fn decimal_general(field: &'static str, s: &str) -> Result<Decimal, MdError> {
     let bad = || MdError::BadNumber {
         field,
         value: s.to_string(),
@@ -231,72 +247,54 @@ pub fn ms_to_ns(field: &'static str, ms: u64) -> Result<i64, MdError> {
         })
 }
 
-/// Parses an RFC 3339 UTC time (`2023-02-09T20:32:50.714964855Z`, up to 9 fraction digits)
-/// into ns since the epoch.
-pub fn rfc3339_ns(field: &'static str, s: &str) -> Result<i64, MdError> {
-    let bad = MdError::Invalid {
-        field,
-        problem: "not an RFC 3339 UTC time",
-    };
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad);
-    }
-    if b[13] != b':' || b[16] != b':' || !matches!(b[b.len() - 1], b'Z' | b'z') {
-        return Err(bad);
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(c - b'0');
-        }
-        Some(v)
-    };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return Err(bad);
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad);
-    }
-    let mut nanos = 0i64;
-    let rest = &b[19..b.len() - 1];
-    if !rest.is_empty() {
-        if rest[0] != b'.' || rest.len() < 2 || rest.len() > 10 {
-            return Err(bad);
-        }
-        let frac = num(20..19 + rest.len()).ok_or(bad.clone())?;
-        nanos = frac * 10i64.pow(10 - rest.len() as u32);
-    }
-    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400 + h * 3_600 + mi * 60 + sec) * 1_000_000_000) + nanos)
-}
-
-/// A venue trade id as the `u64` a `Tick` carries: the number itself when it is one, else a
-/// stable 64-bit FNV-1a hash of the text (Bybit linear ids are UUIDs).
+/// A venue trade id as the `u64` a `Tick` carries: the number itself when it is one (up to 19
+/// digits), else a stable 64-bit hash of the text (Bybit linear ids are UUIDs) that takes it
+/// eight bytes at a time. Distinct ids of the same length never share a hash: each step
+/// (xor a word, multiply by an odd constant, xor-shift) is a bijection of the state.
+#[inline]
 pub fn trade_id_u64(id: &str) -> u64 {
-    if let Ok(n) = id.parse::<u64>() {
+    let b = id.as_bytes();
+    let mut n = 0u64;
+    let mut digits = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        digits += 1;
+    }
+    if digits == b.len() && (1..=19).contains(&digits) {
         return n;
     }
-    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    // What else `u64::from_str` takes: a leading `+`, 20 digits.
+    if matches!(b.first(), Some(b'+' | b'1')) {
+        if let Ok(n) = id.parse::<u64>() {
+            return n;
+        }
+    }
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ (b.len() as u64);
+    let mut words = b.chunks_exact(8);
+    for chunk in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(w));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let w = rest
+            .iter()
+            .rev()
+            .fold(0u64, |w, &c| (w << 8) | u64::from(c));
+        h = mix(h, w);
+    }
+    h
+}
+
+#[inline(always)]
+fn mix(h: u64, w: u64) -> u64 {
+    let h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
 }
 
 /// Calls `f` for every element of the JSON array `raw`, deserialized as `T`, without
@@ -413,6 +411,47 @@ pub fn first_str_level(
     Ok(first)
 }
 
+/// Reads a JSON array of `[price, qty, ...]` decimal-string levels into `batch` with `side`.
+/// A bad number is kept as the batch's error (the array is still read to its end).
+#[inline]
+pub fn read_str_levels(
+    r: &mut json::Reader<'_>,
+    side: Side,
+    field: &'static str,
+    batch: &mut batch::Batch,
+) -> json::JsonResult<()> {
+    r.array(|r| {
+        let (p, q) = r.decimal_pair()?;
+        if batch.failed() {
+            return Ok(());
+        }
+        if let (Some(p), Some(q)) = (p.value(), q.value()) {
+            batch.push_level((side, p, q));
+            return Ok(());
+        }
+        match (p.decimal(field), q.decimal(field)) {
+            (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+            (Err(e), _) | (_, Err(e)) => batch.fail(e),
+        }
+        Ok(())
+    })
+}
+
+/// Reads a JSON array of `[price, qty, ...]` decimal-string levels and returns the first
+/// one (the others are only checked for shape).
+#[inline]
+pub fn read_first_str_level<'a>(
+    r: &mut json::Reader<'a>,
+) -> json::JsonResult<Option<(json::Num<'a>, json::Num<'a>)>> {
+    let mut first = None;
+    r.array(|r| {
+        let pair = r.decimal_pair()?;
+        first.get_or_insert(pair);
+        Ok(())
+    })?;
+    Ok(first)
+}
+
 /// Parses a taker side spelled `buy`/`sell` in any case.
 pub fn side(field: &'static str, s: &str) -> Result<Side, MdError> {
     if s.eq_ignore_ascii_case("buy") {
@@ -503,33 +542,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_times() {
-        assert_eq!(rfc3339_ns("t", "1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(
-            rfc3339_ns("t", "2023-02-09T20:32:50.714964855Z"),
-            Ok(1_675_974_770_714_964_855)
-        );
-        assert_eq!(
-            rfc3339_ns("t", "2023-09-25T07:48:36.925533Z"),
-            Ok(1_695_628_116_925_533_000)
-        );
-        assert_eq!(
-            rfc3339_ns("t", "2019-08-14T20:42:27.265Z"),
-            Ok(1_565_815_347_265_000_000)
-        );
-        for bad in [
-            "",
-            "2023-02-09",
-            "2023-13-09T00:00:00Z",
-            "2023-02-09T00:00:00+01:00",
-            "2023-02-09T00:00:00.Z",
-            "2023-02-09T00:00:00.1234567891Z",
-        ] {
-            assert!(rfc3339_ns("t", bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn decimals_are_exact_and_non_negative() {
         assert_eq!(decimal("p", "0.0100").unwrap().to_string(), "0.0100");
         assert_eq!(decimal("p", "1e-5").unwrap().to_string(), "0.00001");
@@ -543,6 +555,10 @@ mod tests {
         let h = trade_id_u64("20f43950-d8dd-5b31-9112-a178eb6023af");
         assert_eq!(h, trade_id_u64("20f43950-d8dd-5b31-9112-a178eb6023af"));
         assert_ne!(h, trade_id_u64("20f43950-d8dd-5b31-9112-a178eb6023ae"));
+        assert_ne!(h, trade_id_u64("30f43950-d8dd-5b31-9112-a178eb6023af"));
+        assert_eq!(trade_id_u64("+7"), 7, "what `u64::from_str` accepts");
+        assert_eq!(trade_id_u64("18446744073709551615"), u64::MAX);
+        assert_ne!(trade_id_u64("x"), trade_id_u64("x\0"));
     }
 
     #[test]

@@ -15,99 +15,90 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::book_sync::BookRule;
+use crate::md::batch::Batch;
+use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
-    decimal, first_str_level, for_each_elem, ms_to_ns, push_str_levels, side, uint_str, BookMsg,
-    Level, MdError, Msg, MsgKind, Parsed, QuoteMsg, TradeMsg, VenueNormalizer,
+    ms_to_ns, read_first_str_level, read_str_levels, side, uint_str, BookMsg, MdError, Msg, Parsed,
+    QuoteMsg, VenueNormalizer,
 };
 use crate::venue::{Heartbeat, Venue};
 
 /// Public websocket endpoint.
 pub const URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
 
-/// The OKX v5 normalizer (holds a reusable level buffer).
+/// The OKX v5 normalizer: one pass over each frame with [`Reader`], messages collected in a
+/// reusable [`Batch`] (no allocation per frame once grown).
 #[derive(Debug, Default)]
 pub struct Normalizer {
-    levels: Vec<Level>,
+    batch: Batch,
 }
 
 impl Normalizer {
     /// A new normalizer.
     pub fn new() -> Self {
         Self {
-            levels: Vec::with_capacity(64),
+            batch: Batch::new(),
         }
     }
 }
 
-#[derive(Deserialize)]
+/// What a channel carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Trades,
+    Bbo,
+    Books,
+    Other,
+}
+
+fn channel_kind(channel: &str) -> Channel {
+    match channel {
+        "trades" | "trades-all" => Channel::Trades,
+        "bbo-tbt" => Channel::Bbo,
+        "books" | "books-l2-tbt" | "books50-l2-tbt" => Channel::Books,
+        _ => Channel::Other,
+    }
+}
+
+/// The subscription a push belongs to.
+#[derive(Clone, Copy)]
 struct Arg<'a> {
-    #[serde(borrow)]
     channel: &'a str,
-    #[serde(rename = "instId", borrow, default)]
     inst_id: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
+fn read_arg<'a>(r: &mut Reader<'a>) -> JsonResult<Option<Arg<'a>>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let (mut channel, mut inst_id) = (None, None);
+    r.object(|r, key| {
+        match key {
+            b"channel" => channel = Some(r.str()?),
+            b"instId" => inst_id = r.opt_str()?,
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let channel = channel.ok_or_else(|| r.fail("a `channel` in `arg`"))?;
+    Ok(Some(Arg { channel, inst_id }))
+}
+
+/// The envelope's fields.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     arg: Option<Arg<'a>>,
-    #[serde(borrow, default)]
     action: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// `data` was present: read in place, or skipped and its position kept (when it came
+    /// before `arg`).
+    data: bool,
+    data_at: Option<usize>,
     event: Option<&'a str>,
-    #[serde(borrow, default)]
     code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     msg: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct TradeData<'a> {
-    #[serde(rename = "instId", borrow)]
-    inst_id: &'a str,
-    #[serde(rename = "tradeId", borrow)]
-    trade_id: &'a str,
-    #[serde(borrow)]
-    px: &'a str,
-    #[serde(borrow)]
-    sz: &'a str,
-    #[serde(borrow)]
-    side: &'a str,
-    #[serde(borrow)]
-    ts: &'a str,
-}
-
-#[derive(Deserialize)]
-struct BookData<'a> {
-    #[serde(borrow)]
-    asks: &'a RawValue,
-    #[serde(borrow)]
-    bids: &'a RawValue,
-    #[serde(borrow)]
-    ts: &'a str,
-    #[serde(default)]
-    checksum: Option<i64>,
-    #[serde(rename = "prevSeqId", default)]
-    prev_seq_id: Option<i64>,
-    #[serde(rename = "seqId", default)]
-    seq_id: Option<i64>,
-}
-
-fn seq_u64(field: &'static str, v: Option<i64>) -> Result<Option<u64>, MdError> {
-    v.map(|s| {
-        u64::try_from(s).map_err(|_| MdError::Invalid {
-            field,
-            problem: "negative",
-        })
-    })
-    .transpose()
 }
 
 impl VenueNormalizer for Normalizer {
@@ -123,7 +114,40 @@ impl VenueNormalizer for Normalizer {
         if frame == "pong" {
             return Ok(Parsed::control());
         }
-        let env: Envelope<'a> = serde_json::from_str(frame).map_err(MdError::json)?;
+        let batch = &mut self.batch;
+        batch.clear();
+        let mut env = Envelope::default();
+        let mut r = Reader::new(frame);
+        let read = r.object(|r, key| {
+            match key {
+                b"arg" => env.arg = read_arg(r)?,
+                b"action" => env.action = r.opt_str()?,
+                b"data" => {
+                    if env.data {
+                        return Err(r.fail("a single `data` field"));
+                    }
+                    if r.null()? {
+                        return Ok(());
+                    }
+                    env.data = true;
+                    match env.arg {
+                        Some(arg) => read_data(r, frame, arg, batch)?,
+                        None => {
+                            env.data_at = Some(r.pos());
+                            r.skip()?;
+                        }
+                    }
+                }
+                b"event" => env.event = r.opt_str()?,
+                b"code" => env.code = r.opt_str_cow()?,
+                b"msg" => env.msg = r.opt_str_cow()?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        });
+        if read.and_then(|()| r.end()).is_err() {
+            return Err(r.error());
+        }
         if let Some(event) = env.event {
             if event == "error" {
                 return Ok(Parsed::venue_error(format!(
@@ -135,77 +159,202 @@ impl VenueNormalizer for Normalizer {
             return Ok(Parsed::control());
         }
         let arg = env.arg.ok_or(MdError::MissingField("arg"))?;
-        let data = env.data.ok_or(MdError::MissingField("data"))?;
-        match arg.channel {
-            "trades" | "trades-all" => {
-                for_each_elem(data, |t: TradeData<'a>| {
-                    sink(&Msg {
-                        symbol: t.inst_id,
-                        exch_ts_ns: ms_to_ns("ts", uint_str("ts", t.ts)?)?,
-                        kind: MsgKind::Trade(TradeMsg {
-                            price: decimal("px", t.px)?,
-                            qty: decimal("sz", t.sz)?,
-                            side: side("side", t.side)?,
-                            trade_id: t.trade_id,
-                        }),
-                    });
-                    Ok(())
-                })?;
+        if !env.data {
+            return Err(MdError::MissingField("data"));
+        }
+        let mut snapshot = false;
+        match channel_kind(arg.channel) {
+            Channel::Trades => {}
+            Channel::Bbo => {
+                arg.inst_id.ok_or(MdError::MissingField("instId"))?;
             }
-            "bbo-tbt" => {
-                let symbol = arg.inst_id.ok_or(MdError::MissingField("instId"))?;
-                for_each_elem(data, |b: BookData<'a>| {
-                    let bid = first_str_level(b.bids, "bids")?;
-                    let ask = first_str_level(b.asks, "asks")?;
-                    let exch_ts_ns = ms_to_ns("ts", uint_str("ts", b.ts)?)?;
-                    if let (Some((bid_px, bid_qty)), Some((ask_px, ask_qty))) = (bid, ask) {
-                        sink(&Msg {
-                            symbol,
-                            exch_ts_ns,
-                            kind: MsgKind::Quote(QuoteMsg {
-                                bid_px,
-                                bid_qty,
-                                ask_px,
-                                ask_qty,
-                                seq: seq_u64("seqId", b.seq_id)?,
-                            }),
-                        });
-                    }
-                    Ok(())
-                })?;
-            }
-            "books" | "books-l2-tbt" | "books50-l2-tbt" => {
-                let symbol = arg.inst_id.ok_or(MdError::MissingField("instId"))?;
-                let snapshot = match env.action {
+            Channel::Books => {
+                arg.inst_id.ok_or(MdError::MissingField("instId"))?;
+                snapshot = match env.action {
                     Some("snapshot") => true,
                     Some("update") => false,
                     _ => return Err(MdError::MissingField("action")),
                 };
-                let levels = &mut self.levels;
-                for_each_elem(data, |b: BookData<'a>| {
-                    levels.clear();
-                    push_str_levels(b.bids, Side::Buy, "bids", levels)?;
-                    push_str_levels(b.asks, Side::Sell, "asks", levels)?;
-                    sink(&Msg {
-                        symbol,
-                        exch_ts_ns: ms_to_ns("ts", uint_str("ts", b.ts)?)?,
-                        kind: MsgKind::Book(BookMsg {
-                            snapshot,
-                            levels: levels.as_slice(),
-                            seq: seq_u64("seqId", b.seq_id)?,
-                            first_seq: None,
-                            prev_seq: b.prev_seq_id,
-                            cross_seq: None,
-                            checksum: b.checksum,
-                        }),
-                    });
-                    Ok(())
-                })?;
             }
-            other => return Err(MdError::Unsupported(other.to_string())),
+            Channel::Other => return Err(MdError::Unsupported(arg.channel.to_string())),
         }
+        if let Some(at) = env.data_at {
+            let mut r = Reader::at(frame, at);
+            if read_data(&mut r, frame, arg, batch).is_err() {
+                return Err(r.error());
+            }
+        }
+        batch.emit(frame, 0, snapshot, sink)?;
         Ok(Parsed::data())
     }
+}
+
+fn seq_u64(field: &'static str, v: Option<i64>) -> Result<Option<u64>, MdError> {
+    v.map(|s| {
+        u64::try_from(s).map_err(|_| MdError::Invalid {
+            field,
+            problem: "negative",
+        })
+    })
+    .transpose()
+}
+
+/// Reads the `data` array of a push on `arg` into `batch`.
+fn read_data<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    arg: Arg<'a>,
+    batch: &mut Batch,
+) -> JsonResult<()> {
+    match (channel_kind(arg.channel), arg.inst_id) {
+        (Channel::Trades, _) => r.array(|r| read_trade(r, frame, batch)),
+        (Channel::Bbo, Some(symbol)) => r.array(|r| read_book(r, frame, symbol, true, batch)),
+        (Channel::Books, Some(symbol)) => r.array(|r| read_book(r, frame, symbol, false, batch)),
+        // Reported from the envelope (missing instId, unsupported channel).
+        _ => r.skip(),
+    }
+}
+
+/// One `trades` element.
+fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+    let (mut inst_id, mut trade_id, mut px, mut sz, mut taker, mut ts) =
+        (None, None, None, None, None, None);
+    r.object(|r, key| {
+        match key {
+            b"instId" => inst_id = Some(r.str()?),
+            b"tradeId" => trade_id = Some(r.str()?),
+            b"px" => px = Some(r.decimal_str()?),
+            b"sz" => sz = Some(r.decimal_str()?),
+            b"side" => taker = Some(r.str()?),
+            b"ts" => ts = Some(r.str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    let fields = (|| -> Result<_, MdError> {
+        let inst_id = inst_id.ok_or(MdError::MissingField("instId"))?;
+        let trade_id = trade_id.ok_or(MdError::MissingField("tradeId"))?;
+        let px = px.ok_or(MdError::MissingField("px"))?;
+        let sz = sz.ok_or(MdError::MissingField("sz"))?;
+        let taker = taker.ok_or(MdError::MissingField("side"))?;
+        let ts = ts.ok_or(MdError::MissingField("ts"))?;
+        Ok((
+            inst_id,
+            ms_to_ns("ts", uint_str("ts", ts)?)?,
+            px.decimal("px")?,
+            sz.decimal("sz")?,
+            side("side", taker)?,
+            trade_id,
+        ))
+    })();
+    if let Some((symbol, ts, price, qty, side, id)) = batch.check(fields) {
+        batch.trade(frame, symbol, ts, price, qty, side, id);
+    }
+    Ok(())
+}
+
+/// One `books` / `bbo-tbt` element: all levels, or the best bid and offer (`bbo`).
+fn read_book<'a>(
+    r: &mut Reader<'a>,
+    frame: &'a str,
+    symbol: &'a str,
+    bbo: bool,
+    batch: &mut Batch,
+) -> JsonResult<()> {
+    let start = batch.level_count();
+    let (mut ts, mut checksum, mut prev_seq, mut seq) = (None, None, None, None);
+    let (mut bids, mut asks) = (false, false);
+    let (mut best_bid, mut best_ask) = (None, None);
+    r.object(|r, key| {
+        match key {
+            b"ts" => ts = Some(r.str()?),
+            b"checksum" => checksum = r.opt_i64()?,
+            b"prevSeqId" => prev_seq = r.opt_i64()?,
+            b"seqId" => seq = r.opt_i64()?,
+            b"bids" if bbo => best_bid = Some(read_first_str_level(r)?),
+            b"asks" if bbo => best_ask = Some(read_first_str_level(r)?),
+            b"bids" => {
+                read_str_levels(r, Side::Buy, "bids", batch)?;
+                bids = true;
+            }
+            b"asks" => {
+                read_str_levels(r, Side::Sell, "asks", batch)?;
+                asks = true;
+            }
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let missing = if !bids && best_bid.is_none() {
+        Some("bids")
+    } else if !asks && best_ask.is_none() {
+        Some("asks")
+    } else if ts.is_none() {
+        Some("ts")
+    } else {
+        None
+    };
+    if let Some(field) = missing {
+        batch.fail(MdError::MissingField(field));
+    }
+    let Some(ts) = ts else {
+        batch.truncate_levels(start);
+        return Ok(());
+    };
+    if bbo {
+        let quote = (|| -> Result<_, MdError> {
+            let bid = best_bid
+                .flatten()
+                .map(|(p, q)| Ok::<_, MdError>((p.decimal("bids")?, q.decimal("bids")?)))
+                .transpose()?;
+            let ask = best_ask
+                .flatten()
+                .map(|(p, q)| Ok::<_, MdError>((p.decimal("asks")?, q.decimal("asks")?)))
+                .transpose()?;
+            let exch_ts_ns = ms_to_ns("ts", uint_str("ts", ts)?)?;
+            let (Some((bid_px, bid_qty)), Some((ask_px, ask_qty))) = (bid, ask) else {
+                return Ok(None);
+            };
+            let quote = QuoteMsg {
+                bid_px,
+                bid_qty,
+                ask_px,
+                ask_qty,
+                seq: seq_u64("seqId", seq)?,
+            };
+            Ok(Some((exch_ts_ns, quote)))
+        })();
+        if let Some(Some((exch_ts_ns, q))) = batch.check(quote) {
+            batch.quote(frame, symbol, Some(exch_ts_ns), q);
+        }
+        return Ok(());
+    }
+    let head = (|| -> Result<_, MdError> {
+        Ok((ms_to_ns("ts", uint_str("ts", ts)?)?, seq_u64("seqId", seq)?))
+    })();
+    match batch.check(head) {
+        Some((exch_ts_ns, seq)) => batch.book(
+            frame,
+            symbol,
+            Some(exch_ts_ns),
+            None,
+            start,
+            BookMsg {
+                snapshot: false,
+                levels: &[],
+                seq,
+                first_seq: None,
+                prev_seq,
+                cross_seq: None,
+                checksum,
+            },
+        ),
+        None => batch.truncate_levels(start),
+    }
+    Ok(())
 }
 
 /// One subscribe request for `symbols` (instIds): `trades`, `bbo-tbt` and `books` each.

@@ -32,7 +32,7 @@ fn registry() -> Arc<Instruments> {
     Arc::new(r)
 }
 
-/// Book levels `(price, qty)`, best first.
+/// One side of a book: `(price, qty)` levels, best first.
 type Levels = Vec<(Decimal, Decimal)>;
 
 /// The client's view of the book, rebuilt from the ticks with the core's own [`OrderBook`].
