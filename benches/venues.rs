@@ -202,16 +202,9 @@ fn bench(c: &mut Criterion) {
             );
         }
         let mut next = 1_001u64;
-        for k in 0..2 {
+        for (k, (delta, want)) in f.deltas.iter().zip(checksums).enumerate() {
             next += 1;
-            let verified = feed(
-                &mut *norm,
-                &mut seq,
-                &f.deltas[k],
-                false,
-                next,
-                checksums[k],
-            );
+            let verified = feed(&mut *norm, &mut seq, delta, false, next, want);
             assert_eq!(
                 verified,
                 (true, SyncOutcome::Applied, 20),
