@@ -16,15 +16,15 @@ use std::sync::Arc;
 
 #[path = "support/core_fixture.rs"]
 mod core_fixture;
+#[path = "support/risk_fixture.rs"]
+mod risk_fixture;
 
 use core_fixture::CoreFixture;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use peregrine_engine::config::StrategyConfig;
 use peregrine_engine::gateway::{OrderSigner, SignedOrder};
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
-use peregrine_engine::risk::{
-    ExposureView, ExtraLimits, InstrumentLimits, KillSwitch, RateBudget, RiskGate, RiskLimits,
-};
+use peregrine_engine::risk::{ExposureView, RiskGate};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::stages::{LatencyHub, Stage, StageSet};
 use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, TradeView};
@@ -34,7 +34,6 @@ use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
 use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
 use peregrine_exchanges::venue::{Venue, VenueProtocol};
-use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":3284793015,"p":"43000.12000000","q":"0.00150000","T":1672515782136,"m":true,"M":true}}"#;
@@ -167,47 +166,7 @@ fn strategy_on_trade(input: (StrategyHost, TradeView)) -> (bool, StrategyHost) {
 }
 
 fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
-    // Every check on, as on the core's path (see benches/risk.rs).
-    let gate = RiskGate::new(
-        RiskLimits {
-            max_order_notional: dec!(1000),
-            max_position: dec!(0.05),
-        },
-        KillSwitch::new(false),
-    )
-    .with_extra(ExtraLimits {
-        max_order_qty: Some(dec!(0.04)),
-        max_gross_exposure: Some(dec!(100000)),
-        max_open_orders: Some(50),
-        price_band_bps: Some(500),
-        max_tick_age_ms: Some(5000),
-        duplicate_window_ms: Some(1),
-        self_trade_prevention: true,
-        order_weight: 1,
-    })
-    .with_instruments(vec![InstrumentLimits {
-        tick_size: dec!(0.01),
-        lot_size: dec!(0.00001),
-        min_qty: Some(dec!(0.00001)),
-        max_qty: Some(dec!(9000)),
-        min_notional: Some(dec!(5)),
-        ..Default::default()
-    }])
-    .with_rate_budget(RateBudget::new(6000, 100));
-    let view = ExposureView {
-        position: dec!(0.002),
-        open_buy_qty: dec!(0.001),
-        open_sell_qty: Decimal::ZERO,
-        reference_price: Some(dec!(43000.11)),
-        gross_exposure: dec!(1260),
-        open_orders: 2,
-        own_best_bid: Some(dec!(42990)),
-        own_best_ask: Some(dec!(43010)),
-        stale: false,
-        last_tick_ns: 1_000_000_000,
-        now_ns: 1_000_000_000,
-    };
-    (gate, intent(), view)
+    risk_fixture::approving_gate()
 }
 
 #[library_benchmark]
