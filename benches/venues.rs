@@ -202,9 +202,9 @@ fn bench(c: &mut Criterion) {
             );
         }
         let mut next = 1_001u64;
-        for (k, (delta, want)) in f.deltas.iter().zip(checksums).enumerate() {
+        for (k, (delta, checksum)) in f.deltas.iter().zip(checksums).enumerate() {
             next += 1;
-            let verified = feed(&mut *norm, &mut seq, delta, false, next, want);
+            let verified = feed(&mut *norm, &mut seq, delta, false, next, checksum);
             assert_eq!(
                 verified,
                 (true, SyncOutcome::Applied, 20),

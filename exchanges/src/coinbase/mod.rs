@@ -230,7 +230,11 @@ fn read_l2_event<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> J
             b"product_id" => product_id = Some(r.str()?),
             b"updates" => {
                 updates = true;
-                r.array(|r| read_update(r, batch))?;
+                let mut more = r.array_start()?;
+                while more {
+                    read_update(r, batch)?;
+                    more = r.array_next()?;
+                }
             }
             _ => r.skip()?,
         }

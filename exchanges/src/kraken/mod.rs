@@ -306,7 +306,8 @@ fn read_levels(
     field: &'static str,
     batch: &mut Batch,
 ) -> JsonResult<()> {
-    r.array(|r| {
+    let mut more = r.array_start()?;
+    while more {
         let (mut price, mut qty) = (None, None);
         r.object(|r, key| {
             match key {
@@ -320,13 +321,18 @@ fn read_levels(
             return Err(r.fail("a level with price and qty"));
         };
         if !batch.failed() {
-            match (price.decimal(field), qty.decimal(field)) {
-                (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
-                (Err(e), _) | (_, Err(e)) => batch.fail(e),
+            if let (Some(p), Some(q)) = (price.value(), qty.value()) {
+                batch.push_level((side, p, q));
+            } else {
+                match (price.decimal(field), qty.decimal(field)) {
+                    (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+                    (Err(e), _) | (_, Err(e)) => batch.fail(e),
+                }
             }
         }
-        Ok(())
-    })
+        more = r.array_next()?;
+    }
+    Ok(())
 }
 
 /// One `book` element.

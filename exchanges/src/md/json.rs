@@ -76,6 +76,16 @@ fn decimal_text(field: &'static str, text: &[u8]) -> Result<Decimal, MdError> {
     super::decimal(field, std::str::from_utf8(text).unwrap_or(""))
 }
 
+/// High bit set in every byte of `w` that is an ASCII digit (exact per byte: the additions
+/// touch only the low seven bits, so nothing carries from one byte into the next).
+#[inline(always)]
+fn digit_bytes(w: u64) -> u64 {
+    let low7 = w & !HI;
+    let ge_0 = low7.wrapping_add(LO * (0x80 - u64::from(b'0'))) & HI;
+    let ge_colon = low7.wrapping_add(LO * (0x80 - u64::from(b'9') - 1)) & HI;
+    ge_0 & !ge_colon & !w & HI
+}
+
 /// Bytes (of eight) from `k` up zeroed: keeps the first `k` bytes of a little-endian word.
 #[inline(always)]
 fn low_bytes(w: u64, k: usize) -> u64 {
@@ -105,12 +115,8 @@ fn short_decimal(s: &[u8]) -> Option<(usize, u64, u32)> {
     let mut word = [0u8; 8];
     word.copy_from_slice(s);
     let w = u64::from_le_bytes(word);
-    // Per-byte classes without carries between bytes: add to the low seven bits only.
-    let low7 = w & !HI;
-    let ascii = !w & HI;
-    let ge_0 = low7.wrapping_add(LO * (0x80 - u64::from(b'0'))) & HI;
-    let ge_colon = low7.wrapping_add(LO * (0x80 - u64::from(b'9') - 1)) & HI;
-    let digit = ge_0 & !ge_colon & ascii;
+    // Per-byte classes without carries between bytes.
+    let digit = digit_bytes(w);
     let x = w ^ (LO * u64::from(b'.'));
     let dot = !((x & !HI).wrapping_add(LO * 0x7F) | x) & HI;
     let n = ((!(digit | dot) & HI).trailing_zeros() / 8) as usize;
@@ -333,6 +339,35 @@ impl<'a> Reader<'a> {
                 }
                 _ => return Err(self.fail("`,` or `]`")),
             }
+        }
+    }
+
+    /// Opens an array read element by element (no closure): true if it has a first element.
+    /// Read each element, then call [`Reader::array_next`].
+    #[inline(always)]
+    pub fn array_start(&mut self) -> JsonResult<bool> {
+        self.expect(b'[', "an array")?;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After an element of an array opened by [`Reader::array_start`]: true if another one
+    /// follows, false at the end of the array.
+    #[inline(always)]
+    pub fn array_next(&mut self) -> JsonResult<bool> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.fail("`,` or `]`")),
         }
     }
 

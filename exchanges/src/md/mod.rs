@@ -420,21 +420,22 @@ pub fn read_str_levels(
     field: &'static str,
     batch: &mut batch::Batch,
 ) -> json::JsonResult<()> {
-    r.array(|r| {
+    let mut more = r.array_start()?;
+    while more {
         let (p, q) = r.decimal_pair()?;
-        if batch.failed() {
-            return Ok(());
+        if !batch.failed() {
+            if let (Some(p), Some(q)) = (p.value(), q.value()) {
+                batch.push_level((side, p, q));
+            } else {
+                match (p.decimal(field), q.decimal(field)) {
+                    (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
+                    (Err(e), _) | (_, Err(e)) => batch.fail(e),
+                }
+            }
         }
-        if let (Some(p), Some(q)) = (p.value(), q.value()) {
-            batch.push_level((side, p, q));
-            return Ok(());
-        }
-        match (p.decimal(field), q.decimal(field)) {
-            (Ok(p), Ok(q)) => batch.push_level((side, p, q)),
-            (Err(e), _) | (_, Err(e)) => batch.fail(e),
-        }
-        Ok(())
-    })
+        more = r.array_next()?;
+    }
+    Ok(())
 }
 
 /// Reads a JSON array of `[price, qty, ...]` decimal-string levels and returns the first

@@ -107,24 +107,30 @@ fn seconds_part(b: &[u8]) -> Option<i64> {
     Some(sec * 1_000_000_000 + nanos)
 }
 
-/// Length of `YYYY-MM-DDTHH:MM:`.
-const MINUTE_PREFIX: usize = 17;
-
-/// One remembered minute: `YYYY-MM-DDTHH:MM:` and its ns.
+/// One remembered minute: the sixteen bytes `YYYY-MM-DDTHH:MM` (the seventeenth, `:`, is
+/// checked on its own) and its ns.
 #[derive(Debug, Clone, Copy, Default)]
 struct Minute {
-    prefix: [u8; MINUTE_PREFIX],
+    prefix: u128,
     ns: i64,
     valid: bool,
 }
 
-/// [`rfc3339_ns`] that remembers the last two minutes it parsed (`YYYY-MM-DDTHH:MM:` and their
+/// [`rfc3339_ns`] that remembers the last two minutes it parsed (`YYYY-MM-DDTHH:MM` and their
 /// ns; two, because a frame's own time and its events' times may differ): a time in one of
 /// them is read from its seconds on. Results are those of [`rfc3339_ns`].
 #[derive(Debug, Clone, Default)]
 pub struct TimeCache {
     /// Most recently used first.
     minutes: [Minute; 2],
+}
+
+/// `(YYYY-MM-DDTHH:MM as a word, SS[.fraction]Z)` of a time, if it has a `:` after the minute.
+#[inline(always)]
+fn split_minute(b: &[u8]) -> Option<(u128, &[u8])> {
+    let (head, rest) = b.split_first_chunk::<16>()?;
+    let (&colon, rest) = rest.split_first()?;
+    (colon == b':').then_some((u128::from_le_bytes(*head), rest))
 }
 
 impl TimeCache {
@@ -136,27 +142,32 @@ impl TimeCache {
     /// ns since the epoch of the RFC 3339 UTC time `s` (`field` names it in errors).
     #[inline]
     pub fn ns(&mut self, field: &'static str, s: &str) -> Result<i64, MdError> {
-        let b = s.as_bytes();
-        if let Some((prefix, rest)) = b.split_first_chunk::<MINUTE_PREFIX>() {
-            for k in 0..2 {
-                let m = self.minutes[k];
-                if m.valid && *prefix == m.prefix {
-                    if let Some(ns) = seconds_part(rest).and_then(|r| m.ns.checked_add(r)) {
-                        self.minutes.swap(0, k);
-                        return Ok(ns);
-                    }
-                }
+        let split = split_minute(s.as_bytes());
+        if let Some((prefix, rest)) = split {
+            let [m0, m1] = self.minutes;
+            let hit = if m0.valid && m0.prefix == prefix {
+                Some(m0.ns)
+            } else if m1.valid && m1.prefix == prefix {
+                self.minutes = [m1, m0];
+                Some(m1.ns)
+            } else {
+                None
+            };
+            if let Some(ns) = hit.and_then(|base| base.checked_add(seconds_part(rest)?)) {
+                return Ok(ns);
             }
         }
         let ns = rfc3339_ns(field, s)?;
-        if let Some((prefix, rest)) = b.split_first_chunk::<MINUTE_PREFIX>() {
+        if let Some((prefix, rest)) = split {
             if let Some(r) = seconds_part(rest) {
-                self.minutes[1] = self.minutes[0];
-                self.minutes[0] = Minute {
-                    prefix: *prefix,
-                    ns: ns - r,
-                    valid: true,
-                };
+                self.minutes = [
+                    Minute {
+                        prefix,
+                        ns: ns - r,
+                        valid: true,
+                    },
+                    self.minutes[0],
+                ];
             }
         }
         Ok(ns)
