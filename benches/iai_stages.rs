@@ -1,7 +1,10 @@
 //! Instruction counts (Valgrind callgrind through iai-callgrind) of one call of each hot-path
-//! stage: normalize a trade frame, one `ema_cross.rhai` `on_trade`, one risk check, build and
-//! sign one order, and one stage-latency record. Counts are stable on a noisy shared machine,
-//! so they catch regressions that wall-clock benches cannot.
+//! stage: normalize a Binance trade frame, a Bybit / OKX / Kraken trade frame through the
+//! venue's protocol, one `ema_cross.rhai` `on_trade`, one full pre-trade risk
+//! check (`check_order`, every check on), build and sign one order, and one stage-latency
+//! record. Counts are stable on a noisy shared machine, so they catch regressions that
+//! wall-clock benches cannot. Each benchmark returns its state, so dropping it (the Rhai
+//! engine, the histograms) is not counted.
 //!
 //! Needs valgrind and `iai-callgrind-runner` of the same version as the `iai-callgrind`
 //! library (see benches/README.md); CI only builds this bench.
@@ -11,18 +14,26 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "support/core_fixture.rs"]
+mod core_fixture;
+#[path = "support/risk_fixture.rs"]
+mod risk_fixture;
+
+use core_fixture::CoreFixture;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use peregrine_engine::config::StrategyConfig;
-use peregrine_engine::gateway::OrderSigner;
+use peregrine_engine::gateway::{OrderSigner, SignedOrder};
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
-use peregrine_engine::risk::{ExposureView, KillSwitch, RiskGate, RiskLimits};
+use peregrine_engine::risk::{ExposureView, RiskGate};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::stages::{LatencyHub, Stage, StageSet};
 use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, TradeView};
+use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
-use rust_decimal::Decimal;
+use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
+use peregrine_exchanges::venue::{Venue, VenueProtocol};
 use rust_decimal_macros::dec;
 
 const TRADE: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":3284793015,"p":"43000.12000000","q":"0.00150000","T":1672515782136,"m":true,"M":true}}"#;
@@ -61,11 +72,50 @@ fn normalizer() -> Normalizer {
 
 #[library_benchmark]
 #[bench::trade(normalizer())]
-fn normalize_trade(mut n: Normalizer) -> bool {
+fn normalize_trade(mut n: Normalizer) -> (bool, Normalizer) {
     let mut last = None;
     let ok = n.normalize(black_box(TRADE), 1, |t| last = Some(t)).is_ok();
     black_box(last);
-    ok
+    (ok, n)
+}
+
+const BYBIT_TRADE: &str = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#;
+const OKX_TRADE: &str = r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897","count":"3","source":"0","seqId":1234}]}"#;
+const KRAKEN_TRADE: &str = r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":45283.5,"qty":0.00100000,"ord_type":"limit","trade_id":4665846,"timestamp":"2023-09-25T07:48:36.925533Z"}]}"#;
+
+/// A venue's market-data protocol, warmed with one frame (lazy state, page faults).
+fn venue_protocol(
+    venue: Venue,
+    canonical: &str,
+    frame: &'static str,
+) -> (Box<dyn VenueProtocol>, &'static str) {
+    let mut r = Instruments::new();
+    if let Some(spec) =
+        InstrumentSpec::from_canonical(venue.as_str(), canonical, dec!(0.01), dec!(0.001))
+    {
+        r.intern(spec);
+    }
+    let Some(mut proto) = market_data_protocol(venue, Arc::new(r), ProtocolOptions::default())
+    else {
+        panic!("{venue} has a market-data protocol");
+    };
+    proto.on_connect(&mut |_| ());
+    let mut n = 0;
+    let _ = proto.on_frame(frame, 0, &mut |_| n += 1);
+    assert_eq!(n, 1, "{venue}: the warm-up frame is one trade");
+    (proto, frame)
+}
+
+#[library_benchmark]
+#[bench::bybit(venue_protocol(Venue::Bybit, "BTC-USDT", BYBIT_TRADE))]
+#[bench::okx(venue_protocol(Venue::Okx, "BTC-USDT", OKX_TRADE))]
+#[bench::kraken(venue_protocol(Venue::Kraken, "BTC-USD", KRAKEN_TRADE))]
+fn venue_trade_frame(input: (Box<dyn VenueProtocol>, &'static str)) -> Box<dyn VenueProtocol> {
+    let (mut proto, frame) = input;
+    let mut last = None;
+    let r = proto.on_frame(black_box(frame), 1, &mut |t| last = Some(t));
+    black_box((r.is_ok(), last));
+    proto
 }
 
 fn ema_host() -> (StrategyHost, TradeView) {
@@ -109,34 +159,24 @@ fn ema_host() -> (StrategyHost, TradeView) {
 
 #[library_benchmark]
 #[bench::no_cross(ema_host())]
-fn strategy_on_trade(input: (StrategyHost, TradeView)) -> bool {
+fn strategy_on_trade(input: (StrategyHost, TradeView)) -> (bool, StrategyHost) {
     let (mut host, t) = input;
-    host.on_trade(black_box(t), 1, 0).is_ok()
+    let ok = host.on_trade(black_box(t), 1, 0).is_ok();
+    (ok, host)
 }
 
 fn risk_setup() -> (RiskGate, OrderIntent, ExposureView) {
-    let gate = RiskGate::new(
-        RiskLimits {
-            max_order_notional: dec!(1000),
-            max_position: dec!(1),
-        },
-        KillSwitch::new(false),
-    );
-    let view = ExposureView {
-        position: dec!(0.002),
-        open_buy_qty: dec!(0.001),
-        open_sell_qty: Decimal::ZERO,
-        reference_price: Some(dec!(43000.11)),
-        ..Default::default()
-    };
-    (gate, intent(), view)
+    risk_fixture::approving_gate()
 }
 
 #[library_benchmark]
-#[bench::approve(risk_setup())]
-fn risk_check(input: (RiskGate, OrderIntent, ExposureView)) -> bool {
-    let (gate, intent, view) = input;
-    gate.check(black_box(&intent), black_box(&view)).is_ok()
+#[bench::approve_every_check(risk_setup())]
+fn risk_check_order(input: (RiskGate, OrderIntent, ExposureView)) -> (bool, RiskGate) {
+    let (mut gate, intent, view) = input;
+    let ok = gate
+        .check_order(black_box(&intent), black_box(&view))
+        .is_ok();
+    (ok, gate)
 }
 
 fn signer() -> (BinanceSigner, OrderRequest) {
@@ -157,11 +197,10 @@ fn signer() -> (BinanceSigner, OrderRequest) {
 
 #[library_benchmark]
 #[bench::new_order(signer())]
-fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> usize {
+fn sign_new_order(input: (BinanceSigner, OrderRequest)) -> (Option<SignedOrder>, BinanceSigner) {
     let (mut s, req) = input;
-    s.sign_new(black_box(&req), 1_700_000_000_000)
-        .map(|o| o.params.len())
-        .unwrap_or(0)
+    let signed = s.sign_new(black_box(&req), 1_700_000_000_000).ok();
+    (signed, s)
 }
 
 fn stage_setup() -> (StageSet, LatencyHub) {
@@ -170,7 +209,7 @@ fn stage_setup() -> (StageSet, LatencyHub) {
 
 #[library_benchmark]
 #[bench::core_and_feed(stage_setup())]
-fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
+fn stage_record(input: (StageSet, LatencyHub)) -> (StageSet, LatencyHub) {
     let (mut set, hub) = input;
     set.record(Stage::TickToOrder, black_box(9_500));
     hub.record_frame(
@@ -178,12 +217,36 @@ fn stage_record(input: (StageSet, LatencyHub)) -> u64 {
         1_672_515_782_136_000_000,
         1_672_515_782_138_000_000,
     );
-    set.summary(Stage::TickToOrder).count
+    (set, hub)
+}
+
+fn crossing_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.crossing_trade();
+    (f, t)
+}
+
+// The core's whole per-order path: a crossing trade through `ema_cross.rhai`, the risk gate,
+// signing of the cancel and the new order, and their hand-off.
+fn quiet_core() -> (CoreFixture, Tick) {
+    let mut f = CoreFixture::new();
+    let t = f.same_trade_again();
+    (f, t)
+}
+
+#[library_benchmark]
+#[bench::crossing_trade(crossing_core())]
+#[bench::no_cross_baseline(quiet_core())]
+fn core_tick_to_order(input: (CoreFixture, Tick)) -> CoreFixture {
+    let (mut f, t) = input;
+    f.core.on_tick(black_box(t));
+    f
 }
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, strategy_on_trade, risk_check, sign_new_order, stage_record
+    benchmarks = normalize_trade, venue_trade_frame, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
+        core_tick_to_order
 );
 
 main!(library_benchmark_groups = hot_path);

@@ -1,5 +1,5 @@
-//! One engine run, wired: simulator (optional) -> Binance feed -> lock-free queue -> core loop
-//! -> order gateway -> exec reports back -> sink. The binary's edge: errors are `anyhow`.
+//! One engine run, wired: simulator (optional) -> Binance feed (+ the `[[market_data]]`
+//! venues' feeds) -> lock-free queue -> core loop -> order gateway -> exec reports back -> sink. The binary's edge: errors are `anyhow`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -25,6 +25,7 @@ use peregrine_exchanges::binance::signer::BinanceSigner;
 use peregrine_exchanges::binance::user_stream::{run_user_stream, UserStreamConfig};
 use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
 use peregrine_exchanges::venue::Venue;
+use peregrine_exchanges::ws::FeedStatsSnapshot;
 use peregrine_exchanges::ws::FrameTap;
 use tokio::sync::watch;
 
@@ -130,17 +131,6 @@ fn runtime_pinned(cpu: Option<usize>) -> Result<tokio::runtime::Runtime> {
     b.build().context("starting the async runtime")
 }
 
-fn instruments(cfg: &Config) -> Result<Instruments> {
-    let mut out = Instruments::new();
-    for i in &cfg.instruments {
-        let spec =
-            InstrumentSpec::from_canonical(&cfg.venue.name, &i.symbol, i.tick_size, i.lot_size)
-                .with_context(|| format!("instrument {:?} is not BASE-QUOTE", i.symbol))?;
-        out.intern(spec);
-    }
-    Ok(out)
-}
-
 fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimConfig> {
     let mut symbols = Vec::new();
     for i in &cfg.instruments {
@@ -185,7 +175,7 @@ fn random_hex(bytes: usize) -> String {
 /// user stream, gateway, sink, simulator) and reports.
 pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<RunOutcome> {
     let started = Instant::now();
-    let instruments = Arc::new(instruments(&cfg)?);
+    let instruments = Arc::new(crate::venues::registry(&cfg)?);
 
     // Venue endpoints and credentials: the in-process simulator with throwaway keys, or the
     // configured venue with keys from the environment.
@@ -347,6 +337,14 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         latency: hub.clone(),
         ..FeedStats::default()
     });
+    // The `[[market_data]]` venues: market data only, into the same queue.
+    let md_feeds = crate::venues::market_data_feeds(&cfg, &instruments, &hub, None)?;
+    let mut venue_stats = vec![(Venue::Binance, feed_stats.clone())];
+    venue_stats.extend(md_feeds.iter().map(|f| (f.venue, f.stats.clone())));
+    let md_futures = md_feeds
+        .into_iter()
+        .map(|f| Box::pin(f.run(tick_tx.clone(), feed_stop_rx.clone())) as _)
+        .collect();
     let core_running = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics = if cfg.metrics.enabled {
@@ -354,6 +352,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             sink: Some(sink_join.gauges()),
             hub: hub.clone(),
             feed: feed_stats.clone(),
+            venues: venue_stats.clone(),
             core_running: core_running.clone(),
             started,
         };
@@ -378,6 +377,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             out: tick_tx,
             stop: feed_stop_rx,
             stats: feed_stats.clone(),
+            market_data: md_futures,
         },
         core_running,
     )?;
@@ -402,7 +402,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     guards.stop().await;
     let us_stats = user_stream.await.context("the user stream task panicked")?;
     let gw_stats = gateway.await.context("the gateway task panicked")?;
-    let feed_snapshot = feed_stats.snapshot();
+    let feed_snapshots: Vec<(Venue, FeedStatsSnapshot)> = venue_stats
+        .iter()
+        .map(|(v, s)| (*v, s.snapshot()))
+        .collect();
     let _ = metrics_stop_tx.send(true);
     if let Some((_, task)) = metrics {
         let _ = task.await;
@@ -432,17 +435,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         rejects: core_report.rejects,
         realized_pnl: core_report.realized_pnl.clone(),
         latency_ns: core_report.latency_ns,
-        feed: serde_json::json!({
-            "frames": feed_snapshot.frames,
-            "ticks": feed_snapshot.ticks,
-            "malformed": feed_snapshot.malformed,
-            "dropped": feed_snapshot.dropped,
-            "reconnects": feed_snapshot.reconnects,
-            "resyncs": feed_snapshot.resyncs,
-            "stale": feed_snapshot.stale,
-            "venue_errors": feed_snapshot.venue_errors,
-            "oversized": feed_snapshot.oversized,
-        }),
+        feed: crate::venues::feeds_json(&feed_snapshots),
         sink: serde_json::json!({
             "orders": sink_stats.orders,
             "fills": sink_stats.fills,
@@ -514,16 +507,20 @@ async fn check_instrument_rules(
     rest: &BinanceRest,
     instruments: &Instruments,
 ) -> Result<Vec<InstrumentLimits>> {
-    let symbols: Vec<&str> = instruments
-        .iter()
-        .map(|(_, s)| s.venue_symbol.as_str())
-        .collect();
+    // The trading venue's instruments: the registry's primary venue, interned first (ids
+    // 0..n); market-data venues' instruments follow and keep the gate's default limits.
+    let primary = instruments.primary_venue().unwrap_or_default();
+    let trading = || instruments.iter().filter(|(_, s)| s.venue == primary);
+    let symbols: Vec<&str> = trading().map(|(_, s)| s.venue_symbol.as_str()).collect();
     let rules = rest
         .exchange_info(&symbols)
         .await
         .context("fetching exchangeInfo from the venue")?;
-    let mut out = Vec::with_capacity(instruments.len());
-    for (_, spec) in instruments.iter() {
+    let mut out = Vec::with_capacity(symbols.len());
+    for (id, spec) in trading() {
+        if id.index() != out.len() {
+            bail!("the trading venue's instruments must be interned first");
+        }
         let Some(r) = rules.iter().find(|r| r.symbol == spec.venue_symbol) else {
             bail!(
                 "the venue does not list {} ({})",
@@ -575,14 +572,15 @@ struct RecordLine<'a> {
     frame: &'a str,
 }
 
-/// `peregrine record`: connects the market-data feed of `config` (the in-process simulator
-/// when `[sim]` is enabled) and writes every raw websocket text frame with its local receive
-/// time to `out`, one JSON object per line, until `duration` or Ctrl-C.
+/// `peregrine record`: connects the market-data feeds of `config` (the trading venue's, which
+/// is the in-process simulator when `[sim]` is enabled, and every `[[market_data]]` venue's)
+/// and writes every raw websocket text frame with its venue and local receive time to `out`,
+/// one JSON object per line, until `duration` or Ctrl-C.
 pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Result<()> {
     use std::io::Write;
 
     let cfg = Config::load(config)?;
-    let instruments = Arc::new(instruments(&cfg)?);
+    let instruments = Arc::new(crate::venues::registry(&cfg)?);
     let file = std::fs::File::create(out)
         .with_context(|| format!("creating the record file {}", out.display()))?;
     let (line_tx, line_rx) = crossbeam_channel::unbounded::<String>();
@@ -620,6 +618,13 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             Err(e) => tracing::error!(error = %e, "record: cannot serialize a frame"),
         }
     }));
+    // Every `[[market_data]]` venue, its frames through the same tap.
+    let md_feeds = crate::venues::market_data_feeds(
+        &cfg,
+        &instruments,
+        &Arc::new(LatencyHub::new()),
+        Some(&tap),
+    )?;
     let rt = runtime()?;
     let stats = rt.block_on(async {
         let (sim_handle, ws_base, rest_base) = if cfg.sim.enabled {
@@ -634,11 +639,16 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             (None, cfg.venue.ws_url.clone(), cfg.venue.rest_url.clone())
         };
         let mut feed_cfg = feed_config(&cfg, ws_base, rest_base);
+        // The tap moves into the feeds: the writer ends when the last of them is dropped.
         feed_cfg.tap = Some(tap);
         // Book ticks are built as in a run (snapshots included); nobody needs them here.
         let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
         let drain = std::thread::spawn(move || tick_rx.iter().count());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let md_feeds: Vec<_> = md_feeds
+            .into_iter()
+            .map(|f| tokio::spawn(f.run(tick_tx.clone(), stop_rx.clone())))
+            .collect();
         let feed = tokio::spawn(run_feed_with_stats(
             feed_cfg,
             instruments,
@@ -658,7 +668,10 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             }
         }
         let _ = stop_tx.send(true);
-        let stats = feed.await.context("the feed task panicked")?;
+        let mut stats = vec![feed.await.context("the feed task panicked")?];
+        for f in md_feeds {
+            stats.push(f.await.context("a market-data feed task panicked")?);
+        }
         let _ = tokio::task::spawn_blocking(move || drain.join()).await;
         if let Some(h) = sim_handle {
             h.shutdown().await;
@@ -671,7 +684,8 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
         .with_context(|| format!("writing {out_name}"))?;
     eprintln!(
         "recorded {written} frames to {out_name} (malformed {}, reconnects {})",
-        stats.malformed, stats.reconnects
+        stats.iter().map(|s| s.malformed).sum::<u64>(),
+        stats.iter().map(|s| s.reconnects).sum::<u64>()
     );
     Ok(())
 }

@@ -10,3 +10,4 @@ pub mod normalize_cli;
 pub mod summary;
 pub mod topology;
 pub mod venue_guard;
+pub mod venues;

@@ -20,6 +20,7 @@ use axum::Router;
 use peregrine_engine::latency::LatencyRecorder;
 use peregrine_engine::stages::{EngineCounters, LatencyHub, Stage};
 use peregrine_exchanges::binance::feed::FeedStats;
+use peregrine_exchanges::venue::Venue;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -40,8 +41,11 @@ const BUCKETS_S: [f64; 19] = [
 pub struct MetricsSources {
     /// Stage latency and engine counters.
     pub hub: Arc<LatencyHub>,
-    /// Feed counters (frames, resyncs, drops).
+    /// The trading venue's feed counters (frames, resyncs, drops).
     pub feed: Arc<FeedStats>,
+    /// Every venue's feed counters (the trading venue's and each `[[market_data]]` venue's),
+    /// exported with a `venue` label.
+    pub venues: Vec<(Venue, Arc<FeedStats>)>,
     /// True while the core loop runs; `/health` answers 503 once it is false.
     pub core_running: Arc<AtomicBool>,
     /// When the run started.
@@ -155,6 +159,41 @@ impl Collector for EngineCollector {
             "Feed reconnections",
             f(&s.feed.reconnects),
         )?;
+        type Field = fn(&FeedStats) -> &std::sync::atomic::AtomicU64;
+        let per_venue: [(&str, &str, Field); 5] = [
+            (
+                "peregrine_venue_feed_frames",
+                "Websocket frames received, per venue",
+                |s| &s.frames,
+            ),
+            (
+                "peregrine_venue_feed_ticks",
+                "Ticks delivered to the core's queue, per venue",
+                |s| &s.ticks,
+            ),
+            (
+                "peregrine_venue_feed_dropped_ticks",
+                "Ticks lost to a full queue, per venue",
+                |s| &s.dropped,
+            ),
+            (
+                "peregrine_venue_feed_reconnects",
+                "Feed reconnections, per venue",
+                |s| &s.reconnects,
+            ),
+            (
+                "peregrine_venue_feed_resyncs",
+                "Order books resynced from a snapshot, per venue",
+                |s| &s.resyncs,
+            ),
+        ];
+        for (name, help, field) in per_venue {
+            let mut fam = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (venue, stats) in &s.venues {
+                let labels = [("venue", venue.as_str())];
+                ConstCounter::new(f(field(stats))).encode(fam.encode_family(&labels)?)?;
+            }
+        }
         Self::gauge(
             &mut enc,
             "peregrine_queue_depth",
@@ -270,9 +309,15 @@ mod tests {
         w.record(Stage::Strategy, 2_000_000_000); // 2 s -> +Inf
         hub.close_window(&mut w);
         EngineCounters::bump(&hub.counters.ticks);
+        let okx = Arc::new(FeedStats::default());
+        okx.ticks.fetch_add(7, Ordering::Relaxed);
         let s = MetricsSources {
             hub,
             feed: Arc::new(FeedStats::default()),
+            venues: vec![
+                (Venue::Binance, Arc::new(FeedStats::default())),
+                (Venue::Okx, okx),
+            ],
             core_running: Arc::new(AtomicBool::new(true)),
             started: Instant::now(),
             sink: Some(Arc::new(peregrine_engine::sink::SinkGauges::default())),
@@ -313,6 +358,14 @@ mod tests {
         );
         assert!(text.contains("peregrine_ticks_total 1"), "{text}");
         assert!(text.contains("peregrine_queue_depth 0"), "{text}");
+        assert!(
+            text.contains("peregrine_venue_feed_ticks_total{venue=\"okx\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("peregrine_venue_feed_ticks_total{venue=\"binance\"} 0"),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
     }
 }

@@ -21,7 +21,7 @@ pub struct RunSummary {
     pub latency_ns: LatencySummary,
     /// Everything else the core reported.
     pub detail: CoreReport,
-    /// Feed counters.
+    /// Feed counters, summed over the venues, with each venue's under `venues`.
     pub feed: serde_json::Value,
     /// Rows the sink wrote.
     pub sink: serde_json::Value,
@@ -76,6 +76,19 @@ impl RunSummary {
                 us(l.max),
                 l.count
             ));
+        }
+        if let Some(venues) = self.feed.get("venues").and_then(|v| v.as_object()) {
+            for (venue, c) in venues {
+                let n = |k: &str| c.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                s.push_str(&format!(
+                    "  feed {venue:<11} frames {}  ticks {}  dropped {}  reconnects {}  resyncs {}\n",
+                    n("frames"),
+                    n("ticks"),
+                    n("dropped"),
+                    n("reconnects"),
+                    n("resyncs")
+                ));
+            }
         }
         for p in &self.detail.positions {
             s.push_str(&format!(

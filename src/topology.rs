@@ -16,7 +16,9 @@ use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::tick::Tick;
 use peregrine_engine::tuning::{CoreTuning, FeedPump, Topology};
 use peregrine_engine::types::Instruments;
-use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
+use peregrine_exchanges::binance::feed::{
+    run_feed_with_stats, FeedConfig, FeedStats, FeedStatsSnapshot,
+};
 use tokio::sync::watch;
 
 type FeedFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -117,13 +119,23 @@ pub struct FeedParts {
     pub stop: watch::Receiver<bool>,
     /// Feed counters and feed-side stage latency.
     pub stats: Arc<FeedStats>,
+    /// The `[[market_data]]` connections, run beside the trading venue's feed (same queue,
+    /// same stop signal), on the same thread.
+    pub market_data: Vec<MdFuture>,
 }
+
+/// A market-data connection of another venue, ready to be driven.
+pub type MdFuture = Pin<Box<dyn Future<Output = FeedStatsSnapshot> + Send>>;
 
 impl FeedParts {
     async fn future(self) {
-        let snap =
-            run_feed_with_stats(self.cfg, self.instruments, self.out, self.stop, self.stats).await;
-        tracing::info!(?snap, "feed stopped");
+        let trading = async move {
+            let snap =
+                run_feed_with_stats(self.cfg, self.instruments, self.out, self.stop, self.stats)
+                    .await;
+            tracing::info!(?snap, "feed stopped");
+        };
+        futures_util::future::join(trading, futures_util::future::join_all(self.market_data)).await;
     }
 }
 

@@ -127,6 +127,7 @@ async fn metrics_and_health_are_served_during_a_run_and_latency_stats_fill_up() 
         "strategy",
         "risk",
         "sign",
+        "handoff",
         "tick_to_order",
         "ack",
         "round_trip",

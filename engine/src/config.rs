@@ -10,6 +10,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub mod market_data;
+
+pub use market_data::{MarketCategory, MarketDataConfig, MarketDataInstrument};
+
 /// Errors loading or validating a configuration file. Every message names the file and,
 /// where one applies, the field or line.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,10 @@ pub struct Config {
     pub venue: VenueConfig,
     /// Instruments to trade (canonical `BASE-QUOTE` symbols).
     pub instruments: Vec<InstrumentConfig>,
+    /// Extra market-data venues (`[[market_data]]`): their ticks reach the core, orders never
+    /// go there. Empty by default.
+    #[serde(default)]
+    pub market_data: Vec<MarketDataConfig>,
     /// Strategies to run.
     #[serde(default)]
     pub strategies: Vec<StrategyConfig>,
@@ -546,8 +554,10 @@ impl Config {
             return Err(invalid(
                 "venue.name".into(),
                 format!(
-                    "unsupported venue {:?}; supported: \"binance\"",
-                    self.venue.name
+                    "unsupported trading venue {:?}; supported: \"binance\" (other venues \
+                     can feed market data through [[market_data]]: {})",
+                    self.venue.name,
+                    market_data::MARKET_DATA_VENUES.join(", ")
                 ),
             ));
         }
@@ -659,6 +669,8 @@ impl Config {
                 ));
             }
         }
+        market_data::validate(&self.market_data, &self.venue, &self.instruments)
+            .map_err(|(field, message)| invalid(field, message))?;
         if self.sink.batch_size == 0 {
             return Err(invalid(
                 "sink.batch_size".into(),

@@ -1,6 +1,6 @@
 //! Tracking of our orders through their life, and exactly-once application of fills.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
@@ -65,7 +65,9 @@ pub struct OrderTracker {
     seen_fills: HashSet<(ClientOrderId, u64)>,
     /// open[strategy][instrument] = (buy qty, sell qty)
     open: Vec<Vec<(Qty, Qty)>>,
-    working: usize,
+    /// Ids of the orders not yet in a final state, oldest first: what `cancel_all` and
+    /// reconciliation walk, so their cost follows the working orders, not the run's history.
+    working: BTreeSet<ClientOrderId>,
     /// Resting limit prices of working orders per instrument: (buys, sells), price -> count.
     resting: Vec<(BTreeMap<Price, u32>, BTreeMap<Price, u32>)>,
 }
@@ -84,7 +86,7 @@ impl OrderTracker {
     pub fn insert(&mut self, request: OrderRequest, created_ns: i64) {
         self.adjust_open(&request, request.intent.qty);
         self.adjust_resting(&request, true);
-        self.working += 1;
+        self.working.insert(request.client_order_id);
         self.orders.insert(
             request.client_order_id,
             TrackedOrder {
@@ -118,21 +120,19 @@ impl OrderTracker {
         strategy: Option<u16>,
         instrument: Option<InstrumentId>,
     ) -> Vec<ClientOrderId> {
-        let mut ids: Vec<ClientOrderId> = self
-            .orders
-            .values()
-            .filter(|o| !o.status.is_terminal() && !o.cancel_sent)
+        self.working
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(|o| !o.cancel_sent)
             .filter(|o| strategy.is_none_or(|s| o.request.intent.strategy == s))
             .filter(|o| instrument.is_none_or(|i| o.request.intent.instrument == i))
             .map(|o| o.request.client_order_id)
-            .collect();
-        ids.sort();
-        ids
+            .collect()
     }
 
     /// Number of orders not yet in a final state.
     pub fn working_count(&self) -> usize {
-        self.working
+        self.working.len()
     }
 
     /// Open (buy, sell) quantity of one strategy on one instrument.
@@ -165,13 +165,10 @@ impl OrderTracker {
 
     /// Every order not yet in a final state, oldest id first (for reconciliation).
     pub fn working_orders(&self) -> Vec<&TrackedOrder> {
-        let mut v: Vec<&TrackedOrder> = self
-            .orders
-            .values()
-            .filter(|o| !o.status.is_terminal())
-            .collect();
-        v.sort_by_key(|o| o.request.client_order_id);
-        v
+        self.working
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .collect()
     }
 
     /// Every order this run knows (any state).
@@ -277,7 +274,7 @@ impl OrderTracker {
             self.adjust_open(&request, after_leaves - before_leaves);
         }
         if now_terminal && !was_terminal {
-            self.working -= 1;
+            self.working.remove(&request.client_order_id);
             self.adjust_resting(&request, false);
         }
         ExecOutcome::Applied {
@@ -332,6 +329,43 @@ mod tests {
             leaves_qty: leaves,
             exch_ts_ns: 0,
         })
+    }
+
+    #[test]
+    fn working_set_follows_final_states_and_keeps_id_order() {
+        let mut t = OrderTracker::new(1, 1);
+        // Ids inserted out of order; most orders end, a few stay working.
+        for seq in (1..=2000).rev() {
+            t.insert(req(seq, Side::Buy, dec!(1)), 0);
+        }
+        for seq in 1..=2000 {
+            let kind = match seq % 3 {
+                0 => ExecKind::Cancelled,
+                1 => fill(u64::from(seq), dec!(1), dec!(0)),
+                _ if seq % 100 == 2 => continue,
+                _ => ExecKind::Expired,
+            };
+            t.apply(&rep(seq, kind));
+        }
+        let expect: Vec<u32> = (1..=2000).filter(|s| s % 3 == 2 && s % 100 == 2).collect();
+        assert_eq!(t.working_count(), expect.len());
+        let seqs = |ids: Vec<ClientOrderId>| ids.into_iter().map(|i| i.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(t.cancellable(None, None)), expect);
+        t.mark_cancel_sent(&ClientOrderId { run: 1, seq: 2 });
+        assert_eq!(seqs(t.cancellable(Some(0), None)), expect[1..].to_vec());
+        let working: Vec<u32> = t
+            .working_orders()
+            .iter()
+            .map(|o| o.request.client_order_id.seq)
+            .collect();
+        assert_eq!(working, expect);
+        // A report after the final state changes nothing in the working set.
+        t.apply(&rep(3, ExecKind::Expired));
+        assert_eq!(t.working_count(), expect.len());
+        assert_eq!(
+            t.account_open_qty(InstrumentId(0)).0,
+            dec!(1) * Decimal::from(expect.len())
+        );
     }
 
     #[test]

@@ -31,9 +31,13 @@ pub enum Stage {
     Strategy,
     /// One order intent through the risk gate.
     Risk,
-    /// Risk approved -> order signed and handed to the venue transport.
+    /// Risk approved -> order built and signed (bytes ready for the wire).
     Sign,
-    /// Frame received -> signed order handed to the venue transport (the internal total).
+    /// Signed order -> handed to the venue transport (channel send, including waking the
+    /// transport's thread when it sleeps).
+    Handoff,
+    /// Frame received -> signed order bytes ready: the end-to-end figure the latency target
+    /// is set on. Add [`Stage::Handoff`] for the moment the transport owns the order.
     TickToOrder,
     /// Order handed to the transport -> venue acknowledgement received.
     Ack,
@@ -45,7 +49,7 @@ pub enum Stage {
 
 impl Stage {
     /// Number of stages.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     /// Every stage, in pipeline order.
     pub const ALL: [Stage; Stage::COUNT] = [
         Stage::FeedDelay,
@@ -54,6 +58,7 @@ impl Stage {
         Stage::Strategy,
         Stage::Risk,
         Stage::Sign,
+        Stage::Handoff,
         Stage::TickToOrder,
         Stage::Ack,
         Stage::Fill,
@@ -69,6 +74,7 @@ impl Stage {
             Stage::Strategy => "strategy",
             Stage::Risk => "risk",
             Stage::Sign => "sign",
+            Stage::Handoff => "handoff",
             Stage::TickToOrder => "tick_to_order",
             Stage::Ack => "ack",
             Stage::Fill => "fill",

@@ -109,6 +109,12 @@ impl InstrumentSpec {
 }
 
 /// The interning table: symbols to [`InstrumentId`] and back. Built at start, read-only after.
+///
+/// An instrument is one symbol on one venue, so `BTC-USDT` on Binance and on OKX are two
+/// instruments. The venue of the first interned instrument is the registry's *primary* venue
+/// (a run interns the trading venue's instruments first); [`Instruments::by_symbol`] and
+/// [`Instruments::by_venue_symbol`] resolve on the primary venue only, and
+/// [`Instruments::on_venue`] on any venue.
 #[derive(Clone, Debug, Default)]
 pub struct Instruments {
     specs: Vec<InstrumentSpec>,
@@ -122,26 +128,40 @@ impl Instruments {
         Self::default()
     }
 
-    /// Adds an instrument (or returns the id it already has).
+    /// Adds an instrument (or returns the id it already has: same venue, same symbol).
     pub fn intern(&mut self, spec: InstrumentSpec) -> InstrumentId {
-        if let Some(id) = self.by_symbol.get(&spec.symbol) {
-            return *id;
+        if let Some(id) = self.on_venue(&spec.venue, &spec.symbol) {
+            return id;
         }
         let id = InstrumentId(self.specs.len() as u32);
-        self.by_venue_symbol.insert(spec.venue_symbol.clone(), id);
-        self.by_symbol.insert(spec.symbol.clone(), id);
+        if self.primary_venue().is_none_or(|v| v == spec.venue) {
+            self.by_venue_symbol.insert(spec.venue_symbol.clone(), id);
+            self.by_symbol.insert(spec.symbol.clone(), id);
+        }
         self.specs.push(spec);
         id
     }
 
-    /// Resolves a venue's spelling (`BTCUSDT`); case-sensitive, no allocation.
+    /// The venue of the first interned instrument (the trading venue of a run).
+    pub fn primary_venue(&self) -> Option<&str> {
+        self.specs.first().map(|s| s.venue.as_str())
+    }
+
+    /// Resolves a primary-venue spelling (`BTCUSDT`); case-sensitive, no allocation.
     pub fn by_venue_symbol(&self, venue_symbol: &str) -> Option<InstrumentId> {
         self.by_venue_symbol.get(venue_symbol).copied()
     }
 
-    /// Resolves a canonical symbol (`BTC-USDT`).
+    /// Resolves a canonical symbol (`BTC-USDT`) on the primary venue.
     pub fn by_symbol(&self, symbol: &str) -> Option<InstrumentId> {
         self.by_symbol.get(symbol).copied()
+    }
+
+    /// Resolves a canonical symbol on `venue` (a linear search: for set-up, not per tick).
+    pub fn on_venue(&self, venue: &str, symbol: &str) -> Option<InstrumentId> {
+        self.iter()
+            .find(|(_, s)| s.venue == venue && s.symbol == symbol)
+            .map(|(id, _)| id)
     }
 
     /// The spec of an interned instrument.
@@ -165,5 +185,43 @@ impl Instruments {
             .iter()
             .enumerate()
             .map(|(i, s)| (InstrumentId(i as u32), s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(venue: &str, symbol: &str, venue_symbol: &str) -> InstrumentSpec {
+        InstrumentSpec {
+            venue_symbol: venue_symbol.into(),
+            ..InstrumentSpec::from_canonical(venue, symbol, Decimal::ONE, Decimal::ONE)
+                .expect("canonical")
+        }
+    }
+
+    #[test]
+    fn one_symbol_on_two_venues_is_two_instruments() {
+        let mut r = Instruments::new();
+        let bn = r.intern(spec("binance", "BTC-USDT", "BTCUSDT"));
+        let bybit = r.intern(spec("bybit", "BTC-USDT", "BTCUSDT"));
+        let okx = r.intern(spec("okx", "BTC-USDT", "BTC-USDT"));
+        let okx_eth = r.intern(spec("okx", "ETH-USDT", "ETH-USDT"));
+        assert_eq!(r.len(), 4);
+        assert!(bn != bybit && bybit != okx && okx != okx_eth);
+        // Interning again returns the same id.
+        assert_eq!(r.intern(spec("okx", "BTC-USDT", "BTC-USDT")), okx);
+        assert_eq!(r.len(), 4);
+        // The primary venue (first interned) owns the unqualified lookups, even where another
+        // venue spells the symbol the same way.
+        assert_eq!(r.primary_venue(), Some("binance"));
+        assert_eq!(r.by_symbol("BTC-USDT"), Some(bn));
+        assert_eq!(r.by_venue_symbol("BTCUSDT"), Some(bn));
+        assert_eq!(r.by_symbol("ETH-USDT"), None);
+        assert_eq!(r.by_venue_symbol("ETH-USDT"), None);
+        assert_eq!(r.on_venue("bybit", "BTC-USDT"), Some(bybit));
+        assert_eq!(r.on_venue("okx", "ETH-USDT"), Some(okx_eth));
+        assert_eq!(r.on_venue("kraken", "BTC-USDT"), None);
+        assert_eq!(r.spec(okx).venue, "okx");
     }
 }

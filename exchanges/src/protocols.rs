@@ -7,34 +7,42 @@ use peregrine_engine::types::Instruments;
 use crate::venue::{Venue, VenueProtocol};
 
 /// Options that only some venues use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolOptions {
     /// Bybit category (spot or linear); ignored by the other venues.
     pub bybit_category: crate::bybit::Category,
+    /// Websocket URL instead of the venue's public endpoint (e.g. a local server in tests).
+    pub ws_url: Option<String>,
 }
 
 impl Default for ProtocolOptions {
+    /// Bybit spot, the venue's own endpoint.
     fn default() -> Self {
         Self {
             bybit_category: crate::bybit::Category::Spot,
+            ws_url: None,
         }
     }
 }
 
 /// The market-data protocol of `venue` for its instruments in `instruments` (instruments of
-/// other venues are ignored). `None` for Binance, whose feed ([`crate::binance::feed`]) still
-/// drives its own socket and REST snapshot until it moves onto the connection manager.
+/// other venues are ignored), connecting to `options.ws_url` if set. `None` for Binance, whose
+/// protocol ([`crate::binance::feed::BinanceProtocol`]) also needs a REST endpoint for depth
+/// snapshots: it is built from a [`crate::binance::feed::FeedConfig`].
 pub fn market_data_protocol(
     venue: Venue,
     instruments: Arc<Instruments>,
     options: ProtocolOptions,
 ) -> Option<Box<dyn VenueProtocol>> {
+    let url = options.ws_url;
     Some(match venue {
         Venue::Binance => return None,
-        Venue::Bybit => Box::new(crate::bybit::protocol(instruments, options.bybit_category)),
-        Venue::Okx => Box::new(crate::okx::protocol(instruments)),
-        Venue::Kraken => Box::new(crate::kraken::protocol(instruments)),
-        Venue::Coinbase => Box::new(crate::coinbase::protocol(instruments)),
+        Venue::Bybit => Box::new(
+            crate::bybit::protocol(instruments, options.bybit_category).with_url_override(url),
+        ),
+        Venue::Okx => Box::new(crate::okx::protocol(instruments).with_url_override(url)),
+        Venue::Kraken => Box::new(crate::kraken::protocol(instruments).with_url_override(url)),
+        Venue::Coinbase => Box::new(crate::coinbase::protocol(instruments).with_url_override(url)),
     })
 }
 

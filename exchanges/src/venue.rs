@@ -208,6 +208,63 @@ pub trait VenueProtocol: Send {
     }
 }
 
+/// A boxed protocol (as [`crate::protocols::market_data_protocol`] returns) is a protocol,
+/// so the connection manager can run venues chosen at run time.
+impl<P: VenueProtocol + ?Sized> VenueProtocol for Box<P> {
+    fn venue(&self) -> Venue {
+        (**self).venue()
+    }
+
+    fn url(&self) -> String {
+        (**self).url()
+    }
+
+    fn subscribe_messages(&self) -> Vec<String> {
+        (**self).subscribe_messages()
+    }
+
+    fn heartbeat(&self) -> Heartbeat {
+        (**self).heartbeat()
+    }
+
+    fn max_session(&self) -> Option<Duration> {
+        (**self).max_session()
+    }
+
+    fn on_connect(&mut self, out: &mut dyn FnMut(Tick)) {
+        (**self).on_connect(out)
+    }
+
+    fn on_disconnect(&mut self, out: &mut dyn FnMut(Tick)) {
+        (**self).on_disconnect(out)
+    }
+
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        recv_ns: u64,
+        out: &mut dyn FnMut(Tick),
+    ) -> Result<FrameOutcome, String> {
+        (**self).on_frame(frame, recv_ns, out)
+    }
+
+    fn poll_deferred(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut dyn FnMut(Tick),
+    ) -> Poll<FrameOutcome> {
+        (**self).poll_deferred(cx, out)
+    }
+
+    fn on_stale(&mut self, out: &mut dyn FnMut(Tick)) {
+        (**self).on_stale(out)
+    }
+
+    fn on_book_tick_lost(&mut self, instrument: InstrumentId) -> FrameOutcome {
+        (**self).on_book_tick_lost(instrument)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -247,13 +247,10 @@ impl Core {
             .sign_cancel(id, inst, side, self.clock.now_ms())
         {
             Ok(signed) => {
-                if self.s.gateway.send(signed).is_ok() {
-                    self.s.risk.record_request(1, self.clock.interval_ns());
-                    self.tracker.mark_cancel_sent(&id);
-                    self.report.cancels += 1;
-                } else {
-                    tracing::error!(order = %id, "order gateway is gone; cannot cancel");
-                }
+                self.s.risk.record_request(1, self.clock.interval_ns());
+                self.tracker.mark_cancel_sent(&id);
+                self.report.cancels += 1;
+                self.wire_cancel(signed);
             }
             Err(e) => tracing::error!(order = %id, "cannot sign cancel: {e}"),
         }

@@ -206,6 +206,8 @@ pub struct Core {
     reload: Option<ReloadWatcher>,
     /// Depth of nested strategy notifications (on_order/on_risk_reject from inside a callback).
     notify_depth: u8,
+    /// Signed requests waiting for the end of a strategy's actions.
+    outbox: outbox::Outbox,
     signal_seq: u64,
     risk_seq: u64,
     actions: Vec<StrategyAction>,
@@ -308,6 +310,7 @@ impl Core {
             ids,
             reload,
             notify_depth: 0,
+            outbox: outbox::Outbox::default(),
             signal_seq: 0,
             risk_seq: 0,
             actions: Vec::with_capacity(16),
@@ -744,6 +747,8 @@ impl Core {
             }
         }
         self.strategies[i].host.drain_actions(&mut actions);
+        // Requests signed for these actions go out together once the last is applied.
+        self.outbox.open();
         for a in actions.drain(..) {
             match a {
                 StrategyAction::Place(id, intent) => self.place(i, id, intent),
@@ -757,6 +762,9 @@ impl Core {
             }
         }
         self.actions = actions;
+        if self.outbox.close() {
+            self.flush_outbox();
+        }
     }
 
     fn on_strategy_error(&mut self, i: usize, e: StrategyError) {
@@ -855,40 +863,25 @@ impl Core {
                 return;
             }
         };
-        // Hand the signed order to the transport first; book-keeping follows (the order's
-        // reports come back through this same thread, so none can be missed).
-        let sent = self.s.gateway.send(signed).is_ok();
-        let handed = Clock::now_ns();
+        let signed_ns = Clock::now_ns();
         self.stages
-            .record(Stage::Sign, handed.saturating_sub(sign_start));
+            .record(Stage::Sign, signed_ns.saturating_sub(sign_start));
         if intent.origin_recv_ns != 0 {
             self.stages.record(
                 Stage::TickToOrder,
-                handed.saturating_sub(intent.origin_recv_ns),
+                signed_ns.saturating_sub(intent.origin_recv_ns),
             );
             self.core_latency
-                .record(handed.saturating_sub(self.dequeued_ns));
+                .record(signed_ns.saturating_sub(self.dequeued_ns));
         }
-        self.order_times.sent(request.client_order_id.seq, handed);
         EngineCounters::bump(&self.tuning.hub.counters.orders);
         let now = self.clock.now_ns();
         self.tracker.insert(request, now);
         self.report.orders += 1;
         self.emit_order(request.client_order_id);
-        if !sent {
-            tracing::error!(order = %request.client_order_id, "order gateway is gone; order marked rejected");
-            let rep = ExecReport {
-                client_order_id: request.client_order_id,
-                instrument: intent.instrument,
-                side: intent.side,
-                kind: ExecKind::Rejected {
-                    code: 0,
-                    reason: "order gateway is not running".into(),
-                },
-                recv_ns: Clock::now_ns(),
-            };
-            self.on_exec(rep);
-        }
+        // Tracked before it is handed over: its reports come back through this thread, and a
+        // transport that is gone turns into a rejection through `on_exec`.
+        self.wire_new(signed);
     }
 
     fn on_risk_reject(&mut self, strategy: usize, intent: &OrderIntent, reject: RiskReject) {
@@ -1238,6 +1231,7 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
 }
 
 mod dispatch;
+mod outbox;
 
 #[cfg(test)]
 mod tests;

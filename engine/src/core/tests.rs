@@ -425,3 +425,86 @@ fn a_daily_loss_breach_trips_the_latched_switch_and_flattens() {
         ["daily_loss_limit", "kill_switch", "kill_switch", "flatten"].map(String::from)
     );
 }
+
+/// A cancel and the order after it, both from one callback, reach the transport in the
+/// order the script gave them, after the callback's actions are all applied.
+#[test]
+fn cancel_then_place_from_one_callback_reach_the_gateway_in_order() {
+    let script = r#"
+        fn on_trade(t) {
+            if t.id > 1 { cancel_all(); }
+            limit("buy", t.price, "0.01");
+        }
+    "#;
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
+    let mut h = start(script, limits, KillSwitch::new(false));
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let first = recv_order(&mut h);
+    assert_eq!(first.action, SignedAction::New);
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Ack { venue_order_id: 1 },
+            ..fill(&first, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    thread::sleep(Duration::from_millis(50));
+    h.ticks.send(trade_tick(dec!(101), 2)).unwrap();
+    let cancel = recv_order(&mut h);
+    let second = recv_order(&mut h);
+    assert_eq!(
+        (cancel.action, cancel.client_order_id),
+        (SignedAction::Cancel, first.client_order_id)
+    );
+    assert_eq!(second.action, SignedAction::New);
+    assert_eq!(second.params, "buy|0.01|101");
+    assert!(second.client_order_id.seq > first.client_order_id.seq);
+    h.ticks = crossbeam_channel::bounded(1).0;
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.orders, report.latency_ns.count), (2, 2));
+    // Both hand-offs were timed, apart from signing.
+    let handoff = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Handoff)
+        .expect("handoff stage recorded");
+    assert!(handoff.latency_ns.count >= 3, "{handoff:?}");
+}
+
+/// An order signed while the transport is gone is reported rejected (row, strategy
+/// callback), never left working.
+#[test]
+fn an_order_the_gateway_cannot_take_is_rejected_not_lost() {
+    let script = r#"
+        fn on_trade(t) { limit("buy", t.price, "0.01"); }
+        fn on_order(o) { if o.status == "rejected" { signal("rejected", 1.0); } }
+    "#;
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
+    let mut h = start(script, limits, KillSwitch::new(false));
+    h.gateway = tokio::sync::mpsc::unbounded_channel().1; // the transport stops
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    h.ticks = crossbeam_channel::bounded(1).0;
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.orders, report.working_orders_at_exit), (1, 0));
+    let events: Vec<SinkEvent> = h.sink.try_iter().collect();
+    let last_status = events
+        .iter()
+        .filter_map(|e| match e {
+            SinkEvent::Order(o) => Some(o.status),
+            _ => None,
+        })
+        .last();
+    assert_eq!(last_status, Some(OrderStatus::Rejected));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, SinkEvent::Signal(s) if s.name == "rejected")),
+        "the strategy was not told"
+    );
+}

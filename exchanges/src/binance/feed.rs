@@ -4,9 +4,11 @@
 //! One combined-stream connection carries `<sym>@trade`, `<sym>@bookTicker` and
 //! `<sym>@depth@100ms` for every configured instrument (the streams are in the URL, so a
 //! reconnect resubscribes by itself). Each frame is stamped with [`Clock::now_ns`] on arrival.
-//! Books follow Binance's documented procedure ([`super::depth`]); the REST depth snapshot is
-//! fetched in the background and handed back through
-//! [`VenueProtocol::poll_deferred`], so a gap is repaired without dropping the connection.
+//! Books follow Binance's documented procedure on the shared sequencer
+//! ([`crate::book_sync::BookSequencer`] with [`BookRule::Binance`]: updates buffered until the
+//! REST snapshot, `U`/`u` against `lastUpdateId`); the REST depth snapshot is fetched in the
+//! background and handed back through [`VenueProtocol::poll_deferred`], so a gap is repaired
+//! from a new snapshot without dropping the connection.
 //! Ticks are pushed with `try_send`: a full queue never blocks the socket; the lost tick is
 //! counted, and if it was a book tick the book is marked stale (`Status(Stale)`, delivered as
 //! soon as the queue has room) and resynced from a new snapshot.
@@ -19,13 +21,15 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::secret::ApiCredentials;
-use peregrine_engine::tick::{FeedStatus, Tick};
-use peregrine_engine::types::{InstrumentId, Instruments};
+use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
+use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use tokio::sync::{mpsc, watch};
 
-use super::depth::{DepthSnapshot, DepthSync, SyncAction};
-use super::normalize::{Control, Frame, NormalizeError, Normalizer};
+use super::depth::DepthSnapshot;
+use super::normalize::{Control, DepthHeader, Frame, NormalizeError, Normalizer};
 use super::rest::{BinanceRest, RestError};
+use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
+use crate::md::{BookMsg, Level};
 use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use crate::ws::{run_connection, FrameTap, WsConfig};
 
@@ -41,7 +45,7 @@ pub struct FeedConfig {
     pub ws_base: String,
     /// REST base for depth snapshots, e.g. `https://api.binance.com`.
     pub rest_base: String,
-    /// Instruments to subscribe; empty means every instrument in the registry.
+    /// Instruments to subscribe; empty means every Binance instrument in the registry.
     pub instruments: Vec<InstrumentId>,
     /// `limit` of `GET /api/v3/depth` (Binance: up to 5000).
     pub depth_limit: u32,
@@ -154,7 +158,7 @@ type SnapshotResult = (u64, usize, Result<DepthSnapshot, RestError>);
 struct Book {
     id: InstrumentId,
     symbol: String,
-    sync: DepthSync,
+    sync: BookSequencer,
     fetching: bool,
 }
 
@@ -175,10 +179,13 @@ pub struct BinanceProtocol {
     snap_tx: mpsc::UnboundedSender<SnapshotResult>,
     snap_rx: mpsc::UnboundedReceiver<SnapshotResult>,
     scratch: Vec<Tick>,
+    /// The levels of one depth event or snapshot, as the sequencer reads them.
+    levels: Vec<Level>,
 }
 
 impl BinanceProtocol {
-    /// The protocol for `cfg`'s instruments (all of `instruments` if none are listed).
+    /// The protocol for `cfg`'s instruments (every Binance instrument of `instruments` if
+    /// none are listed).
     pub fn new(cfg: &FeedConfig, instruments: Arc<Instruments>) -> Result<Self, FeedSetupError> {
         let rest = BinanceRest::new(
             &cfg.rest_base,
@@ -187,7 +194,11 @@ impl BinanceProtocol {
             cfg.rest_timeout,
         )?;
         let ids: Vec<InstrumentId> = if cfg.instruments.is_empty() {
-            instruments.iter().map(|(id, _)| id).collect()
+            instruments
+                .iter()
+                .filter(|(_, s)| is_binance(&s.venue))
+                .map(|(id, _)| id)
+                .collect()
         } else {
             cfg.instruments
                 .iter()
@@ -219,7 +230,7 @@ impl BinanceProtocol {
             .map(|id| Book {
                 id: *id,
                 symbol: instruments.spec(*id).venue_symbol.clone(),
-                sync: DepthSync::new(*id),
+                sync: BookSequencer::new(*id, BookRule::Binance),
                 fetching: false,
             })
             .collect();
@@ -238,6 +249,7 @@ impl BinanceProtocol {
             snap_tx,
             snap_rx,
             scratch: Vec::with_capacity(256),
+            levels: Vec::with_capacity(256),
         })
     }
 
@@ -246,12 +258,14 @@ impl BinanceProtocol {
         self.epoch += 1;
         let now = Clock::now_ns();
         for b in &mut self.books {
-            b.sync.invalidate();
+            b.sync.reset();
             b.fetching = false;
             out(status(b.id, why, now));
         }
     }
 
+    /// Hands a REST snapshot to book `i`'s sequencer (which replays the buffered updates that
+    /// follow it), or asks for another one if it was unusable or the request failed.
     fn on_snapshot(
         &mut self,
         i: usize,
@@ -259,19 +273,68 @@ impl BinanceProtocol {
         out: &mut dyn FnMut(Tick),
     ) {
         self.books[i].fetching = false;
-        match result {
-            Ok(snap) => {
-                let action = self.books[i]
-                    .sync
-                    .on_snapshot(&snap, Clock::now_ns(), &mut |t| out(t));
-                if action == SyncAction::FetchSnapshot {
-                    self.fetch(i, self.refetch_delay);
-                }
-            }
+        let snap = match result {
+            Ok(snap) => snap,
             Err(e) => {
                 tracing::warn!(symbol = %self.books[i].symbol, error = %e, "binance feed: depth snapshot failed; retrying");
                 self.fetch(i, self.refetch_delay);
+                return;
             }
+        };
+        if self.books[i].sync.is_synced() {
+            return; // a late answer: the book is already in sync
+        }
+        self.levels.clear();
+        self.levels
+            .extend(snap.bids.iter().map(|&(p, q)| (Side::Buy, p, q)));
+        self.levels
+            .extend(snap.asks.iter().map(|&(p, q)| (Side::Sell, p, q)));
+        let msg = BookMsg {
+            snapshot: true,
+            levels: &self.levels,
+            seq: Some(snap.last_update_id),
+            first_seq: None,
+            prev_seq: None,
+            cross_seq: None,
+            checksum: None,
+        };
+        // Older than the buffered updates, or a gap among them: fetch again.
+        if let SyncOutcome::Resync(why) = self.books[i].sync.on_book(&msg, 0, Clock::now_ns(), out)
+        {
+            tracing::info!(symbol = %self.books[i].symbol, reason = %why, "binance feed: snapshot not usable; fetching another");
+            self.fetch(i, self.refetch_delay);
+        }
+    }
+
+    /// Feeds book `i` one `depthUpdate` (its header and the levels the normalizer read into
+    /// `self.scratch`). Updates are buffered until a snapshot; a gap marks the book stale and
+    /// fetches a new snapshot, keeping the connection.
+    fn on_depth(&mut self, i: usize, hdr: &DepthHeader, recv_ns: u64, out: &mut dyn FnMut(Tick)) {
+        self.levels.clear();
+        self.levels
+            .extend(self.scratch.iter().filter_map(|t| match t.kind {
+                TickKind::BookDelta(d) => Some((d.side, d.price, d.qty)),
+                _ => None,
+            }));
+        let msg = BookMsg {
+            snapshot: false,
+            levels: &self.levels,
+            seq: Some(hdr.final_update_id),
+            first_seq: Some(hdr.first_update_id),
+            prev_seq: None,
+            cross_seq: None,
+            checksum: None,
+        };
+        let book = &mut self.books[i];
+        let mut outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
+        if let SyncOutcome::Resync(why) = &outcome {
+            // `Stale` was emitted and the book forgotten; keep this update for the next
+            // snapshot, which may still need it.
+            tracing::info!(symbol = %book.symbol, reason = %why, "binance feed: book lost sync; fetching a snapshot");
+            outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
+        }
+        if outcome == SyncOutcome::Buffered {
+            self.fetch(i, Duration::ZERO);
         }
     }
 
@@ -281,8 +344,8 @@ impl BinanceProtocol {
             return;
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            // The next buffered update asks again.
             tracing::error!("binance feed: no async runtime to fetch a depth snapshot on");
-            self.books[i].sync.snapshot_failed();
             return;
         };
         self.books[i].fetching = true;
@@ -370,14 +433,8 @@ impl VenueProtocol for BinanceProtocol {
                 Ok(FrameOutcome::Data)
             }
             Frame::Depth(hdr) => {
-                let Some(&i) = self.local.get(&hdr.instrument) else {
-                    return Ok(FrameOutcome::Data);
-                };
-                let action = self.books[i]
-                    .sync
-                    .on_update(&hdr, &self.scratch, &mut |t| out(t));
-                if action == SyncAction::FetchSnapshot {
-                    self.fetch(i, Duration::ZERO);
+                if let Some(&i) = self.local.get(&hdr.instrument) {
+                    self.on_depth(i, &hdr, recv_ns, out);
                 }
                 Ok(FrameOutcome::Data)
             }
@@ -404,11 +461,17 @@ impl VenueProtocol for BinanceProtocol {
 
     fn on_book_tick_lost(&mut self, instrument: InstrumentId) -> FrameOutcome {
         if let Some(&i) = self.local.get(&instrument) {
-            // The next depth event asks for a fresh snapshot; the manager owes `Stale`.
-            self.books[i].sync.invalidate();
+            // The next depth event is buffered and asks for a fresh snapshot; the manager owes
+            // `Stale`.
+            self.books[i].sync.reset();
         }
         FrameOutcome::Data
     }
+}
+
+/// True for the venue name of Binance instruments (a registry may hold other venues' too).
+fn is_binance(venue: &str) -> bool {
+    venue.eq_ignore_ascii_case(Venue::Binance.as_str())
 }
 
 fn status(instrument: InstrumentId, s: FeedStatus, recv_ns: u64) -> Tick {
@@ -416,6 +479,130 @@ fn status(instrument: InstrumentId, s: FeedStatus, recv_ns: u64) -> Tick {
         instrument,
         exch_ts_ns: 0,
         recv_ns,
-        kind: peregrine_engine::tick::TickKind::Status(s),
+        kind: TickKind::Status(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use peregrine_engine::types::InstrumentSpec;
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn protocol() -> BinanceProtocol {
+        let mut r = Instruments::new();
+        r.intern(
+            InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001))
+                .expect("canonical"),
+        );
+        // Snapshot requests go to a closed local port; the tests hand snapshots in directly.
+        let cfg = FeedConfig::new("ws://127.0.0.1:1", "http://127.0.0.1:1");
+        BinanceProtocol::new(&cfg, Arc::new(r)).expect("protocol")
+    }
+
+    fn depth(first: u64, last: u64) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@depth@100ms","data":{{"e":"depthUpdate","E":1700000000000,"s":"BTCUSDT","U":{first},"u":{last},"b":[["100.{last}","1"]],"a":[["101.5","2"]]}}}}"#
+        )
+    }
+
+    fn snapshot(last: u64) -> DepthSnapshot {
+        DepthSnapshot {
+            last_update_id: last,
+            bids: vec![(dec!(100), dec!(1))],
+            asks: vec![(dec!(101), dec!(3))],
+        }
+    }
+
+    /// One word per tick: `snapN`, `S` (snapshot level), `dN` (delta of update N), statuses.
+    fn describe(ticks: &[Tick]) -> Vec<String> {
+        ticks
+            .iter()
+            .map(|t| match t.kind {
+                TickKind::BookDelta(d) if d.flags & BookDelta::SNAPSHOT != 0 => "S".to_string(),
+                TickKind::BookDelta(d) => format!("d{}", d.seq),
+                TickKind::BookSnapshot { seq } => format!("snap{seq}"),
+                TickKind::Status(s) => format!("{s:?}"),
+                _ => "other".to_string(),
+            })
+            .collect()
+    }
+
+    use peregrine_engine::tick::BookDelta;
+
+    #[tokio::test]
+    async fn gap_keeps_the_connection_refetches_and_a_late_snapshot_is_ignored() {
+        let mut p = protocol();
+        let mut got = Vec::new();
+        let mut out = |t: Tick| got.push(t);
+        p.on_connect(&mut out);
+        // Buffered until the snapshot; 101..105 straddles lastUpdateId 103 + 1.
+        assert_eq!(
+            p.on_frame(&depth(101, 105), 1, &mut out),
+            Ok(FrameOutcome::Data)
+        );
+        assert!(p.books[0].fetching, "the first update asks for a snapshot");
+        p.on_snapshot(0, Ok(snapshot(103)), &mut out);
+        // A second, older answer once in sync changes nothing.
+        p.on_snapshot(0, Ok(snapshot(90)), &mut out);
+        // 106..107 lost: the book is stale; the update is kept for the next snapshot and the
+        // frame is still `Data` (no reconnect).
+        assert_eq!(
+            p.on_frame(&depth(108, 112), 2, &mut out),
+            Ok(FrameOutcome::Data)
+        );
+        assert!(p.books[0].fetching, "the gap asks for a snapshot");
+        p.on_snapshot(0, Ok(snapshot(110)), &mut out);
+        assert_eq!(
+            p.on_frame(&depth(113, 113), 3, &mut out),
+            Ok(FrameOutcome::Data)
+        );
+        assert_eq!(
+            describe(&got),
+            [
+                "Connected",
+                "snap103",
+                "S",
+                "S",
+                "d105",
+                "d105",
+                "Stale",
+                "snap110",
+                "S",
+                "S",
+                "d112",
+                "d112",
+                "Resynced",
+                "d113",
+                "d113",
+            ]
+        );
+        assert_eq!(p.books[0].sync.stale_events(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_book_tick_resyncs_from_a_new_snapshot_without_reconnecting() {
+        let mut p = protocol();
+        let got = std::cell::RefCell::new(Vec::new());
+        let mut out = |t: Tick| got.borrow_mut().push(t);
+        p.on_connect(&mut out);
+        p.on_frame(&depth(101, 105), 1, &mut out).expect("data");
+        p.on_snapshot(0, Ok(snapshot(103)), &mut out);
+        let id = p.books[0].id;
+        assert_eq!(p.on_book_tick_lost(id), FrameOutcome::Data);
+        assert!(!p.books[0].sync.is_synced());
+        let before = got.borrow().len();
+        p.on_frame(&depth(106, 107), 2, &mut out).expect("data");
+        assert_eq!(got.borrow().len(), before, "buffered, nothing emitted");
+        assert!(p.books[0].fetching);
+        // An older snapshot is refused (the book stays out of sync), a newer one used.
+        p.on_snapshot(0, Ok(snapshot(100)), &mut out);
+        assert!(!p.books[0].sync.is_synced());
+        p.on_snapshot(0, Ok(snapshot(106)), &mut out);
+        assert_eq!(
+            describe(&got.borrow()[before..]),
+            ["Stale", "snap106", "S", "S", "d107", "d107", "Resynced"]
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! Binance spot: market-data normalizer, L2 book sync, feed task, request signer, REST client,
+//! Binance spot: market-data normalizer, REST depth snapshots, feed protocol, request signer, REST client,
 //! order gateway and user data stream.
 //!
 //! - [`normalize`]: websocket frames to [`peregrine_engine::tick::Tick`]s (allocation-free).
-//! - [`depth`]: the documented local-order-book sync, as a pure state machine.
+//! - [`depth`]: the REST depth snapshot a local book starts from (the book is sequenced by
+//!   [`crate::book_sync`]).
 //! - [`feed`]: [`feed::BinanceProtocol`] (normalize, sync books, REST snapshots) run by the
 //!   shared connection manager [`crate::ws`].
 //! - [`signer`]: [`signer::BinanceSigner`], the engine's [`peregrine_engine::gateway::OrderSigner`].

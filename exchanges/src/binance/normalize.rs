@@ -51,7 +51,7 @@ pub enum NormalizeError {
     Unsupported(String),
 }
 
-/// The `U`/`u` header of a `depthUpdate`, for the book sequencer ([`super::depth`]).
+/// The `U`/`u` header of a `depthUpdate`, for the book sequencer ([`crate::book_sync`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DepthHeader {
     /// The instrument.
@@ -109,11 +109,13 @@ pub struct Normalizer {
 const LINEAR_SYMBOLS: usize = 16;
 
 impl Normalizer {
-    /// A normalizer resolving symbols through `instruments`.
+    /// A normalizer resolving symbols through `instruments`: its primary venue's
+    /// instruments (Binance's; other venues in the registry are not Binance's symbols).
     pub fn new(instruments: Arc<Instruments>) -> Self {
-        let symbols = if instruments.len() <= LINEAR_SYMBOLS {
-            instruments
-                .iter()
+        let primary = instruments.primary_venue().unwrap_or_default();
+        let own = || instruments.iter().filter(|(_, s)| s.venue == primary);
+        let symbols = if own().count() <= LINEAR_SYMBOLS {
+            own()
                 .map(|(id, spec)| (spec.venue_symbol.as_str().into(), id))
                 .collect()
         } else {

@@ -17,7 +17,8 @@
 //!   (`bid:ask` interleaved, the venue's own decimal text) is compared as a signed 32-bit
 //!   integer when the message carries a non-zero `checksum`.
 //! - **Kraken v2**: no sequence numbers; after applying, the book is truncated to the
-//!   subscribed depth and the CRC32 of the top 10 asks then top 10 bids (price and qty at the
+//!   subscribed depth (each level pushed out is emitted downstream as a delete: Kraken sends
+//!   none) and the CRC32 of the top 10 asks then top 10 bids (price and qty at the
 //!   pair's precision, `.` and leading zeros removed) is compared as unsigned.
 //! - **Coinbase**: `sequence_num` is per connection, so gaps are detected by the protocol
 //!   across all channels ([`crate::md::protocol`]); here only snapshot/update and crossing.
@@ -144,6 +145,8 @@ pub struct BookSequencer {
     stale_events: u64,
     buffered: Vec<Buffered>,
     buffered_levels: Vec<Level>,
+    /// Levels a Kraken delta pushed out of the subscribed depth (sent downstream as deletes).
+    pushed_out: Vec<Level>,
     /// The checksum text of the top levels, kept between messages (OKX and Kraken).
     texts: Option<BookTexts>,
 }
@@ -160,6 +163,7 @@ impl BookSequencer {
             stale_events: 0,
             buffered: Vec::new(),
             buffered_levels: Vec::new(),
+            pushed_out: Vec::new(),
             texts: match rule {
                 BookRule::Okx => Some(BookTexts::new(Spelling::Okx)),
                 BookRule::Kraken {
@@ -392,9 +396,13 @@ impl BookSequencer {
             BookRule::Kraken { .. } | BookRule::Coinbase => {}
         }
         self.book.apply(msg.levels);
+        self.pushed_out.clear();
         if let BookRule::Kraken { depth, .. } = self.rule {
-            self.book.bids.truncate(depth);
-            self.book.asks.truncate(depth);
+            // Kraken sends no delete for a level that falls out of the subscribed depth: the
+            // client truncates, and downstream books must lose the level too.
+            let out = &mut self.pushed_out;
+            self.book.bids.truncate_into(depth, Side::Buy, out);
+            self.book.asks.truncate_into(depth, Side::Sell, out);
         }
         if let Some(reason) = self.verify(msg) {
             return self.stale(reason, exch_ts_ns, recv_ns, out);
@@ -406,8 +414,8 @@ impl BookSequencer {
             head,
             seq,
             0,
-            msg.levels.len(),
-            msg.levels.iter().copied(),
+            msg.levels.len() + self.pushed_out.len(),
+            msg.levels.iter().chain(&self.pushed_out).copied(),
             out,
         );
         SyncOutcome::Applied

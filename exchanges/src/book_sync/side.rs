@@ -10,7 +10,8 @@
 
 use std::cmp::Ordering;
 
-use peregrine_engine::types::{Price, Qty};
+use crate::md::Level;
+use peregrine_engine::types::{Price, Qty, Side};
 use rust_decimal::Decimal;
 
 /// Places every keyed price is brought to.
@@ -193,6 +194,18 @@ impl SideBook {
     pub(super) fn truncate(&mut self, depth: usize) {
         self.levels.truncate(depth);
         self.meta.truncate(depth);
+    }
+
+    /// Keeps the best `depth` levels, appending a delete (qty zero) for each level removed.
+    pub(super) fn truncate_into(&mut self, depth: usize, side: Side, removed: &mut Vec<Level>) {
+        if self.levels.len() > depth {
+            removed.extend(
+                self.levels[depth..]
+                    .iter()
+                    .map(|&(p, _)| (side, p, Qty::ZERO)),
+            );
+            self.truncate(depth);
+        }
     }
 }
 

@@ -481,3 +481,46 @@ fn reset_forgets_the_book_and_resynced_follows_the_next_snapshot() {
     r.feed(snap);
     assert_eq!(r.statuses(), vec![FeedStatus::Resynced]);
 }
+
+#[test]
+fn kraken_levels_pushed_out_of_the_depth_are_deleted_downstream() {
+    let mut r = Run::new(KRAKEN);
+    let levels = [
+        lv(Side::Buy, "10.0", "1"),
+        lv(Side::Buy, "9.5", "1"),
+        lv(Side::Sell, "11", "1"),
+    ];
+    let mut snap = msg(&levels);
+    snap.snapshot = true;
+    snap.checksum = Some(kraken_sum(&[
+        (Side::Buy, "10", "1"),
+        (Side::Buy, "9.5", "1"),
+        (Side::Sell, "11", "1"),
+    ]));
+    r.feed(snap);
+    r.take();
+    // A better bid pushes 9.5 out of the two-level depth; the venue sends no delete for it.
+    let upd = [lv(Side::Buy, "10.5", "2")];
+    let mut m = msg(&upd);
+    m.checksum = Some(kraken_sum(&[
+        (Side::Buy, "10.5", "2"),
+        (Side::Buy, "10", "1"),
+        (Side::Sell, "11", "1"),
+    ]));
+    assert_eq!(r.feed(m), SyncOutcome::Applied);
+    let deltas: Vec<(Side, Decimal, Decimal, bool)> = r
+        .take()
+        .iter()
+        .filter_map(|t| match t.kind {
+            TickKind::BookDelta(b) => Some((b.side, b.price, b.qty, b.is_end_of_batch())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deltas,
+        vec![
+            (Side::Buy, d("10.5"), d("2"), false),
+            (Side::Buy, d("9.5"), Decimal::ZERO, true),
+        ]
+    );
+}

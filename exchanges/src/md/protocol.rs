@@ -68,6 +68,14 @@ impl<N: VenueNormalizer> MdProtocol<N> {
         }
     }
 
+    /// Connects to `url` instead of the venue's endpoint, if given.
+    pub fn with_url_override(mut self, url: Option<String>) -> Self {
+        if let Some(url) = url {
+            self.wiring.url = url;
+        }
+        self
+    }
+
     /// The instrument registry.
     pub fn instruments(&self) -> &Arc<Instruments> {
         &self.instruments
@@ -129,6 +137,12 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
     fn on_disconnect(&mut self, out: &mut dyn FnMut(Tick)) {
         self.books.iter_mut().for_each(BookSequencer::reset);
         self.all_status(FeedStatus::Disconnected, 0, out);
+    }
+
+    /// The watchdog saw no frame for too long: every book is stale (the manager reconnects).
+    fn on_stale(&mut self, out: &mut dyn FnMut(Tick)) {
+        self.books.iter_mut().for_each(BookSequencer::reset);
+        self.all_status(FeedStatus::Stale, 0, out);
     }
 
     fn on_frame(

@@ -27,6 +27,10 @@ pub mod stats;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod venue_fault_tests;
+#[cfg(test)]
+mod venue_server;
 
 use std::fmt;
 use std::sync::Arc;
