@@ -493,13 +493,10 @@ fn an_order_the_gateway_cannot_take_is_rejected_not_lost() {
     let report = h.core.join().unwrap().unwrap();
     assert_eq!((report.orders, report.working_orders_at_exit), (1, 0));
     let events: Vec<SinkEvent> = h.sink.try_iter().collect();
-    let last_status = events
-        .iter()
-        .filter_map(|e| match e {
-            SinkEvent::Order(o) => Some(o.status),
-            _ => None,
-        })
-        .last();
+    let last_status = events.iter().rev().find_map(|e| match e {
+        SinkEvent::Order(o) => Some(o.status),
+        _ => None,
+    });
     assert_eq!(last_status, Some(OrderStatus::Rejected));
     assert!(
         events

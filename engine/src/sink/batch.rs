@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn keeps_last_state_per_key_in_first_position() {
-        let events = vec![
+        let events = [
             order("a", OrderStatus::Pending, 1),
             order("b", OrderStatus::Pending, 2),
             position("BTC-USDT", dec!(1)),
