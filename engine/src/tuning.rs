@@ -47,8 +47,9 @@ pub trait FeedPump: Send {
     fn pump(&mut self, ticks: &Receiver<Tick>, max_wait: Option<Duration>) -> bool;
 }
 
-/// Latency tuning of one core loop; [`CoreTuning::default`] is the pipelined, parking loop
-/// with a private hub.
+/// Latency tuning of one core loop; [`CoreTuning::default`] is a parking loop fed by its tick
+/// queue (no `pump`, as in the pipelined topology and the backtest) with a private hub. The
+/// config's default topology is inline (`src/topology.rs` adds the pump).
 pub struct CoreTuning {
     /// How the core waits.
     pub wait: WaitPolicy,
