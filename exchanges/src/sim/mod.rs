@@ -1,9 +1,11 @@
 //! `sim`: the built-in exchange simulator.
 //!
-//! A local server on one port speaking Binance spot's wire protocol for what Peregrine uses:
-//! market-data websockets (`@trade`, `@bookTicker`, `@depth`, `@depth@100ms`; raw, combined
-//! and SUBSCRIBE), the REST depth snapshot, the signed REST order API (HMAC-SHA256, Binance's
-//! error codes) and the user data stream. Behind it, a seeded synthetic market and a
+//! A local server on one port speaking Binance spot's wire protocol: every documented
+//! market-data stream (`@trade`, `@aggTrade`, `@bookTicker`, diff and partial depth, tickers,
+//! klines, `@avgPrice`; raw, combined and SUBSCRIBE), the public REST market data (depth,
+//! trades, aggregate trades, klines, tickers, average price, all built from the simulator's
+//! own trades), the signed REST order API (HMAC-SHA256, `quoteOrderQty`, `order/test`,
+//! Binance's error codes; unknown paths answer Binance's JSON error) and the user data stream. Behind it, a seeded synthetic market and a
 //! price-time-priority matching engine in which our orders really match, partially fill and
 //! rest. Every fill of our orders is recorded in a ledger ([`SimHandle::ledger`]).
 //!
@@ -17,7 +19,9 @@
 //! ```
 //!
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
-//! `exchange` (accounts, orders, event emission), `rest` (HTTP handlers), `auth` (signature
+//! `exchange` (accounts, orders, event emission), `quote_qty` (`quoteOrderQty` at entry),
+//! `history` (trade ring, aggregate trades, bars), `klines` (intervals, bars),
+//! `market_data` (public REST endpoints), `periodic` (timed streams), `rest` (HTTP handlers), `auth` (signature
 //! and timestamp checks), `ws` (market streams), `user_stream` (listen keys, user events),
 //! `ledger`, `limits` (usage headers), `fanout` (broadcast), `wire` (formatting), [`fault`]
 //! (fault injection into the market-data websockets, [`SimHandle::inject`]).
@@ -28,10 +32,15 @@ mod error;
 mod exchange;
 mod fanout;
 pub mod fault;
+mod history;
+mod klines;
 mod ledger;
 mod limits;
 mod market;
+mod market_data;
 pub mod matching;
+mod periodic;
+mod quote_qty;
 mod rest;
 mod state;
 pub mod tape;
@@ -41,6 +50,8 @@ mod ws;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_public;
 
 use std::future::Future;
 use std::net::SocketAddr;
