@@ -148,7 +148,7 @@ async fn exchange_info(State(shared): AppState, RawQuery(query): RawQuery) -> Re
 
 /// The `exchangeInfo` result for `symbol` / `symbols` (REST and WebSocket API).
 pub(super) fn exchange_info_json(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
-    let wanted = selected_symbols(&params)?;
+    let wanted = selected_symbols(params)?;
     let ex = shared.exchange();
     if let Some(w) = &wanted {
         if w.iter().any(|s| ex.symbol(s).is_none()) {
