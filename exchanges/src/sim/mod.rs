@@ -1,14 +1,17 @@
 //! `sim`: the built-in exchange simulator.
 //!
 //! A local server on one port speaking Binance spot's wire protocol as Binance serves it
-//! today: market-data websockets (`@trade`, `@bookTicker`, `@depth`, `@depth@100ms`; raw,
-//! combined and SUBSCRIBE), the REST depth snapshot, the signed REST order API (HMAC-SHA256 or
-//! Ed25519 keys, Binance's error codes), and the WebSocket API at `/ws-api/v3` (session logon,
-//! order entry and queries, User Data Stream subscriptions with events on the same
-//! connection). The retired listenKey endpoints answer HTTP 410 as on Binance since
-//! 2026-02-20, unless [`SimConfig::legacy_listen_key`] keeps the old listenKey stream. Behind it,
-//! a seeded synthetic market and a price-time-priority matching engine in which our orders
-//! really match, partially fill and rest; REST and WebSocket API share it, the ledger
+//! today: every documented market-data stream (`@trade`, `@aggTrade`, `@bookTicker`, diff and
+//! partial depth, tickers, klines, `@avgPrice`; raw, combined and SUBSCRIBE), the public REST
+//! market data (depth, trades, aggregate trades, klines, tickers, average price, all built from
+//! the simulator's own trades), the signed REST order API (HMAC-SHA256 or Ed25519 keys,
+//! `quoteOrderQty`, `order/test`, Binance's error codes; unknown paths answer Binance's JSON
+//! error), and the WebSocket API at `/ws-api/v3` (session logon, order entry and queries, User
+//! Data Stream subscriptions with events on the same connection). The retired listenKey
+//! endpoints answer HTTP 410 as on Binance since 2026-02-20, unless
+//! [`SimConfig::legacy_listen_key`] keeps the old listenKey stream. Behind it, a seeded
+//! synthetic market and a price-time-priority matching engine in which our orders really
+//! match, partially fill and rest; REST and WebSocket API share it, the ledger
 //! ([`SimHandle::ledger`]) and the request-weight budget.
 //!
 //! ```no_run
@@ -21,12 +24,14 @@
 //! ```
 //!
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
-//! `exchange` (accounts, orders, event emission), `rest` (HTTP handlers), `auth` (API keys,
-//! HMAC and Ed25519 signature and timestamp checks), `ws` (market streams), `ws_api` (the
-//! WebSocket API), `user_stream` (the 410 for listen keys, legacy listen keys), `ledger`,
-//! `limits` (usage counters, shared by REST and WebSocket API), `fanout` (broadcast), `wire`
-//! (formatting), [`fault`] (fault injection into the market-data websockets,
-//! [`SimHandle::inject`]).
+//! `exchange` (accounts, orders, event emission), `quote_qty` (`quoteOrderQty` at entry),
+//! `history` (trade ring, aggregate trades, bars), `klines` (intervals, bars),
+//! `market_data` (public REST endpoints), `periodic` (timed streams), `rest` (HTTP handlers),
+//! `auth` (API keys, HMAC and Ed25519 signature and timestamp checks), `ws` (market streams),
+//! `ws_api` (the WebSocket API), `user_stream` (the 410 for listen keys, legacy listen keys),
+//! `ledger`, `limits` (usage counters, shared by REST and WebSocket API), `fanout`
+//! (broadcast), `wire` (formatting), [`fault`] (fault injection into the market-data
+//! websockets, [`SimHandle::inject`]).
 
 mod auth;
 pub mod config;
@@ -34,10 +39,15 @@ mod error;
 mod exchange;
 mod fanout;
 pub mod fault;
+mod history;
+mod klines;
 mod ledger;
 mod limits;
 mod market;
+mod market_data;
 pub mod matching;
+mod periodic;
+mod quote_qty;
 mod rest;
 mod state;
 pub mod tape;
@@ -50,6 +60,8 @@ mod ws_api;
 pub(crate) mod test_keys;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_public;
 
 use std::future::Future;
 use std::net::SocketAddr;

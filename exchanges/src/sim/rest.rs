@@ -9,7 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use peregrine_engine::types::Side;
 use rust_decimal::Decimal;
@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 use super::auth::{check_api_key, check_signed, Params};
 use super::error::ApiError;
 use super::exchange::{tif_str, AccountOrder, NewOrder, OrderType, Placed};
-use super::limits::Usage;
+use super::limits::{Usage, ORDERS_PER_10S};
 use super::matching::TimeInForce;
 use super::state::Shared;
 use super::wire::{dec, now_ms, parse_side, side_str};
-use super::{user_stream, ws, ws_api};
+use super::{market_data, user_stream, ws, ws_api};
 
 type AppState = State<Arc<Shared>>;
 
@@ -33,7 +33,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/time", get(time))
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/depth", get(depth))
+        .route("/api/v3/trades", get(market_data::trades))
+        .route("/api/v3/historicalTrades", get(market_data::trades))
+        .route("/api/v3/aggTrades", get(market_data::agg_trades))
+        .route("/api/v3/klines", get(market_data::klines))
+        .route("/api/v3/uiKlines", get(market_data::klines))
+        .route("/api/v3/avgPrice", get(market_data::avg_price))
+        .route("/api/v3/ticker/24hr", get(market_data::ticker_24hr))
+        .route("/api/v3/ticker", get(market_data::ticker_rolling))
+        .route("/api/v3/ticker/price", get(market_data::ticker_price))
+        .route("/api/v3/ticker/bookTicker", get(market_data::book_ticker))
         .route("/api/v3/order", get(order).post(order).delete(order))
+        .route("/api/v3/order/test", post(order_test))
+        .route("/api/v3/rateLimit/order", get(rate_limit_order))
         .route("/api/v3/openOrders", get(open_orders).delete(open_orders))
         .route("/api/v3/account", get(account))
         .route("/api/v3/myTrades", get(my_trades))
@@ -49,7 +61,42 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws/{name}", get(ws_named))
         .route("/stream", get(ws_combined))
         .route("/ws-api/v3", get(ws_api::upgrade))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(unknown_method)
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(shared)
+}
+
+/// Logs every request's method and path (query excluded: it carries signatures) at debug
+/// level, target `peregrine_exchanges::sim::requests`, to see what a client calls.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    tracing::debug!(
+        target: "peregrine_exchanges::sim::requests",
+        method = %req.method(),
+        path = req.uri().path(),
+        "request"
+    );
+    next.run(req).await
+}
+
+/// Any path the simulator does not serve: HTTP 404 with Binance's error body.
+async fn unknown_path() -> Response {
+    let e = ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: -1020,
+        msg: "This operation is not supported.".into(),
+    };
+    reply(e.status, e.body(), Usage::default())
+}
+
+/// A known path with a method it does not take: HTTP 405 with Binance's error body.
+async fn unknown_method() -> Response {
+    let e = ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: -1020,
+        msg: "This operation is not supported.".into(),
+    };
+    reply(e.status, e.body(), Usage::default())
 }
 
 /// A JSON response with Binance's usage headers.
@@ -68,7 +115,7 @@ fn reply(status: StatusCode, body: String, usage: Usage) -> Response {
 }
 
 /// Counts the request, runs `f`, and renders the result or the Binance error.
-fn respond(
+pub(super) fn respond(
     shared: &Shared,
     weight: u64,
     is_order: bool,
@@ -127,7 +174,7 @@ async fn time(State(shared): AppState) -> Response {
 const MAX_PRICE: i64 = 1_000_000_000;
 
 /// Symbols selected by `symbol=X` or `symbols=["X","Y"]` (all if neither is sent).
-fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
+pub(super) fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
     if let Some(s) = params.get("symbol") {
         return Ok(Some(vec![s.to_string()]));
     }
@@ -163,7 +210,7 @@ pub(super) fn exchange_info_json(shared: &Shared, params: &Params) -> Result<Val
                 "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "quoteAsset": s.quote,
                 "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": false,
+                "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": true,
                 "allowTrailingStop": false, "cancelReplaceAllowed": true,
                 "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
                 "filters": [
@@ -260,7 +307,15 @@ fn is_multiple(value: Decimal, step: Decimal) -> bool {
     step.is_zero() || (value % step).is_zero()
 }
 
-pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+/// A validated new-order request and the response type it asked for.
+struct ParsedOrder {
+    order: NewOrder,
+    resp_type: &'static str,
+}
+
+/// Parses and validates a new order as `POST /api/v3/order` and `/order/test` do: parameter
+/// rules, then the symbol's filters against the book as it stands.
+fn parse_new_order(shared: &Shared, params: &Params) -> Result<ParsedOrder, ApiError> {
     let symbol = params.require("symbol")?.to_string();
     let side = parse_side(params.require("side")?)
         .ok_or_else(|| ApiError::bad_request(-1117, "Invalid side."))?;
@@ -283,10 +338,26 @@ pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiEr
         (_, Ok(Some(_))) => return Err(ApiError::not_required("timeInForce")),
         (_, Ok(None)) => TimeInForce::Gtc,
     };
-    if params.get("quoteOrderQty").is_some() {
-        return Err(ApiError::bad_request(-1128, "Combination of optional parameters invalid. (quoteOrderQty is not supported by the simulator)"));
-    }
-    let qty = parse_decimal("quantity", params)?.ok_or_else(|| ApiError::mandatory("quantity"))?;
+    let qty = parse_decimal("quantity", params)?;
+    let quote_qty = parse_decimal("quoteOrderQty", params)?;
+    let (qty, quote_qty) = match (order_type, qty, quote_qty) {
+        (OrderType::Market, Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                -1128,
+                "Combination of optional parameters invalid.",
+            ))
+        }
+        (OrderType::Market, None, None) => {
+            return Err(ApiError::bad_request(
+                -1102,
+                "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+            ))
+        }
+        (OrderType::Market, None, Some(q)) => (Decimal::ZERO, Some(q)),
+        (_, _, Some(_)) => return Err(ApiError::not_required("quoteOrderQty")),
+        (_, None, None) => return Err(ApiError::mandatory("quantity")),
+        (_, Some(q), None) => (q, None),
+    };
     let price = parse_decimal("price", params)?;
     let price = match (order_type, price) {
         (OrderType::Market, Some(_)) => return Err(ApiError::not_required("price")),
@@ -308,7 +379,9 @@ pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiEr
     let resp_type = match params.get("newOrderRespType") {
         None if matches!(order_type, OrderType::Market | OrderType::Limit) => "FULL",
         None => "ACK",
-        Some(t @ ("ACK" | "RESULT" | "FULL")) => t,
+        Some("ACK") => "ACK",
+        Some("RESULT") => "RESULT",
+        Some("FULL") => "FULL",
         Some(_) => return Err(ApiError::illegal_chars("newOrderRespType")),
     };
     if let Some(stp) = params.get("selfTradePreventionMode") {
@@ -320,7 +393,7 @@ pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiEr
         }
     }
 
-    let mut ex = shared.exchange();
+    let ex = shared.exchange();
     let spec = ex
         .symbol(&symbol)
         .ok_or_else(ApiError::invalid_symbol)?
@@ -330,38 +403,109 @@ pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiEr
             return Err(ApiError::filter("PRICE_FILTER"));
         }
     }
-    if qty < spec.min_qty || qty > spec.max_qty || !is_multiple(qty, spec.lot_size) {
-        return Err(ApiError::filter("LOT_SIZE"));
-    }
-    let ref_price = match price {
-        Some(p) => Some(p),
-        None => {
-            let book = ex.depth(&symbol, 1);
-            book.and_then(|(_, b, a)| match side {
-                Side::Buy => a.first().map(|l| l.0),
-                Side::Sell => b.first().map(|l| l.0),
-            })
-        }
-    };
-    if let Some(p) = ref_price {
-        if p * qty < spec.min_notional {
+    if let Some(q) = quote_qty {
+        // The quantity comes from the book at entry; the notional is the quote amount.
+        if q < spec.min_notional {
             return Err(ApiError::filter("NOTIONAL"));
         }
+    } else {
+        if qty < spec.min_qty || qty > spec.max_qty || !is_multiple(qty, spec.lot_size) {
+            return Err(ApiError::filter("LOT_SIZE"));
+        }
+        let ref_price = match price {
+            Some(p) => Some(p),
+            None => {
+                let book = ex.depth(&symbol, 1);
+                book.and_then(|(_, b, a)| match side {
+                    Side::Buy => a.first().map(|l| l.0),
+                    Side::Sell => b.first().map(|l| l.0),
+                })
+            }
+        };
+        if let Some(p) = ref_price {
+            if p * qty < spec.min_notional {
+                return Err(ApiError::filter("NOTIONAL"));
+            }
+        }
     }
-    let placed = ex.place_order(
-        NewOrder {
+    Ok(ParsedOrder {
+        order: NewOrder {
             symbol,
             side,
             order_type,
             tif,
             qty,
+            quote_qty,
             price,
             client_order_id,
         },
-        now_ms(),
-    )?;
-    drop(ex);
-    Ok(new_order_json(&placed, resp_type))
+        resp_type,
+    })
+}
+
+pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let parsed = parse_new_order(shared, params)?;
+    let placed = shared.exchange().place_order(parsed.order, now_ms())?;
+    Ok(new_order_json(&placed, parsed.resp_type))
+}
+
+/// `POST /api/v3/order/test`: validates like a new order (signature, parameters, filters,
+/// a `quoteOrderQty` against the book) without placing it. With
+/// `computeCommissionRates=true` it answers the commission rates the order would pay.
+async fn order_test(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let compute = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .chain(std::str::from_utf8(&body).unwrap_or("").split('&'))
+        .any(|kv| kv.eq_ignore_ascii_case("computeCommissionRates=true"));
+    let weight = if compute { 20 } else { 1 };
+    respond(&shared, weight, false, || {
+        let params = signed(&shared, &headers, &query, &body)?;
+        // Booleans are read case-insensitively (binance-connector sends Python's `True`).
+        let compute = match params.get("computeCommissionRates") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(_) => return Err(ApiError::illegal_chars("computeCommissionRates")),
+        };
+        let mut parsed = parse_new_order(&shared, &params)?;
+        let ex = shared.exchange();
+        ex.resolve_quote_qty(&mut parsed.order)?;
+        if !compute {
+            return Ok(json!({}));
+        }
+        let z = dec(Decimal::ZERO);
+        Ok(json!({
+            "standardCommissionForOrder": {"maker": dec(ex.maker_fee), "taker": dec(ex.taker_fee)},
+            "taxCommissionForOrder": {"maker": z, "taker": z},
+            "discount": {"enabledForAccount": false, "enabledForSymbol": false,
+                         "discountAsset": "BNB", "discount": z},
+        }))
+    })
+}
+
+/// `GET /api/v3/rateLimit/order` (signed): the account's order count in the simulator's one
+/// order limit (100 per 10 s).
+async fn rate_limit_order(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(&shared, 40, false, || {
+        signed(&shared, &headers, &query, &body)?;
+        let count = shared.limits.orders_in_window(now_ms());
+        Ok(json!([{
+            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+            "limit": ORDERS_PER_10S, "count": count,
+        }]))
+    })
 }
 
 pub(super) fn new_order_json(p: &Placed, resp_type: &str) -> Value {
@@ -377,7 +521,7 @@ pub(super) fn new_order_json(p: &Placed, resp_type: &str) -> Value {
         m.insert("price".into(), json!(dec(o.price)));
         m.insert("origQty".into(), json!(dec(o.orig_qty)));
         m.insert("executedQty".into(), json!(dec(o.executed_qty)));
-        m.insert("origQuoteOrderQty".into(), json!(dec(Decimal::ZERO)));
+        m.insert("origQuoteOrderQty".into(), json!(dec(o.orig_quote_qty)));
         m.insert("cummulativeQuoteQty".into(), json!(dec(o.cum_quote)));
         m.insert("status".into(), json!(o.status.as_str()));
         m.insert("timeInForce".into(), json!(tif_str(o.tif)));
@@ -417,7 +561,7 @@ pub(super) fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value 
         "symbol": o.symbol, "origClientOrderId": o.client_order_id, "orderId": o.order_id,
         "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now,
         "price": dec(o.price), "origQty": dec(o.orig_qty), "executedQty": dec(o.executed_qty),
-        "origQuoteOrderQty": dec(Decimal::ZERO), "cummulativeQuoteQty": dec(o.cum_quote),
+        "origQuoteOrderQty": dec(o.orig_quote_qty), "cummulativeQuoteQty": dec(o.cum_quote),
         "status": o.status.as_str(), "timeInForce": tif_str(o.tif), "type": o.order_type.as_str(),
         "side": side_str(o.side), "selfTradePreventionMode": "EXPIRE_MAKER",
     })
@@ -442,7 +586,7 @@ pub(super) fn order_json(o: &AccountOrder) -> Value {
         "timeInForce": tif_str(o.tif), "type": o.order_type.as_str(), "side": side_str(o.side),
         "stopPrice": dec(Decimal::ZERO), "icebergQty": dec(Decimal::ZERO), "time": o.time,
         "updateTime": o.update_time, "isWorking": o.order_type != OrderType::Market,
-        "workingTime": o.time, "origQuoteOrderQty": dec(Decimal::ZERO),
+        "workingTime": o.time, "origQuoteOrderQty": dec(o.orig_quote_qty),
         "selfTradePreventionMode": "EXPIRE_MAKER",
     })
 }
@@ -678,11 +822,15 @@ async fn ws_named(
         let rx = shared.fanout.subscribe_user();
         return upgrade.on_upgrade(move |s| user_stream::serve(s, shared, name, rx));
     }
-    if !ws::is_valid_stream(&shared, &name) {
-        return (StatusCode::BAD_REQUEST, "Invalid stream name or listenKey").into_response();
-    }
+    // Like Binance, a raw connection opens whatever the path names (clients such as ccxt open
+    // `/ws/<n>` and SUBSCRIBE on it); only a published stream name is subscribed.
+    let initial = if ws::is_valid_stream(&shared, &name) {
+        vec![name]
+    } else {
+        Vec::new()
+    };
     let rx = shared.fanout.subscribe_market();
-    upgrade.on_upgrade(move |s| ws::serve(s, shared, vec![name], false, rx))
+    upgrade.on_upgrade(move |s| ws::serve(s, shared, initial, false, rx))
 }
 
 /// `/stream?streams=a/b/c`: combined streams, each event wrapped with its stream name.

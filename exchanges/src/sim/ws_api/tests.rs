@@ -1193,3 +1193,37 @@ async fn shutdown_closes_ws_api_connections() {
         }
     }
 }
+
+#[tokio::test]
+async fn quote_qty_market_order_over_ws_api() {
+    let sim = start().await;
+    let mut c = Client::connect(&sim, "").await;
+    c.call(
+        "userDataStream.subscribe.signature",
+        signed(json!({}), Signer::Hmac),
+    )
+    .await;
+    let v = c
+        .call(
+            "order.place",
+            signed(
+                json!({"symbol": SYM, "side": "BUY", "type": "MARKET", "quoteOrderQty": "100",
+                       "newClientOrderId": "qq-1"}),
+                Signer::Hmac,
+            ),
+        )
+        .await;
+    assert_eq!(v["status"], 200, "{v}");
+    let r = &v["result"];
+    assert_eq!(r["origQuoteOrderQty"], "100.00000000");
+    let spent: Decimal = r["cummulativeQuoteQty"].as_str().unwrap().parse().unwrap();
+    assert!(spent > Decimal::ZERO && spent <= Decimal::from(100), "{v}");
+    let reports = c.reports_until(r["status"].as_str().unwrap()).await;
+    for rep in &reports {
+        assert_eq!(rep["event"]["Q"], "100.00000000", "{rep}");
+    }
+    // The same order in the one ledger REST and WS API share.
+    assert!(sim.ledger().iter().all(|f| f.client_order_id == "qq-1"));
+    assert!(!sim.ledger().is_empty());
+    sim.shutdown().await;
+}
