@@ -121,6 +121,9 @@ pub struct AccountOrder {
     pub update_time: i64,
     /// Funds still locked for this order (quote for buys, base for sells).
     pub locked_left: Decimal,
+    /// When the order started working on the book (ms); `None` if it never rested (filled or
+    /// expired on arrival, MARKET, IOC, FOK). Binance's `workingTime` / executionReport `W`.
+    pub working_time: Option<i64>,
     /// `quoteOrderQty` of a MARKET order given in quote units (zero otherwise).
     pub orig_quote_qty: Decimal,
 }
@@ -266,6 +269,8 @@ pub struct Exchange {
     ledger: Vec<LedgerFill>,
     next_order_id: OrderId,
     next_client_id: u64,
+    /// Execution id of the next executionReport (its `I` field), unique and increasing.
+    next_exec_id: u64,
     pub(super) fanout: Fanout,
     /// Assets whose balance changed during the current operation.
     touched: BTreeSet<String>,
@@ -314,6 +319,7 @@ impl Exchange {
             ledger: Vec::new(),
             next_order_id: 1,
             next_client_id: 1,
+            next_exec_id: 1,
             fanout,
             touched: BTreeSet::new(),
         })
@@ -501,6 +507,7 @@ impl Exchange {
             time: now,
             update_time: now,
             locked_left: lock_amount,
+            working_time: (!exec.rested.is_zero()).then_some(now),
             orig_quote_qty: req.quote_qty.unwrap_or_default(),
         };
         self.client_ids.insert(key, order_id);
@@ -761,7 +768,7 @@ impl Exchange {
     }
 
     fn user_execution_report(
-        &self,
+        &mut self,
         o: &AccountOrder,
         exec_type: &str,
         now: i64,
@@ -773,7 +780,9 @@ impl Exchange {
             None => (o.client_order_id.as_str(), ""),
         };
         let zero = Decimal::ZERO;
-        let ev = json!({
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let mut ev = json!({
             "e": "executionReport", "E": now, "s": o.symbol, "c": c,
             "S": side_str(o.side), "o": o.order_type.as_str(), "f": tif_str(o.tif),
             "q": dec(o.orig_qty), "p": dec(o.price), "P": dec(zero), "F": dec(zero), "g": -1,
@@ -783,13 +792,17 @@ impl Exchange {
             "L": dec(fill.map(|f| f.price).unwrap_or_default()),
             "n": dec(fill.map(|f| f.commission).unwrap_or_default()),
             "N": fill.map(|f| Value::String(f.commission_asset.clone())).unwrap_or(Value::Null),
-            "T": now, "t": fill.map(|f| f.trade_id as i64).unwrap_or(-1), "I": 0,
-            "w": o.status.is_open() && o.order_type != OrderType::Market,
+            "T": now, "t": fill.map(|f| f.trade_id as i64).unwrap_or(-1), "I": exec_id,
+            "w": o.status.is_open() && o.working_time.is_some(),
             "m": fill.is_some_and(|f| f.is_maker), "M": false, "O": o.time,
             "Z": dec(o.cum_quote),
             "Y": dec(fill.map(|f| f.price * f.qty).unwrap_or_default()),
-            "Q": dec(zero), "W": o.time, "V": "EXPIRE_MAKER",
+            "Q": dec(o.orig_quote_qty), "V": "EXPIRE_MAKER",
         });
+        // `W` (working time) appears only for orders that were placed on the book.
+        if let (Some(w), Value::Object(m)) = (o.working_time, &mut ev) {
+            m.insert("W".into(), json!(w));
+        }
         self.fanout.user(ev.to_string());
     }
 

@@ -22,7 +22,7 @@ use super::limits::{Usage, ORDERS_PER_10S};
 use super::matching::TimeInForce;
 use super::state::Shared;
 use super::wire::{dec, now_ms, parse_side, side_str};
-use super::{market_data, user_stream, ws};
+use super::{market_data, user_stream, ws, ws_api};
 
 type AppState = State<Arc<Shared>>;
 
@@ -60,6 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(ws_bare))
         .route("/ws/{name}", get(ws_named))
         .route("/stream", get(ws_combined))
+        .route("/ws-api/v3", get(ws_api::upgrade))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unknown_method)
         .layer(axum::middleware::from_fn(log_request))
@@ -154,8 +155,7 @@ fn signed(
         headers,
         query.as_deref().unwrap_or(""),
         body,
-        &shared.api_key,
-        &shared.api_secret,
+        &shared.keys,
         shared.limits.server_ms(now_ms()),
     )
 }
@@ -189,79 +189,89 @@ pub(super) fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, A
 async fn exchange_info(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
     respond(&shared, 20, false, || {
         let params = Params::parse(query.as_deref().unwrap_or(""), "")?;
-        let wanted = selected_symbols(&params)?;
-        let ex = shared.exchange();
-        if let Some(w) = &wanted {
-            if w.iter().any(|s| ex.symbol(s).is_none()) {
-                return Err(ApiError::invalid_symbol());
-            }
-        }
-        let symbols: Vec<Value> = ex
-            .symbols()
-            .filter(|s| wanted.iter().all(|w| w.contains(&s.symbol)))
-            .map(|s| {
-                json!({
-                    "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "quoteAsset": s.quote,
-                    "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
-                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                    "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": true,
-                    "allowTrailingStop": false, "cancelReplaceAllowed": false,
-                    "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": dec(s.tick_size), "maxPrice": dec(Decimal::from(MAX_PRICE)), "tickSize": dec(s.tick_size)},
-                        {"filterType": "LOT_SIZE", "minQty": dec(s.min_qty), "maxQty": dec(s.max_qty), "stepSize": dec(s.lot_size)},
-                        {"filterType": "NOTIONAL", "minNotional": dec(s.min_notional), "applyMinToMarket": true,
-                         "maxNotional": dec(Decimal::from(9_000_000)), "applyMaxToMarket": false, "avgPriceMins": 0},
-                    ],
-                    "permissions": [], "permissionSets": [["SPOT"]],
-                    "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                    "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"],
-                })
-            })
-            .collect();
-        Ok(json!({
-            "timezone": "UTC", "serverTime": now_ms(),
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            ],
-            "exchangeFilters": [], "symbols": symbols,
-        }))
+        exchange_info_json(&shared, &params)
     })
+}
+
+/// The `exchangeInfo` result for `symbol` / `symbols` (REST and WebSocket API).
+pub(super) fn exchange_info_json(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let wanted = selected_symbols(params)?;
+    let ex = shared.exchange();
+    if let Some(w) = &wanted {
+        if w.iter().any(|s| ex.symbol(s).is_none()) {
+            return Err(ApiError::invalid_symbol());
+        }
+    }
+    let symbols: Vec<Value> = ex
+        .symbols()
+        .filter(|s| wanted.iter().all(|w| w.contains(&s.symbol)))
+        .map(|s| {
+            json!({
+                "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "quoteAsset": s.quote,
+                "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": true,
+                "allowTrailingStop": false, "cancelReplaceAllowed": true,
+                "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": dec(s.tick_size), "maxPrice": dec(Decimal::from(MAX_PRICE)), "tickSize": dec(s.tick_size)},
+                    {"filterType": "LOT_SIZE", "minQty": dec(s.min_qty), "maxQty": dec(s.max_qty), "stepSize": dec(s.lot_size)},
+                    {"filterType": "NOTIONAL", "minNotional": dec(s.min_notional), "applyMinToMarket": true,
+                     "maxNotional": dec(Decimal::from(9_000_000)), "applyMaxToMarket": false, "avgPriceMins": 0},
+                ],
+                "permissions": [], "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"],
+            })
+        })
+        .collect();
+    Ok(json!({
+        "timezone": "UTC", "serverTime": now_ms(),
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        ],
+        "exchangeFilters": [], "symbols": symbols,
+    }))
 }
 
 async fn depth(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or(""), "");
+    let weight = depth_weight(params.as_ref().ok());
+    respond(&shared, weight, false, || depth_json(&shared, &params?))
+}
+
+/// Request weight of a depth request by its `limit` (default 100).
+pub(super) fn depth_weight(params: Option<&Params>) -> u64 {
     let limit = params
-        .as_ref()
-        .ok()
         .and_then(|p| p.get("limit").and_then(|l| l.parse::<usize>().ok()))
         .unwrap_or(100);
-    let weight = match limit {
+    match limit {
         0..=100 => 5,
         101..=500 => 25,
         501..=1000 => 50,
         _ => 250,
+    }
+}
+
+/// The order book result of `symbol`, `limit` levels (REST `depth` and WebSocket API).
+pub(super) fn depth_json(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let symbol = params.require("symbol")?;
+    // Binance truncates limits above 5000 to 5000.
+    let limit = params
+        .parsed("limit", |l| l.parse::<usize>().ok().filter(|n| *n >= 1))?
+        .unwrap_or(100)
+        .min(5000);
+    let ex = shared.exchange();
+    let (last, bids, asks) = ex
+        .depth(symbol, limit)
+        .ok_or_else(ApiError::invalid_symbol)?;
+    let lv = |v: Vec<(Decimal, Decimal)>| {
+        v.into_iter()
+            .map(|(p, q)| json!([dec(p), dec(q)]))
+            .collect::<Vec<_>>()
     };
-    respond(&shared, weight, false, || {
-        let params = params?;
-        let symbol = params.require("symbol")?;
-        // Binance truncates limits above 5000 to 5000.
-        let limit = params
-            .parsed("limit", |l| l.parse::<usize>().ok().filter(|n| *n >= 1))?
-            .unwrap_or(100)
-            .min(5000);
-        let ex = shared.exchange();
-        let (last, bids, asks) = ex
-            .depth(symbol, limit)
-            .ok_or_else(ApiError::invalid_symbol)?;
-        let lv = |v: Vec<(Decimal, Decimal)>| {
-            v.into_iter()
-                .map(|(p, q)| json!([dec(p), dec(q)]))
-                .collect::<Vec<_>>()
-        };
-        Ok(json!({"lastUpdateId": last, "bids": lv(bids), "asks": lv(asks)}))
-    })
+    Ok(json!({"lastUpdateId": last, "bids": lv(bids), "asks": lv(asks)}))
 }
 
 /// `POST|GET|DELETE /api/v3/order`.
@@ -433,7 +443,7 @@ fn parse_new_order(shared: &Shared, params: &Params) -> Result<ParsedOrder, ApiE
     })
 }
 
-fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let parsed = parse_new_order(shared, params)?;
     let placed = shared.exchange().place_order(parsed.order, now_ms())?;
     Ok(new_order_json(&placed, parsed.resp_type))
@@ -498,7 +508,7 @@ async fn rate_limit_order(
     })
 }
 
-fn new_order_json(p: &Placed, resp_type: &str) -> Value {
+pub(super) fn new_order_json(p: &Placed, resp_type: &str) -> Value {
     let o = &p.order;
     let mut v = json!({
         "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
@@ -534,7 +544,7 @@ fn new_order_json(p: &Placed, resp_type: &str) -> Value {
     v
 }
 
-fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
+pub(super) fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
     let order_id = params.parsed("orderId", |v| v.parse::<u64>().ok())?;
     let orig = params.get("origClientOrderId");
     if order_id.is_none() && orig.is_none() {
@@ -546,7 +556,7 @@ fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
     Ok((order_id, orig))
 }
 
-fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value {
+pub(super) fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value {
     json!({
         "symbol": o.symbol, "origClientOrderId": o.client_order_id, "orderId": o.order_id,
         "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now,
@@ -557,7 +567,7 @@ fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value {
     })
 }
 
-fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+pub(super) fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let symbol = params.require("symbol")?;
     let (order_id, orig) = order_ref(params)?;
     let cancel_id = params.get("newClientOrderId").map(str::to_string);
@@ -568,7 +578,7 @@ fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     Ok(cancel_json(&o, &cid, now))
 }
 
-fn order_json(o: &AccountOrder) -> Value {
+pub(super) fn order_json(o: &AccountOrder) -> Value {
     json!({
         "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
         "price": dec(o.price), "origQty": dec(o.orig_qty), "executedQty": dec(o.executed_qty),
@@ -581,7 +591,7 @@ fn order_json(o: &AccountOrder) -> Value {
     })
 }
 
-fn query_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+pub(super) fn query_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let symbol = params.require("symbol")?;
     let (order_id, orig) = order_ref(params)?;
     let ex = shared.exchange();
@@ -606,27 +616,37 @@ async fn open_orders(
     let weight = if method == Method::GET { 6 } else { 1 };
     respond(&shared, weight, false, || {
         let params = signed(&shared, &headers, &query, &body)?;
-        let symbol = params.get("symbol");
-        let mut ex = shared.exchange();
-        if let Some(s) = symbol {
-            if ex.symbol(s).is_none() {
-                return Err(ApiError::invalid_symbol());
-            }
-        }
-        if method == Method::DELETE {
-            let symbol = symbol.ok_or_else(|| ApiError::mandatory("symbol"))?;
-            let now = now_ms();
-            let mut out = Vec::new();
-            for o in ex.open_orders(Some(symbol)) {
-                let (c, cid) = ex.cancel_order(symbol, Some(o.order_id), None, None, now)?;
-                out.push(cancel_json(&c, &cid, now));
-            }
-            return Ok(Value::Array(out));
-        }
-        Ok(Value::Array(
-            ex.open_orders(symbol).iter().map(order_json).collect(),
-        ))
+        open_orders_json(&shared, &params, method == Method::DELETE)
     })
+}
+
+/// Our open orders (`symbol` optional), or with `cancel` every open order of `symbol`
+/// cancelled (REST `openOrders` and WebSocket API `openOrders.status` / `.cancelAll`).
+pub(super) fn open_orders_json(
+    shared: &Shared,
+    params: &Params,
+    cancel: bool,
+) -> Result<Value, ApiError> {
+    let symbol = params.get("symbol");
+    let mut ex = shared.exchange();
+    if let Some(s) = symbol {
+        if ex.symbol(s).is_none() {
+            return Err(ApiError::invalid_symbol());
+        }
+    }
+    if cancel {
+        let symbol = symbol.ok_or_else(|| ApiError::mandatory("symbol"))?;
+        let now = now_ms();
+        let mut out = Vec::new();
+        for o in ex.open_orders(Some(symbol)) {
+            let (c, cid) = ex.cancel_order(symbol, Some(o.order_id), None, None, now)?;
+            out.push(cancel_json(&c, &cid, now));
+        }
+        return Ok(Value::Array(out));
+    }
+    Ok(Value::Array(
+        ex.open_orders(symbol).iter().map(order_json).collect(),
+    ))
 }
 
 async fn account(
@@ -749,7 +769,8 @@ async fn all_orders(
     })
 }
 
-/// `POST|PUT|DELETE /api/v3/userDataStream` (API key only, no signature).
+/// `POST|PUT|DELETE /api/v3/userDataStream` (API key only, no signature): HTTP 410 Gone as on
+/// Binance since 2026-02-20, or the legacy listen keys with [`super::SimConfig::legacy_listen_key`].
 async fn user_data_stream(
     State(shared): AppState,
     method: Method,
@@ -757,8 +778,11 @@ async fn user_data_stream(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    if !shared.legacy_listen_key {
+        return user_stream::gone();
+    }
     respond(&shared, 2, false, || {
-        check_api_key(&headers, &shared.api_key)?;
+        check_api_key(&headers, &shared.keys)?;
         let params = Params::parse(query.as_deref().unwrap_or(""), body_str(&body)?)?;
         let now = now_ms();
         match method {

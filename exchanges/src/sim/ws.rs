@@ -223,7 +223,8 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    // Answers the client's Close (tungstenite queued the reply) or sends ours.
+    let _ = sink.close().await;
 }
 
 /// Handles a JSON control message and returns the reply.
