@@ -240,7 +240,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Ok(offset) => tracing::info!(offset_ms = offset, "venue clock offset measured"),
         Err(e) => tracing::warn!(error = %e, "cannot measure the venue clock offset yet"),
     }
-    let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
+    // A run identity no earlier or concurrent run has (persisted sequence + OS randomness),
+    // whatever the clock says.
+    let identity = peregrine_engine::run_id::acquire(&cfg.engine.run_sequence_file)
+        .context("taking the run identity")?;
+    let run_id = identity.run;
+    tracing::info!(run = %format!("{run_id:x}"), sequence = identity.sequence, "run identity taken");
     let run_since_ms = rest.now_ms() - 1000;
 
     // The kill switch first: the sink (halt_on_db_down) and the remote follower set it.

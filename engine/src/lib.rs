@@ -16,6 +16,7 @@ pub mod order;
 pub mod orders;
 pub mod position;
 pub mod risk;
+pub mod run_id;
 pub mod secret;
 pub mod sink;
 pub mod stages;

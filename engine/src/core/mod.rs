@@ -62,8 +62,8 @@ pub enum CoreError {
 /// Everything the core loop needs. Built on any thread; [`run_core`] builds the strategies on
 /// the core thread itself (Rhai engines are not `Send`).
 pub struct CoreSetup {
-    /// Engine run id (part of every client order id).
-    pub run_id: u32,
+    /// Engine run id (part of every client order id), from [`crate::run_id::acquire`].
+    pub run_id: u64,
     /// Venue name, stored with rows.
     pub venue: String,
     /// The instruments.
@@ -232,7 +232,7 @@ pub struct Core {
 }
 
 struct CoreSetupRest {
-    run_id: u32,
+    run_id: u64,
     venue: String,
     instruments: Arc<Instruments>,
     max_strategy_errors: u32,
@@ -423,7 +423,7 @@ impl Core {
                 }
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
-                if spins % 64 == 0 && start.elapsed() >= budget {
+                if spins.is_multiple_of(64) && start.elapsed() >= budget {
                     break;
                 }
             }
@@ -1206,7 +1206,10 @@ impl Core {
                 let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
                 let name = self.strategies[si].name.clone();
                 self.risk_event(Some(name), Some(symbol), "flatten", msg);
-                let id = self.ids.next_id();
+                let Some(id) = self.ids.next_id() else {
+                    tracing::error!("cannot flatten: this run has used every client order id");
+                    return;
+                };
                 self.send_approved(si, id, intent);
             }
         }
