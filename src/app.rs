@@ -42,11 +42,13 @@ pub struct RunOutcome {
 }
 
 /// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
-/// writes it as JSON if asked.
+/// writes it as JSON if asked. A strategy halted during the run makes it an error (after the
+/// summary is out) unless `allow_halted`.
 pub fn run_cli(
     config: &Path,
     duration: Option<Duration>,
     summary_path: Option<&Path>,
+    allow_halted: bool,
 ) -> Result<()> {
     let mut cfg = Config::load(config)?;
     // `DATABASE_URL` in the environment sends the run to PostgreSQL (Supabase).
@@ -81,6 +83,13 @@ pub fn run_cli(
             .context("serializing the run summary")?;
         std::fs::write(path, json)
             .with_context(|| format!("writing the run summary to {}", path.display()))?;
+    }
+    let halted = outcome.summary.halted();
+    if !halted.is_empty() && !allow_halted {
+        bail!(
+            "strategy halted during the run: {} (see the summary; --allow-halted exits 0)",
+            halted.join(", ")
+        );
     }
     Ok(())
 }

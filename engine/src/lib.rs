@@ -24,3 +24,4 @@ pub mod strategy;
 pub mod tick;
 pub mod tuning;
 pub mod types;
+pub mod warn_limit;
