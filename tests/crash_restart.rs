@@ -2,7 +2,8 @@
 //! the engine (`peregrine run` against it, keys from the environment) is `kill -9`ed several
 //! times at random moments (seeded: the seed is printed, `CRASH_SEED` replays one) and
 //! restarted, once within the same second, and left down for a while so that its resting
-//! market-maker quotes fill at the venue while no engine runs; then a clean stop.
+//! quotes (`tests/fixtures/resting_quotes.rhai`) fill at the venue while no engine runs; then
+//! a clean stop.
 //!
 //! The truth is the simulator's own ledger, read as a real client would (signed `myTrades`
 //! and `allOrders`). Asserted, for SQLite and for PostgreSQL: every venue trade is in the
@@ -50,7 +51,7 @@ fn bin() -> &'static str {
 }
 
 fn config(dir: &Path, rest: &str, ws: &str, sink_url: &str, user: Option<&str>) -> String {
-    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/market_maker.rhai");
+    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resting_quotes.rhai");
     let user = user.map_or(String::new(), |u| format!("user_id = \"{u}\"\n"));
     format!(
         r#"
@@ -78,7 +79,7 @@ sim_start_price = "60000"
 name = "mm"
 file = "{strategy}"
 instruments = ["BTC-USDT"]
-params = {{ qty = "0.0002", max_inventory = "0.002", half_spread = 1, refresh_ms = 300 }}
+params = {{ qty = "0.0002", max_inventory = "0.002", every_ms = 300 }}
 [risk]
 max_order_notional = "150"
 max_position = "0.004"
@@ -116,10 +117,16 @@ fn start_sim(dir: &Path) -> SimProc {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
+    // Keep reading its stdout: a closed pipe would make its next line kill it.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
     // "simulator listening: REST http://127.0.0.1:p  websocket ws://127.0.0.1:p"
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = |w: &str| {
@@ -361,7 +368,7 @@ async fn crash_scenario<F, Fut>(
         println!("crash_restart[{label}]: run {i} killed after {life} ms");
         if i != 0 {
             // Run 0 is followed at once by run 1 (within the same second).
-            tokio::time::sleep(Duration::from_millis(rng.random_range(1500..3000))).await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(2500..4500))).await;
         }
     }
     // A clean run to the end.
