@@ -34,6 +34,8 @@ pub mod venue_truth;
 mod net_tests;
 #[cfg(test)]
 mod risk_scenarios;
+#[cfg(test)]
+mod venue_truth_tests;
 
 pub use feed::{
     run_feed, run_feed_with_stats, BinanceProtocol, FeedConfig, FeedStats, FeedStatsSnapshot,
