@@ -13,7 +13,7 @@ use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::remote_kill::follow_kill_switch;
-use peregrine_engine::sink::{pg, redact_url, spawn_sink, SinkConfig};
+use peregrine_engine::sink::{pg, redact_url, spawn_sink_with_start, SinkConfig, StartQuery};
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
@@ -269,7 +269,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // The kill switch first: the sink (halt_on_db_down) and the remote follower set it.
     let kill = KillSwitch::new(cfg.risk.kill_switch);
     // The sink next: a bad database URL fails the run before anything trades.
-    let (sink_tx, sink_join) = spawn_sink(sink_config(&cfg, &kill)).context("starting the sink")?;
+    // It writes what a previous run left in its spool, then reads the database's start state
+    // (checkpoints, orders not final, fills), which the venue's truth is taken against.
+    let (sink_tx, sink_join, start_state) =
+        spawn_sink_with_start(sink_config(&cfg, &kill)).context("starting the sink")?;
     tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
     let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
     let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
@@ -315,6 +318,17 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         ledger,
         GatewayConfig::default(),
     ));
+    let alarm = crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id);
+    let (restore, truth) = crate::venue_guard::take_start_truth(
+        &cfg.venue,
+        &rest,
+        &instruments,
+        start_state,
+        &exec_tx,
+        &sink_tx,
+        &alarm,
+    )
+    .await?;
     let guards = crate::venue_guard::VenueGuards::start(
         &cfg.risk,
         rest.clone(),
@@ -322,8 +336,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         run_id,
         run_since_ms,
         exec_tx.clone(),
-        crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id),
+        alarm,
         reconnected,
+        &truth,
     );
     drop(exec_tx);
 
@@ -351,6 +366,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         cancel_on_stop: cfg.engine.cancel_on_stop,
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
+        restore,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -493,6 +509,11 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
         user_id,
         spool: Some(cfg.sink.spool()),
         halt_on_db_down: cfg.sink.halt_on_db_down.then(|| kill.clone()),
+        account: cfg.venue.account.clone(),
+        start_query: Some(StartQuery {
+            venue: cfg.venue.name.clone(),
+            account: cfg.venue.account.clone(),
+        }),
     }
 }
 

@@ -203,6 +203,47 @@ pub struct VenueConfig {
     /// reconnect.
     #[serde(default = "default_max_frame_bytes")]
     pub max_frame_bytes: usize,
+    /// Label of the venue account these keys trade, under which the venue trade-history
+    /// checkpoints are kept in the database (one per venue, account and symbol). Give each
+    /// account its own label when several share one database. Never a key.
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// What the start (and every reconciliation) does with an order of an earlier run of
+    /// this engine found at the venue: `adopt` (track it, bring its fills and state up to
+    /// date) or `cancel` (adopt it, then cancel it at once).
+    #[serde(default)]
+    pub on_start_earlier_orders: EarlierOrders,
+    /// What it does with an open order this engine never placed (a client order id that is
+    /// not ours): `report` (a risk event, the order is left alone) or `cancel` (a risk event,
+    /// and the order is cancelled).
+    #[serde(default)]
+    pub foreign_orders: ForeignOrders,
+}
+
+/// `[venue] on_start_earlier_orders`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EarlierOrders {
+    /// Track them and bring them up to date (the default).
+    #[default]
+    Adopt,
+    /// Adopt them, then cancel the open ones.
+    Cancel,
+}
+
+/// `[venue] foreign_orders`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignOrders {
+    /// Record a risk event and leave the order alone (the default).
+    #[default]
+    Report,
+    /// Record a risk event and cancel the order.
+    Cancel,
+}
+
+fn default_account() -> String {
+    "default".into()
 }
 
 impl VenueConfig {

@@ -95,6 +95,8 @@ pub struct CoreSetup {
     pub drain_timeout: Duration,
     /// Interval of the progress log line (zero = off).
     pub progress_interval: Duration,
+    /// Positions and orders carried over from earlier runs (empty for a backtest).
+    pub restore: CoreRestore,
 }
 
 /// What a run did; the run summary.
@@ -316,6 +318,7 @@ impl Core {
     /// `setup.execs` are only read by [`run_core`]; a caller driving the core step by step may
     /// pass `crossbeam_channel::never()`.
     pub fn with_clock(setup: CoreSetup, clock: EngineClock) -> Result<Self, CoreError> {
+        let restore = setup.restore;
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
         // Client order ids come from one sequence shared by the strategies (their order
@@ -356,7 +359,7 @@ impl Core {
             .iter()
             .map(|(_, spec)| spec.symbol.as_str().into())
             .collect();
-        Ok(Self {
+        let mut core = Self {
             clock,
             strategies,
             instruments_state,
@@ -399,7 +402,9 @@ impl Core {
                 drain_timeout: setup.drain_timeout,
                 progress_interval: setup.progress_interval,
             },
-        })
+        };
+        core.apply_restore(restore);
+        Ok(core)
     }
 
     fn run(&mut self, mut pump: Option<Box<dyn FeedPump>>) {
@@ -1315,6 +1320,9 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
 
 mod dispatch;
 mod outbox;
+mod restore;
+
+pub use restore::{AdoptedOrder, CoreRestore};
 
 #[cfg(test)]
 mod tests;
