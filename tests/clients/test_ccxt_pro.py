@@ -72,3 +72,23 @@ def test_watch_bids_asks_and_trades_for_many():
 
     trades = run(go)
     assert trades and trades[0]["symbol"] == SYMBOL
+
+
+def test_watch_orders_and_balance_over_the_websocket_api():
+    """Account data: ccxt.pro subscribes with `userDataStream.subscribe.signature` on the
+    WebSocket API (/ws-api/v3) and sees the order it places over REST, and the balance move."""
+
+    async def go(ex):
+        orders_task = asyncio.ensure_future(ex.watch_orders(SYMBOL))
+        balance_task = asyncio.ensure_future(ex.watch_balance())
+        await asyncio.sleep(1.0)  # both subscriptions acknowledged
+        bid = (await ex.fetch_ticker(SYMBOL))["bid"]
+        placed = await ex.create_order(SYMBOL, "limit", "buy", 0.001, float(ex.price_to_precision(SYMBOL, bid * 0.9)))
+        orders = await orders_task
+        balance = await balance_task
+        await ex.cancel_order(placed["id"], SYMBOL)
+        return placed, orders, balance
+
+    placed, orders, balance = run(go)
+    assert any(o["id"] == placed["id"] and o["status"] == "open" for o in orders)
+    assert balance["USDT"]["used"] > 0

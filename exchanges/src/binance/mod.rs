@@ -11,6 +11,8 @@
 //! - [`gateway`]: the order transport ([`gateway::run_gateway`]).
 //! - [`user_stream`]: exec reports from the user data stream ([`user_stream::run_user_stream`]).
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
+//! - [`venue_truth`]: the whole account's orders and trades at start, against the database.
+//! - [`reconcile`]: the periodic / after-reconnect reconciliation that continues from it.
 
 /// Moved to [`crate::ws::backoff`]; re-exported so existing paths keep working.
 pub use crate::ws::backoff;
@@ -26,11 +28,14 @@ pub mod rest;
 pub mod sign;
 pub mod signer;
 pub mod user_stream;
+pub mod venue_truth;
 
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod risk_scenarios;
+#[cfg(test)]
+mod venue_truth_tests;
 
 pub use feed::{
     run_feed, run_feed_with_stats, BinanceProtocol, FeedConfig, FeedStats, FeedStatsSnapshot,
