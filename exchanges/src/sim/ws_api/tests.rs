@@ -311,6 +311,24 @@ fn ed25519_verification_matches_rfc8032_vector() {
     assert!(!keys.verify("rfc", b"", &signature_hex(b"k", b"")));
 }
 
+/// Binance's sample Ed25519 public key (`faqs/api_key_types.md`) imports as a simulator key.
+/// (The FAQ's sample signature is published without its payload, so it cannot be verified.)
+#[test]
+fn binance_sample_ed25519_public_key_imports() {
+    let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAgmDRTtj2FA+wzJUIlAL9ly1eovjLBu7uXUFR+jFULmg=\n-----END PUBLIC KEY-----\n";
+    let keys = ApiKeys::new(&SimConfig {
+        ed25519_key: Some(super::super::SimEd25519Key {
+            api_key: "sample".into(),
+            public_key_pem: pem.into(),
+        }),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    assert_eq!(keys.kind("sample"), Some(KeyKind::Ed25519));
+    assert_eq!(keys.kind(HMAC_KEY), Some(KeyKind::Hmac));
+    assert_eq!(keys.kind("other"), None);
+}
+
 #[tokio::test]
 async fn unparsable_ed25519_public_key_is_a_config_error() {
     let cfg = SimConfig {
