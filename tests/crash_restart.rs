@@ -208,9 +208,12 @@ async fn venue_ledger(rest_url: &str) -> (Vec<VenueTrade>, Vec<VenueOrder>) {
 /// What the database holds: fills (client order id, trade id, side, price, qty, fee, fee
 /// asset), orders (client order id -> status, filled qty, reject reason), the position rows
 /// (qty) and the count of risk events per reason.
+/// A stored fill: client order id, trade id, side, price, qty, fee, fee asset.
+type StoredFill = (String, i64, String, Decimal, Decimal, Decimal, String);
+
 #[derive(Default)]
 struct Stored {
-    fills: Vec<(String, i64, String, Decimal, Decimal, Decimal, String)>,
+    fills: Vec<StoredFill>,
     orders: HashMap<String, (String, Decimal, Option<String>)>,
     position: Option<Decimal>,
     events: BTreeMap<String, i64>,
@@ -398,10 +401,7 @@ async fn crash_scenario<F, Fut>(
     let orders_by_id: HashMap<u64, &VenueOrder> = orders.iter().map(|o| (o.order_id, o)).collect();
 
     // Every venue trade once, with the same order, price, quantity and side; nothing else.
-    let mut stored: HashMap<
-        (String, i64),
-        Vec<&(String, i64, String, Decimal, Decimal, Decimal, String)>,
-    > = HashMap::new();
+    let mut stored: HashMap<(String, i64), Vec<&StoredFill>> = HashMap::new();
     for f in &st.fills {
         stored.entry((f.0.clone(), f.1)).or_default().push(f);
     }
