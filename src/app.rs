@@ -316,6 +316,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         alarm,
         reconnected,
         &truth,
+        cfg.venue.foreign_orders,
     );
     drop(exec_tx);
 
