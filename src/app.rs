@@ -42,11 +42,13 @@ pub struct RunOutcome {
 }
 
 /// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
-/// writes it as JSON if asked.
+/// writes it as JSON if asked. A strategy halted during the run makes it an error (after the
+/// summary is out) unless `allow_halted`.
 pub fn run_cli(
     config: &Path,
     duration: Option<Duration>,
     summary_path: Option<&Path>,
+    allow_halted: bool,
 ) -> Result<()> {
     let mut cfg = Config::load(config)?;
     // `DATABASE_URL` in the environment sends the run to PostgreSQL (Supabase).
@@ -81,6 +83,13 @@ pub fn run_cli(
             .context("serializing the run summary")?;
         std::fs::write(path, json)
             .with_context(|| format!("writing the run summary to {}", path.display()))?;
+    }
+    let halted = outcome.summary.halted();
+    if !halted.is_empty() && !allow_halted {
+        bail!(
+            "strategy halted during the run: {} (see the summary; --allow-halted exits 0)",
+            halted.join(", ")
+        );
     }
     Ok(())
 }
@@ -240,7 +249,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Ok(offset) => tracing::info!(offset_ms = offset, "venue clock offset measured"),
         Err(e) => tracing::warn!(error = %e, "cannot measure the venue clock offset yet"),
     }
-    let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
+    // A run identity no earlier or concurrent run has (persisted sequence + OS randomness),
+    // whatever the clock says.
+    let identity = peregrine_engine::run_id::acquire(&cfg.engine.run_sequence_file)
+        .context("taking the run identity")?;
+    let run_id = identity.run;
+    tracing::info!(run = %format!("{run_id:x}"), sequence = identity.sequence, "run identity taken");
     let run_since_ms = rest.now_ms() - 1000;
 
     // The kill switch first: the sink (halt_on_db_down) and the remote follower set it.

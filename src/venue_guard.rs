@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// An alarm sink that records each alarm as a risk event (`reason`, `message`).
-pub fn alarm_to_sink(sink: SinkSender, run_id: u32) -> AlarmFn {
+pub fn alarm_to_sink(sink: SinkSender, run_id: u64) -> AlarmFn {
     let seq = Arc::new(AtomicU64::new(0));
     Arc::new(move |reason, message| {
         let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
@@ -100,7 +100,7 @@ impl VenueGuards {
         cfg: &RiskConfig,
         rest: BinanceRest,
         instruments: Arc<Instruments>,
-        run_id: u32,
+        run_id: u64,
         since_ms: i64,
         exec_tx: ExecSender,
         alarm: AlarmFn,

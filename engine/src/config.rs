@@ -95,6 +95,10 @@ pub struct EngineConfig {
     /// Interval of the progress log line, in seconds (0 = off).
     #[serde(default = "default_progress_s")]
     pub progress_interval_s: u64,
+    /// File holding the run sequence, the persisted half of every run's identity (see
+    /// [`crate::run_id`]); engines on one machine trading one account should share it.
+    #[serde(default = "default_run_sequence_file")]
+    pub run_sequence_file: PathBuf,
 }
 
 impl Default for EngineConfig {
@@ -104,8 +108,13 @@ impl Default for EngineConfig {
             cancel_on_stop: true,
             drain_timeout_ms: default_drain_ms(),
             progress_interval_s: default_progress_s(),
+            run_sequence_file: default_run_sequence_file(),
         }
     }
+}
+
+fn default_run_sequence_file() -> PathBuf {
+    PathBuf::from("data/run-sequence")
 }
 
 fn default_queue_capacity() -> usize {

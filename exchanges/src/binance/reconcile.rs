@@ -50,7 +50,7 @@ pub struct ReconcileReport {
 pub struct Reconciler {
     rest: BinanceRest,
     instruments: Arc<Instruments>,
-    run_id: u32,
+    run_id: u64,
     since_ms: i64,
     exec_tx: ExecSender,
     alarm: AlarmFn,
@@ -78,7 +78,7 @@ impl Reconciler {
     pub fn new(
         rest: BinanceRest,
         instruments: Arc<Instruments>,
-        run_id: u32,
+        run_id: u64,
         since_ms: i64,
         exec_tx: ExecSender,
         alarm: AlarmFn,
