@@ -25,7 +25,7 @@ use super::signer::BinanceSigner;
 use super::venue_truth::{take_venue_truth, StartPolicy, VenueTruth};
 use crate::sim::{spawn, SimConfig, SimHandle};
 
-const EARLIER: u32 = 0x5eed;
+const EARLIER: u64 = 0x5eed;
 const SECRET: &str = "sim-api-secret";
 
 struct Env {
