@@ -918,15 +918,15 @@ url = "sqlite://data/peregrine.db"
             ("reconcile_interval_s", "0"),
             ("clock_skew_alarm_ms", "-5"),
         ] {
-            let text = GOOD.replace("max_position = \"0.05\"\n", "").replace(
-                "[risk]\n",
-                &format!("[risk]\nmax_position = \"0.05\"\n{key} = {value}\n"),
-            );
-            let text = if key == "max_position" {
-                text.replacen("max_position = \"0.05\"\n", "", 1)
+            // max_position is required: the case for it replaces the good value.
+            let keep = if key == "max_position" {
+                ""
             } else {
-                text
+                "max_position = \"0.05\"\n"
             };
+            let text = GOOD
+                .replace("max_position = \"0.05\"\n", "")
+                .replace("[risk]\n", &format!("[risk]\n{keep}{key} = {value}\n"));
             let err = err_of(&text);
             let line = line_of(&text, &format!("{key} = {value}"));
             assert!(
