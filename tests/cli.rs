@@ -331,3 +331,73 @@ fn the_shipped_market_maker_quotes_without_a_storm_of_unknown_cancels() {
     // Before the fix: ~66 refused quotes (and as many unknown cancels) per second.
     assert!(rejects <= 30, "{rejects} risk rejects in 5 s: {json}");
 }
+
+#[test]
+fn run_refuses_a_config_that_would_run_and_do_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ema = root.join("strategies/ema_cross.rhai");
+    // (params, replace from, to, the line named, the message)
+    for (params, from, to, needle, expect) in [
+        (
+            "qty = \"0.001\"",
+            "tick_queue_capacity = 65536",
+            "tick_queue_capacity = 0",
+            "tick_queue_capacity = 0",
+            "field `engine.tick_queue_capacity`: must be at least 1",
+        ),
+        (
+            "qty = \"0.001\"",
+            "max_order_notional = \"150\"",
+            "max_order_notional = 150.7",
+            "max_order_notional = 150.7",
+            "field `risk.max_order_notional`: decimals (money, prices, quantities) are written as strings",
+        ),
+        (
+            "qty = \"0.001\"",
+            "daily_loss_limit = \"50\"",
+            "daily_loss_limit = \"-50\"",
+            "daily_loss_limit = \"-50\"",
+            "field `risk.daily_loss_limit`: must be positive",
+        ),
+        (
+            "qty = 0.001",
+            "",
+            "",
+            "qty = 0.001",
+            "field `strategies[0].params.qty`",
+        ),
+        (
+            "qty = \"0.001\"\nfsat = 3",
+            "",
+            "",
+            "fsat = 3",
+            "unknown parameter",
+        ),
+    ] {
+        let path = config_with_strategy(dir.path(), &ema, params);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if !from.is_empty() {
+            if text.lines().any(|l| l.starts_with(from)) {
+                text = text.replace(&format!("\n{from}"), &format!("\n{to}"));
+            } else {
+                // Commented out in the default: add it to [risk].
+                text = text.replace("[risk]\n", &format!("[risk]\n{to}\n"));
+            }
+        }
+        std::fs::write(&path, &text).unwrap();
+        let line = text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+        let out = run_for(dir.path(), "1s", &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{needle}: {stderr}");
+        assert!(
+            stderr.contains(&format!("peregrine.toml, line {line}: ")) && stderr.contains(expect),
+            "{needle} (line {line}): {stderr}"
+        );
+    }
+    // A float where the script reads a decimal also names the script line of param().
+    config_with_strategy(dir.path(), &ema, "qty = 0.001");
+    let out = run_for(dir.path(), "1s", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ema_cross.rhai:15"), "{stderr}");
+}

@@ -10,7 +10,12 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+mod decimal;
+mod limits;
+mod locate;
 pub mod market_data;
+
+use locate::Locator;
 
 pub use market_data::{MarketCategory, MarketDataConfig, MarketDataInstrument};
 
@@ -34,16 +39,22 @@ pub enum ConfigError {
         /// The parser's message, with the line, column and field.
         message: String,
     },
-    /// A value is well-formed but not acceptable.
-    #[error("invalid config file {path}: field `{field}`: {message}")]
+    /// A value is of the wrong type or not acceptable.
+    #[error("invalid config file {path}{}: field `{field}`: {message}", at_line(*line))]
     Invalid {
         /// The file.
         path: PathBuf,
         /// Dotted path of the offending field.
         field: String,
+        /// 1-based line of the field (or of its nearest enclosing key) in the file.
+        line: Option<usize>,
         /// What is wrong with it.
         message: String,
     },
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|l| format!(", line {l}")).unwrap_or_default()
 }
 
 /// The whole configuration.
@@ -296,11 +307,13 @@ pub struct InstrumentConfig {
     /// Canonical symbol, `BASE-QUOTE`.
     pub symbol: String,
     /// Minimum price increment.
+    #[serde(deserialize_with = "decimal::string")]
     pub tick_size: Decimal,
     /// Minimum quantity increment.
+    #[serde(deserialize_with = "decimal::string")]
     pub lot_size: Decimal,
     /// Starting price of the simulator's synthetic market for this instrument.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub sim_start_price: Option<Decimal>,
 }
 
@@ -331,8 +344,10 @@ pub struct StrategyConfig {
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
     /// Largest notional (price x qty, quote currency) of a single order.
+    #[serde(deserialize_with = "decimal::string")]
     pub max_order_notional: Decimal,
     /// Largest absolute position per instrument (base units), counting open orders.
+    #[serde(deserialize_with = "decimal::string")]
     pub max_position: Decimal,
     /// Start with the kill switch on (every new order refused).
     #[serde(default)]
@@ -341,10 +356,10 @@ pub struct RiskConfig {
     #[serde(default)]
     pub kill_switch_file: Option<PathBuf>,
     /// Largest quantity of a single order (base units).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_order_qty: Option<Decimal>,
     /// Largest gross exposure of the account (|positions| + working orders, quote currency).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_gross_exposure: Option<Decimal>,
     /// Largest number of working orders on the account.
     #[serde(default)]
@@ -369,10 +384,10 @@ pub struct RiskConfig {
     pub orders_per_10s: u64,
     /// Largest loss of the UTC day (realized + unrealized, net of fees, quote currency)
     /// before the kill switch trips.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub daily_loss_limit: Option<Decimal>,
     /// Largest fall of equity from the day's peak before the kill switch trips.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_drawdown: Option<Decimal>,
     /// When the kill switch trips, also close every position with market orders.
     #[serde(default)]
@@ -403,13 +418,13 @@ fn default_clock_skew_alarm_ms() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstrumentRiskConfig {
     /// Overrides `risk.max_order_notional`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_order_notional: Option<Decimal>,
     /// Overrides `risk.max_order_qty`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_order_qty: Option<Decimal>,
     /// Overrides `risk.max_position`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::opt_string")]
     pub max_position: Option<Decimal>,
 }
 
@@ -575,31 +590,85 @@ fn default_metrics_listen() -> std::net::SocketAddr {
 }
 
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file, including each strategy's parameters
+    /// against the `param()` calls of its script (read from disk).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses and validates config text; `path` is only used in error messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        cfg.validate(path)?;
+        let cfg = Self::parse(&text, path)?;
+        cfg.check_strategy_params(path, &Locator::new(&text))?;
         Ok(cfg)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Parses and validates config text; `path` is only used in error messages. Strategy
+    /// scripts are not read (see [`Config::load`]).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let loc = Locator::new(text);
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            // A type error inside a value names the key and its line; syntax errors keep
+            // the parser's own message (with line and column).
+            match e.span().and_then(|sp| loc.key_at(sp.start)) {
+                Some((field, line)) => ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    field: field.to_string(),
+                    line: Some(line),
+                    message: e.message().to_string(),
+                },
+                None => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().to_string(),
+                },
+            }
+        })?;
+        cfg.validate(path, &loc)?;
+        Ok(cfg)
+    }
+
+    /// Each strategy's `params` against what its script reads ([`crate::strategy::params`]).
+    fn check_strategy_params(&self, path: &Path, loc: &Locator) -> Result<(), ConfigError> {
+        for (i, s) in self.strategies.iter().enumerate() {
+            let invalid = |field: String, message: String| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: loc.line_of(&field),
+                field,
+                message,
+            };
+            let source = std::fs::read_to_string(&s.file).map_err(|e| {
+                invalid(
+                    format!("strategies[{i}].file"),
+                    format!("cannot read {}: {e}", s.file.display()),
+                )
+            })?;
+            let script = crate::strategy::params::script_params(&s.file, &source)
+                .map_err(|e| invalid(format!("strategies[{i}].file"), e.to_string()))?;
+            if let Some(p) = crate::strategy::params::check(&s.params, &script)
+                .into_iter()
+                .next()
+            {
+                let field = if p.missing {
+                    format!("strategies[{i}].params")
+                } else {
+                    format!("strategies[{i}].params.{}", p.key)
+                };
+                return Err(invalid(
+                    field,
+                    format!("strategy {:?}: {}", s.name, p.message),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, path: &Path, loc: &Locator) -> Result<(), ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
+            line: loc.line_of(&field),
             field,
             message,
         };
+        limits::validate(self).map_err(|(field, message)| invalid(field, message))?;
         if self.venue.name != "binance" {
             return Err(invalid(
                 "venue.name".into(),
@@ -703,12 +772,6 @@ impl Config {
             return Err(invalid(
                 "risk.max_order_notional".into(),
                 "must be positive".into(),
-            ));
-        }
-        if self.risk.max_position < Decimal::ZERO {
-            return Err(invalid(
-                "risk.max_position".into(),
-                "must not be negative".into(),
             ));
         }
         for sym in self.risk.instruments.keys() {
@@ -858,5 +921,197 @@ url = "sqlite://data/peregrine.db"
                 .to_string();
             assert!(err.contains(field), "{err}");
         }
+    }
+
+    fn err_of(text: &str) -> String {
+        Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// Line (1-based) of the first line of `text` containing `needle`.
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
+    fn a_zero_capacity_is_an_error_naming_key_and_line() {
+        let text = format!("[engine]\ntick_queue_capacity = 0\n{GOOD}");
+        let err = err_of(&text);
+        assert!(
+            err.contains("c.toml, line 2: field `engine.tick_queue_capacity`: must be at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limits_must_be_positive() {
+        for (key, value) in [
+            ("daily_loss_limit", "\"-50\""),
+            ("max_drawdown", "\"0\""),
+            ("max_order_qty", "\"-1\""),
+            ("max_gross_exposure", "\"0\""),
+            ("max_position", "\"0\""),
+            ("max_open_orders", "0"),
+            ("price_band_bps", "0"),
+            ("max_tick_age_ms", "0"),
+            ("duplicate_window_ms", "0"),
+            ("reconcile_interval_s", "0"),
+            ("clock_skew_alarm_ms", "-5"),
+        ] {
+            // max_position is required: the case for it replaces the good value.
+            let keep = if key == "max_position" {
+                ""
+            } else {
+                "max_position = \"0.05\"\n"
+            };
+            let text = GOOD
+                .replace("max_position = \"0.05\"\n", "")
+                .replace("[risk]\n", &format!("[risk]\n{keep}{key} = {value}\n"));
+            let err = err_of(&text);
+            let line = line_of(&text, &format!("{key} = {value}"));
+            assert!(
+                err.contains(&format!("line {line}: field `risk.{key}`: must be")),
+                "{key}: {err}"
+            );
+        }
+        for (section, key) in [
+            ("[sink]", "batch_age_ms"),
+            ("[sink]", "fsync_interval_ms"),
+            ("[sink]", "kill_switch_poll_s"),
+            ("[sim]", "md_interval_ms"),
+        ] {
+            let text = GOOD.replace(&format!("{section}\n"), &format!("{section}\n{key} = 0\n"));
+            let err = err_of(&text);
+            assert!(
+                err.contains(&format!(
+                    "`{}.{key}`: must be at least 1",
+                    &section[1..section.len() - 1]
+                )),
+                "{err}"
+            );
+        }
+        let text = format!("{GOOD}[risk.instruments.\"BTC-USDT\"]\nmax_position = \"-1\"\n");
+        let err = err_of(&text);
+        assert!(
+            err.contains("risk.instruments.BTC-USDT.max_position"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn money_written_as_a_toml_number_is_an_error_naming_the_key() {
+        for (from, to, key) in [
+            (
+                "max_order_notional = \"1000\"",
+                "max_order_notional = 150.7",
+                "risk.max_order_notional",
+            ),
+            (
+                "max_order_notional = \"1000\"",
+                "max_order_notional = 1000",
+                "risk.max_order_notional",
+            ),
+            (
+                "tick_size = \"0.01\"",
+                "tick_size = 0.01",
+                "instruments[0].tick_size",
+            ),
+            (
+                "sim_start_price = \"60000\"",
+                "sim_start_price = 60000",
+                "instruments[0].sim_start_price",
+            ),
+        ] {
+            let text = GOOD.replace(from, to);
+            let err = err_of(&text);
+            let line = line_of(&text, to);
+            assert!(
+                err.contains(&format!("line {line}: field `{key}`"))
+                    && err.contains("written as strings"),
+                "{to}: {err}"
+            );
+        }
+        let text = GOOD.replace(
+            "max_position = \"0.05\"",
+            "max_position = \"0.05\"\ndaily_loss_limit = 50",
+        );
+        let err = err_of(&text);
+        assert!(
+            err.contains("risk.daily_loss_limit") && err.contains("strings"),
+            "{err}"
+        );
+        let err = err_of(&GOOD.replace("\"0.05\"", "\"lots\""));
+        assert!(
+            err.contains("risk.max_position") && err.contains("\"lots\" is not a decimal"),
+            "{err}"
+        );
+    }
+
+    /// A config file and a script in a temporary directory, loaded with [`Config::load`].
+    fn load_with_script(script: &str, params: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.rhai");
+        std::fs::write(&file, script).unwrap();
+        let text = GOOD
+            .replace("strategies/ema_cross.rhai", &file.display().to_string())
+            .replace("params = { qty = \"0.001\", fast = 8 }\n", "")
+            .replace(
+                "[risk]\n",
+                &format!("[strategies.params]\n{params}\n[risk]\n"),
+            );
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, &text).unwrap();
+        Config::load(&path).map_err(|e| e.to_string())
+    }
+
+    const SCRIPT: &str =
+        "fn on_start() {\n    this.qty = param(\"qty\");\n    this.n = param(\"fast\", 8);\n}\n";
+
+    #[test]
+    fn strategy_params_are_checked_against_the_script() {
+        assert!(load_with_script(SCRIPT, "qty = \"0.001\"\nfast = 3").is_ok());
+        let err = load_with_script(SCRIPT, "qty = 0.001").unwrap_err();
+        assert!(
+            err.contains("field `strategies[0].params.qty`")
+                && err.contains("line ")
+                && err.contains("s.rhai:2")
+                && err.contains("qty = \"0.001\""),
+            "{err}"
+        );
+        let err = load_with_script(SCRIPT, "qty = \"1\"\nfats = 3").unwrap_err();
+        assert!(
+            err.contains("strategies[0].params.fats") && err.contains("unknown parameter"),
+            "{err}"
+        );
+        let err = load_with_script(SCRIPT, "qty = \"1\"\nfast = \"x\"").unwrap_err();
+        assert!(
+            err.contains("expects an integer") && err.contains("s.rhai:3"),
+            "{err}"
+        );
+        let err = load_with_script(SCRIPT, "fast = 3").unwrap_err();
+        assert!(
+            err.contains("missing parameter `qty`") && err.contains("s.rhai:2"),
+            "{err}"
+        );
+        let err = load_with_script("fn on_start( {", "").unwrap_err();
+        assert!(
+            err.contains("strategies[0].file") && err.contains("syntax error"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_default_config_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("config/default.toml")).unwrap();
+        let text = text.replace(
+            "\"strategies/",
+            &format!("\"{}/strategies/", root.display()),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).expect("the default config is valid");
     }
 }

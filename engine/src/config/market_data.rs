@@ -68,11 +68,11 @@ pub struct MarketDataInstrument {
     pub venue_symbol: Option<String>,
     /// Price increment on this venue; absent: the `[[instruments]]` entry's. Required for
     /// Kraken (its book checksum is computed at the pair's price precision).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::decimal::opt_string")]
     pub tick_size: Option<Decimal>,
     /// Quantity increment on this venue; absent: the `[[instruments]]` entry's. Required for
     /// Kraken (its book checksum is computed at the pair's quantity precision).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::decimal::opt_string")]
     pub lot_size: Option<Decimal>,
 }
 

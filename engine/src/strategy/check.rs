@@ -29,6 +29,15 @@ const BUILTINS: &[&str] = &[
 /// Compiles `source` with a host engine and returns every problem found (empty: the script
 /// would load). Nothing is run.
 pub fn check_source(file: &Path, source: &str) -> Vec<StrategyError> {
+    let engine = checking_engine();
+    match engine.compile(source) {
+        Ok(ast) => analyse(&engine, &ast, file, source).1,
+        Err(e) => vec![error::compile(file, &e)],
+    }
+}
+
+/// A host engine for compiling a script without running it (nothing is bound to a strategy).
+pub(super) fn checking_engine() -> Engine {
     let ctx = Rc::new(RefCell::new(HostCtx {
         strategy: 0,
         name: String::new(),
@@ -47,11 +56,7 @@ pub fn check_source(file: &Path, source: &str) -> Vec<StrategyError> {
         timers: Vec::new(),
         ids: OrderIds::new(0),
     }));
-    let engine = super::api::build_engine(&ctx, super::StrategyLimits::default());
-    match engine.compile(source) {
-        Ok(ast) => analyse(&engine, &ast, file, source).1,
-        Err(e) => vec![error::compile(file, &e)],
-    }
+    super::api::build_engine(&ctx, super::StrategyLimits::default())
 }
 
 /// Which callbacks the script has, and its problems.

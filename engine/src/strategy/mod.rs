@@ -10,6 +10,7 @@
 mod api;
 mod check;
 mod error;
+pub mod params;
 mod reload;
 mod script_indicators;
 mod views;

@@ -213,13 +213,48 @@ fn market_maker_quotes_both_sides_and_skews_by_inventory() {
     // Same book: the quotes stay, no traffic.
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     assert!(drain(&mut h).is_empty());
-    // Long one lot: both quotes move down a tick (replace = cancel + new).
+    // The venue confirms each cancel: the script places the replacement then (the risk gate
+    // still counts an order whose cancel is in flight).
+    let confirm = |h: &mut StrategyHost, out: &[StrategyAction]| {
+        let mut after = Vec::new();
+        for a in out {
+            if let StrategyAction::Cancel(id) = a {
+                let o = OrderView {
+                    instrument: InstrumentId(0),
+                    symbol: "BTC-USDT".into(),
+                    id: id.to_string().into(),
+                    status: "cancelled",
+                    reason: "".into(),
+                    side: Side::Buy,
+                    price: None,
+                    qty: dec!(0.01),
+                    filled: dec!(0),
+                };
+                h.on_order(o, 0).unwrap();
+                after.extend(drain(h));
+            }
+        }
+        after
+    };
+    // Long one lot: both quotes move down a tick: cancels first, the new quotes once the
+    // cancels are final.
     h.set_view(InstrumentId(0), view(dec!(0.01), dec!(100), dec!(100.1)));
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     let out = drain(&mut h);
     assert_eq!(cancels(&out), 2);
+    assert!(
+        placed(&out).is_empty(),
+        "nothing placed before the cancels are final"
+    );
+    // Another update while the cancels are in flight: no second cancel, nothing placed.
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    assert!(drain(&mut h).is_empty());
+    let after = confirm(&mut h, &out);
     assert_eq!(
-        placed(&out).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+        placed(&after)
+            .iter()
+            .map(|p| (p.0, p.2))
+            .collect::<Vec<_>>(),
         vec![
             (Side::Buy, Some(dec!(100.02))),
             (Side::Sell, Some(dec!(100.06)))
@@ -230,8 +265,12 @@ fn market_maker_quotes_both_sides_and_skews_by_inventory() {
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     let out = drain(&mut h);
     assert_eq!(cancels(&out), 2);
+    let after = confirm(&mut h, &out);
     assert_eq!(
-        placed(&out).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+        placed(&after)
+            .iter()
+            .map(|p| (p.0, p.2))
+            .collect::<Vec<_>>(),
         vec![(Side::Sell, Some(dec!(100.05)))]
     );
     // The refresh timer re-quotes from the last known book without an update.
