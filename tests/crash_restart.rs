@@ -521,9 +521,35 @@ async fn crash_scenario<F, Fut>(
     let _ = logs;
 }
 
+/// With `CRASH_KEEP=1` the test's directory (engine logs, database, spool) is kept and named.
+fn keep_dir(dir: tempfile::TempDir) -> KeptDir {
+    if std::env::var("CRASH_KEEP").is_ok_and(|v| v == "1") {
+        let path = dir.keep();
+        println!("crash_restart: keeping {}", path.display());
+        KeptDir::Kept(path)
+    } else {
+        KeptDir::Temp(dir)
+    }
+}
+
+/// The test's directory: removed at the end, or kept.
+enum KeptDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl KeptDir {
+    fn path(&self) -> &Path {
+        match self {
+            KeptDir::Temp(d) => d.path(),
+            KeptDir::Kept(p) => p,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_kill_dash_nine_restarts_lose_no_venue_fill() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = keep_dir(tempfile::tempdir().unwrap());
     let url = format!("sqlite://{}", dir.path().join("crash.db").display());
     let read_url = url.clone();
     crash_scenario("sqlite", dir.path(), &url, None, || {
@@ -534,10 +560,13 @@ async fn sqlite_kill_dash_nine_restarts_lose_no_venue_fill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_kill_dash_nine_restarts_lose_no_venue_fill() {
-    let Some(db) = pg_support::test_db("crash_restart").await else {
+    // A database name of this process's own: other checkouts may run this test on the same
+    // server at the same time.
+    let tag = format!("crash_restart_{}", std::process::id());
+    let Some(db) = pg_support::test_db(&tag).await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let dir = keep_dir(tempfile::tempdir().unwrap());
     crash_scenario(
         "postgres",
         dir.path(),
@@ -546,5 +575,7 @@ async fn postgres_kill_dash_nine_restarts_lose_no_venue_fill() {
         || stored_pg(&db),
     )
     .await;
-    db.drop_db().await;
+    if !matches!(dir, KeptDir::Kept(_)) {
+        db.drop_db().await;
+    }
 }

@@ -122,6 +122,18 @@ impl OrderTracker {
         for t in seen_trade_ids {
             self.seen_fills.insert((id, t));
         }
+        // The stored fills decide over a stored state they outran (a crash can fall between
+        // a fill's row and its order's row): the venue's copies of those fills are duplicates
+        // and would not move the state again.
+        let status = if status.is_terminal() {
+            status
+        } else if filled >= request.intent.qty {
+            OrderStatus::Filled
+        } else if filled > Decimal::ZERO {
+            OrderStatus::PartiallyFilled
+        } else {
+            status
+        };
         let order = TrackedOrder {
             request,
             status,
@@ -506,6 +518,32 @@ mod tests {
             t.get(&ClientOrderId { run: 1, seq: 4 }).unwrap().filled,
             dec!(2)
         );
+        // Stored fills that outran the stored state: they decide.
+        t.adopt(
+            req(6, Side::Buy, dec!(1)),
+            OrderStatus::Acked,
+            dec!(1),
+            None,
+            0,
+            [11],
+        );
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 6 }).unwrap().status,
+            OrderStatus::Filled
+        );
+        t.adopt(
+            req(7, Side::Buy, dec!(1)),
+            OrderStatus::Pending,
+            dec!(0.4),
+            None,
+            0,
+            [12],
+        );
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 7 }).unwrap().status,
+            OrderStatus::PartiallyFilled
+        );
+        t.apply(&rep(7, ExecKind::Cancelled));
         t.adopt(
             req(5, Side::Sell, dec!(1)),
             OrderStatus::Cancelled,
