@@ -13,7 +13,7 @@ use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::remote_kill::follow_kill_switch;
-use peregrine_engine::sink::{pg, redact_url, spawn_sink, SinkConfig};
+use peregrine_engine::sink::{pg, redact_url, spawn_sink_with_start, SinkConfig, StartQuery};
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
@@ -42,11 +42,13 @@ pub struct RunOutcome {
 }
 
 /// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
-/// writes it as JSON if asked.
+/// writes it as JSON if asked. A strategy halted during the run makes it an error (after the
+/// summary is out) unless `allow_halted`.
 pub fn run_cli(
     config: &Path,
     duration: Option<Duration>,
     summary_path: Option<&Path>,
+    allow_halted: bool,
 ) -> Result<()> {
     let mut cfg = Config::load(config)?;
     // `DATABASE_URL` in the environment sends the run to PostgreSQL (Supabase).
@@ -82,6 +84,13 @@ pub fn run_cli(
         std::fs::write(path, json)
             .with_context(|| format!("writing the run summary to {}", path.display()))?;
     }
+    let halted = outcome.summary.halted();
+    if !halted.is_empty() && !allow_halted {
+        bail!(
+            "strategy halted during the run: {} (see the summary; --allow-halted exits 0)",
+            halted.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -99,14 +108,19 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
     let rt = runtime()?;
     let key = std::env::var(&cfg.venue.api_key_env).unwrap_or_else(|_| "sim-key".into());
     let secret = std::env::var(&cfg.venue.api_secret_env).unwrap_or_else(|_| "sim-secret".into());
-    let sim_cfg = sim_config(&cfg, key.clone(), secret)?;
+    // Standalone, the simulator is Binance as it is today: listenKey endpoints answer 410.
+    let sim_cfg = SimConfig {
+        legacy_listen_key: false,
+        ..sim_config(&cfg, key.clone(), secret)?
+    };
     rt.block_on(async move {
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let handle = sim::spawn(sim_cfg, bind).await?;
         println!(
-            "simulator listening: REST {}  websocket {}",
+            "simulator listening: REST {}  websocket {}  WebSocket API {}",
             handle.rest_base_url(),
-            handle.ws_base_url()
+            handle.ws_base_url(),
+            handle.ws_api_url()
         );
         println!("API key {key:?}; Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;
@@ -159,6 +173,10 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
         api_key,
         api_secret,
         md_interval_ms: cfg.sim.md_interval_ms,
+        // The live adapter's user stream still opens a listen key; Binance answers 410 since
+        // 2026-02-20. Until the adapter uses the WebSocket API, the built-in simulator keeps
+        // serving listen keys.
+        legacy_listen_key: true,
         ..SimConfig::default()
     })
 }
@@ -227,13 +245,21 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Ok(offset) => tracing::info!(offset_ms = offset, "venue clock offset measured"),
         Err(e) => tracing::warn!(error = %e, "cannot measure the venue clock offset yet"),
     }
-    let run_id = (peregrine_engine::clock::Clock::wall_ms() / 1000) as u32;
+    // A run identity no earlier or concurrent run has (persisted sequence + OS randomness),
+    // whatever the clock says.
+    let identity = peregrine_engine::run_id::acquire(&cfg.engine.run_sequence_file)
+        .context("taking the run identity")?;
+    let run_id = identity.run;
+    tracing::info!(run = %format!("{run_id:x}"), sequence = identity.sequence, "run identity taken");
     let run_since_ms = rest.now_ms() - 1000;
 
     // The kill switch first: the sink (halt_on_db_down) and the remote follower set it.
     let kill = KillSwitch::new(cfg.risk.kill_switch);
     // The sink next: a bad database URL fails the run before anything trades.
-    let (sink_tx, sink_join) = spawn_sink(sink_config(&cfg, &kill)).context("starting the sink")?;
+    // It writes what a previous run left in its spool, then reads the database's start state
+    // (checkpoints, orders not final, fills), which the venue's truth is taken against.
+    let (sink_tx, sink_join, start_state) =
+        spawn_sink_with_start(sink_config(&cfg, &kill)).context("starting the sink")?;
     tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
     let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
     let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
@@ -298,6 +324,17 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         ledger,
         GatewayConfig::default(),
     ));
+    let alarm = crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id);
+    let (restore, truth) = crate::venue_guard::take_start_truth(
+        &cfg.venue,
+        &rest,
+        &instruments,
+        start_state,
+        &exec_tx,
+        &sink_tx,
+        &alarm,
+    )
+    .await?;
     let guards = crate::venue_guard::VenueGuards::start(
         &cfg.risk,
         rest.clone(),
@@ -305,8 +342,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         run_id,
         run_since_ms,
         exec_tx.clone(),
-        crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id),
+        alarm,
         reconnected,
+        &truth,
     );
     drop(exec_tx);
 
@@ -344,6 +382,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         cancel_on_stop: cfg.engine.cancel_on_stop,
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
+        restore,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -489,6 +528,11 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
         user_id,
         spool: Some(cfg.sink.spool()),
         halt_on_db_down: cfg.sink.halt_on_db_down.then(|| kill.clone()),
+        account: cfg.venue.account.clone(),
+        start_query: Some(StartQuery {
+            venue: cfg.venue.name.clone(),
+            account: cfg.venue.account.clone(),
+        }),
     }
 }
 

@@ -31,6 +31,9 @@ enum Command {
         /// Also write the run summary as JSON to this file.
         #[arg(long)]
         summary: Option<PathBuf>,
+        /// Exit 0 even if a strategy was halted by repeated errors (default: exit non-zero).
+        #[arg(long)]
+        allow_halted: bool,
     },
     /// Run the built-in exchange simulator (Binance spot protocol) on 127.0.0.1.
     Sim {
@@ -115,7 +118,8 @@ fn main() -> ExitCode {
             config,
             duration,
             summary,
-        } => peregrine::app::run_cli(&config, duration, summary.as_deref()),
+            allow_halted,
+        } => peregrine::app::run_cli(&config, duration, summary.as_deref(), allow_halted),
         Command::Sim { port, config } => peregrine::app::sim_cli(&config, port),
         Command::Record {
             config,

@@ -30,6 +30,15 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Names of the strategies halted during the run (`detail.halted_strategies`).
+    pub fn halted(&self) -> Vec<&str> {
+        self.detail
+            .halted_strategies
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect()
+    }
+
     /// Human-readable lines for the terminal.
     pub fn render(&self) -> String {
         let l = &self.latency_ns;
@@ -89,6 +98,12 @@ impl RunSummary {
                     n("resyncs")
                 ));
             }
+        }
+        for h in &self.detail.halted_strategies {
+            s.push_str(&format!(
+                "  HALTED strategy  {} after {} errors; last error: {}\n",
+                h.name, h.errors, h.last_error
+            ));
         }
         for p in &self.detail.positions {
             s.push_str(&format!(

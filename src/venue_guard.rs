@@ -1,24 +1,29 @@
-//! The run's venue-side guards: clock-skew measurement and reconciliation, with their alarms
-//! recorded as risk events in the sink.
+//! The run's venue-side guards: the venue's truth at start, clock-skew measurement and
+//! reconciliation, with their alarms recorded as risk events in the sink.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::config::RiskConfig;
+use peregrine_engine::config::VenueConfig;
+use peregrine_engine::core::CoreRestore;
 use peregrine_engine::events::{RiskEventRow, SinkEvent};
 use peregrine_engine::gateway::ExecSender;
 use peregrine_engine::sink::SinkSender;
+use peregrine_engine::sink::StartState;
 use peregrine_engine::types::Instruments;
 use peregrine_exchanges::binance::clock_skew::{run_clock_skew, AlarmFn, ClockSkewConfig};
 use peregrine_exchanges::binance::reconcile::{run_reconciler, Reconciler};
 use peregrine_exchanges::binance::rest::BinanceRest;
+use peregrine_exchanges::binance::venue_truth::{take_venue_truth, StartPolicy, VenueTruth};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// An alarm sink that records each alarm as a risk event (`reason`, `message`).
-pub fn alarm_to_sink(sink: SinkSender, run_id: u32) -> AlarmFn {
+pub fn alarm_to_sink(sink: SinkSender, run_id: u64) -> AlarmFn {
     let seq = Arc::new(AtomicU64::new(0));
     Arc::new(move |reason, message| {
         let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
@@ -36,6 +41,50 @@ pub fn alarm_to_sink(sink: SinkSender, run_id: u32) -> AlarmFn {
     })
 }
 
+/// Takes the venue's truth for the whole account at start (see
+/// `peregrine_exchanges::binance::venue_truth`): records the first checkpoints in the sink,
+/// queues the adopted orders' exec reports on `exec_tx` (the core applies them after the
+/// adoption) and returns what the core restores (positions from the stored fills, adopted
+/// orders) with the truth the reconciler continues from. Call it once the user stream is
+/// connected and before the core starts.
+pub async fn take_start_truth(
+    venue: &VenueConfig,
+    rest: &BinanceRest,
+    instruments: &Instruments,
+    db: StartState,
+    exec_tx: &ExecSender,
+    sink: &SinkSender,
+    alarm: &AlarmFn,
+) -> anyhow::Result<(CoreRestore, VenueTruth)> {
+    let policy = StartPolicy {
+        earlier: venue.on_start_earlier_orders,
+        foreign: venue.foreign_orders,
+    };
+    let mut truth = take_venue_truth(rest, instruments, &venue.name, &db, policy, alarm)
+        .await
+        .context("taking the venue's truth at start (openOrders, myTrades, allOrders)")?;
+    for c in truth.checkpoints.drain(..) {
+        sink.send(SinkEvent::Checkpoint(c))
+            .map_err(|e| anyhow::anyhow!("the sink is gone: {e}"))?;
+    }
+    for r in truth.reports.drain(..) {
+        exec_tx
+            .send(r)
+            .map_err(|_| anyhow::anyhow!("the exec channel closed before the core started"))?;
+    }
+    tracing::info!(
+        adopted = truth.adopted.len(),
+        stored_fills = db.fills.len(),
+        events = truth.events.len(),
+        "venue truth taken at start"
+    );
+    let restore = CoreRestore {
+        fills: db.fills,
+        adopted: std::mem::take(&mut truth.adopted),
+    };
+    Ok((restore, truth))
+}
+
 /// The running guards.
 pub struct VenueGuards {
     stop: watch::Sender<bool>,
@@ -44,17 +93,19 @@ pub struct VenueGuards {
 
 impl VenueGuards {
     /// Starts clock-skew measurement (every minute) and reconciliation (every
-    /// `risk.reconcile_interval_s`, at once, and on `reconnected`).
+    /// `risk.reconcile_interval_s`, at once, and on `reconnected`), continuing from the
+    /// start's venue truth `start`.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         cfg: &RiskConfig,
         rest: BinanceRest,
         instruments: Arc<Instruments>,
-        run_id: u32,
+        run_id: u64,
         since_ms: i64,
         exec_tx: ExecSender,
         alarm: AlarmFn,
         reconnected: Arc<Notify>,
+        start: &VenueTruth,
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let skew = tokio::spawn(run_clock_skew(
@@ -66,7 +117,8 @@ impl VenueGuards {
             alarm.clone(),
             stop_rx.clone(),
         ));
-        let rec = Reconciler::new(rest, instruments, run_id, since_ms, exec_tx, alarm);
+        let rec =
+            Reconciler::new(rest, instruments, run_id, since_ms, exec_tx, alarm).with_start(start);
         let reconcile = tokio::spawn(run_reconciler(
             rec,
             Duration::from_secs(cfg.reconcile_interval_s.max(1)),

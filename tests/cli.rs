@@ -225,3 +225,109 @@ fn kill_writes_the_kill_file_and_reset_needs_a_reason() {
         "checked"
     );
 }
+
+/// The default config with one strategy `file` and `params` (TOML lines), written to `dir`.
+fn config_with_strategy(dir: &Path, file: &Path, params: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default = std::fs::read_to_string(root.join("config/default.toml")).unwrap();
+    let start = default.find("[strategies.params]").unwrap();
+    let end = default.find("[risk]").unwrap();
+    let cfg = format!(
+        "{}[strategies.params]\n{params}\n\n{}",
+        &default[..start],
+        &default[end..]
+    )
+    .replace(
+        "\"strategies/ema_cross.rhai\"",
+        &format!("{:?}", file.display().to_string()),
+    );
+    let path = dir.join("peregrine.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn run_for(dir: &Path, duration: &str, extra: &[&str]) -> std::process::Output {
+    peregrine()
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .args(["run", "--config", "peregrine.toml", "--duration", duration])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_halted_strategy_is_in_the_summary_and_fails_the_run_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("broken.rhai");
+    std::fs::write(
+        &script,
+        "fn on_trade(t) {\n    throw \"broken on purpose\";\n}\n",
+    )
+    .unwrap();
+    config_with_strategy(dir.path(), &script, "");
+
+    let out = run_for(dir.path(), "3s", &["--summary", "summary.json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("HALTED strategy  ema_cross after 10 errors")
+            && stdout.contains("broken on purpose"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("strategy halted during the run: ema_cross"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    let halted = &json["detail"]["halted_strategies"][0];
+    assert_eq!(halted["name"], "ema_cross", "{json}");
+    assert!(
+        halted["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken on purpose")),
+        "{json}"
+    );
+
+    let out = run_for(dir.path(), "2s", &["--allow-halted"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HALTED strategy"));
+}
+
+#[test]
+fn the_shipped_market_maker_quotes_without_a_storm_of_unknown_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The default risk limits (max_position 0.0015 counting working orders) refuse some of
+    // its quotes: a refused quote must be forgotten, not cancelled on every later update.
+    config_with_strategy(
+        dir.path(),
+        &root.join("strategies/market_maker.rhai"),
+        "qty = \"0.001\"\nmax_inventory = \"0.01\"",
+    );
+    let out = run_for(dir.path(), "5s", &["--summary", "summary.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("cancel of an unknown order").count(),
+        0,
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    let (orders, rejects) = (
+        json["orders"].as_u64().unwrap(),
+        json["detail"]["risk_rejects"].as_u64().unwrap(),
+    );
+    assert!(orders > 0, "{json}");
+    // Before the fix: ~66 refused quotes (and as many unknown cancels) per second.
+    assert!(rejects <= 30, "{rejects} risk rejects in 5 s: {json}");
+}

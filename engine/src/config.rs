@@ -95,6 +95,10 @@ pub struct EngineConfig {
     /// Interval of the progress log line, in seconds (0 = off).
     #[serde(default = "default_progress_s")]
     pub progress_interval_s: u64,
+    /// File holding the run sequence, the persisted half of every run's identity (see
+    /// [`crate::run_id`]); engines on one machine trading one account should share it.
+    #[serde(default = "default_run_sequence_file")]
+    pub run_sequence_file: PathBuf,
 }
 
 impl Default for EngineConfig {
@@ -104,8 +108,13 @@ impl Default for EngineConfig {
             cancel_on_stop: true,
             drain_timeout_ms: default_drain_ms(),
             progress_interval_s: default_progress_s(),
+            run_sequence_file: default_run_sequence_file(),
         }
     }
+}
+
+fn default_run_sequence_file() -> PathBuf {
+    PathBuf::from("data/run-sequence")
 }
 
 fn default_queue_capacity() -> usize {
@@ -208,6 +217,47 @@ pub struct VenueConfig {
     /// reconnect.
     #[serde(default = "default_max_frame_bytes")]
     pub max_frame_bytes: usize,
+    /// Label of the venue account these keys trade, under which the venue trade-history
+    /// checkpoints are kept in the database (one per venue, account and symbol). Give each
+    /// account its own label when several share one database. Never a key.
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// What the start (and every reconciliation) does with an order of an earlier run of
+    /// this engine found at the venue: `adopt` (track it, bring its fills and state up to
+    /// date) or `cancel` (adopt it, then cancel it at once).
+    #[serde(default)]
+    pub on_start_earlier_orders: EarlierOrders,
+    /// What it does with an open order this engine never placed (a client order id that is
+    /// not ours): `report` (a risk event, the order is left alone) or `cancel` (a risk event,
+    /// and the order is cancelled).
+    #[serde(default)]
+    pub foreign_orders: ForeignOrders,
+}
+
+/// `[venue] on_start_earlier_orders`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EarlierOrders {
+    /// Track them and bring them up to date (the default).
+    #[default]
+    Adopt,
+    /// Adopt them, then cancel the open ones.
+    Cancel,
+}
+
+/// `[venue] foreign_orders`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignOrders {
+    /// Record a risk event and leave the order alone (the default).
+    #[default]
+    Report,
+    /// Record a risk event and cancel the order.
+    Cancel,
+}
+
+fn default_account() -> String {
+    "default".into()
 }
 
 impl VenueConfig {

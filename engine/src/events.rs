@@ -194,6 +194,22 @@ pub struct LatencyStatRow {
     pub max_ns: i64,
 }
 
+/// How far the venue's trade history of one symbol has been taken into the database: every
+/// trade of the account with a venue trade id at most `last_trade_id` is either a committed
+/// fill or was never ours (upserted per (venue, account, symbol) to the greatest id). The sink
+/// also derives it from the fills of every batch it commits, in the same transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    /// Venue name.
+    pub venue: String,
+    /// Canonical symbol.
+    pub symbol: String,
+    /// Highest venue trade id accounted for (0: none yet).
+    pub last_trade_id: i64,
+    /// Exchange time of that trade, ns since the epoch (0 if unknown).
+    pub last_trade_ns: i64,
+}
+
 /// Everything the sink persists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SinkEvent {
@@ -209,4 +225,6 @@ pub enum SinkEvent {
     Signal(SignalRow),
     /// Stage latency over one window.
     LatencyStat(LatencyStatRow),
+    /// The venue trade-history checkpoint of one symbol (see [`CheckpointRow`]).
+    Checkpoint(CheckpointRow),
 }

@@ -8,12 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{InstrumentId, Price, Qty, Side};
 
-/// Our id for an order, unique across runs: a run id (start time) and a sequence number.
-/// `Copy`; rendered as `pg<run hex>-<seq>` (a valid Binance `newClientOrderId`).
+/// Our id for an order, unique across runs: the run's identity ([`crate::run_id`]) and a
+/// sequence number within the run. `Copy`; rendered as `pg<run hex>-<seq decimal>`, at most
+/// 29 characters of `[a-z0-9-]` (a valid Binance `newClientOrderId`); [`Self::alphanumeric`]
+/// is the form for venues that allow letters and digits only (OKX `clOrdId`, at most 32).
+///
+/// Runs before the persisted run identity used the wall-clock second as `run` (below 2^32);
+/// their ids parse the same way, and no later run id falls in that range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientOrderId {
     /// Identifies the engine run that created the order.
-    pub run: u32,
+    pub run: u64,
     /// Sequence within the run, from 1.
     pub seq: u32,
 }
@@ -21,6 +26,41 @@ pub struct ClientOrderId {
 impl fmt::Display for ClientOrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "pg{:x}-{}", self.run, self.seq)
+    }
+}
+
+impl ClientOrderId {
+    /// The letters-and-digits form: `pg`, the run as exactly 16 hex digits, the sequence in
+    /// decimal (at most 28 characters). Parsed back by [`Self::parse_alphanumeric`].
+    pub fn alphanumeric(self) -> Alphanumeric {
+        Alphanumeric(self)
+    }
+
+    /// Parses the [`Self::alphanumeric`] form (canonical spelling only).
+    pub fn parse_alphanumeric(s: &str) -> Result<Self, ParseClientOrderIdError> {
+        let err = || ParseClientOrderIdError(s.to_string());
+        let rest = s.strip_prefix("pg").ok_or_else(err)?;
+        if rest.len() <= 16 || !rest.is_char_boundary(16) {
+            return Err(err());
+        }
+        let (run, seq) = rest.split_at(16);
+        if !run.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err());
+        }
+        Ok(Self {
+            run: u64::from_str_radix(run, 16).map_err(|_| err())?,
+            seq: parse_decimal(seq).ok_or_else(err)?,
+        })
+    }
+}
+
+/// [`ClientOrderId::alphanumeric`]'s `Display`.
+#[derive(Clone, Copy, Debug)]
+pub struct Alphanumeric(ClientOrderId);
+
+impl fmt::Display for Alphanumeric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pg{:016x}{}", self.0.run, self.0.seq)
     }
 }
 
@@ -32,14 +72,35 @@ pub struct ParseClientOrderIdError(pub String);
 impl FromStr for ClientOrderId {
     type Err = ParseClientOrderIdError;
 
+    /// Accepts exactly what [`fmt::Display`] writes (lower-case hex run without leading
+    /// zeros, decimal sequence without leading zeros), for every run id ever used, so that
+    /// parsing tells our orders from anyone else's.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseClientOrderIdError(s.to_string());
         let rest = s.strip_prefix("pg").ok_or_else(err)?;
         let (run, seq) = rest.split_once('-').ok_or_else(err)?;
+        let canonical_hex = !run.is_empty()
+            && run.len() <= 16
+            && run.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && (run == "0" || !run.starts_with('0'));
+        if !canonical_hex {
+            return Err(err());
+        }
         Ok(Self {
-            run: u32::from_str_radix(run, 16).map_err(|_| err())?,
-            seq: seq.parse().map_err(|_| err())?,
+            run: u64::from_str_radix(run, 16).map_err(|_| err())?,
+            seq: parse_decimal(seq).ok_or_else(err)?,
         })
+    }
+}
+
+/// A `u32` written in decimal digits only, without leading zeros.
+fn parse_decimal(s: &str) -> Option<u32> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
     }
 }
 
@@ -174,3 +235,6 @@ pub struct ExecReport {
     /// Local monotonic receive time.
     pub recv_ns: u64,
 }
+
+#[cfg(test)]
+mod tests;

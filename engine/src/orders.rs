@@ -102,6 +102,44 @@ impl OrderTracker {
         );
     }
 
+    /// Starts tracking an order an earlier run placed (adoption at start): its stored state,
+    /// the quantity its stored fills add up to, and the venue trade ids of those fills, so
+    /// that the venue's copy of a fill the database already holds is a duplicate and every
+    /// other fill is applied exactly once. A final `status` is tracked but not working.
+    pub fn adopt(
+        &mut self,
+        request: OrderRequest,
+        status: OrderStatus,
+        filled: Qty,
+        venue_order_id: Option<u64>,
+        created_ns: i64,
+        seen_trade_ids: impl IntoIterator<Item = u64>,
+    ) {
+        let id = request.client_order_id;
+        if self.orders.contains_key(&id) {
+            return;
+        }
+        for t in seen_trade_ids {
+            self.seen_fills.insert((id, t));
+        }
+        let order = TrackedOrder {
+            request,
+            status,
+            filled,
+            venue_order_id,
+            created_ns,
+            cancel_sent: false,
+            reject_reason: None,
+            cancel_reject_reason: None,
+        };
+        if !status.is_terminal() {
+            self.adjust_open(&request, order.leaves());
+            self.adjust_resting(&request, true);
+            self.working.insert(id);
+        }
+        self.orders.insert(id, order);
+    }
+
     /// The order with this id.
     pub fn get(&self, id: &ClientOrderId) -> Option<&TrackedOrder> {
         self.orders.get(id)
@@ -424,6 +462,60 @@ mod tests {
             t.apply(&rep(99, ExecKind::Cancelled)),
             ExecOutcome::UnknownOrder
         );
+    }
+
+    #[test]
+    fn adopted_order_applies_only_the_fills_not_stored() {
+        let mut t = OrderTracker::new(1, 1);
+        // Stored: 0.5 filled by trade 7. The venue then replays trades 7 and 8.
+        t.adopt(
+            req(4, Side::Buy, dec!(2)),
+            OrderStatus::PartiallyFilled,
+            dec!(0.5),
+            Some(44),
+            5,
+            [7],
+        );
+        assert_eq!(t.working_count(), 1);
+        assert_eq!(t.account_open_qty(InstrumentId(0)), (dec!(1.5), dec!(0)));
+        assert_eq!(t.own_best(InstrumentId(0)).0, Some(dec!(100)));
+        assert_eq!(
+            t.apply(&rep(4, fill(7, dec!(0.5), dec!(1.5)))),
+            ExecOutcome::DuplicateFill
+        );
+        let ExecOutcome::Applied { fill: Some(f), .. } =
+            t.apply(&rep(4, fill(8, dec!(1.5), dec!(0))))
+        else {
+            panic!("trade 8 is new")
+        };
+        assert_eq!(f.trade_id, 8);
+        let o = t.get(&ClientOrderId { run: 1, seq: 4 }).unwrap();
+        assert_eq!((o.status, o.filled), (OrderStatus::Filled, dec!(2)));
+        assert_eq!(t.working_count(), 0);
+        assert_eq!(t.account_open_qty(InstrumentId(0)), (dec!(0), dec!(0)));
+        // Adopting a known id changes nothing; a final one is tracked but not working.
+        t.adopt(
+            req(4, Side::Buy, dec!(9)),
+            OrderStatus::Acked,
+            dec!(0),
+            None,
+            0,
+            [],
+        );
+        assert_eq!(
+            t.get(&ClientOrderId { run: 1, seq: 4 }).unwrap().filled,
+            dec!(2)
+        );
+        t.adopt(
+            req(5, Side::Sell, dec!(1)),
+            OrderStatus::Cancelled,
+            dec!(1),
+            None,
+            0,
+            [9],
+        );
+        assert_eq!(t.working_count(), 0);
+        assert_eq!(t.cancellable(None, None), vec![]);
     }
 
     #[test]

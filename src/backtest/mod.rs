@@ -37,7 +37,7 @@ use self::metrics::{max_drawdown, sharpe_per_sample, EquityPoint, EquityTracker}
 use self::venue::{BacktestSigner, BacktestVenue, Fees, VenueStats};
 
 /// Run id of every backtest (client order ids read `pgbac-<seq>`).
-pub const BACKTEST_RUN_ID: u32 = 0xbac;
+pub const BACKTEST_RUN_ID: u64 = 0xbac;
 /// Rounds of exec report -> strategy -> order -> exec report allowed for one event before the
 /// backtest stops as a runaway feedback loop.
 const MAX_ROUNDS_PER_EVENT: usize = 10_000;
@@ -261,6 +261,7 @@ impl Backtest {
             cancel_on_stop: cfg.cancel_at_end,
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
+            restore: Default::default(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();

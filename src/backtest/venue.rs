@@ -150,7 +150,7 @@ pub struct VenueStats {
 
 /// The simulated venue of a backtest.
 pub struct BacktestVenue {
-    run_id: u32,
+    run_id: u64,
     markets: Vec<Market>,
     requests: Receiver<OrderRequest>,
     /// Requests by client order id, until final.
@@ -174,7 +174,7 @@ fn order_id(id: ClientOrderId) -> u64 {
 impl BacktestVenue {
     /// A venue for the orders of run `run_id` on `instruments`, reading approved requests from `requests`.
     pub fn new(
-        run_id: u32,
+        run_id: u64,
         instruments: &Arc<Instruments>,
         requests: Receiver<OrderRequest>,
         fees: Fees,

@@ -191,10 +191,11 @@ impl Core {
         self.notify_depth -= 1;
     }
 
-    /// `on_risk_reject` for an order our risk gate refused.
+    /// `on_risk_reject` for an order our risk gate refused (`id`: the id `limit(..)` returned).
     pub(super) fn notify_risk_reject(
         &mut self,
         strategy: usize,
+        id: ClientOrderId,
         intent: &OrderIntent,
         reject: &RiskReject,
     ) {
@@ -204,7 +205,7 @@ impl Core {
         let view = RejectView {
             instrument: intent.instrument,
             symbol: self.symbols[intent.instrument.index()].clone(),
-            id: "".into(),
+            id: id.to_string().into(),
             reason: reject.reason.as_str().into(),
             message: reject.message.as_str().into(),
             side: intent.side,
@@ -222,11 +223,15 @@ impl Core {
     /// `cancel(id)` from a script: only the strategy's own working orders.
     pub(super) fn cancel_one(&mut self, i: usize, id: ClientOrderId) {
         let Some(o) = self.tracker.get(&id) else {
-            tracing::warn!(strategy = %self.strategies[i].name, order = %id, "cancel of an unknown order ignored");
+            if let Some(suppressed) = self.warns.cancel_unknown.allow(std::time::Instant::now()) {
+                tracing::warn!(strategy = %self.strategies[i].name, order = %id, suppressed, "cancel of an unknown order ignored");
+            }
             return;
         };
         if o.request.intent.strategy as usize != i {
-            tracing::warn!(strategy = %self.strategies[i].name, order = %id, "cancel of another strategy's order ignored");
+            if let Some(suppressed) = self.warns.cancel_foreign.allow(std::time::Instant::now()) {
+                tracing::warn!(strategy = %self.strategies[i].name, order = %id, suppressed, "cancel of another strategy's order ignored");
+            }
             return;
         }
         if o.status.is_terminal() || o.cancel_sent {

@@ -231,3 +231,30 @@ fn a_changed_file_is_hot_reloaded_between_events_keeping_state() {
     let (report, _h) = stop(h);
     assert_eq!(report.strategy_errors, 0);
 }
+
+#[test]
+fn on_risk_reject_names_the_id_limit_returned() {
+    // The id lets a script forget a refused order instead of cancelling it later (a cancel
+    // of an id that never reached the venue is "unknown").
+    let script = r#"
+        fn on_start() { this.id = (); }
+        fn on_trade(t) { this.id = limit("buy", t.price, "1000"); }
+        fn on_risk_reject(r) {
+            signal(if r.id == this.id && r.id.starts_with("pg") { "same_id" } else { "other_id" }, 1.0);
+        }
+    "#;
+    let h = start_many(&[("s1", script)], limits(), KillSwitch::new(false), |_| {});
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let (report, h) = stop(h);
+    assert_eq!(report.risk_rejects, 1);
+    let signals: Vec<String> = h
+        .sink
+        .try_iter()
+        .filter_map(|e| match e {
+            SinkEvent::Signal(s) => Some(s.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signals, vec!["same_id".to_string()]);
+}

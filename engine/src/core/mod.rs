@@ -28,6 +28,7 @@ use crate::strategy::{
 use crate::tick::{BookDelta, FeedStatus, Tick, TickKind};
 use crate::tuning::{CoreTuning, FeedPump, WaitPolicy};
 use crate::types::{InstrumentId, Instruments, Price, Side};
+use crate::warn_limit::WarnLimiter;
 
 /// Where the core loop sends rows for persistence. Sending must not block.
 pub trait EventOut: Send {
@@ -62,8 +63,8 @@ pub enum CoreError {
 /// Everything the core loop needs. Built on any thread; [`run_core`] builds the strategies on
 /// the core thread itself (Rhai engines are not `Send`).
 pub struct CoreSetup {
-    /// Engine run id (part of every client order id).
-    pub run_id: u32,
+    /// Engine run id (part of every client order id), from [`crate::run_id::acquire`].
+    pub run_id: u64,
     /// Venue name, stored with rows.
     pub venue: String,
     /// The instruments.
@@ -94,6 +95,8 @@ pub struct CoreSetup {
     pub drain_timeout: Duration,
     /// Interval of the progress log line (zero = off).
     pub progress_interval: Duration,
+    /// Positions and orders carried over from earlier runs (empty for a backtest).
+    pub restore: CoreRestore,
 }
 
 /// What a run did; the run summary.
@@ -133,6 +136,57 @@ pub struct CoreReport {
     pub positions: Vec<PositionRow>,
     /// Fees charged in a third asset that could not be valued in quote, per asset.
     pub unconverted_fees: std::collections::BTreeMap<String, String>,
+    /// Strategies halted by repeated errors during the run, with their last error.
+    pub halted_strategies: Vec<HaltedStrategy>,
+}
+
+/// A strategy the core halted (too many errors within the error window).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct HaltedStrategy {
+    /// Strategy name.
+    pub name: String,
+    /// Errors within the window when it was halted.
+    pub errors: usize,
+    /// The error that halted it.
+    pub last_error: String,
+}
+
+/// Rate limiters of the core's warnings that can repeat per tick or per report.
+#[derive(Debug, Default)]
+struct CoreWarnings {
+    cancel_unknown: WarnLimiter,
+    cancel_foreign: WarnLimiter,
+    unknown_report: WarnLimiter,
+    cancel_refused: WarnLimiter,
+    venue_reject: WarnLimiter,
+    fee_asset: WarnLimiter,
+}
+
+impl CoreWarnings {
+    /// Logs what is still suppressed when the run ends.
+    fn flush(&self) {
+        for (what, l) in [
+            ("cancel of an unknown order ignored", &self.cancel_unknown),
+            (
+                "cancel of another strategy's order ignored",
+                &self.cancel_foreign,
+            ),
+            (
+                "exec report for an order this run does not know",
+                &self.unknown_report,
+            ),
+            ("cancel refused by the venue", &self.cancel_refused),
+            ("venue rejected order", &self.venue_reject),
+            ("fee in an asset with no price", &self.fee_asset),
+        ] {
+            if l.pending() > 0 {
+                tracing::warn!(
+                    suppressed = l.pending(),
+                    "{what}: more identical warnings suppressed since the last line"
+                );
+            }
+        }
+    }
 }
 
 struct InstrumentState {
@@ -149,6 +203,8 @@ struct StrategySlot {
     host: StrategyHost,
     name: String,
     halted: bool,
+    /// The last callback error, for the report.
+    last_error: Option<String>,
     /// Engine times (ns) of recent errors.
     error_times: Vec<i64>,
 }
@@ -229,10 +285,12 @@ pub struct Core {
     sink_lost: u64,
     /// Fees charged in assets with no price to convert them, per asset.
     other_fees: std::collections::BTreeMap<String, Decimal>,
+    /// Rate limiters of repeatable warnings.
+    warns: CoreWarnings,
 }
 
 struct CoreSetupRest {
-    run_id: u32,
+    run_id: u64,
     venue: String,
     instruments: Arc<Instruments>,
     max_strategy_errors: u32,
@@ -260,6 +318,7 @@ impl Core {
     /// `setup.execs` are only read by [`run_core`]; a caller driving the core step by step may
     /// pass `crossbeam_channel::never()`.
     pub fn with_clock(setup: CoreSetup, clock: EngineClock) -> Result<Self, CoreError> {
+        let restore = setup.restore;
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
         // Client order ids come from one sequence shared by the strategies (their order
@@ -279,6 +338,7 @@ impl Core {
                 host,
                 name: cfg.name.clone(),
                 halted: false,
+                last_error: None,
                 error_times: Vec::new(),
             });
         }
@@ -299,7 +359,7 @@ impl Core {
             .iter()
             .map(|(_, spec)| spec.symbol.as_str().into())
             .collect();
-        Ok(Self {
+        let mut core = Self {
             clock,
             strategies,
             instruments_state,
@@ -325,6 +385,7 @@ impl Core {
             dequeued_ns: 0,
             sink_lost: 0,
             other_fees: Default::default(),
+            warns: CoreWarnings::default(),
             s: CoreSetupRest {
                 run_id: setup.run_id,
                 venue: setup.venue,
@@ -341,7 +402,9 @@ impl Core {
                 drain_timeout: setup.drain_timeout,
                 progress_interval: setup.progress_interval,
             },
-        })
+        };
+        core.apply_restore(restore);
+        Ok(core)
     }
 
     fn run(&mut self, mut pump: Option<Box<dyn FeedPump>>) {
@@ -423,7 +486,7 @@ impl Core {
                 }
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
-                if spins % 64 == 0 && start.elapsed() >= budget {
+                if spins.is_multiple_of(64) && start.elapsed() >= budget {
                     break;
                 }
             }
@@ -547,6 +610,7 @@ impl Core {
             tracing::warn!(working, "orders still working at stop; their final state will be known on the next start's reconciliation");
         }
         self.report.working_orders_at_exit = working;
+        self.warns.flush();
     }
 
     /// Completes the report (realized PnL, latency summaries, final positions) and returns it.
@@ -776,6 +840,7 @@ impl Core {
         let window = self.s.error_window;
         let window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
         let slot = &mut self.strategies[i];
+        slot.last_error = Some(e.to_string());
         slot.error_times
             .retain(|t| now.saturating_sub(*t) < window_ns);
         slot.error_times.push(now);
@@ -787,6 +852,11 @@ impl Core {
                 window
             );
             tracing::error!(strategy = %name, "{msg}");
+            self.report.halted_strategies.push(HaltedStrategy {
+                name: name.clone(),
+                errors: slot.error_times.len(),
+                last_error: slot.last_error.clone().unwrap_or_default(),
+            });
             self.risk_event(Some(name), None, "strategy_halted", msg);
             self.cancel_matching(Some(i as u16), None);
         }
@@ -820,7 +890,7 @@ impl Core {
         let intent = match self.enforce_reduce_only(strategy, intent) {
             Ok(i) => i,
             Err(reject) => {
-                self.on_risk_reject(strategy, &intent, reject);
+                self.on_risk_reject(strategy, client_order_id, &intent, reject);
                 return;
             }
         };
@@ -831,7 +901,7 @@ impl Core {
         self.stages
             .record(Stage::Risk, risk_done.saturating_sub(risk_start));
         if let Err(reject) = checked {
-            self.on_risk_reject(strategy, &intent, reject);
+            self.on_risk_reject(strategy, client_order_id, &intent, reject);
             return;
         }
         self.send_approved(strategy, client_order_id, intent);
@@ -854,6 +924,7 @@ impl Core {
             Err(e) => {
                 self.on_risk_reject(
                     strategy,
+                    client_order_id,
                     &intent,
                     RiskReject {
                         reason: crate::risk::RejectReason::InvalidOrder,
@@ -884,14 +955,20 @@ impl Core {
         self.wire_new(signed);
     }
 
-    fn on_risk_reject(&mut self, strategy: usize, intent: &OrderIntent, reject: RiskReject) {
+    fn on_risk_reject(
+        &mut self,
+        strategy: usize,
+        id: ClientOrderId,
+        intent: &OrderIntent,
+        reject: RiskReject,
+    ) {
         self.report.rejects += 1;
         EngineCounters::bump(&self.tuning.hub.counters.rejects);
         self.report.risk_rejects += 1;
         let name = self.strategies[strategy].name.clone();
         let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
         tracing::debug!(strategy = %name, %symbol, "order refused by risk: {reject}");
-        self.notify_risk_reject(strategy, intent, &reject);
+        self.notify_risk_reject(strategy, id, intent, &reject);
         self.risk_event(
             Some(name),
             Some(symbol),
@@ -927,10 +1004,14 @@ impl Core {
         match self.tracker.apply(&rep) {
             ExecOutcome::UnknownOrder => {
                 self.report.unknown_reports += 1;
-                tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, "exec report for an order this run does not know");
+                if let Some(suppressed) = self.warns.unknown_report.allow(Instant::now()) {
+                    tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, suppressed, "exec report for an order this run does not know");
+                }
             }
             ExecOutcome::CancelRejected => {
-                tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, "cancel refused by the venue");
+                if let Some(suppressed) = self.warns.cancel_refused.allow(Instant::now()) {
+                    tracing::warn!(order = %rep.client_order_id, kind = ?rep.kind, suppressed, "cancel refused by the venue");
+                }
                 if let ExecKind::CancelRejected { code, reason } = &rep.kind {
                     let msg = format!(
                         "cancel of {} refused: {code}: {reason}",
@@ -951,7 +1032,9 @@ impl Core {
                 if let ExecKind::Rejected { code, reason } = &rep.kind {
                     self.report.rejects += 1;
                     EngineCounters::bump(&self.tuning.hub.counters.rejects);
-                    tracing::warn!(order = %rep.client_order_id, code, "venue rejected order: {reason}");
+                    if let Some(suppressed) = self.warns.venue_reject.allow(Instant::now()) {
+                        tracing::warn!(order = %rep.client_order_id, code, suppressed, "venue rejected order: {reason}");
+                    }
                 }
                 if let Some(f) = fill {
                     self.book_fill(&rep, &f);
@@ -990,7 +1073,9 @@ impl Core {
                 Some(px) => crate::position::Fee::Quote(f.fee * px),
                 None => {
                     if !f.fee.is_zero() {
-                        tracing::warn!(asset = %f.fee_asset, fee = %f.fee, "fee in an asset with no price: recorded per asset, not in PnL");
+                        if let Some(suppressed) = self.warns.fee_asset.allow(Instant::now()) {
+                            tracing::warn!(asset = %f.fee_asset, fee = %f.fee, suppressed, "fee in an asset with no price: recorded per asset, not in PnL");
+                        }
                         *self.other_fees.entry(f.fee_asset.clone()).or_default() += f.fee;
                     }
                     crate::position::Fee::Quote(Decimal::ZERO)
@@ -1206,7 +1291,10 @@ impl Core {
                 let symbol = self.s.instruments.spec(intent.instrument).symbol.clone();
                 let name = self.strategies[si].name.clone();
                 self.risk_event(Some(name), Some(symbol), "flatten", msg);
-                let id = self.ids.next_id();
+                let Some(id) = self.ids.next_id() else {
+                    tracing::error!("cannot flatten: this run has used every client order id");
+                    return;
+                };
                 self.send_approved(si, id, intent);
             }
         }
@@ -1232,6 +1320,9 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
 
 mod dispatch;
 mod outbox;
+mod restore;
+
+pub use restore::{AdoptedOrder, CoreRestore};
 
 #[cfg(test)]
 mod tests;

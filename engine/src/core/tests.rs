@@ -149,6 +149,7 @@ fn start_gate_many(
         cancel_on_stop: true,
         drain_timeout: Duration::from_secs(2),
         progress_interval: Duration::ZERO,
+        restore: Default::default(),
     };
     let core = thread::spawn(move || run_core(setup));
     Harness {
@@ -368,6 +369,10 @@ fn a_failing_strategy_is_halted_after_repeated_errors_and_the_engine_goes_on() {
     let reasons = risk_reasons(&h.sink);
     assert_eq!(reasons.iter().filter(|r| *r == "strategy_error").count(), 3);
     assert_eq!(reasons.last().map(String::as_str), Some("strategy_halted"));
+    assert_eq!(report.halted_strategies.len(), 1, "{report:?}");
+    let halted = &report.halted_strategies[0];
+    assert_eq!(halted.errors, 3);
+    assert!(halted.last_error.contains("bad"), "{halted:?}");
 }
 
 #[test]

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use crate::events::{
-    FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow, SinkEvent,
+    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow,
+    SinkEvent,
 };
 
 /// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries
@@ -29,6 +30,9 @@ pub(crate) struct Batch<'a> {
     pub(crate) signals: Vec<&'a SignalRow>,
     /// Every latency window, in arrival order.
     pub(crate) latency: Vec<&'a LatencyStatRow>,
+    /// Trade-history checkpoint per (venue, symbol): the greatest of the explicit checkpoint
+    /// events and the batch's fills (written with the fills, in the same transaction).
+    pub(crate) checkpoints: Vec<CheckpointRow>,
     /// Lowest and highest event sequence in the batch (for the audit row).
     pub(crate) seq_range: (u64, u64),
     /// Events the batch was built from (before coalescing).
@@ -44,6 +48,14 @@ impl<'a> Batch<'a> {
         };
         let mut order_idx: HashMap<&'a str, usize> = HashMap::new();
         let mut position_idx: HashMap<(&'a str, &'a str, &'a str), usize> = HashMap::new();
+        let mut checkpoints: std::collections::BTreeMap<(&'a str, &'a str), (i64, i64)> =
+            Default::default();
+        let mut raise = |venue: &'a str, symbol: &'a str, id: i64, ns: i64| {
+            let e = checkpoints.entry((venue, symbol)).or_insert((id, ns));
+            if id > e.0 {
+                *e = (id, ns);
+            }
+        };
         for (seq, ev) in events {
             batch.events += 1;
             batch.seq_range.0 = batch.seq_range.0.min(seq);
@@ -70,12 +82,30 @@ impl<'a> Batch<'a> {
                         }
                     }
                 }
-                SinkEvent::Fill(row) => batch.fills.push((seq, row)),
+                SinkEvent::Fill(row) => {
+                    raise(&row.venue, &row.symbol, row.trade_id, row.exch_ts_ns);
+                    batch.fills.push((seq, row))
+                }
+                SinkEvent::Checkpoint(row) => raise(
+                    &row.venue,
+                    &row.symbol,
+                    row.last_trade_id,
+                    row.last_trade_ns,
+                ),
                 SinkEvent::Risk(row) => batch.risks.push(row),
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
             }
         }
+        batch.checkpoints = checkpoints
+            .into_iter()
+            .map(|((venue, symbol), (id, ns))| CheckpointRow {
+                venue: venue.to_string(),
+                symbol: symbol.to_string(),
+                last_trade_id: id,
+                last_trade_ns: ns,
+            })
+            .collect();
         batch
     }
 
@@ -87,6 +117,7 @@ impl<'a> Batch<'a> {
             + self.risks.len()
             + self.signals.len()
             + self.latency.len()
+            + self.checkpoints.len()
     }
 }
 

@@ -50,6 +50,17 @@ pub enum SinkError {
         /// Underlying I/O error.
         source: std::io::Error,
     },
+    /// At start, what a previous run left in the spool could not be written, or the start
+    /// state (checkpoints, open orders, fills) could not be read, within the start timeout.
+    #[error(
+        "reading the start state of {url} (the venue's truth is reconciled against it): {source}"
+    )]
+    StartState {
+        /// Database URL, redacted.
+        url: String,
+        /// The last driver error.
+        source: sqlx::Error,
+    },
     /// At shutdown, the remaining events could not be written within the retry budget.
     /// Only without a spool: those `pending` events are lost.
     #[error("writing to {url} at shutdown failed after {attempts} attempts, {pending} events unwritten: {source}")]

@@ -30,6 +30,7 @@ pub mod pg;
 pub mod remote_kill;
 pub mod spool;
 mod sqlite;
+pub mod start_state;
 mod worker;
 
 #[cfg(test)]
@@ -48,6 +49,7 @@ use crate::risk::KillSwitch;
 
 pub use error::{redact_url, SinkError};
 pub use spool::{FsyncPolicy, SpoolConfig};
+pub use start_state::{StartQuery, StartState};
 
 /// Where and how the sink writes.
 #[derive(Clone, Debug)]
@@ -67,6 +69,11 @@ pub struct SinkConfig {
     /// When set, the sink engages this kill switch while database writes fail, and
     /// releases it once a write succeeds again (`halt_on_db_down`).
     pub halt_on_db_down: Option<KillSwitch>,
+    /// The `[venue] account` label the venue trade-history checkpoints are kept under.
+    pub account: String,
+    /// When set, [`spawn_sink_with_start`] writes what the spool recovered, then reads this
+    /// venue's start state before returning.
+    pub start_query: Option<StartQuery>,
 }
 
 impl SinkConfig {
@@ -84,6 +91,8 @@ impl SinkConfig {
             user_id: None,
             spool: None,
             halt_on_db_down: None,
+            account: "default".into(),
+            start_query: None,
         }
     }
 }
@@ -218,6 +227,20 @@ pub struct SinkStats {
 /// fail here, at start; an unreachable PostgreSQL does not (events are spooled). Safe to call from inside or outside a tokio
 /// runtime (it blocks the caller until the database is ready).
 pub fn spawn_sink(cfg: SinkConfig) -> Result<(SinkSender, SinkJoin), SinkError> {
+    spawn_inner(cfg).map(|(tx, join, _)| (tx, join))
+}
+
+/// [`spawn_sink`], and then, before any new event is taken: writes every event the spool
+/// recovered and reads the start state of `cfg.start_query` (an empty state without one).
+/// Fails if the database cannot be written and read within 30 s: the engine must not
+/// reconcile against a database that is missing what it already holds.
+pub fn spawn_sink_with_start(
+    cfg: SinkConfig,
+) -> Result<(SinkSender, SinkJoin, StartState), SinkError> {
+    spawn_inner(cfg).map(|(tx, join, st)| (tx, join, st.unwrap_or_default()))
+}
+
+fn spawn_inner(cfg: SinkConfig) -> Result<(SinkSender, SinkJoin, Option<StartState>), SinkError> {
     let url = redact_url(&cfg.url);
     if cfg.batch_size == 0 {
         return Err(SinkError::Config {
@@ -237,13 +260,14 @@ pub fn spawn_sink(cfg: SinkConfig) -> Result<(SinkSender, SinkJoin), SinkError> 
             source,
         })?;
     match ready_rx.recv() {
-        Ok(Ok(())) => Ok((
+        Ok(Ok(start)) => Ok((
             SinkSender(tx),
             SinkJoin {
                 handle,
                 gauges,
                 url,
             },
+            start,
         )),
         Ok(Err(e)) => {
             // The thread returns right after reporting; reap it.

@@ -304,6 +304,7 @@ async fn fills_copy(
 pub(crate) async fn write_batch(
     pool: &PgPool,
     user_id: &str,
+    account: &str,
     batch: &Batch<'_>,
 ) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -450,6 +451,27 @@ pub(crate) async fn write_batch(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    }
+
+    // The trade-history checkpoint moves with the fills, in their transaction, never back.
+    for c in &batch.checkpoints {
+        sqlx::query(
+            "INSERT INTO public.venue_checkpoints (user_id, venue, account, symbol, \
+             last_trade_id, last_trade_ns, updated_ns) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (user_id, venue, account, symbol) DO UPDATE SET \
+             last_trade_id = excluded.last_trade_id, last_trade_ns = excluded.last_trade_ns, \
+             updated_ns = excluded.updated_ns \
+             WHERE excluded.last_trade_id > venue_checkpoints.last_trade_id",
+        )
+        .bind(user_id)
+        .bind(c.venue.as_str())
+        .bind(account)
+        .bind(c.symbol.as_str())
+        .bind(c.last_trade_id)
+        .bind(c.last_trade_ns)
+        .bind(crate::clock::Clock::wall_ns())
+        .execute(&mut *tx)
+        .await?;
     }
 
     let (entity_id, detail) = audit_detail(batch, &written);

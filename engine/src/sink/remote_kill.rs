@@ -105,7 +105,7 @@ struct Follower {
 
 impl Follower {
     fn error(&mut self, what: &str, e: &sqlx::Error) {
-        if self.errors % 20 == 0 {
+        if self.errors.is_multiple_of(20) {
             tracing::warn!(error = %e, what, "kill switch follower cannot reach the database (the local switch still works)");
         }
         self.errors += 1;

@@ -139,6 +139,7 @@ fn chunk_rows(columns: usize) -> usize {
 /// nothing of the batch is written.
 pub(crate) async fn write_batch(
     pool: &SqlitePool,
+    account: &str,
     batch: &Batch<'_>,
 ) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -280,6 +281,26 @@ pub(crate) async fn write_batch(
         });
         qb.push(" ON CONFLICT (run_id, stage, window_end_ns) DO NOTHING");
         written.latency_stats += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    // The trade-history checkpoint moves with the fills, in their transaction, never back.
+    for c in &batch.checkpoints {
+        sqlx::query(
+            "INSERT INTO venue_checkpoints (venue, account, symbol, last_trade_id, \
+             last_trade_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (venue, account, symbol) DO UPDATE SET \
+             last_trade_id = excluded.last_trade_id, last_trade_ns = excluded.last_trade_ns, \
+             updated_ns = excluded.updated_ns \
+             WHERE excluded.last_trade_id > venue_checkpoints.last_trade_id",
+        )
+        .bind(c.venue.as_str())
+        .bind(account)
+        .bind(c.symbol.as_str())
+        .bind(c.last_trade_id)
+        .bind(c.last_trade_ns)
+        .bind(crate::clock::Clock::wall_ns())
+        .execute(&mut *tx)
+        .await?;
     }
 
     let (entity_id, detail) = audit_detail(batch, &written);

@@ -31,6 +31,7 @@ use super::batch::Batch;
 use super::error::{redact_url, SinkError};
 use super::spool::Spool;
 use super::sqlite::Written;
+use super::start_state::{self, StartQuery, StartState};
 use super::{pg, sqlite};
 use super::{SinkConfig, SinkGauges, SinkStats};
 use crate::events::SinkEvent;
@@ -45,26 +46,46 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Failed write attempts made after all senders are gone, before the sink gives up (a few
 /// seconds of backoff in total).
 const SHUTDOWN_ATTEMPTS: u32 = 6;
+/// How long the start may wait for the database (spool written, state read).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the "database down" warning repeats.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Where batches go.
 enum Backend {
-    Sqlite(SqlitePool),
-    Pg { pool: PgPool, user_id: String },
+    Sqlite {
+        pool: SqlitePool,
+        account: String,
+    },
+    Pg {
+        pool: PgPool,
+        user_id: String,
+        account: String,
+    },
 }
 
 impl Backend {
     async fn write(&self, batch: &Batch<'_>) -> Result<Written, sqlx::Error> {
         match self {
-            Backend::Sqlite(pool) => sqlite::write_batch(pool, batch).await,
-            Backend::Pg { pool, user_id } => pg::write_batch(pool, user_id, batch).await,
+            Backend::Sqlite { pool, account } => sqlite::write_batch(pool, account, batch).await,
+            Backend::Pg {
+                pool,
+                user_id,
+                account,
+            } => pg::write_batch(pool, user_id, account, batch).await,
+        }
+    }
+
+    async fn read_start(&self, q: &StartQuery) -> Result<StartState, sqlx::Error> {
+        match self {
+            Backend::Sqlite { pool, .. } => start_state::read_sqlite(pool, q).await,
+            Backend::Pg { pool, user_id, .. } => start_state::read_pg(pool, user_id, q).await,
         }
     }
 
     async fn close(&self) {
         match self {
-            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Sqlite { pool, .. } => pool.close().await,
             Backend::Pg { pool, .. } => pool.close().await,
         }
     }
@@ -88,9 +109,13 @@ async fn open_backend(cfg: &SinkConfig) -> Result<Backend, SinkError> {
         Ok(Backend::Pg {
             pool: pg::lazy_pool(opts),
             user_id,
+            account: cfg.account.clone(),
         })
     } else {
-        Ok(Backend::Sqlite(sqlite::open(&cfg.url, 1).await?))
+        Ok(Backend::Sqlite {
+            pool: sqlite::open(&cfg.url, 1).await?,
+            account: cfg.account.clone(),
+        })
     }
 }
 
@@ -110,7 +135,7 @@ pub(crate) fn run(
     cfg: SinkConfig,
     rx: Receiver<SinkEvent>,
     gauges: Arc<SinkGauges>,
-    ready: SyncSender<Result<(), SinkError>>,
+    ready: SyncSender<Result<Option<StartState>, SinkError>>,
 ) -> Result<SinkStats, SinkError> {
     let url = redact_url(&cfg.url);
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -161,10 +186,6 @@ pub(crate) fn run(
             return Ok(SinkStats::default());
         }
     };
-    if ready.send(Ok(())).is_err() {
-        rt.block_on(backend.close());
-        return Ok(SinkStats::default());
-    }
     let mut worker = Worker {
         cfg,
         url,
@@ -180,6 +201,16 @@ pub(crate) fn run(
         halted: false,
     };
     worker.publish();
+    // The start state is read once what a previous run left in the spool is in the database.
+    let start = match worker.cfg.start_query.clone() {
+        None => Ok(None),
+        Some(q) => worker.read_start(&rt, &backend, &q).map(Some),
+    };
+    let failed = start.is_err();
+    if ready.send(start).is_err() || failed {
+        rt.block_on(backend.close());
+        return Ok(worker.stats);
+    }
     let result = worker.serve(&rt, &backend);
     rt.block_on(backend.close());
     result.map(|()| worker.stats)
@@ -218,8 +249,48 @@ impl Worker {
             if self.pending.is_empty() {
                 return Ok(());
             }
-            if !self.flush(rt, backend)? {
+            if !self.flush(rt, backend, None)? {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Writes every pending (recovered) event, then reads the start state. Fails if the
+    /// database stays unwritable or unreadable for [`START_TIMEOUT`]: the engine must not
+    /// trade on a view of its orders and fills that is missing what the database holds.
+    fn read_start(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        backend: &Backend,
+        q: &StartQuery,
+    ) -> Result<StartState, SinkError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !self.pending.is_empty() {
+            if let Err(e) = self.flush(rt, backend, Some(deadline)) {
+                return Err(match e {
+                    SinkError::Write { source, .. } => SinkError::StartState {
+                        url: self.url.clone(),
+                        source,
+                    },
+                    other => other,
+                });
+            }
+        }
+        let mut backoff = BACKOFF_START;
+        loop {
+            match rt.block_on(backend.read_start(q)) {
+                Ok(st) => return Ok(st),
+                Err(source) if Instant::now() >= deadline => {
+                    return Err(SinkError::StartState {
+                        url: self.url.clone(),
+                        source,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(url = %self.url, error = %e, "reading the start state failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
             }
         }
     }
@@ -315,10 +386,12 @@ impl Worker {
     /// Writes the first `batch_size` pending events, retrying with backoff until it
     /// succeeds (true) or, after shutdown, the retry budget is spent (false, with a spool;
     /// an error without one).
+    /// With a `deadline`, a write still failing after it is an error instead of a retry.
     fn flush(
         &mut self,
         rt: &tokio::runtime::Runtime,
         backend: &Backend,
+        deadline: Option<Instant>,
     ) -> Result<bool, SinkError> {
         let n = self.pending.len().min(self.cfg.batch_size);
         let mut backoff = BACKOFF_START;
@@ -357,6 +430,14 @@ impl Worker {
                 }
                 Err(source) => {
                     self.failed(n, rows, attempts, backoff, &source);
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(SinkError::Write {
+                            url: self.url.clone(),
+                            pending: self.pending.len(),
+                            attempts,
+                            source,
+                        });
+                    }
                     if attempts_closed >= SHUTDOWN_ATTEMPTS {
                         let pending = self.pending.len();
                         if self.spool.is_some() {

@@ -243,7 +243,10 @@ fn place(
         post_only: opts.post_only,
         origin_recv_ns: c.origin_recv_ns,
     };
-    let cid = c.ids.next_id();
+    let cid = c
+        .ids
+        .next_id()
+        .ok_or("this run has used every client order id (u32::MAX); restart the engine")?;
     c.actions.push(StrategyAction::Place(cid, intent));
     Ok(cid.to_string().into())
 }

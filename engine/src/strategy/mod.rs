@@ -118,27 +118,32 @@ pub enum StrategyAction {
 
 /// The source of client order ids, shared by the core loop and every strategy on its thread,
 /// so that `limit(...)` can return the id the order will carry. Ids refused by the risk gate
-/// are simply not used (gaps in the sequence are normal).
+/// are simply not used (gaps in the sequence are normal). A run has `u32::MAX` ids; after the
+/// last one [`OrderIds::next_id`] returns `None` rather than repeat one.
 #[derive(Clone, Debug)]
 pub struct OrderIds {
-    run: u32,
+    run: u64,
     next: Rc<Cell<u32>>,
 }
 
 impl OrderIds {
-    /// Ids `pg<run>-1`, `pg<run>-2`, ...
-    pub fn new(run: u32) -> Self {
+    /// Ids `pg<run>-1`, `pg<run>-2`, ... (`run` from [`crate::run_id`]).
+    pub fn new(run: u64) -> Self {
         Self {
             run,
             next: Rc::new(Cell::new(1)),
         }
     }
 
-    /// Takes the next id.
-    pub fn next_id(&self) -> ClientOrderId {
+    /// Takes the next id; `None` once the run's ids are used up (an id is never reused).
+    pub fn next_id(&self) -> Option<ClientOrderId> {
         let seq = self.next.get();
+        if seq == 0 {
+            return None;
+        }
+        // After u32::MAX the cell holds 0: exhausted.
         self.next.set(seq.wrapping_add(1));
-        ClientOrderId { run: self.run, seq }
+        Some(ClientOrderId { run: self.run, seq })
     }
 }
 

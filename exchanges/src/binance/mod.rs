@@ -14,6 +14,8 @@
 //!   ([`ws_api::spawn_ws_api`]).
 //! - [`sign`]: [`sign::ApiKeySigner`], the one signing abstraction (HMAC, Ed25519).
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
+//! - [`venue_truth`]: the whole account's orders and trades at start, against the database.
+//! - [`reconcile`]: the periodic / after-reconnect reconciliation that continues from it.
 
 /// Moved to [`crate::ws::backoff`]; re-exported so existing paths keep working.
 pub use crate::ws::backoff;
@@ -29,12 +31,15 @@ pub mod rest;
 pub mod sign;
 pub mod signer;
 pub mod user_stream;
+pub mod venue_truth;
 pub mod ws_api;
 
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]
 mod risk_scenarios;
+#[cfg(test)]
+mod venue_truth_tests;
 
 pub use feed::{
     run_feed, run_feed_with_stats, BinanceProtocol, FeedConfig, FeedStats, FeedStatsSnapshot,

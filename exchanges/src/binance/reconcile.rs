@@ -1,9 +1,13 @@
 //! Reconciliation: compares our view of orders, fills and balances with the venue's and
 //! repairs what can be repaired, at start, periodically and after every user-stream reconnect.
 //!
-//! Per instrument it reads `allOrders` (since the run began) and `myTrades` (from the last
-//! trade id seen), and the account's balances:
-//! - every trade of one of this run's orders is forwarded as an `ExecReport::Fill` carrying
+//! The first truth of a run is taken before the core starts, by
+//! [`super::venue_truth::take_venue_truth`] (the whole account: open orders, orders not final
+//! in the database, every trade after the database's checkpoint); [`Reconciler::with_start`]
+//! continues from where it ended. Per trading instrument (the registry's primary venue) each
+//! pass reads `allOrders` (since the run began, plus the adopted orders still open),
+//! `myTrades` (from the last trade id seen) and `openOrders`, and the account's balances:
+//! - every trade of one of our orders (any run: adopted orders included) is forwarded as an `ExecReport::Fill` carrying
 //!   the venue trade id. The engine's order tracker applies a fill once per (order, trade id),
 //!   so a fill the user stream already delivered is ignored and a fill missed while the stream
 //!   was down is applied exactly once;
@@ -45,7 +49,7 @@ pub struct ReconcileReport {
 pub struct Reconciler {
     rest: BinanceRest,
     instruments: Arc<Instruments>,
-    run_id: u32,
+    run_id: u64,
     since_ms: i64,
     exec_tx: ExecSender,
     alarm: AlarmFn,
@@ -59,6 +63,10 @@ pub struct Reconciler {
     /// Opening balances (free + locked) and every trade's effect since.
     baseline: Option<BTreeMap<String, Decimal>>,
     moved: BTreeMap<String, Decimal>,
+    /// Adopted orders still open at the start, per venue symbol: (client id, venue id).
+    followed: HashMap<String, Vec<(ClientOrderId, u64)>>,
+    /// True once seeded by the start's venue truth (trade cursors cover everything since).
+    seeded: bool,
 }
 
 impl Reconciler {
@@ -67,7 +75,7 @@ impl Reconciler {
     pub fn new(
         rest: BinanceRest,
         instruments: Arc<Instruments>,
-        run_id: u32,
+        run_id: u64,
         since_ms: i64,
         exec_tx: ExecSender,
         alarm: AlarmFn,
@@ -85,13 +93,26 @@ impl Reconciler {
             alarmed: HashSet::new(),
             baseline: None,
             moved: BTreeMap::new(),
+            followed: HashMap::new(),
+            seeded: false,
         }
     }
 
+    /// Continues from the start's venue truth: its trade cursors (every trade after them is
+    /// new, whatever its time) and its adopted orders still open (followed until final).
+    pub fn with_start(mut self, truth: &super::venue_truth::VenueTruth) -> Self {
+        self.next_trade_id
+            .extend(truth.next_trade_id.iter().map(|(k, v)| (k.clone(), *v)));
+        self.followed = truth.followed.clone();
+        self.seeded = true;
+        self
+    }
+
+    /// Ours: any Peregrine client order id (this run's, or an adopted earlier run's; the
+    /// engine's order tracker ignores ids it does not track).
     fn ours(&self, coid: &str) -> Option<ClientOrderId> {
-        coid.parse::<ClientOrderId>()
-            .ok()
-            .filter(|c| c.run == self.run_id)
+        let _ = self.run_id;
+        coid.parse::<ClientOrderId>().ok()
     }
 
     fn raise(
@@ -135,9 +156,15 @@ impl Reconciler {
         } else {
             None
         };
+        let primary = self
+            .instruments
+            .primary_venue()
+            .unwrap_or_default()
+            .to_string();
         let specs: Vec<(InstrumentId, String, String, String)> = self
             .instruments
             .iter()
+            .filter(|(_, s)| s.venue == primary)
             .map(|(id, s)| (id, s.venue_symbol.clone(), s.base.clone(), s.quote.clone()))
             .collect();
         for (id, symbol, base, quote) in specs {
@@ -166,13 +193,31 @@ impl Reconciler {
         first: bool,
         report: &mut ReconcileReport,
     ) -> Result<(), RestError> {
-        let orders: HashMap<u64, VenueOrder> = self
+        let mut orders: HashMap<u64, VenueOrder> = self
             .rest
             .all_orders(symbol, self.since_ms)
             .await?
             .into_iter()
             .map(|o| (o.order_id, o))
             .collect();
+        // Adopted orders, until the venue says they are final.
+        let followed = self.followed.get(symbol).cloned().unwrap_or_default();
+        let mut still_open = Vec::new();
+        for (coid, oid) in followed {
+            match self.rest.order(symbol, &coid.to_string()).await {
+                Ok(o) => {
+                    if matches!(o.status.as_str(), "NEW" | "PARTIALLY_FILLED") {
+                        still_open.push((coid, oid));
+                    }
+                    orders.insert(o.order_id, o);
+                }
+                Err(e) => {
+                    tracing::warn!(order = %coid, error = %e, "reconciliation: cannot read an adopted order");
+                    still_open.push((coid, oid));
+                }
+            }
+        }
+        self.followed.insert(symbol.to_string(), still_open);
         // Open orders at the venue that this run did not place.
         for o in self.rest.open_orders(symbol).await? {
             if self.ours(&o.client_order_id).is_none() {
@@ -214,12 +259,24 @@ impl Reconciler {
                 *self.moved.entry(quote.to_string()).or_default() -= s * t.quote_qty;
                 *self.moved.entry(t.commission_asset.clone()).or_default() -= t.commission;
             }
-            if t.time < self.since_ms {
+            if !self.seeded && t.time < self.since_ms {
                 continue;
+            }
+            if !orders.contains_key(&t.order_id) {
+                // An order older than the run (say, an adopted one): look it up by its id.
+                if let Some(o) = self
+                    .rest
+                    .all_orders_from(symbol, t.order_id, 1)
+                    .await?
+                    .into_iter()
+                    .find(|o| o.order_id == t.order_id)
+                {
+                    orders.insert(o.order_id, o);
+                }
             }
             let Some(order) = orders.get(&t.order_id) else {
                 let msg = format!(
-                    "trade {} on {symbol} of order {} that is not in allOrders since the run began",
+                    "trade {} on {symbol} of order {} that allOrders does not list",
                     t.id, t.order_id
                 );
                 self.raise(

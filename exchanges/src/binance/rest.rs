@@ -353,6 +353,78 @@ impl BinanceRest {
         parse_my_trades(&body)
     }
 
+    /// `GET /api/v3/order` (signed) by client order id, the whole order. An order the venue
+    /// does not know is `Err(RestError::Api { code: ORDER_DOES_NOT_EXIST, .. })`.
+    pub async fn order(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+    ) -> Result<VenueOrder, RestError> {
+        let body = self
+            .signed_get(
+                "/api/v3/order",
+                &format!("symbol={symbol}&origClientOrderId={client_order_id}"),
+            )
+            .await?;
+        parse_venue_orders(&format!("[{body}]"))?
+            .pop()
+            .ok_or_else(|| RestError::Decode("empty order response".into()))
+    }
+
+    /// `GET /api/v3/allOrders?symbol=..&orderId=..` (signed): orders of the symbol with a venue
+    /// order id at least `from_order_id`, oldest first, up to `limit` (at most 1000).
+    pub async fn all_orders_from(
+        &self,
+        symbol: &str,
+        from_order_id: u64,
+        limit: u16,
+    ) -> Result<Vec<VenueOrder>, RestError> {
+        let body = self
+            .signed_get(
+                "/api/v3/allOrders",
+                &format!(
+                    "symbol={symbol}&orderId={from_order_id}&limit={}",
+                    limit.min(1000)
+                ),
+            )
+            .await?;
+        parse_venue_orders(&body)
+    }
+
+    /// `GET /api/v3/myTrades?symbol=..&orderId=..&fromId=..` (signed): the trades of one
+    /// order from trade id `from_id` (0: all), up to 1000, oldest first.
+    pub async fn order_trades(
+        &self,
+        symbol: &str,
+        order_id: u64,
+        from_id: u64,
+    ) -> Result<Vec<VenueTrade>, RestError> {
+        let body = self
+            .signed_get(
+                "/api/v3/myTrades",
+                &format!("symbol={symbol}&orderId={order_id}&fromId={from_id}&limit=1000"),
+            )
+            .await?;
+        parse_my_trades(&body)
+    }
+
+    /// `GET /api/v3/myTrades?symbol=..&limit=1` (signed): our most recent trade of the symbol.
+    pub async fn latest_trade(&self, symbol: &str) -> Result<Option<VenueTrade>, RestError> {
+        let body = self
+            .signed_get("/api/v3/myTrades", &format!("symbol={symbol}&limit=1"))
+            .await?;
+        Ok(parse_my_trades(&body)?.pop())
+    }
+
+    /// `DELETE /api/v3/order?symbol=..&orderId=..` (signed): cancels an order by the venue's
+    /// order id (for orders that are not ours, which have no client id we could sign for).
+    pub async fn cancel_by_order_id(&self, symbol: &str, order_id: u64) -> Result<(), RestError> {
+        let q = self.signed_query(&format!("symbol={symbol}&orderId={order_id}"));
+        self.send(reqwest::Method::DELETE, "/api/v3/order", &q, None)
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /api/v3/account` (signed): balances as `(asset, free, locked)`.
     pub async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, RestError> {
         let body = self.signed_get("/api/v3/account", "").await?;
@@ -652,6 +724,8 @@ pub struct VenueOrder {
     pub executed_qty: Qty,
     /// Creation time, ms.
     pub time: i64,
+    /// `LIMIT`, `MARKET`, `LIMIT_MAKER`, ... (empty if the venue did not say).
+    pub order_type: String,
 }
 
 /// One of our trades as `myTrades` reports it.
@@ -695,6 +769,8 @@ pub fn parse_venue_orders(body: &str) -> Result<Vec<VenueOrder>, RestError> {
         orig_qty: String,
         executed_qty: String,
         time: i64,
+        #[serde(rename = "type", default)]
+        order_type: String,
     }
     let raw: Vec<Raw> = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
     raw.into_iter()
@@ -709,6 +785,7 @@ pub fn parse_venue_orders(body: &str) -> Result<Vec<VenueOrder>, RestError> {
                 client_order_id: r.client_order_id,
                 status: r.status,
                 time: r.time,
+                order_type: r.order_type,
             })
         })
         .collect()

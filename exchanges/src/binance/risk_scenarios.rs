@@ -24,7 +24,7 @@ use super::rest::{BinanceRest, RestError};
 use super::signer::BinanceSigner;
 use crate::sim::{spawn, SimConfig, SimHandle};
 
-const RUN: u32 = 0xabc;
+const RUN: u64 = 0xabc;
 
 struct Env {
     sim: SimHandle,

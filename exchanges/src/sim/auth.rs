@@ -1,10 +1,20 @@
-//! Request parameters and Binance's request authentication: API key header, HMAC-SHA256
-//! signature over `totalParams`, and the timestamp / recvWindow check.
+//! Request parameters and Binance's request authentication: the account's API keys (HMAC
+//! and, optionally, Ed25519), the API key header, signature checks (hex HMAC-SHA256 or base64
+//! Ed25519 over `totalParams` on REST, over the sorted parameters on the WebSocket API), and the
+//! timestamp / recvWindow check. Shared by the REST handlers and the WebSocket API.
+
+use std::str::FromStr;
 
 use axum::http::HeaderMap;
+use base64::Engine as _;
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use ed25519_dalek::{Signature, VerifyingKey};
+use rust_decimal::Decimal;
 
-use super::error::ApiError;
+use super::config::SimConfig;
+use super::error::{ApiError, SimError};
 use crate::binance::sign;
+use peregrine_engine::secret::Secret;
 
 /// Header carrying the API key.
 pub const API_KEY_HEADER: &str = "X-MBX-APIKEY";
@@ -20,6 +30,17 @@ pub struct Params {
 }
 
 impl Params {
+    /// Parameters from already decoded `(name, value)` pairs (the WebSocket API's JSON
+    /// `params`). A name given twice is rejected (-1101).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(existing, _)| existing == k) {
+                return Err(ApiError::duplicate_param(k));
+            }
+        }
+        Ok(Params { pairs })
+    }
+
     /// Parses `application/x-www-form-urlencoded` pairs from the query string and the body.
     /// A parameter sent twice is rejected (-1101), as Binance does.
     pub fn parse(query: &str, body: &str) -> Result<Self, ApiError> {
@@ -116,63 +137,148 @@ pub fn split_signature(query: &str, body: &str) -> (String, Option<String>) {
     (q + b.as_str(), signature.filter(|s| !s.is_empty()))
 }
 
+/// How an API key signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// HMAC-SHA256 with a shared secret, hex signature.
+    Hmac,
+    /// Ed25519 with a registered public key, base64 signature.
+    Ed25519,
+}
+
+/// The account's API keys: the HMAC key of [`SimConfig::api_key`] and, if configured, an
+/// Ed25519 key ([`SimConfig::ed25519_key`]). Both act for the same (only) account.
+#[derive(Debug)]
+pub struct ApiKeys {
+    hmac_key: String,
+    hmac_secret: Secret,
+    ed25519: Option<(String, VerifyingKey)>,
+}
+
+impl ApiKeys {
+    /// The keys of `cfg`; an unparsable Ed25519 public key is a config error.
+    pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
+        let ed25519 = match &cfg.ed25519_key {
+            None => None,
+            Some(k) => {
+                let key = VerifyingKey::from_public_key_pem(k.public_key_pem.trim())
+                    .map_err(|e| SimError::Config(format!("ed25519_key.public_key_pem: {e}")))?;
+                Some((k.api_key.clone(), key))
+            }
+        };
+        Ok(ApiKeys {
+            hmac_key: cfg.api_key.clone(),
+            hmac_secret: Secret::new(cfg.api_secret.clone()),
+            ed25519,
+        })
+    }
+
+    /// The kind of `api_key`, `None` if the account has no such key. A key configured as
+    /// Ed25519 is Ed25519 even if its name equals the HMAC key's.
+    pub fn kind(&self, api_key: &str) -> Option<KeyKind> {
+        match &self.ed25519 {
+            Some((name, _)) if name == api_key => Some(KeyKind::Ed25519),
+            _ if api_key == self.hmac_key => Some(KeyKind::Hmac),
+            _ => None,
+        }
+    }
+
+    /// Whether `signature` signs `payload` under `api_key`: lower- or upper-case hex
+    /// HMAC-SHA256 for an HMAC key, standard base64 Ed25519 for an Ed25519 key.
+    pub fn verify(&self, api_key: &str, payload: &[u8], signature: &str) -> bool {
+        match self.kind(api_key) {
+            Some(KeyKind::Hmac) => {
+                sign::verify(self.hmac_secret.expose().as_bytes(), payload, signature)
+            }
+            Some(KeyKind::Ed25519) => {
+                let Some((_, key)) = &self.ed25519 else {
+                    return false;
+                };
+                let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+                    return false;
+                };
+                let Ok(sig) = Signature::from_slice(&raw) else {
+                    return false;
+                };
+                key.verify_strict(payload, &sig).is_ok()
+            }
+            None => false,
+        }
+    }
+
+    /// Checks an API key value: -2014 if malformed, -2015 if the account has no such key.
+    pub fn check(&self, api_key: &str) -> Result<KeyKind, ApiError> {
+        if api_key.is_empty()
+            || !api_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ApiError::api_key_format());
+        }
+        self.kind(api_key).ok_or_else(ApiError::api_key_invalid)
+    }
+}
+
 /// Checks the `X-MBX-APIKEY` header: -2014 if missing or malformed, -2015 if unknown.
-pub fn check_api_key(headers: &HeaderMap, api_key: &str) -> Result<(), ApiError> {
+/// Returns the key.
+pub fn check_api_key(headers: &HeaderMap, keys: &ApiKeys) -> Result<String, ApiError> {
     let Some(v) = headers.get(API_KEY_HEADER) else {
         return Err(ApiError::api_key_format());
     };
     let v = v.to_str().map_err(|_| ApiError::api_key_format())?;
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::api_key_format());
-    }
-    if v != api_key {
-        return Err(ApiError::api_key_invalid());
-    }
-    Ok(())
+    keys.check(v)?;
+    Ok(v.to_string())
 }
 
-/// Full check of a SIGNED request; returns its parameters.
-///
-/// Order of checks: API key, parameters, signature present (-1102), signature valid (-1022),
-/// recvWindow (<= 60000, -1131), timestamp present (-1102), and the timing rule
+/// The timing rule of SIGNED requests: recvWindow (default 5000, at most 60000, up to three
+/// decimals; -1131 above), timestamp present (-1102), and
 /// `timestamp < serverTime + 1000 && serverTime - timestamp <= recvWindow` (-1021).
-pub fn check_signed(
-    headers: &HeaderMap,
-    query: &str,
-    body: &str,
-    api_key: &str,
-    secret: &str,
-    server_time: i64,
-) -> Result<Params, ApiError> {
-    check_api_key(headers, api_key)?;
-    let params = Params::parse(query, body)?;
-    let (payload, signature) = split_signature(query, body);
-    let Some(signature) = signature else {
-        return Err(ApiError::mandatory("signature"));
-    };
-    if !sign::verify(secret.as_bytes(), payload.as_bytes(), &signature) {
-        return Err(ApiError::bad_signature());
-    }
+pub fn check_timing(params: &Params, server_time: i64) -> Result<(), ApiError> {
     let recv_window = params
-        .parsed("recvWindow", |v| v.parse::<i64>().ok().filter(|w| *w >= 0))?
-        .unwrap_or(DEFAULT_RECV_WINDOW);
-    if recv_window > MAX_RECV_WINDOW {
+        .parsed("recvWindow", |v| {
+            Decimal::from_str(v)
+                .ok()
+                .filter(|w| !w.is_sign_negative() && w.scale() <= 3)
+        })?
+        .unwrap_or(Decimal::from(DEFAULT_RECV_WINDOW));
+    if recv_window > Decimal::from(MAX_RECV_WINDOW) {
         return Err(ApiError::recv_window_too_large());
     }
     let timestamp = params
         .get("timestamp")
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or_else(|| ApiError::mandatory("timestamp"))?;
-    if timestamp >= server_time + 1000 {
+    if timestamp >= server_time.saturating_add(1000) {
         return Err(ApiError::ahead_of_server());
     }
-    if server_time - timestamp > recv_window {
+    if Decimal::from(server_time.saturating_sub(timestamp)) > recv_window {
         return Err(ApiError::outside_recv_window());
     }
+    Ok(())
+}
+
+/// Full check of a SIGNED REST request; returns its parameters.
+///
+/// Order of checks: API key, parameters, signature present (-1102), signature valid (-1022;
+/// an Ed25519 signature arrives base64 and URL-encoded), then [`check_timing`].
+pub fn check_signed(
+    headers: &HeaderMap,
+    query: &str,
+    body: &str,
+    keys: &ApiKeys,
+    server_time: i64,
+) -> Result<Params, ApiError> {
+    let api_key = check_api_key(headers, keys)?;
+    let params = Params::parse(query, body)?;
+    let (payload, signature) = split_signature(query, body);
+    let Some(signature) = signature else {
+        return Err(ApiError::mandatory("signature"));
+    };
+    let signature = percent_decode(&signature).ok_or_else(ApiError::bad_signature)?;
+    if !keys.verify(&api_key, payload.as_bytes(), &signature) {
+        return Err(ApiError::bad_signature());
+    }
+    check_timing(&params, server_time)?;
     Ok(params)
 }
 

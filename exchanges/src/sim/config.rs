@@ -28,6 +28,25 @@ pub struct SimConfig {
     pub ws_ping_interval_ms: u64,
     /// A websocket that has not answered a ping with a pong for this long is closed.
     pub ws_pong_timeout_ms: u64,
+    /// A second API key of the same account, of Binance's Ed25519 type: REST signed
+    /// endpoints and the WebSocket API verify its signatures (base64 Ed25519) with the public
+    /// key; `session.logon` accepts only this key. `None`: the account has the HMAC key only.
+    pub ed25519_key: Option<SimEd25519Key>,
+    /// Serve the retired listenKey user data stream (`POST/PUT/DELETE /api/v3/userDataStream`
+    /// and `/ws/<listenKey>`) as Binance did before 2026-02-20. `false` (the default) answers
+    /// those endpoints with HTTP 410 Gone as Binance does now; user data is then only on the
+    /// WebSocket API (`/ws-api/v3`).
+    pub legacy_listen_key: bool,
+}
+
+/// An Ed25519 API key: the key name the client sends and the public key Binance holds.
+#[derive(Clone, Debug)]
+pub struct SimEd25519Key {
+    /// The API key string (`X-MBX-APIKEY` header, WebSocket API `apiKey` parameter).
+    pub api_key: String,
+    /// The public key as PEM (`-----BEGIN PUBLIC KEY-----`, PKCS#8 SubjectPublicKeyInfo),
+    /// as registered with Binance.
+    pub public_key_pem: String,
 }
 
 /// A listed spot symbol and its trading filters.
@@ -102,6 +121,8 @@ impl Default for SimConfig {
             ],
             ws_ping_interval_ms: 20_000,
             ws_pong_timeout_ms: 60_000,
+            ed25519_key: None,
+            legacy_listen_key: false,
         }
     }
 }

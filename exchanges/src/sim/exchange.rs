@@ -13,10 +13,12 @@ use serde_json::{json, Value};
 use super::config::{SimConfig, SimSymbol};
 use super::error::{ApiError, SimError};
 use super::fanout::Fanout;
+use super::history::{MarketHistory, TradeRec};
 use super::ledger::LedgerFill;
 use super::market::Synth;
 use super::matching::{
-    Execution, Incoming, MatchError, OrderBook, OrderId, OrderKind, Owner, PriceLevel, TimeInForce,
+    Execution, Fill, Incoming, MatchError, OrderBook, OrderId, OrderKind, Owner, PriceLevel,
+    TimeInForce,
 };
 use super::wire::{dec, side_str};
 use super::BookSnapshot;
@@ -119,6 +121,11 @@ pub struct AccountOrder {
     pub update_time: i64,
     /// Funds still locked for this order (quote for buys, base for sells).
     pub locked_left: Decimal,
+    /// When the order started working on the book (ms); `None` if it never rested (filled or
+    /// expired on arrival, MARKET, IOC, FOK). Binance's `workingTime` / executionReport `W`.
+    pub working_time: Option<i64>,
+    /// `quoteOrderQty` of a MARKET order given in quote units (zero otherwise).
+    pub orig_quote_qty: Decimal,
 }
 
 /// A fill as reported to the client (REST `fills` and executionReport).
@@ -149,8 +156,11 @@ pub struct NewOrder {
     pub order_type: OrderType,
     /// Time in force (LIMIT only).
     pub tif: TimeInForce,
-    /// Quantity.
+    /// Quantity (ignored when `quote_qty` is set).
     pub qty: Decimal,
+    /// `quoteOrderQty` of a MARKET order: the quantity is computed from the book at entry
+    /// ([`Exchange::resolve_quote_qty`]).
+    pub quote_qty: Option<Decimal>,
     /// Price (LIMIT and LIMIT_MAKER).
     pub price: Option<Decimal>,
     /// Client order id (generated if absent).
@@ -234,6 +244,8 @@ pub struct SymbolState {
     pub last_top: Option<(Option<PriceLevel>, Option<PriceLevel>)>,
     /// Synthetic market state.
     pub synth: Synth,
+    /// Public trade history (trades, aggregate trades, bars).
+    pub history: MarketHistory,
 }
 
 /// Which depth stream to flush.
@@ -257,7 +269,9 @@ pub struct Exchange {
     ledger: Vec<LedgerFill>,
     next_order_id: OrderId,
     next_client_id: u64,
-    fanout: Fanout,
+    /// Execution id of the next executionReport (its `I` field), unique and increasing.
+    next_exec_id: u64,
+    pub(super) fanout: Fanout,
     /// Assets whose balance changed during the current operation.
     touched: BTreeSet<String>,
 }
@@ -278,6 +292,7 @@ impl Exchange {
                 depth_slow: DepthAccumulator::default(),
                 last_top: None,
                 synth,
+                history: MarketHistory::default(),
                 spec: spec.clone(),
             };
             if symbols.insert(spec.symbol.clone(), state).is_some() {
@@ -304,6 +319,7 @@ impl Exchange {
             ledger: Vec::new(),
             next_order_id: 1,
             next_client_id: 1,
+            next_exec_id: 1,
             fanout,
             touched: BTreeSet::new(),
         })
@@ -391,7 +407,8 @@ impl Exchange {
 
     /// Places one of our orders: checks balance, locks funds, matches, and publishes every
     /// resulting event (executionReports, account position, trades, depth, bookTicker).
-    pub fn place_order(&mut self, req: NewOrder, now: i64) -> Result<Placed, ApiError> {
+    pub fn place_order(&mut self, mut req: NewOrder, now: i64) -> Result<Placed, ApiError> {
+        self.resolve_quote_qty(&mut req)?;
         let Some(sym) = self.symbols.get(&req.symbol) else {
             return Err(ApiError::invalid_symbol());
         };
@@ -490,6 +507,8 @@ impl Exchange {
             time: now,
             update_time: now,
             locked_left: lock_amount,
+            working_time: (!exec.rested.is_zero()).then_some(now),
+            orig_quote_qty: req.quote_qty.unwrap_or_default(),
         };
         self.client_ids.insert(key, order_id);
         self.user_execution_report(&order, "NEW", now, None, None);
@@ -605,7 +624,7 @@ impl Exchange {
             );
         }
         for f in &exec.fills {
-            self.publish_trade(symbol, f.trade_id, f.price, f.qty, f.taker_side, now);
+            self.publish_trade(symbol, f, now);
             if f.maker_owner == Owner::Account {
                 self.apply_our_fill(f.maker_id, f.trade_id, f.price, f.qty, true, now);
             }
@@ -617,6 +636,7 @@ impl Exchange {
                 }
             }
         }
+        self.close_agg_trade(symbol, now);
         if taker.is_none() {
             self.publish_book_changes(symbol, now);
             self.publish_account_position(now);
@@ -748,7 +768,7 @@ impl Exchange {
     }
 
     fn user_execution_report(
-        &self,
+        &mut self,
         o: &AccountOrder,
         exec_type: &str,
         now: i64,
@@ -760,7 +780,9 @@ impl Exchange {
             None => (o.client_order_id.as_str(), ""),
         };
         let zero = Decimal::ZERO;
-        let ev = json!({
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let mut ev = json!({
             "e": "executionReport", "E": now, "s": o.symbol, "c": c,
             "S": side_str(o.side), "o": o.order_type.as_str(), "f": tif_str(o.tif),
             "q": dec(o.orig_qty), "p": dec(o.price), "P": dec(zero), "F": dec(zero), "g": -1,
@@ -770,13 +792,17 @@ impl Exchange {
             "L": dec(fill.map(|f| f.price).unwrap_or_default()),
             "n": dec(fill.map(|f| f.commission).unwrap_or_default()),
             "N": fill.map(|f| Value::String(f.commission_asset.clone())).unwrap_or(Value::Null),
-            "T": now, "t": fill.map(|f| f.trade_id as i64).unwrap_or(-1), "I": 0,
-            "w": o.status.is_open() && o.order_type != OrderType::Market,
+            "T": now, "t": fill.map(|f| f.trade_id as i64).unwrap_or(-1), "I": exec_id,
+            "w": o.status.is_open() && o.working_time.is_some(),
             "m": fill.is_some_and(|f| f.is_maker), "M": false, "O": o.time,
             "Z": dec(o.cum_quote),
             "Y": dec(fill.map(|f| f.price * f.qty).unwrap_or_default()),
-            "Q": dec(zero), "W": o.time, "V": "EXPIRE_MAKER",
+            "Q": dec(o.orig_quote_qty), "V": "EXPIRE_MAKER",
         });
+        // `W` (working time) appears only for orders that were placed on the book.
+        if let (Some(w), Value::Object(m)) = (o.working_time, &mut ev) {
+            m.insert("W".into(), json!(w));
+        }
         self.fanout.user(ev.to_string());
     }
 
@@ -797,24 +823,38 @@ impl Exchange {
         self.fanout.user(ev.to_string());
     }
 
-    fn publish_trade(
-        &self,
-        symbol: &str,
-        trade_id: u64,
-        price: Decimal,
-        qty: Decimal,
-        taker_side: Side,
-        now: i64,
-    ) {
-        let Some(sym) = self.symbols.get(symbol) else {
+    /// Publishes a trade, records it in the symbol's history and publishes the aggregate
+    /// trade it closed, if any.
+    fn publish_trade(&mut self, symbol: &str, f: &Fill, now: i64) {
+        let Some(sym) = self.symbols.get_mut(symbol) else {
             return;
         };
+        let (trade_id, price, qty) = (f.trade_id, f.price, f.qty);
         let ev = json!({
             "e": "trade", "E": now, "s": symbol, "t": trade_id, "p": dec(price), "q": dec(qty),
-            "T": now, "m": taker_side == Side::Sell, "M": true,
+            "T": now, "m": f.taker_side == Side::Sell, "M": true,
         });
         self.fanout
             .market(format!("{}@trade", sym.stream_prefix), ev.to_string());
+        let rec = TradeRec {
+            id: trade_id,
+            price,
+            qty,
+            time: now,
+            buyer_maker: f.taker_side == Side::Sell,
+        };
+        if let Some(agg) = sym.history.record(rec, f.taker_id) {
+            publish_agg(&self.fanout, sym, &agg, now);
+        }
+    }
+
+    /// Closes and publishes the open aggregate trade of `symbol` (its taker finished).
+    fn close_agg_trade(&mut self, symbol: &str, now: i64) {
+        if let Some(sym) = self.symbols.get_mut(symbol) {
+            if let Some(agg) = sym.history.flush_agg() {
+                publish_agg(&self.fanout, sym, &agg, now);
+            }
+        }
     }
 
     /// Moves the book's recorded changes into the depth accumulators and emits a bookTicker
@@ -862,4 +902,13 @@ impl Exchange {
 /// Commission on `amount` at `rate`, rounded to 8 decimals as Binance does.
 fn fee(amount: Decimal, rate: Decimal) -> Decimal {
     (amount * rate).round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Publishes an aggregate trade on `<symbol>@aggTrade` if anyone subscribed to it.
+fn publish_agg(fanout: &Fanout, sym: &SymbolState, agg: &super::history::AggRec, now: i64) {
+    let stream = format!("{}@aggTrade", sym.stream_prefix);
+    if fanout.wants(&stream) {
+        let ev = super::market_data::agg_event(&sym.spec.symbol, agg, now);
+        fanout.market(stream, ev.to_string());
+    }
 }

@@ -1,9 +1,12 @@
 //! Broadcast fan-out of serialized frames to websocket connections.
 //!
 //! Each event is serialized once; every connection gets a cheap reference-counted clone
-//! (`Utf8Bytes` is backed by `Bytes`), so fan-out copies no text.
+//! (`Utf8Bytes` is backed by `Bytes`), so fan-out copies no text. Streams that cost work to
+//! build (aggregate trades, tickers, klines, partial depth, average price) are published only
+//! while some connection subscribes to them ([`Fanout::wants`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -23,11 +26,12 @@ pub struct MdFrame {
     pub combined: Utf8Bytes,
 }
 
-/// Senders for market data and user-data events.
+/// Senders for market data and user-data events, and the streams connections subscribe to.
 #[derive(Clone, Debug)]
 pub struct Fanout {
     md: broadcast::Sender<MdFrame>,
     user: broadcast::Sender<Utf8Bytes>,
+    interest: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Default for Fanout {
@@ -41,7 +45,36 @@ impl Fanout {
     pub fn new() -> Self {
         let (md, _) = broadcast::channel(CHANNEL_CAPACITY);
         let (user, _) = broadcast::channel(CHANNEL_CAPACITY);
-        Fanout { md, user }
+        Fanout {
+            md,
+            user,
+            interest: Arc::default(),
+        }
+    }
+
+    fn interest(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.interest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one more subscriber of market stream `name`.
+    pub fn add_interest(&self, name: &str) {
+        *self.interest().entry(name.to_string()).or_default() += 1;
+    }
+
+    /// Counts one subscriber of `name` less.
+    pub fn remove_interest(&self, name: &str) {
+        let mut m = self.interest();
+        if let Some(n) = m.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(name);
+            }
+        }
+    }
+
+    /// Whether any connection subscribes to market stream `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        self.md.receiver_count() > 0 && self.interest().contains_key(name)
     }
 
     /// Publishes a market-data event (`data` is the serialized JSON of the event).

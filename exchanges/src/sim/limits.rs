@@ -139,6 +139,16 @@ impl RateLimits {
         Ok(usage)
     }
 
+    /// Orders counted in the 10-second window containing `now_ms` (`GET /api/v3/rateLimit/order`).
+    pub fn orders_in_window(&self, now_ms: i64) -> u64 {
+        let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if c.window_10s == now_ms.div_euclid(10_000) {
+            c.orders
+        } else {
+            0
+        }
+    }
+
     /// Makes the next `count` requests fail with `status` (429 or 418) and `Retry-After`.
     pub fn inject(&self, status: u16, retry_after_s: u64, count: usize) {
         let mut q = self.injected.lock().unwrap_or_else(|p| p.into_inner());

@@ -204,8 +204,17 @@ impl Exchange {
     }
 }
 
-/// The market task: steps the synthetic market every `md_interval` (unless paused) and
-/// flushes the depth streams every 100 ms and 1000 ms, until shutdown.
+/// The work of the 100 ms / 1000 ms timers: flush the diff-depth streams, publish the timed
+/// streams (partial depth, tickers, average price, klines).
+fn timed(shared: &Shared, speed: DepthSpeed) {
+    let now = now_ms();
+    let mut ex = shared.exchange();
+    ex.flush_depth(speed, now);
+    ex.publish_periodic(speed, now);
+}
+
+/// The market task: steps the synthetic market every `md_interval` (unless paused) and runs
+/// the 100 ms and 1000 ms timers ([`timed`]), until shutdown.
 pub async fn run(shared: Arc<Shared>) {
     use tokio::time::{interval, Duration, MissedTickBehavior};
     let mut step = interval(shared.md_interval);
@@ -222,8 +231,8 @@ pub async fn run(shared: Arc<Shared>) {
                     shared.exchange().market_step(now_ms());
                 }
             }
-            _ = fast.tick() => shared.exchange().flush_depth(DepthSpeed::Fast, now_ms()),
-            _ = slow.tick() => shared.exchange().flush_depth(DepthSpeed::Slow, now_ms()),
+            _ = fast.tick() => timed(&shared, DepthSpeed::Fast),
+            _ = slow.tick() => timed(&shared, DepthSpeed::Slow),
             _ = shutdown.changed() => break,
         }
     }

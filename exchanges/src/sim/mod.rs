@@ -1,26 +1,37 @@
 //! `sim`: the built-in exchange simulator.
 //!
-//! A local server on one port speaking Binance spot's wire protocol for what Peregrine uses:
-//! market-data websockets (`@trade`, `@bookTicker`, `@depth`, `@depth@100ms`; raw, combined
-//! and SUBSCRIBE), the REST depth snapshot, the signed REST order API (HMAC-SHA256, Binance's
-//! error codes) and the user data stream. Behind it, a seeded synthetic market and a
-//! price-time-priority matching engine in which our orders really match, partially fill and
-//! rest. Every fill of our orders is recorded in a ledger ([`SimHandle::ledger`]).
+//! A local server on one port speaking Binance spot's wire protocol as Binance serves it
+//! today: every documented market-data stream (`@trade`, `@aggTrade`, `@bookTicker`, diff and
+//! partial depth, tickers, klines, `@avgPrice`; raw, combined and SUBSCRIBE), the public REST
+//! market data (depth, trades, aggregate trades, klines, tickers, average price, all built from
+//! the simulator's own trades), the signed REST order API (HMAC-SHA256 or Ed25519 keys,
+//! `quoteOrderQty`, `order/test`, Binance's error codes; unknown paths answer Binance's JSON
+//! error), and the WebSocket API at `/ws-api/v3` (session logon, order entry and queries, User
+//! Data Stream subscriptions with events on the same connection). The retired listenKey
+//! endpoints answer HTTP 410 as on Binance since 2026-02-20, unless
+//! [`SimConfig::legacy_listen_key`] keeps the old listenKey stream. Behind it, a seeded
+//! synthetic market and a price-time-priority matching engine in which our orders really
+//! match, partially fill and rest; REST and WebSocket API share it, the ledger
+//! ([`SimHandle::ledger`]) and the request-weight budget.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), peregrine_exchanges::sim::SimError> {
 //! use peregrine_exchanges::sim::{spawn, SimConfig};
 //! let sim = spawn(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
-//! println!("REST {} / WS {}", sim.rest_base_url(), sim.ws_base_url());
+//! println!("REST {} / WS {} / WS API {}", sim.rest_base_url(), sim.ws_base_url(), sim.ws_api_url());
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
-//! `exchange` (accounts, orders, event emission), `rest` (HTTP handlers), `auth` (signature
-//! and timestamp checks), `ws` (market streams), `user_stream` (listen keys, user events),
-//! `ledger`, `limits` (usage headers), `fanout` (broadcast), `wire` (formatting), [`fault`]
-//! (fault injection into the market-data websockets, [`SimHandle::inject`]).
+//! `exchange` (accounts, orders, event emission), `quote_qty` (`quoteOrderQty` at entry),
+//! `history` (trade ring, aggregate trades, bars), `klines` (intervals, bars),
+//! `market_data` (public REST endpoints), `periodic` (timed streams), `rest` (HTTP handlers),
+//! `auth` (API keys, HMAC and Ed25519 signature and timestamp checks), `ws` (market streams),
+//! `ws_api` (the WebSocket API), `user_stream` (the 410 for listen keys, legacy listen keys),
+//! `ledger`, `limits` (usage counters, shared by REST and WebSocket API), `fanout`
+//! (broadcast), `wire` (formatting), [`fault`] (fault injection into the market-data
+//! websockets, [`SimHandle::inject`]).
 
 mod auth;
 pub mod config;
@@ -28,19 +39,29 @@ mod error;
 mod exchange;
 mod fanout;
 pub mod fault;
+mod history;
+mod klines;
 mod ledger;
 mod limits;
 mod market;
+mod market_data;
 pub mod matching;
+mod periodic;
+mod quote_qty;
 mod rest;
 mod state;
 pub mod tape;
 mod user_stream;
 mod wire;
 mod ws;
+mod ws_api;
 
 #[cfg(test)]
+pub(crate) mod test_keys;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_public;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,7 +71,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 
-pub use config::{SimConfig, SimSymbol};
+pub use config::{SimConfig, SimEd25519Key, SimSymbol};
 pub use error::{ApiError, SimError};
 pub use fault::Fault;
 pub use ledger::LedgerFill;
@@ -164,6 +185,11 @@ impl SimHandle {
     /// Websocket base URL, `ws://127.0.0.1:PORT` (append `/ws/<stream>`, `/stream?streams=`).
     pub fn ws_base_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// WebSocket API URL, `ws://127.0.0.1:PORT/ws-api/v3`.
+    pub fn ws_api_url(&self) -> String {
+        format!("ws://{}/ws-api/v3", self.addr)
     }
 
     /// REST base URL, `http://127.0.0.1:PORT` (append `/api/v3/...`).

@@ -9,7 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use peregrine_engine::types::Side;
 use rust_decimal::Decimal;
@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 use super::auth::{check_api_key, check_signed, Params};
 use super::error::ApiError;
 use super::exchange::{tif_str, AccountOrder, NewOrder, OrderType, Placed};
-use super::limits::Usage;
+use super::limits::{Usage, ORDERS_PER_10S};
 use super::matching::TimeInForce;
 use super::state::Shared;
 use super::wire::{dec, now_ms, parse_side, side_str};
-use super::{user_stream, ws};
+use super::{market_data, user_stream, ws, ws_api};
 
 type AppState = State<Arc<Shared>>;
 
@@ -33,7 +33,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/time", get(time))
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/depth", get(depth))
+        .route("/api/v3/trades", get(market_data::trades))
+        .route("/api/v3/historicalTrades", get(market_data::trades))
+        .route("/api/v3/aggTrades", get(market_data::agg_trades))
+        .route("/api/v3/klines", get(market_data::klines))
+        .route("/api/v3/uiKlines", get(market_data::klines))
+        .route("/api/v3/avgPrice", get(market_data::avg_price))
+        .route("/api/v3/ticker/24hr", get(market_data::ticker_24hr))
+        .route("/api/v3/ticker", get(market_data::ticker_rolling))
+        .route("/api/v3/ticker/price", get(market_data::ticker_price))
+        .route("/api/v3/ticker/bookTicker", get(market_data::book_ticker))
         .route("/api/v3/order", get(order).post(order).delete(order))
+        .route("/api/v3/order/test", post(order_test))
+        .route("/api/v3/rateLimit/order", get(rate_limit_order))
         .route("/api/v3/openOrders", get(open_orders).delete(open_orders))
         .route("/api/v3/account", get(account))
         .route("/api/v3/myTrades", get(my_trades))
@@ -48,7 +60,43 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(ws_bare))
         .route("/ws/{name}", get(ws_named))
         .route("/stream", get(ws_combined))
+        .route("/ws-api/v3", get(ws_api::upgrade))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(unknown_method)
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(shared)
+}
+
+/// Logs every request's method and path (query excluded: it carries signatures) at debug
+/// level, target `peregrine_exchanges::sim::requests`, to see what a client calls.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    tracing::debug!(
+        target: "peregrine_exchanges::sim::requests",
+        method = %req.method(),
+        path = req.uri().path(),
+        "request"
+    );
+    next.run(req).await
+}
+
+/// Any path the simulator does not serve: HTTP 404 with Binance's error body.
+async fn unknown_path() -> Response {
+    let e = ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: -1020,
+        msg: "This operation is not supported.".into(),
+    };
+    reply(e.status, e.body(), Usage::default())
+}
+
+/// A known path with a method it does not take: HTTP 405 with Binance's error body.
+async fn unknown_method() -> Response {
+    let e = ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: -1020,
+        msg: "This operation is not supported.".into(),
+    };
+    reply(e.status, e.body(), Usage::default())
 }
 
 /// A JSON response with Binance's usage headers.
@@ -67,7 +115,7 @@ fn reply(status: StatusCode, body: String, usage: Usage) -> Response {
 }
 
 /// Counts the request, runs `f`, and renders the result or the Binance error.
-fn respond(
+pub(super) fn respond(
     shared: &Shared,
     weight: u64,
     is_order: bool,
@@ -107,8 +155,7 @@ fn signed(
         headers,
         query.as_deref().unwrap_or(""),
         body,
-        &shared.api_key,
-        &shared.api_secret,
+        &shared.keys,
         shared.limits.server_ms(now_ms()),
     )
 }
@@ -127,7 +174,7 @@ async fn time(State(shared): AppState) -> Response {
 const MAX_PRICE: i64 = 1_000_000_000;
 
 /// Symbols selected by `symbol=X` or `symbols=["X","Y"]` (all if neither is sent).
-fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
+pub(super) fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
     if let Some(s) = params.get("symbol") {
         return Ok(Some(vec![s.to_string()]));
     }
@@ -142,79 +189,89 @@ fn selected_symbols(params: &Params) -> Result<Option<Vec<String>>, ApiError> {
 async fn exchange_info(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
     respond(&shared, 20, false, || {
         let params = Params::parse(query.as_deref().unwrap_or(""), "")?;
-        let wanted = selected_symbols(&params)?;
-        let ex = shared.exchange();
-        if let Some(w) = &wanted {
-            if w.iter().any(|s| ex.symbol(s).is_none()) {
-                return Err(ApiError::invalid_symbol());
-            }
-        }
-        let symbols: Vec<Value> = ex
-            .symbols()
-            .filter(|s| wanted.iter().all(|w| w.contains(&s.symbol)))
-            .map(|s| {
-                json!({
-                    "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "quoteAsset": s.quote,
-                    "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
-                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                    "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": false,
-                    "allowTrailingStop": false, "cancelReplaceAllowed": false,
-                    "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": dec(s.tick_size), "maxPrice": dec(Decimal::from(MAX_PRICE)), "tickSize": dec(s.tick_size)},
-                        {"filterType": "LOT_SIZE", "minQty": dec(s.min_qty), "maxQty": dec(s.max_qty), "stepSize": dec(s.lot_size)},
-                        {"filterType": "NOTIONAL", "minNotional": dec(s.min_notional), "applyMinToMarket": true,
-                         "maxNotional": dec(Decimal::from(9_000_000)), "applyMaxToMarket": false, "avgPriceMins": 0},
-                    ],
-                    "permissions": [], "permissionSets": [["SPOT"]],
-                    "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                    "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"],
-                })
-            })
-            .collect();
-        Ok(json!({
-            "timezone": "UTC", "serverTime": now_ms(),
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            ],
-            "exchangeFilters": [], "symbols": symbols,
-        }))
+        exchange_info_json(&shared, &params)
     })
+}
+
+/// The `exchangeInfo` result for `symbol` / `symbols` (REST and WebSocket API).
+pub(super) fn exchange_info_json(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let wanted = selected_symbols(params)?;
+    let ex = shared.exchange();
+    if let Some(w) = &wanted {
+        if w.iter().any(|s| ex.symbol(s).is_none()) {
+            return Err(ApiError::invalid_symbol());
+        }
+    }
+    let symbols: Vec<Value> = ex
+        .symbols()
+        .filter(|s| wanted.iter().all(|w| w.contains(&s.symbol)))
+        .map(|s| {
+            json!({
+                "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base, "quoteAsset": s.quote,
+                "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "icebergAllowed": false, "ocoAllowed": false, "quoteOrderQtyMarketAllowed": true,
+                "allowTrailingStop": false, "cancelReplaceAllowed": true,
+                "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": dec(s.tick_size), "maxPrice": dec(Decimal::from(MAX_PRICE)), "tickSize": dec(s.tick_size)},
+                    {"filterType": "LOT_SIZE", "minQty": dec(s.min_qty), "maxQty": dec(s.max_qty), "stepSize": dec(s.lot_size)},
+                    {"filterType": "NOTIONAL", "minNotional": dec(s.min_notional), "applyMinToMarket": true,
+                     "maxNotional": dec(Decimal::from(9_000_000)), "applyMaxToMarket": false, "avgPriceMins": 0},
+                ],
+                "permissions": [], "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"],
+            })
+        })
+        .collect();
+    Ok(json!({
+        "timezone": "UTC", "serverTime": now_ms(),
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        ],
+        "exchangeFilters": [], "symbols": symbols,
+    }))
 }
 
 async fn depth(State(shared): AppState, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or(""), "");
+    let weight = depth_weight(params.as_ref().ok());
+    respond(&shared, weight, false, || depth_json(&shared, &params?))
+}
+
+/// Request weight of a depth request by its `limit` (default 100).
+pub(super) fn depth_weight(params: Option<&Params>) -> u64 {
     let limit = params
-        .as_ref()
-        .ok()
         .and_then(|p| p.get("limit").and_then(|l| l.parse::<usize>().ok()))
         .unwrap_or(100);
-    let weight = match limit {
+    match limit {
         0..=100 => 5,
         101..=500 => 25,
         501..=1000 => 50,
         _ => 250,
+    }
+}
+
+/// The order book result of `symbol`, `limit` levels (REST `depth` and WebSocket API).
+pub(super) fn depth_json(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let symbol = params.require("symbol")?;
+    // Binance truncates limits above 5000 to 5000.
+    let limit = params
+        .parsed("limit", |l| l.parse::<usize>().ok().filter(|n| *n >= 1))?
+        .unwrap_or(100)
+        .min(5000);
+    let ex = shared.exchange();
+    let (last, bids, asks) = ex
+        .depth(symbol, limit)
+        .ok_or_else(ApiError::invalid_symbol)?;
+    let lv = |v: Vec<(Decimal, Decimal)>| {
+        v.into_iter()
+            .map(|(p, q)| json!([dec(p), dec(q)]))
+            .collect::<Vec<_>>()
     };
-    respond(&shared, weight, false, || {
-        let params = params?;
-        let symbol = params.require("symbol")?;
-        // Binance truncates limits above 5000 to 5000.
-        let limit = params
-            .parsed("limit", |l| l.parse::<usize>().ok().filter(|n| *n >= 1))?
-            .unwrap_or(100)
-            .min(5000);
-        let ex = shared.exchange();
-        let (last, bids, asks) = ex
-            .depth(symbol, limit)
-            .ok_or_else(ApiError::invalid_symbol)?;
-        let lv = |v: Vec<(Decimal, Decimal)>| {
-            v.into_iter()
-                .map(|(p, q)| json!([dec(p), dec(q)]))
-                .collect::<Vec<_>>()
-        };
-        Ok(json!({"lastUpdateId": last, "bids": lv(bids), "asks": lv(asks)}))
-    })
+    Ok(json!({"lastUpdateId": last, "bids": lv(bids), "asks": lv(asks)}))
 }
 
 /// `POST|GET|DELETE /api/v3/order`.
@@ -250,7 +307,15 @@ fn is_multiple(value: Decimal, step: Decimal) -> bool {
     step.is_zero() || (value % step).is_zero()
 }
 
-fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+/// A validated new-order request and the response type it asked for.
+struct ParsedOrder {
+    order: NewOrder,
+    resp_type: &'static str,
+}
+
+/// Parses and validates a new order as `POST /api/v3/order` and `/order/test` do: parameter
+/// rules, then the symbol's filters against the book as it stands.
+fn parse_new_order(shared: &Shared, params: &Params) -> Result<ParsedOrder, ApiError> {
     let symbol = params.require("symbol")?.to_string();
     let side = parse_side(params.require("side")?)
         .ok_or_else(|| ApiError::bad_request(-1117, "Invalid side."))?;
@@ -273,10 +338,26 @@ fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
         (_, Ok(Some(_))) => return Err(ApiError::not_required("timeInForce")),
         (_, Ok(None)) => TimeInForce::Gtc,
     };
-    if params.get("quoteOrderQty").is_some() {
-        return Err(ApiError::bad_request(-1128, "Combination of optional parameters invalid. (quoteOrderQty is not supported by the simulator)"));
-    }
-    let qty = parse_decimal("quantity", params)?.ok_or_else(|| ApiError::mandatory("quantity"))?;
+    let qty = parse_decimal("quantity", params)?;
+    let quote_qty = parse_decimal("quoteOrderQty", params)?;
+    let (qty, quote_qty) = match (order_type, qty, quote_qty) {
+        (OrderType::Market, Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                -1128,
+                "Combination of optional parameters invalid.",
+            ))
+        }
+        (OrderType::Market, None, None) => {
+            return Err(ApiError::bad_request(
+                -1102,
+                "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+            ))
+        }
+        (OrderType::Market, None, Some(q)) => (Decimal::ZERO, Some(q)),
+        (_, _, Some(_)) => return Err(ApiError::not_required("quoteOrderQty")),
+        (_, None, None) => return Err(ApiError::mandatory("quantity")),
+        (_, Some(q), None) => (q, None),
+    };
     let price = parse_decimal("price", params)?;
     let price = match (order_type, price) {
         (OrderType::Market, Some(_)) => return Err(ApiError::not_required("price")),
@@ -298,7 +379,9 @@ fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let resp_type = match params.get("newOrderRespType") {
         None if matches!(order_type, OrderType::Market | OrderType::Limit) => "FULL",
         None => "ACK",
-        Some(t @ ("ACK" | "RESULT" | "FULL")) => t,
+        Some("ACK") => "ACK",
+        Some("RESULT") => "RESULT",
+        Some("FULL") => "FULL",
         Some(_) => return Err(ApiError::illegal_chars("newOrderRespType")),
     };
     if let Some(stp) = params.get("selfTradePreventionMode") {
@@ -310,7 +393,7 @@ fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
         }
     }
 
-    let mut ex = shared.exchange();
+    let ex = shared.exchange();
     let spec = ex
         .symbol(&symbol)
         .ok_or_else(ApiError::invalid_symbol)?
@@ -320,41 +403,112 @@ fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
             return Err(ApiError::filter("PRICE_FILTER"));
         }
     }
-    if qty < spec.min_qty || qty > spec.max_qty || !is_multiple(qty, spec.lot_size) {
-        return Err(ApiError::filter("LOT_SIZE"));
-    }
-    let ref_price = match price {
-        Some(p) => Some(p),
-        None => {
-            let book = ex.depth(&symbol, 1);
-            book.and_then(|(_, b, a)| match side {
-                Side::Buy => a.first().map(|l| l.0),
-                Side::Sell => b.first().map(|l| l.0),
-            })
-        }
-    };
-    if let Some(p) = ref_price {
-        if p * qty < spec.min_notional {
+    if let Some(q) = quote_qty {
+        // The quantity comes from the book at entry; the notional is the quote amount.
+        if q < spec.min_notional {
             return Err(ApiError::filter("NOTIONAL"));
         }
+    } else {
+        if qty < spec.min_qty || qty > spec.max_qty || !is_multiple(qty, spec.lot_size) {
+            return Err(ApiError::filter("LOT_SIZE"));
+        }
+        let ref_price = match price {
+            Some(p) => Some(p),
+            None => {
+                let book = ex.depth(&symbol, 1);
+                book.and_then(|(_, b, a)| match side {
+                    Side::Buy => a.first().map(|l| l.0),
+                    Side::Sell => b.first().map(|l| l.0),
+                })
+            }
+        };
+        if let Some(p) = ref_price {
+            if p * qty < spec.min_notional {
+                return Err(ApiError::filter("NOTIONAL"));
+            }
+        }
     }
-    let placed = ex.place_order(
-        NewOrder {
+    Ok(ParsedOrder {
+        order: NewOrder {
             symbol,
             side,
             order_type,
             tif,
             qty,
+            quote_qty,
             price,
             client_order_id,
         },
-        now_ms(),
-    )?;
-    drop(ex);
-    Ok(new_order_json(&placed, resp_type))
+        resp_type,
+    })
 }
 
-fn new_order_json(p: &Placed, resp_type: &str) -> Value {
+pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+    let parsed = parse_new_order(shared, params)?;
+    let placed = shared.exchange().place_order(parsed.order, now_ms())?;
+    Ok(new_order_json(&placed, parsed.resp_type))
+}
+
+/// `POST /api/v3/order/test`: validates like a new order (signature, parameters, filters,
+/// a `quoteOrderQty` against the book) without placing it. With
+/// `computeCommissionRates=true` it answers the commission rates the order would pay.
+async fn order_test(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let compute = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .chain(std::str::from_utf8(&body).unwrap_or("").split('&'))
+        .any(|kv| kv.eq_ignore_ascii_case("computeCommissionRates=true"));
+    let weight = if compute { 20 } else { 1 };
+    respond(&shared, weight, false, || {
+        let params = signed(&shared, &headers, &query, &body)?;
+        // Booleans are read case-insensitively (binance-connector sends Python's `True`).
+        let compute = match params.get("computeCommissionRates") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(_) => return Err(ApiError::illegal_chars("computeCommissionRates")),
+        };
+        let mut parsed = parse_new_order(&shared, &params)?;
+        let ex = shared.exchange();
+        ex.resolve_quote_qty(&mut parsed.order)?;
+        if !compute {
+            return Ok(json!({}));
+        }
+        let z = dec(Decimal::ZERO);
+        Ok(json!({
+            "standardCommissionForOrder": {"maker": dec(ex.maker_fee), "taker": dec(ex.taker_fee)},
+            "taxCommissionForOrder": {"maker": z, "taker": z},
+            "discount": {"enabledForAccount": false, "enabledForSymbol": false,
+                         "discountAsset": "BNB", "discount": z},
+        }))
+    })
+}
+
+/// `GET /api/v3/rateLimit/order` (signed): the account's order count in the simulator's one
+/// order limit (100 per 10 s).
+async fn rate_limit_order(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    respond(&shared, 40, false, || {
+        signed(&shared, &headers, &query, &body)?;
+        let count = shared.limits.orders_in_window(now_ms());
+        Ok(json!([{
+            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+            "limit": ORDERS_PER_10S, "count": count,
+        }]))
+    })
+}
+
+pub(super) fn new_order_json(p: &Placed, resp_type: &str) -> Value {
     let o = &p.order;
     let mut v = json!({
         "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
@@ -367,7 +521,7 @@ fn new_order_json(p: &Placed, resp_type: &str) -> Value {
         m.insert("price".into(), json!(dec(o.price)));
         m.insert("origQty".into(), json!(dec(o.orig_qty)));
         m.insert("executedQty".into(), json!(dec(o.executed_qty)));
-        m.insert("origQuoteOrderQty".into(), json!(dec(Decimal::ZERO)));
+        m.insert("origQuoteOrderQty".into(), json!(dec(o.orig_quote_qty)));
         m.insert("cummulativeQuoteQty".into(), json!(dec(o.cum_quote)));
         m.insert("status".into(), json!(o.status.as_str()));
         m.insert("timeInForce".into(), json!(tif_str(o.tif)));
@@ -390,7 +544,7 @@ fn new_order_json(p: &Placed, resp_type: &str) -> Value {
     v
 }
 
-fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
+pub(super) fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
     let order_id = params.parsed("orderId", |v| v.parse::<u64>().ok())?;
     let orig = params.get("origClientOrderId");
     if order_id.is_none() && orig.is_none() {
@@ -402,18 +556,18 @@ fn order_ref(params: &Params) -> Result<(Option<u64>, Option<&str>), ApiError> {
     Ok((order_id, orig))
 }
 
-fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value {
+pub(super) fn cancel_json(o: &AccountOrder, cancel_id: &str, now: i64) -> Value {
     json!({
         "symbol": o.symbol, "origClientOrderId": o.client_order_id, "orderId": o.order_id,
         "orderListId": -1, "clientOrderId": cancel_id, "transactTime": now,
         "price": dec(o.price), "origQty": dec(o.orig_qty), "executedQty": dec(o.executed_qty),
-        "origQuoteOrderQty": dec(Decimal::ZERO), "cummulativeQuoteQty": dec(o.cum_quote),
+        "origQuoteOrderQty": dec(o.orig_quote_qty), "cummulativeQuoteQty": dec(o.cum_quote),
         "status": o.status.as_str(), "timeInForce": tif_str(o.tif), "type": o.order_type.as_str(),
         "side": side_str(o.side), "selfTradePreventionMode": "EXPIRE_MAKER",
     })
 }
 
-fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+pub(super) fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let symbol = params.require("symbol")?;
     let (order_id, orig) = order_ref(params)?;
     let cancel_id = params.get("newClientOrderId").map(str::to_string);
@@ -424,7 +578,7 @@ fn cancel_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     Ok(cancel_json(&o, &cid, now))
 }
 
-fn order_json(o: &AccountOrder) -> Value {
+pub(super) fn order_json(o: &AccountOrder) -> Value {
     json!({
         "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_order_id,
         "price": dec(o.price), "origQty": dec(o.orig_qty), "executedQty": dec(o.executed_qty),
@@ -432,12 +586,12 @@ fn order_json(o: &AccountOrder) -> Value {
         "timeInForce": tif_str(o.tif), "type": o.order_type.as_str(), "side": side_str(o.side),
         "stopPrice": dec(Decimal::ZERO), "icebergQty": dec(Decimal::ZERO), "time": o.time,
         "updateTime": o.update_time, "isWorking": o.order_type != OrderType::Market,
-        "workingTime": o.time, "origQuoteOrderQty": dec(Decimal::ZERO),
+        "workingTime": o.time, "origQuoteOrderQty": dec(o.orig_quote_qty),
         "selfTradePreventionMode": "EXPIRE_MAKER",
     })
 }
 
-fn query_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
+pub(super) fn query_order(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let symbol = params.require("symbol")?;
     let (order_id, orig) = order_ref(params)?;
     let ex = shared.exchange();
@@ -462,27 +616,37 @@ async fn open_orders(
     let weight = if method == Method::GET { 6 } else { 1 };
     respond(&shared, weight, false, || {
         let params = signed(&shared, &headers, &query, &body)?;
-        let symbol = params.get("symbol");
-        let mut ex = shared.exchange();
-        if let Some(s) = symbol {
-            if ex.symbol(s).is_none() {
-                return Err(ApiError::invalid_symbol());
-            }
-        }
-        if method == Method::DELETE {
-            let symbol = symbol.ok_or_else(|| ApiError::mandatory("symbol"))?;
-            let now = now_ms();
-            let mut out = Vec::new();
-            for o in ex.open_orders(Some(symbol)) {
-                let (c, cid) = ex.cancel_order(symbol, Some(o.order_id), None, None, now)?;
-                out.push(cancel_json(&c, &cid, now));
-            }
-            return Ok(Value::Array(out));
-        }
-        Ok(Value::Array(
-            ex.open_orders(symbol).iter().map(order_json).collect(),
-        ))
+        open_orders_json(&shared, &params, method == Method::DELETE)
     })
+}
+
+/// Our open orders (`symbol` optional), or with `cancel` every open order of `symbol`
+/// cancelled (REST `openOrders` and WebSocket API `openOrders.status` / `.cancelAll`).
+pub(super) fn open_orders_json(
+    shared: &Shared,
+    params: &Params,
+    cancel: bool,
+) -> Result<Value, ApiError> {
+    let symbol = params.get("symbol");
+    let mut ex = shared.exchange();
+    if let Some(s) = symbol {
+        if ex.symbol(s).is_none() {
+            return Err(ApiError::invalid_symbol());
+        }
+    }
+    if cancel {
+        let symbol = symbol.ok_or_else(|| ApiError::mandatory("symbol"))?;
+        let now = now_ms();
+        let mut out = Vec::new();
+        for o in ex.open_orders(Some(symbol)) {
+            let (c, cid) = ex.cancel_order(symbol, Some(o.order_id), None, None, now)?;
+            out.push(cancel_json(&c, &cid, now));
+        }
+        return Ok(Value::Array(out));
+    }
+    Ok(Value::Array(
+        ex.open_orders(symbol).iter().map(order_json).collect(),
+    ))
 }
 
 async fn account(
@@ -605,7 +769,8 @@ async fn all_orders(
     })
 }
 
-/// `POST|PUT|DELETE /api/v3/userDataStream` (API key only, no signature).
+/// `POST|PUT|DELETE /api/v3/userDataStream` (API key only, no signature): HTTP 410 Gone as on
+/// Binance since 2026-02-20, or the legacy listen keys with [`super::SimConfig::legacy_listen_key`].
 async fn user_data_stream(
     State(shared): AppState,
     method: Method,
@@ -613,8 +778,11 @@ async fn user_data_stream(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    if !shared.legacy_listen_key {
+        return user_stream::gone();
+    }
     respond(&shared, 2, false, || {
-        check_api_key(&headers, &shared.api_key)?;
+        check_api_key(&headers, &shared.keys)?;
         let params = Params::parse(query.as_deref().unwrap_or(""), body_str(&body)?)?;
         let now = now_ms();
         match method {
@@ -654,11 +822,15 @@ async fn ws_named(
         let rx = shared.fanout.subscribe_user();
         return upgrade.on_upgrade(move |s| user_stream::serve(s, shared, name, rx));
     }
-    if !ws::is_valid_stream(&shared, &name) {
-        return (StatusCode::BAD_REQUEST, "Invalid stream name or listenKey").into_response();
-    }
+    // Like Binance, a raw connection opens whatever the path names (clients such as ccxt open
+    // `/ws/<n>` and SUBSCRIBE on it); only a published stream name is subscribed.
+    let initial = if ws::is_valid_stream(&shared, &name) {
+        vec![name]
+    } else {
+        Vec::new()
+    };
     let rx = shared.fanout.subscribe_market();
-    upgrade.on_upgrade(move |s| ws::serve(s, shared, vec![name], false, rx))
+    upgrade.on_upgrade(move |s| ws::serve(s, shared, initial, false, rx))
 }
 
 /// `/stream?streams=a/b/c`: combined streams, each event wrapped with its stream name.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::auth::ApiKeys;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::exchange::Exchange;
@@ -21,10 +22,10 @@ pub struct Shared {
     exchange: Mutex<Exchange>,
     /// Event fan-out.
     pub fanout: Fanout,
-    /// Accepted API key.
-    pub api_key: String,
-    /// Secret for signature checks.
-    pub api_secret: String,
+    /// The account's API keys (signature checks).
+    pub keys: ApiKeys,
+    /// Serve the retired listenKey endpoints ([`SimConfig::legacy_listen_key`]).
+    pub legacy_listen_key: bool,
     /// Weight and order counters.
     pub limits: RateLimits,
     /// User-data-stream listen keys.
@@ -56,8 +57,8 @@ impl Shared {
         Ok(Shared {
             exchange: Mutex::new(exchange),
             fanout,
-            api_key: cfg.api_key.clone(),
-            api_secret: cfg.api_secret.clone(),
+            keys: ApiKeys::new(cfg)?,
+            legacy_listen_key: cfg.legacy_listen_key,
             limits: RateLimits::default(),
             listen_keys: ListenKeys::new(cfg.seed),
             paused: AtomicBool::new(false),

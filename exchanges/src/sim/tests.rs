@@ -18,8 +18,11 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn start() -> SimHandle {
+    // These tests still cover the retired listenKey stream (kept selectable until the live
+    // adapter moves to the WebSocket API).
     let cfg = SimConfig {
         seed: 11,
+        legacy_listen_key: true,
         ..SimConfig::default()
     };
     spawn(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap()

@@ -1,10 +1,15 @@
-//! User data stream: listen keys (`/api/v3/userDataStream`) and the `/ws/<listenKey>`
-//! connection that forwards executionReport and outboundAccountPosition events.
+//! The retired listenKey user data stream: Binance's answer to its endpoints today (HTTP 410
+//! Gone), and, for [`super::SimConfig::legacy_listen_key`], the old listen keys
+//! (`/api/v3/userDataStream`) and the `/ws/<listenKey>` connection that forwards
+//! executionReport and outboundAccountPosition events. User data now goes to WebSocket API
+//! subscriptions (`super::ws_api`), from the same fan-out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use rand::distr::Alphanumeric;
 use rand::{Rng, SeedableRng};
@@ -15,6 +20,19 @@ use tokio::time::Instant;
 use super::error::ApiError;
 use super::state::Shared;
 use super::wire::now_ms;
+
+/// The body Binance's front end (nginx) sends with the 410 for the retired listenKey
+/// endpoints, as clients logged it on and after 2026-02-20 (Binance documents no JSON body).
+pub const GONE_BODY: &str = "<html>\r\n<head><title>410 Gone</title></head>\r\n<body>\r\n<center><h1>410 Gone</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// HTTP 410 Gone for `POST/PUT/DELETE /api/v3/userDataStream`, as Binance answers since the
+/// endpoints were retired on 2026-02-20 (before any authentication or weight accounting).
+pub fn gone() -> Response {
+    let mut resp = (StatusCode::GONE, GONE_BODY).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp
+}
 
 /// A listen key stays valid this long after creation or the last keepalive (Binance: 60 min).
 pub const LISTEN_KEY_VALIDITY_MS: i64 = 60 * 60 * 1000;
@@ -139,5 +157,6 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         }
     }
-    let _ = sink.send(Message::Close(None)).await;
+    // Answers the client's Close (tungstenite queued the reply) or sends ours.
+    let _ = sink.close().await;
 }

@@ -391,7 +391,7 @@ fn update(
 /// (with BBO and sometimes a trade); frozen: the closing prints once, then heartbeats.
 fn step(m: &mut Market, enc: &mut Encoder, ticks: u64) -> Vec<Out> {
     let mut out = Vec::new();
-    if ticks % 25 == 0 {
+    if ticks.is_multiple_of(25) {
         out.extend(enc.heartbeat().map(Out::Text));
     }
     if m.frozen {
