@@ -58,6 +58,7 @@ enabled = false
 name = "binance"
 ws_url = "{ws}"
 rest_url = "{rest}"
+ws_api_url = "{ws}/ws-api/v3"
 api_key_env = "PEREGRINE_KILL_TEST_KEY"
 api_secret_env = "PEREGRINE_KILL_TEST_SECRET"
 [[instruments]]

@@ -414,9 +414,9 @@ async fn connect_and_subscribe(parts: &WsApiParts, shared: &Shared) -> Result<Ws
             ),
         )],
     };
-    for (n, (method, params)) in steps.into_iter().enumerate() {
-        // Handshake ids have the top bit set; request ids count up from 1, so they never meet.
-        let id = (1u64 << 63) | n as u64;
+    for (method, params) in steps {
+        // From the same counter as requests (Binance takes ids that fit a signed 64-bit int).
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         ws.send(Message::Text(request_frame(id, method, &params).into()))
             .await
             .map_err(|e| ConnectError::Connect(e.to_string()))?;
