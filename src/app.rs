@@ -205,20 +205,35 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     ) = if cfg.sim.enabled {
         let key = random_hex(32);
         let secret = random_hex(32);
-        let sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+        let mut sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+        // `key_type = "ed25519"`: a throwaway Ed25519 key pair, its public key registered
+        // with the simulator's account.
+        let kind = crate::venue_keys::key_type(&cfg);
+        let credentials = match kind {
+            peregrine_exchanges::binance::sign::KeyType::Hmac => ApiCredentials {
+                key: Secret::new(key),
+                secret: Secret::new(secret),
+            },
+            peregrine_exchanges::binance::sign::KeyType::Ed25519 => {
+                let ed_key = format!("ed{}", random_hex(31));
+                let (private_pem, public_pem) = crate::venue_keys::throwaway_ed25519()?;
+                sim_cfg.ed25519_key = Some(sim::SimEd25519Key {
+                    api_key: ed_key.clone(),
+                    public_key_pem: public_pem,
+                });
+                ApiCredentials {
+                    key: Secret::new(ed_key),
+                    secret: private_pem,
+                }
+            }
+        };
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
         let handle = sim::spawn(sim_cfg, bind)
             .await
             .context("starting the built-in simulator")?;
         tracing::info!(rest = %handle.rest_base_url(), ws = %handle.ws_base_url(), "simulator started");
         let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
-        let keys = crate::venue_keys::from_credentials(
-            ApiCredentials {
-                key: Secret::new(key),
-                secret: Secret::new(secret),
-            },
-            peregrine_exchanges::binance::sign::KeyType::Hmac,
-        )?;
+        let keys = crate::venue_keys::from_credentials(credentials, kind)?;
         (Some(handle), ws, rest, keys)
     } else {
         (

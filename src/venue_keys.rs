@@ -81,3 +81,10 @@ pub fn from_env(cfg: &Config) -> Result<VenueKeys> {
         signer: Arc::new(signer),
     })
 }
+
+/// A fresh random Ed25519 key pair for the in-process simulator: (private key PKCS#8 PEM as a
+/// [`Secret`], public key PEM).
+pub fn throwaway_ed25519() -> Result<(Secret, String)> {
+    peregrine_exchanges::binance::sign::generate_ed25519()
+        .context("generating a throwaway Ed25519 key for the simulator")
+}

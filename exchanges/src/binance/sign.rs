@@ -247,6 +247,25 @@ impl ApiKeySigner {
     }
 }
 
+/// A fresh random Ed25519 key pair (for a simulator account): the private key as a PKCS#8
+/// PEM [`Secret`] and the public key as a PEM (SubjectPublicKeyInfo).
+pub fn generate_ed25519() -> Result<(Secret, String), KeyError> {
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use rand::RngCore;
+    let mut seed = [0u8; 32];
+    rand::rng().fill_bytes(&mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|_| KeyError::BadEd25519Pem("cannot encode it"))?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|_| KeyError::BadEd25519Pem("cannot encode the public key"))?;
+    Ok((Secret::new(private.as_str()), public))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
