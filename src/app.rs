@@ -108,11 +108,8 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
     let rt = runtime()?;
     let key = std::env::var(&cfg.venue.api_key_env).unwrap_or_else(|_| "sim-key".into());
     let secret = std::env::var(&cfg.venue.api_secret_env).unwrap_or_else(|_| "sim-secret".into());
-    // Standalone, the simulator is Binance as it is today: listenKey endpoints answer 410.
-    let sim_cfg = SimConfig {
-        legacy_listen_key: false,
-        ..sim_config(&cfg, key.clone(), secret)?
-    };
+    // The simulator is Binance as it is today: listenKey endpoints answer 410.
+    let sim_cfg = sim_config(&cfg, key.clone(), secret)?;
     rt.block_on(async move {
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let handle = sim::spawn(sim_cfg, bind).await?;
@@ -173,10 +170,6 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
         api_key,
         api_secret,
         md_interval_ms: cfg.sim.md_interval_ms,
-        // The live adapter's user stream still opens a listen key; Binance answers 410 since
-        // 2026-02-20. Until the adapter uses the WebSocket API, the built-in simulator keeps
-        // serving listen keys.
-        legacy_listen_key: true,
         ..SimConfig::default()
     })
 }

@@ -242,8 +242,14 @@ impl RateBudget {
             && self.orders.can_take(1, now_ns)
             && self.venue.as_ref().is_none_or(|v| {
                 let wall_ms = u64::try_from(crate::clock::Clock::wall_ms()).unwrap_or(0);
-                v.0.allows(UsageKind::WeightPerMinute, weight, self.weight_limit, wall_ms)
-                    && v.0.allows(UsageKind::OrdersPer10s, 1, self.orders_limit, wall_ms)
+                v.0.allows(
+                    UsageKind::WeightPerMinute,
+                    weight,
+                    self.weight_limit,
+                    wall_ms,
+                ) && v
+                    .0
+                    .allows(UsageKind::OrdersPer10s, 1, self.orders_limit, wall_ms)
             })
     }
 
@@ -329,7 +335,10 @@ mod tests {
         assert_eq!(u.count(UsageKind::WeightPerMinute, start + 3_000), 5);
         assert!(u.allows(UsageKind::WeightPerMinute, 5, 10, start + 3_000));
         assert!(!u.allows(UsageKind::WeightPerMinute, 6, 10, start + 3_000));
-        assert!(u.allows(UsageKind::WeightPerMinute, 6, 10, start + 60_000), "next interval");
+        assert!(
+            u.allows(UsageKind::WeightPerMinute, 6, 10, start + 60_000),
+            "next interval"
+        );
         // The venue's own limit applies when lower than ours, and alone when ours is off.
         u.report(UsageKind::OrdersPer10s, 49, 50, start);
         assert!(u.allows(UsageKind::OrdersPer10s, 1, 100, start + 1));
@@ -338,7 +347,10 @@ mod tests {
         assert!(b.can_send_order(1, 0));
         let now = u64::try_from(crate::clock::Clock::wall_ms()).unwrap();
         u.report(UsageKind::OrdersPer10s, 100, 100, now);
-        assert!(!b.can_send_order(1, 0), "the venue says the 10 s interval is full");
+        assert!(
+            !b.can_send_order(1, 0),
+            "the venue says the 10 s interval is full"
+        );
         assert_eq!(b.clone(), b);
     }
 }

@@ -133,7 +133,9 @@ impl OrderTransport {
                     tracing::warn!(error = %e, "binance WebSocket API request timed out");
                     return Err(RestError::Timeout);
                 }
-                Err(e @ WsApiError::ConnectionLost) => return Err(RestError::Transport(e.to_string())),
+                Err(e @ WsApiError::ConnectionLost) => {
+                    return Err(RestError::Transport(e.to_string()))
+                }
             }
         }
         self.rest_fallbacks.fetch_add(1, Ordering::Relaxed);

@@ -24,13 +24,13 @@ use rust_decimal_macros::dec;
 use tokio::sync::watch;
 
 use super::feed::{run_feed_with_stats, FeedConfig, FeedStats};
+use super::gateway::OrderTransport;
 use super::gateway::{run_gateway, GatewayConfig};
 use super::ledger::ExecLedger;
 use super::rest::BinanceRest;
 use super::sign;
-use super::signer::{param, split_signature, BinanceSigner};
-use super::gateway::OrderTransport;
 use super::sign::ApiKeySigner;
+use super::signer::{param, split_signature, BinanceSigner};
 use super::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
 
 const SECRET: &str = "test-secret";
@@ -664,7 +664,10 @@ fn ws_signature_ok(params: &serde_json::Map<String, serde_json::Value>) -> bool 
         .collect();
     kv.sort();
     let payload: Vec<String> = kv.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let sig = params.get("signature").and_then(|v| v.as_str()).unwrap_or("");
+    let sig = params
+        .get("signature")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     params.get("apiKey").and_then(|v| v.as_str()) == Some(KEY)
         && sign::verify(SECRET.as_bytes(), payload.join("&").as_bytes(), sig)
 }
@@ -681,7 +684,9 @@ async fn ws_api_conn(mut socket: WebSocket, s: Arc<WsSrv>) {
         let params = req["params"].as_object().cloned().unwrap_or_default();
         if !ws_signature_ok(&params) {
             s.bad_signatures.fetch_add(1, Ordering::SeqCst);
-            let r = format!(r#"{{"id":{id},"status":400,"error":{{"code":-1022,"msg":"Signature for this request is not valid."}}}}"#);
+            let r = format!(
+                r#"{{"id":{id},"status":400,"error":{{"code":-1022,"msg":"Signature for this request is not valid."}}}}"#
+            );
             let _ = socket.send(Message::Text(r.into())).await;
             continue;
         }
@@ -689,7 +694,9 @@ async fn ws_api_conn(mut socket: WebSocket, s: Arc<WsSrv>) {
         match method.as_str() {
             "userDataStream.subscribe.signature" => {
                 s.subscribes.fetch_add(1, Ordering::SeqCst);
-                out.push(format!(r#"{{"id":{id},"status":200,"result":{{"subscriptionId":0}},{RATE_LIMITS}}}"#));
+                out.push(format!(
+                    r#"{{"id":{id},"status":200,"result":{{"subscriptionId":0}},{RATE_LIMITS}}}"#
+                ));
             }
             "order.place" => {
                 s.places.fetch_add(1, Ordering::SeqCst);
@@ -740,11 +747,15 @@ async fn ws_rest_post(State(s): State<Arc<WsSrv>>, headers: HeaderMap, body: Str
     if let Some(r) = verify_signed(&headers, &body) {
         return r;
     }
-    let coid = param(&body, "newClientOrderId").unwrap_or_default().to_string();
+    let coid = param(&body, "newClientOrderId")
+        .unwrap_or_default()
+        .to_string();
     assert!(coid.ends_with("-4"), "only order 4 goes over REST: {coid}");
     json(
         StatusCode::OK,
-        format!(r#"{{"symbol":"BTCUSDT","orderId":44,"orderListId":-1,"clientOrderId":"{coid}","transactTime":1,"status":"NEW"}}"#),
+        format!(
+            r#"{{"symbol":"BTCUSDT","orderId":44,"orderListId":-1,"clientOrderId":"{coid}","transactTime":1,"status":"NEW"}}"#
+        ),
     )
 }
 
@@ -753,14 +764,21 @@ async fn ws_rest_query(headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     if let Some(r) = verify_signed(&headers, &q) {
         return r;
     }
-    let coid = param(&q, "origClientOrderId").unwrap_or_default().to_string();
+    let coid = param(&q, "origClientOrderId")
+        .unwrap_or_default()
+        .to_string();
     if coid.ends_with("-3") {
         json(
             StatusCode::OK,
-            format!(r#"{{"symbol":"BTCUSDT","orderId":33,"orderListId":-1,"clientOrderId":"{coid}","status":"NEW","side":"BUY"}}"#),
+            format!(
+                r#"{{"symbol":"BTCUSDT","orderId":33,"orderListId":-1,"clientOrderId":"{coid}","status":"NEW","side":"BUY"}}"#
+            ),
         )
     } else {
-        json(StatusCode::BAD_REQUEST, r#"{"code":-2013,"msg":"Order does not exist."}"#.into())
+        json(
+            StatusCode::BAD_REQUEST,
+            r#"{"code":-2013,"msg":"Order does not exist."}"#.into(),
+        )
     }
 }
 
@@ -770,15 +788,22 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
     let app = Router::new()
         .route(
             "/ws-api/v3",
-            get(|ws: WebSocketUpgrade, State(s): State<Arc<WsSrv>>| async move {
-                ws.on_upgrade(move |socket| ws_api_conn(socket, s))
-            }),
+            get(
+                |ws: WebSocketUpgrade, State(s): State<Arc<WsSrv>>| async move {
+                    ws.on_upgrade(move |socket| ws_api_conn(socket, s))
+                },
+            ),
         )
         .route("/api/v3/order", post(ws_rest_post).get(ws_rest_query))
         .with_state(srv.clone());
     let addr = serve(app).await;
-    let rest = BinanceRest::new(&format!("http://{addr}"), creds(), 5000, Duration::from_secs(5))
-        .unwrap();
+    let rest = BinanceRest::new(
+        &format!("http://{addr}"),
+        creds(),
+        5000,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let usage = peregrine_engine::risk::VenueUsage::shared();
     let (exec_tx, exec_rx) = crossbeam_channel::unbounded::<ExecReport>();
     let ledger = Arc::new(ExecLedger::default());
@@ -838,17 +863,23 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
         }
     };
     for seq in [1, 2] {
-        gw_tx.send(signer.sign_new(&order(seq), now()).unwrap()).unwrap();
+        gw_tx
+            .send(signer.sign_new(&order(seq), now()).unwrap())
+            .unwrap();
     }
     let first = collect(3).await;
     // Order 3 goes out, the connection drops with it in flight.
-    gw_tx.send(signer.sign_new(&order(3), now()).unwrap()).unwrap();
+    gw_tx
+        .send(signer.sign_new(&order(3), now()).unwrap())
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| !*r))
         .await
         .unwrap()
         .unwrap();
     // While the connection is down, order 4 goes over REST.
-    gw_tx.send(signer.sign_new(&order(4), now()).unwrap()).unwrap();
+    gw_tx
+        .send(signer.sign_new(&order(4), now()).unwrap())
+        .unwrap();
     let second = collect(2).await;
     // Back up: resubscribed, reconciliation notified; a cancel over the WebSocket API.
     tokio::time::timeout(Duration::from_secs(5), reconnected.notified())
@@ -861,7 +892,12 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
     gw_tx
         .send(
             signer
-                .sign_cancel(ClientOrderId { run: 0xa, seq: 1 }, InstrumentId(0), Side::Buy, now())
+                .sign_cancel(
+                    ClientOrderId { run: 0xa, seq: 1 },
+                    InstrumentId(0),
+                    Side::Buy,
+                    now(),
+                )
                 .unwrap(),
         )
         .unwrap();
@@ -872,7 +908,10 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
         .unwrap()
         .unwrap();
     stop_tx.send_replace(true);
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
 
     let all: Vec<ExecReport> = first.into_iter().chain(second).chain(third).collect();
     let by_seq = |seq: u32| -> Vec<&ExecKind> {
@@ -883,7 +922,11 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
     };
     let one = by_seq(1);
     assert_eq!(one.len(), 3, "{one:?}");
-    assert_eq!(one[0], &ExecKind::Ack { venue_order_id: 11 }, "one ack, not two");
+    assert_eq!(
+        one[0],
+        &ExecKind::Ack { venue_order_id: 11 },
+        "one ack, not two"
+    );
     assert!(matches!(one[1], ExecKind::Fill(f) if f.trade_id == 77 && f.qty == dec!(0.5)));
     assert_eq!(one[2], &ExecKind::Cancelled);
     assert_eq!(
@@ -898,10 +941,18 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
         [&ExecKind::Ack { venue_order_id: 33 }],
         "in flight at the drop: resolved by order.status"
     );
-    assert_eq!(by_seq(4), [&ExecKind::Ack { venue_order_id: 44 }], "REST fallback");
+    assert_eq!(
+        by_seq(4),
+        [&ExecKind::Ack { venue_order_id: 44 }],
+        "REST fallback"
+    );
     assert_eq!(all.len(), 6, "{all:?}");
     assert_eq!(srv.bad_signatures.load(Ordering::SeqCst), 0);
-    assert_eq!(srv.subscribes.load(Ordering::SeqCst), 2, "resubscribed after the reconnect");
+    assert_eq!(
+        srv.subscribes.load(Ordering::SeqCst),
+        2,
+        "resubscribed after the reconnect"
+    );
     assert_eq!(srv.places.load(Ordering::SeqCst), 3);
     assert_eq!(srv.rest_posts.load(Ordering::SeqCst), 1);
     assert_eq!((stats.unknown_outcomes, stats.rest_fallbacks), (1, 1));

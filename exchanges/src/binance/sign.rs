@@ -336,7 +336,8 @@ pub(crate) mod tests {
             let b: [u8; 32] = hex::decode(h).unwrap().try_into().unwrap();
             ApiKeySigner::Ed25519(Box::new(SigningKey::from_bytes(&b)))
         };
-        let b64 = |h: &str| base64::engine::general_purpose::STANDARD.encode(hex::decode(h).unwrap());
+        let b64 =
+            |h: &str| base64::engine::general_purpose::STANDARD.encode(hex::decode(h).unwrap());
         let t1 = sk("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
         assert_eq!(
             t1.signature(b""),

@@ -653,19 +653,34 @@ mod tests {
         let key = Secret::new("KEY");
         let mut s = signer("x").ws_api(Some(key.clone()));
         let o = s
-            .sign_new(&request(OrderType::Limit, TimeInForce::Ioc, false), 1700000000000)
+            .sign_new(
+                &request(OrderType::Limit, TimeInForce::Ioc, false),
+                1700000000000,
+            )
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&o.params).unwrap();
         assert_eq!(v["apiKey"], "KEY");
         assert_eq!(v["newClientOrderId"], "pgabc-7");
         assert_eq!(v["timeInForce"], "IOC");
-        assert_eq!((v["price"].as_str(), v["quantity"].as_str()), (Some("0.1"), Some("1")));
+        assert_eq!(
+            (v["price"].as_str(), v["quantity"].as_str()),
+            (Some("0.1"), Some("1"))
+        );
         assert_eq!(v["timestamp"], 1700000000000i64);
         let payload = "apiKey=KEY&newClientOrderId=pgabc-7&newOrderRespType=RESULT&price=0.1&quantity=1\
                        &recvWindow=5000&side=BUY&symbol=LTCBTC&timeInForce=IOC&timestamp=1700000000000&type=LIMIT";
-        assert!(sign::verify(b"x", payload.as_bytes(), v["signature"].as_str().unwrap()));
+        assert!(sign::verify(
+            b"x",
+            payload.as_bytes(),
+            v["signature"].as_str().unwrap()
+        ));
         let c = s
-            .sign_cancel(ClientOrderId { run: 1, seq: 2 }, InstrumentId(0), Side::Sell, 5)
+            .sign_cancel(
+                ClientOrderId { run: 1, seq: 2 },
+                InstrumentId(0),
+                Side::Sell,
+                5,
+            )
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&c.params).unwrap();
         assert_eq!(v["origClientOrderId"], "pg1-2");
@@ -701,7 +716,10 @@ mod tests {
             .sign_new(&request(OrderType::Limit, TimeInForce::Gtc, false), 1)
             .unwrap();
         let (payload, sig) = split_signature(&o.params).unwrap();
-        let sig = sig.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+        let sig = sig
+            .replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "=");
         assert!(key.verify(payload.as_bytes(), &sig));
     }
 }

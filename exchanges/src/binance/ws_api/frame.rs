@@ -193,7 +193,8 @@ mod tests {
             Inbound::Reply(None, _)
         ));
         // Event format, with and without `subscriptionId` (current and 2025-04 docs).
-        let ev = r#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}}"#;
+        let ev =
+            r#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}}"#;
         assert_eq!(
             parse_incoming(ev).unwrap(),
             Inbound::Event(r#"{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}"#)

@@ -245,9 +245,8 @@ pub fn spawn_ws_api(
     (api, task)
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 enum End {
     Reconnect,
@@ -292,14 +291,25 @@ async fn run(
         sessions += 1;
         shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
         ready.send_replace(true);
-        tracing::info!(session = sessions, "binance WebSocket API connected and subscribed");
+        tracing::info!(
+            session = sessions,
+            "binance WebSocket API connected and subscribed"
+        );
         if sessions > 1 {
             shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
             if let Some(n) = &cfg.on_reconnect {
                 n.notify_one();
             }
         }
-        let end = session(&parts, &shared, ws, &mut out_rx, &mut shutdown, &mut backoff).await;
+        let end = session(
+            &parts,
+            &shared,
+            ws,
+            &mut out_rx,
+            &mut shutdown,
+            &mut backoff,
+        )
+        .await;
         ready.send_replace(false);
         // Requests queued but never written, then those written: no answer will come.
         while let Ok((id, _)) = out_rx.try_recv() {
@@ -440,7 +450,8 @@ async fn connect_and_subscribe(parts: &WsApiParts, shared: &Shared) -> Result<Ws
                         record_rate_limits(u, &reply.rate_limits, wall_ms_u64());
                     }
                     if reply.status != 200 {
-                        let (code, msg) = reply.error.map_or((0, String::new()), |e| (e.code, e.msg));
+                        let (code, msg) =
+                            reply.error.map_or((0, String::new()), |e| (e.code, e.msg));
                         return Err(ConnectError::Refused {
                             method,
                             status: reply.status,
@@ -619,7 +630,8 @@ mod tests {
     #[test]
     fn auth_params_sign_the_sorted_parameters() {
         let key = Secret::new("vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A");
-        let s = ApiKeySigner::hmac(b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j");
+        let s =
+            ApiKeySigner::hmac(b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j");
         let p = auth_params(&s, &key, None, 1649729878532);
         let v: serde_json::Value = serde_json::from_str(&p).unwrap();
         assert_eq!(v["timestamp"], 1649729878532i64);

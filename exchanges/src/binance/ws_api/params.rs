@@ -33,9 +33,7 @@ fn fields(params: &str, timestamp: i64) -> Result<Vec<(String, String, bool)>, R
             out.push((k, text, quoted));
         }
     } else {
-        let payload = params
-            .rsplit_once("&signature=")
-            .map_or(params, |(p, _)| p);
+        let payload = params.rsplit_once("&signature=").map_or(params, |(p, _)| p);
         for kv in payload.split('&').filter(|s| !s.is_empty()) {
             let (k, v) = kv
                 .split_once('=')
@@ -133,11 +131,16 @@ mod tests {
         assert!(sign::verify(b"s", payload.as_bytes(), sig));
         let ws = to_ws(&rest, &key, Some(&Secret::new("K")), 100).unwrap();
         let v: Value = serde_json::from_str(&ws).unwrap();
-        assert_eq!((v["timestamp"].as_i64(), v["recvWindow"].as_i64()), (Some(100), Some(5000)));
-        let signed = format!(
-            "apiKey=K&newClientOrderId=pg1-2&price=0.1&quantity=1&recvWindow=5000&side=BUY&symbol=LTCBTC&timeInForce=GTC&timestamp=100&type=LIMIT"
+        assert_eq!(
+            (v["timestamp"].as_i64(), v["recvWindow"].as_i64()),
+            (Some(100), Some(5000))
         );
-        assert!(sign::verify(b"s", signed.as_bytes(), v["signature"].as_str().unwrap()));
+        let signed = "apiKey=K&newClientOrderId=pg1-2&price=0.1&quantity=1&recvWindow=5000&side=BUY&symbol=LTCBTC&timeInForce=GTC&timestamp=100&type=LIMIT";
+        assert!(sign::verify(
+            b"s",
+            signed.as_bytes(),
+            v["signature"].as_str().unwrap()
+        ));
         let session = to_ws(json, &key, None, 5).unwrap();
         let v: Value = serde_json::from_str(&session).unwrap();
         assert!(v.get("apiKey").is_none() && v.get("signature").is_none());

@@ -134,7 +134,10 @@ mod tests {
         // Responses are matched by id, in any order.
         assert!(p.complete(2, Ok(reply())));
         assert_eq!(r2.await.unwrap().unwrap().status, 200);
-        assert!(!p.complete(2, Ok(reply())), "a second reply for the id is dropped");
+        assert!(
+            !p.complete(2, Ok(reply())),
+            "a second reply for the id is dropped"
+        );
         // A caller that gave up: its frame may not be written any more.
         assert!(!p.abandon(1), "never written");
         assert!(!p.mark_written(1));
