@@ -353,6 +353,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         alarm,
         reconnected,
         &truth,
+        cfg.venue.foreign_orders,
     );
     drop(exec_tx);
 
@@ -525,6 +526,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
 /// The sink's settings from the config: spool, batching, the row owner (environment
 /// `PEREGRINE_USER_ID` over `sink.user_id`), and the kill switch for `halt_on_db_down`.
 fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
+    // The in-process simulator is a new venue every run (its trade ids start again), so its
+    // trade-history checkpoints are its own.
+    let account = if cfg.sim.enabled {
+        format!("{}-sim-{}", cfg.venue.account, random_hex(8))
+    } else {
+        cfg.venue.account.clone()
+    };
     let user_id = std::env::var("PEREGRINE_USER_ID")
         .ok()
         .filter(|v| !v.is_empty())
@@ -536,10 +544,10 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
         user_id,
         spool: Some(cfg.sink.spool()),
         halt_on_db_down: cfg.sink.halt_on_db_down.then(|| kill.clone()),
-        account: cfg.venue.account.clone(),
+        account: account.clone(),
         start_query: Some(StartQuery {
             venue: cfg.venue.name.clone(),
-            account: cfg.venue.account.clone(),
+            account,
         }),
     }
 }

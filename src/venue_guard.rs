@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::config::RiskConfig;
-use peregrine_engine::config::VenueConfig;
+use peregrine_engine::config::{ForeignOrders, VenueConfig};
 use peregrine_engine::core::CoreRestore;
 use peregrine_engine::events::{RiskEventRow, SinkEvent};
 use peregrine_engine::gateway::ExecSender;
@@ -106,6 +106,7 @@ impl VenueGuards {
         alarm: AlarmFn,
         reconnected: Arc<Notify>,
         start: &VenueTruth,
+        foreign: ForeignOrders,
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let skew = tokio::spawn(run_clock_skew(
@@ -117,8 +118,9 @@ impl VenueGuards {
             alarm.clone(),
             stop_rx.clone(),
         ));
-        let rec =
-            Reconciler::new(rest, instruments, run_id, since_ms, exec_tx, alarm).with_start(start);
+        let rec = Reconciler::new(rest, instruments, run_id, since_ms, exec_tx, alarm)
+            .with_start(start)
+            .with_foreign_orders(foreign);
         let reconcile = tokio::spawn(run_reconciler(
             rec,
             Duration::from_secs(cfg.reconcile_interval_s.max(1)),

@@ -2,8 +2,8 @@
 //! the engine (`peregrine run` against it, keys from the environment) is `kill -9`ed several
 //! times at random moments (seeded: the seed is printed, `CRASH_SEED` replays one) and
 //! restarted, once within the same second, and left down for a while so that its resting
-//! quotes (`tests/fixtures/resting_quotes.rhai`) fill at the venue while no engine runs; then
-//! a clean stop.
+//! quotes (`tests/fixtures/resting_quotes.rhai`) fill at the venue while no engine runs (at
+//! least five kills, more until such a fill happened, at most ten); then a clean stop.
 //!
 //! The truth is the simulator's own ledger, read as a real client would (signed `myTrades`
 //! and `allOrders`). Asserted, for SQLite and for PostgreSQL: every venue trade is in the
@@ -80,10 +80,10 @@ sim_start_price = "60000"
 name = "mm"
 file = "{strategy}"
 instruments = ["BTC-USDT"]
-params = {{ qty = "0.0002", max_inventory = "0.002", every_ms = 300 }}
+params = {{ qty = "0.0002", max_inventory = "0.004", every_ms = 300 }}
 [risk]
 max_order_notional = "150"
-max_position = "0.004"
+max_position = "0.01"
 [sink]
 url = "{sink_url}"
 {user}batch_age_ms = 20
@@ -209,9 +209,12 @@ async fn venue_ledger(rest_url: &str) -> (Vec<VenueTrade>, Vec<VenueOrder>) {
 /// What the database holds: fills (client order id, trade id, side, price, qty, fee, fee
 /// asset), orders (client order id -> status, filled qty, reject reason), the position rows
 /// (qty) and the count of risk events per reason.
+/// A stored fill: client order id, trade id, side, price, qty, fee, fee asset.
+type StoredFill = (String, i64, String, Decimal, Decimal, Decimal, String);
+
 #[derive(Default)]
 struct Stored {
-    fills: Vec<(String, i64, String, Decimal, Decimal, Decimal, String)>,
+    fills: Vec<StoredFill>,
     orders: HashMap<String, (String, Decimal, Option<String>)>,
     position: Option<Decimal>,
     events: BTreeMap<String, i64>,
@@ -341,9 +344,15 @@ async fn crash_scenario<F, Fut>(
     // every other restart waits a while so resting quotes fill while no engine runs.
     let mut down_windows_ms: Vec<(i64, i64)> = Vec::new();
     let mut last_kill_ms: Option<i64> = None;
-    let kills = 5;
+    // At least `kills` kills; more (up to `max_kills`) until some fill happened at the venue
+    // while no engine ran, so the scenario is never vacuous.
+    let (kills, max_kills) = (5, 10);
     let mut logs: Vec<PathBuf> = Vec::new();
-    for i in 0..kills {
+    let mut fills_while_down = 0;
+    for i in 0..max_kills {
+        if i >= kills && fills_while_down > 0 {
+            break;
+        }
         let log = dir.join(format!("run{i}.log"));
         let now_ms = peregrine_engine::clock::Clock::wall_ms();
         if let Some(k) = last_kill_ms {
@@ -369,7 +378,16 @@ async fn crash_scenario<F, Fut>(
         println!("crash_restart[{label}]: run {i} killed after {life} ms");
         if i != 0 {
             // Run 0 is followed at once by run 1 (within the same second).
-            tokio::time::sleep(Duration::from_millis(rng.random_range(2500..4500))).await;
+            tokio::time::sleep(Duration::from_millis(rng.random_range(3500..6500))).await;
+            let (trades, _) = venue_ledger(&sim.rest).await;
+            let (from, to) = (
+                last_kill_ms.unwrap(),
+                peregrine_engine::clock::Clock::wall_ms(),
+            );
+            fills_while_down += trades
+                .iter()
+                .filter(|t| t.time > from && t.time < to)
+                .count();
         }
     }
     // A clean run to the end.
@@ -399,10 +417,7 @@ async fn crash_scenario<F, Fut>(
     let orders_by_id: HashMap<u64, &VenueOrder> = orders.iter().map(|o| (o.order_id, o)).collect();
 
     // Every venue trade once, with the same order, price, quantity and side; nothing else.
-    let mut stored: HashMap<
-        (String, i64),
-        Vec<&(String, i64, String, Decimal, Decimal, Decimal, String)>,
-    > = HashMap::new();
+    let mut stored: HashMap<(String, i64), Vec<&StoredFill>> = HashMap::new();
     for f in &st.fills {
         stored.entry((f.0.clone(), f.1)).or_default().push(f);
     }

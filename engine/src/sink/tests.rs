@@ -129,7 +129,8 @@ fn migrations_apply_and_create_parent_dir() {
                 "orders",
                 "positions",
                 "risk_events",
-                "signals"
+                "signals",
+                "venue_checkpoints"
             ]
         );
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -497,4 +498,85 @@ fn sqlite_seq_guard_and_spool_commit() {
             .expect("audit");
         assert_eq!(audits, 2, "one audit row per committed batch");
     });
+}
+
+/// The checkpoint is the greatest committed trade id per (venue, account, symbol), never
+/// moves back, and is read at start with the orders not final and every fill, after what a
+/// crashed run left in the spool has been written.
+#[test]
+fn checkpoint_moves_with_fills_and_start_state_sees_the_spool() {
+    use crate::events::CheckpointRow;
+    use crate::sink::{spawn_sink_with_start, StartQuery};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let spool_dir = dir.path().join("spool");
+    let with_spool = |account: &str| SinkConfig {
+        spool: Some(crate::sink::SpoolConfig::new(&spool_dir)),
+        account: account.into(),
+        start_query: Some(StartQuery {
+            venue: "binance".into(),
+            account: account.into(),
+        }),
+        ..cfg(&url, 100, Duration::from_millis(5))
+    };
+    let (tx, join, st) = spawn_sink_with_start(with_spool("a")).expect("spawn");
+    assert_eq!(st, crate::sink::StartState::default(), "an empty database");
+    tx.send(order("o1", OrderStatus::Acked, dec!(0), 1))
+        .expect("send");
+    tx.send(order("o2", OrderStatus::Filled, dec!(0.00000001), 2))
+        .expect("send");
+    tx.send(fill(9, "o2")).expect("send");
+    tx.send(fill(5, "o1")).expect("send");
+    // An explicit checkpoint below the fills does not move it back.
+    tx.send(SinkEvent::Checkpoint(CheckpointRow {
+        venue: "binance".into(),
+        symbol: "BTC-USDT".into(),
+        last_trade_id: 3,
+        last_trade_ns: 0,
+    }))
+    .expect("send");
+    drop(tx);
+    join.join().expect("join");
+
+    // A crashed run's events left in the spool (written by a spool, never by the sink).
+    {
+        let (mut spool, _) =
+            crate::sink::spool::Spool::open(crate::sink::SpoolConfig::new(&spool_dir))
+                .expect("spool");
+        spool.append(&fill(12, "o1")).expect("append");
+        spool
+            .append(&order(
+                "o1",
+                OrderStatus::PartiallyFilled,
+                dec!(0.00000001),
+                3,
+            ))
+            .expect("append");
+        spool.sync().expect("sync");
+    }
+    let (tx, join, st) = spawn_sink_with_start(with_spool("a")).expect("spawn");
+    assert_eq!(st.checkpoints.get("BTC-USDT"), Some(&12), "{st:?}");
+    let open: Vec<_> = st
+        .open_orders
+        .iter()
+        .map(|o| (o.client_order_id.as_str(), o.status))
+        .collect();
+    assert_eq!(open, vec![("o1", OrderStatus::PartiallyFilled)]);
+    let fills: Vec<_> = st.fills.iter().map(|f| (f.trade_id, f.qty)).collect();
+    assert_eq!(
+        fills,
+        vec![
+            (5, dec!(0.00000001)),
+            (9, dec!(0.00000001)),
+            (12, dec!(0.00000001))
+        ]
+    );
+    assert_eq!(st.fills_of("o1").count(), 2);
+    drop(tx);
+    join.join().expect("join");
+    // Another account label has no checkpoint of its own.
+    let (tx, join, st) = spawn_sink_with_start(with_spool("b")).expect("spawn");
+    assert!(st.checkpoints.is_empty());
+    drop(tx);
+    join.join().expect("join");
 }

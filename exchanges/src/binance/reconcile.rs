@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::clock::Clock;
+use peregrine_engine::config::ForeignOrders;
 use peregrine_engine::gateway::ExecSender;
 use peregrine_engine::order::{ClientOrderId, ExecKind, ExecReport, FillInfo};
 use peregrine_engine::types::{InstrumentId, Instruments, Side};
@@ -67,6 +68,8 @@ pub struct Reconciler {
     followed: HashMap<String, Vec<(ClientOrderId, u64)>>,
     /// True once seeded by the start's venue truth (trade cursors cover everything since).
     seeded: bool,
+    /// What to do with open orders this engine never placed.
+    foreign: ForeignOrders,
 }
 
 impl Reconciler {
@@ -95,6 +98,7 @@ impl Reconciler {
             moved: BTreeMap::new(),
             followed: HashMap::new(),
             seeded: false,
+            foreign: ForeignOrders::Report,
         }
     }
 
@@ -105,6 +109,12 @@ impl Reconciler {
             .extend(truth.next_trade_id.iter().map(|(k, v)| (k.clone(), *v)));
         self.followed = truth.followed.clone();
         self.seeded = true;
+        self
+    }
+
+    /// Applies `[venue] foreign_orders` to the open orders this engine never placed.
+    pub fn with_foreign_orders(mut self, policy: ForeignOrders) -> Self {
+        self.foreign = policy;
         self
     }
 
@@ -218,19 +228,27 @@ impl Reconciler {
             }
         }
         self.followed.insert(symbol.to_string(), still_open);
-        // Open orders at the venue that this run did not place.
+        // Open orders at the venue that this engine did not place: reported, or cancelled
+        // with `[venue] foreign_orders = "cancel"` (as at start).
         for o in self.rest.open_orders(symbol).await? {
             if self.ours(&o.client_order_id).is_none() {
-                let msg = format!(
-                    "open order at the venue not placed by this run: {} {} {:?} {} @ {} (order id {})",
+                let what = format!(
+                    "{} {} {:?} {} @ {} (order id {})",
                     o.symbol, o.client_order_id, o.side, o.orig_qty, o.price, o.order_id
                 );
-                self.raise(
-                    report,
-                    format!("foreign:{}", o.order_id),
-                    "foreign_open_order",
-                    msg,
-                );
+                let key = format!("foreign:{}", o.order_id);
+                if self.foreign == ForeignOrders::Cancel {
+                    match self.rest.cancel_by_order_id(symbol, o.order_id).await {
+                        Ok(()) => {
+                            let msg = format!("open order at the venue this engine never placed, cancelled (foreign_orders = \"cancel\"): {what}");
+                            self.raise(report, key, "foreign_order_cancelled", msg);
+                            continue;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cancelling a foreign order failed"),
+                    }
+                }
+                let msg = format!("open order at the venue not placed by this engine: {what}");
+                self.raise(report, key, "foreign_open_order", msg);
             }
         }
         // Fills (all pages).

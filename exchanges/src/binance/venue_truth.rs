@@ -396,7 +396,7 @@ async fn adopt(
     let Some(v) = c.venue else {
         out.reports.push(report(ExecKind::Rejected {
             code: -2013,
-            reason: "the venue does not know this order: it never reached the venue".into(),
+            reason: "the venue does not know this order (it never reached it)".into(),
         }));
         return Ok(());
     };

@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use super::clock_skew::AlarmFn;
+use super::reconcile::Reconciler;
 use super::rest::BinanceRest;
 use super::signer::BinanceSigner;
 use super::venue_truth::{take_venue_truth, StartPolicy, VenueTruth};
@@ -356,5 +357,29 @@ async fn cancel_policies_cancel_earlier_and_foreign_orders() {
         .reports
         .iter()
         .all(|r| !matches!(r.kind, ExecKind::Fill(_))));
+
+    // The same policy after a reconnect: the reconciler cancels a new foreign order.
+    let later = Env::request(10, Side::Buy, bid - dec!(13), dec!(0.001));
+    e.place_foreign(&later, "web_789").await;
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let mut rec = Reconciler::new(
+        e.rest.clone(),
+        e.instruments.clone(),
+        EARLIER + 1,
+        e.rest.now_ms() - 1000,
+        tx,
+        e.alarm_fn(),
+    )
+    .with_start(&truth)
+    .with_foreign_orders(ForeignOrders::Cancel);
+    rec.run_once().await.unwrap();
+    assert_eq!(
+        e.reasons(),
+        vec![
+            "foreign_order_cancelled".to_string(),
+            "foreign_order_cancelled".to_string()
+        ]
+    );
+    assert_eq!(e.sim.open_orders().len(), 1);
     e.sim.shutdown().await;
 }

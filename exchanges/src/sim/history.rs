@@ -259,10 +259,31 @@ impl MarketHistory {
     }
 
     /// The current (forming) kline of `interval` at `now`, if any trade was ever recorded.
+    /// Reads only the base bars of the current bucket (the streams call it every second).
     pub fn current_kline(&self, interval: Interval, now: i64) -> Option<Kline> {
+        let base = if interval.is_seconds() {
+            &self.secs
+        } else {
+            &self.mins
+        };
+        let last = base.back()?;
         let start = interval.start_of(now);
-        self.klines(interval, Some(start), Some(start), 1, now)
-            .pop()
+        let inside = base
+            .iter()
+            .rev()
+            .take_while(|b| b.open_time >= start)
+            .count();
+        let before = base.len() - inside;
+        let prev_close = if before > 0 {
+            base[before - 1].close
+        } else {
+            last.open
+        };
+        let mut k = Kline::flat(start, interval.next_start(start) - 1, prev_close);
+        for b in base.iter().skip(before) {
+            k.merge(b);
+        }
+        Some(k)
     }
 
     /// Statistics over the `window_ms` before `now`, from whole minutes (the window opens at
@@ -390,6 +411,12 @@ mod tests {
             vec![60_000, 120_000]
         );
         assert_eq!(h.current_kline(m1, now).unwrap().open_time, 180_000);
+        // The forming bar equals what the full kline list shows for its bucket.
+        for (iv, t) in [(m1, now), (m1, 130_000), (m3, now), (m3, 100_000)] {
+            let full = h.klines(iv, None, None, 1, t).pop();
+            assert_eq!(h.current_kline(iv, t), full, "{iv:?} at {t}");
+        }
+        assert_eq!(MarketHistory::default().current_kline(m1, now), None);
         let s = h.klines(Interval::parse("1s").unwrap(), Some(59_000), None, 2, now);
         assert_eq!((s[0].open_time, s[0].trades, s[1].trades), (59_000, 1, 0));
     }
