@@ -1,5 +1,7 @@
 //! Build + sign a Binance new-order request (`BinanceSigner::sign_new`) vs a baseline of the
-//! HMAC-SHA256 alone over the same payload bytes, measured in the same run.
+//! HMAC-SHA256 alone over the same payload bytes, measured in the same run; plus the same
+//! request with an Ed25519 key (REST form), in the WebSocket API form with HMAC (signed
+//! params), and in the WebSocket API form on an Ed25519 `session.logon` session (no signature).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use peregrine_engine::gateway::OrderSigner;
 use peregrine_engine::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
-use peregrine_exchanges::binance::sign;
+use peregrine_exchanges::binance::sign::{self, ApiKeySigner};
 use peregrine_exchanges::binance::signer::{split_signature, BinanceSigner};
 use rust_decimal_macros::dec;
 
@@ -27,7 +29,8 @@ fn bench(c: &mut Criterion) {
         key: Secret::new("key"),
         secret: Secret::new(SECRET),
     };
-    let mut signer = BinanceSigner::new(Arc::new(r), &creds, 5000);
+    let instruments = Arc::new(r);
+    let mut signer = BinanceSigner::new(instruments.clone(), &creds, 5000);
     let req = OrderRequest {
         client_order_id: ClientOrderId {
             run: 0x6560_0000,
@@ -69,6 +72,45 @@ fn bench(c: &mut Criterion) {
             out.clear();
             sign::sign_into(SECRET.as_bytes(), black_box(payload.as_bytes()), &mut out);
             black_box(out.len())
+        })
+    });
+    let (pem, _) = match sign::generate_ed25519() {
+        Ok(k) => k,
+        Err(e) => panic!("bench key: {e}"),
+    };
+    let ed = match ApiKeySigner::ed25519_from_pem(pem.expose()) {
+        Ok(k) => k,
+        Err(e) => panic!("bench key: {e}"),
+    };
+    let mut ed_rest = BinanceSigner::with_key(instruments.clone(), ed.clone(), 5000);
+    g.bench_function("ed25519_rest_build_and_sign", |b| {
+        b.iter(|| {
+            black_box(
+                ed_rest
+                    .sign_new(black_box(&req), wall_ms)
+                    .map(|o| o.params.len()),
+            )
+        })
+    });
+    let mut hmac_ws =
+        BinanceSigner::new(instruments.clone(), &creds, 5000).ws_api(Some(Secret::new("key")));
+    g.bench_function("hmac_ws_api_build_and_sign", |b| {
+        b.iter(|| {
+            black_box(
+                hmac_ws
+                    .sign_new(black_box(&req), wall_ms)
+                    .map(|o| o.params.len()),
+            )
+        })
+    });
+    let mut ed_session = BinanceSigner::with_key(instruments, ed, 5000).ws_api(None);
+    g.bench_function("ed25519_ws_api_session_build", |b| {
+        b.iter(|| {
+            black_box(
+                ed_session
+                    .sign_new(black_box(&req), wall_ms)
+                    .map(|o| o.params.len()),
+            )
         })
     });
     g.finish();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use peregrine_engine::config::Config;
+use peregrine_engine::config::{Config, OrderTransportConfig};
 use peregrine_engine::core::CoreSetup;
 use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
@@ -18,11 +18,11 @@ use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::binance::feed::{run_feed_with_stats, FeedConfig, FeedStats};
-use peregrine_exchanges::binance::gateway::{run_gateway, GatewayConfig};
+use peregrine_exchanges::binance::gateway::{run_gateway, GatewayConfig, OrderTransport};
 use peregrine_exchanges::binance::ledger::ExecLedger;
 use peregrine_exchanges::binance::rest::BinanceRest;
 use peregrine_exchanges::binance::signer::BinanceSigner;
-use peregrine_exchanges::binance::user_stream::{run_user_stream, UserStreamConfig};
+use peregrine_exchanges::binance::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
 use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
 use peregrine_exchanges::venue::Venue;
 use peregrine_exchanges::ws::FeedStatsSnapshot;
@@ -108,11 +108,8 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
     let rt = runtime()?;
     let key = std::env::var(&cfg.venue.api_key_env).unwrap_or_else(|_| "sim-key".into());
     let secret = std::env::var(&cfg.venue.api_secret_env).unwrap_or_else(|_| "sim-secret".into());
-    // Standalone, the simulator is Binance as it is today: listenKey endpoints answer 410.
-    let sim_cfg = SimConfig {
-        legacy_listen_key: false,
-        ..sim_config(&cfg, key.clone(), secret)?
-    };
+    // The simulator is Binance as it is today: listenKey endpoints answer 410.
+    let sim_cfg = sim_config(&cfg, key.clone(), secret)?;
     rt.block_on(async move {
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let handle = sim::spawn(sim_cfg, bind).await?;
@@ -173,10 +170,6 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
         api_key,
         api_secret,
         md_interval_ms: cfg.sim.md_interval_ms,
-        // The live adapter's user stream still opens a listen key; Binance answers 410 since
-        // 2026-02-20. Until the adapter uses the WebSocket API, the built-in simulator keeps
-        // serving listen keys.
-        legacy_listen_key: true,
         ..SimConfig::default()
     })
 }
@@ -195,63 +188,65 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let started = Instant::now();
     let instruments = Arc::new(crate::venues::registry(&cfg)?);
 
-    // Venue endpoints and credentials: the in-process simulator with throwaway keys, or the
-    // configured venue with keys from the environment.
-    let (sim_handle, ws_base, rest_base, credentials): (
+    // Venue endpoints and keys: the in-process simulator with throwaway keys, or the
+    // configured venue with keys from the environment (`[venue] key_type`).
+    let (sim_handle, ws_base, rest_base, venue_keys): (
         Option<SimHandle>,
         String,
         String,
-        ApiCredentials,
+        crate::venue_keys::VenueKeys,
     ) = if cfg.sim.enabled {
         let key = random_hex(32);
         let secret = random_hex(32);
-        let sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+        let mut sim_cfg = sim_config(&cfg, key.clone(), secret.clone())?;
+        // `key_type = "ed25519"`: a throwaway Ed25519 key pair, its public key registered
+        // with the simulator's account.
+        let kind = crate::venue_keys::key_type(&cfg);
+        let credentials = match kind {
+            peregrine_exchanges::binance::sign::KeyType::Hmac => ApiCredentials {
+                key: Secret::new(key),
+                secret: Secret::new(secret),
+            },
+            peregrine_exchanges::binance::sign::KeyType::Ed25519 => {
+                let ed_key = format!("ed{}", random_hex(31));
+                let (private_pem, public_pem) = crate::venue_keys::throwaway_ed25519()?;
+                sim_cfg.ed25519_key = Some(sim::SimEd25519Key {
+                    api_key: ed_key.clone(),
+                    public_key_pem: public_pem,
+                });
+                ApiCredentials {
+                    key: Secret::new(ed_key),
+                    secret: private_pem,
+                }
+            }
+        };
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
         let handle = sim::spawn(sim_cfg, bind)
             .await
             .context("starting the built-in simulator")?;
         tracing::info!(rest = %handle.rest_base_url(), ws = %handle.ws_base_url(), "simulator started");
         let (ws, rest) = (handle.ws_base_url(), handle.rest_base_url());
-        (
-            Some(handle),
-            ws,
-            rest,
-            ApiCredentials {
-                key: Secret::new(key),
-                secret: Secret::new(secret),
-            },
-        )
+        let keys = crate::venue_keys::from_credentials(credentials, kind)?;
+        (Some(handle), ws, rest, keys)
     } else {
-        let key = std::env::var(&cfg.venue.api_key_env).with_context(|| {
-            format!(
-                "the API key must be in the environment variable {}",
-                cfg.venue.api_key_env
-            )
-        })?;
-        let secret = std::env::var(&cfg.venue.api_secret_env).with_context(|| {
-            format!(
-                "the API secret must be in the environment variable {}",
-                cfg.venue.api_secret_env
-            )
-        })?;
         (
             None,
             cfg.venue.ws_url.clone(),
             cfg.venue.rest_url.clone(),
-            ApiCredentials {
-                key: Secret::new(key),
-                secret: Secret::new(secret),
-            },
+            crate::venue_keys::from_env(&cfg)?,
         )
     };
 
+    let usage = peregrine_engine::risk::VenueUsage::shared();
     let rest = BinanceRest::new(
         &rest_base,
-        credentials.clone(),
+        venue_keys.credentials.clone(),
         cfg.venue.recv_window_ms,
         Duration::from_secs(10),
     )
-    .context("building the REST client")?;
+    .context("building the REST client")?
+    .with_signer(venue_keys.signer.clone())
+    .with_usage(usage.clone());
     let venue_rules = check_instrument_rules(&rest, &instruments).await?;
     // Venue clock offset before the first signed request (re-measured every minute).
     match rest.sync_time().await {
@@ -291,28 +286,47 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
     let ledger = Arc::new(ExecLedger::default());
 
-    // User data stream, connected before the first order can be sent.
-    let (us_ready_tx, mut us_ready_rx) = watch::channel(false);
-    let (us_stop_tx, us_stop_rx) = watch::channel(false);
+    // The WebSocket API (user data, and orders unless `order_transport = "rest"`), connected
+    // and subscribed before the first order can be sent.
+    let (ws_stop_tx, ws_stop_rx) = watch::channel(false);
     let reconnected = Arc::new(tokio::sync::Notify::new());
-    let mut us_cfg = UserStreamConfig::new(ws_base.clone());
-    us_cfg.on_reconnect = Some(reconnected.clone());
-    let user_stream = tokio::spawn(run_user_stream(
-        us_cfg,
-        rest.clone(),
-        instruments.clone(),
-        exec_tx.clone(),
-        ledger.clone(),
-        us_ready_tx,
-        us_stop_rx,
-    ));
-    tokio::time::timeout(Duration::from_secs(10), us_ready_rx.wait_for(|r| *r))
+    let ws_api_url = if sim_handle.is_some() {
+        format!("{}/ws-api/v3", ws_base.trim_end_matches('/'))
+    } else {
+        cfg.venue.ws_api_url.clone()
+    };
+    let mut ws_cfg = WsApiConfig::new(ws_api_url);
+    ws_cfg.recv_window_ms = cfg.venue.recv_window_ms;
+    ws_cfg.on_reconnect = Some(reconnected.clone());
+    let (ws_api, ws_task) = spawn_ws_api(
+        WsApiParts {
+            cfg: ws_cfg,
+            auth: WsAuth {
+                api_key: venue_keys.credentials.key.clone(),
+                signer: venue_keys.signer.clone(),
+                clock_offset_ms: rest.clock_offset(),
+            },
+            instruments: instruments.clone(),
+            exec_tx: exec_tx.clone(),
+            ledger: ledger.clone(),
+            usage: Some(usage.clone()),
+        },
+        ws_stop_rx,
+    );
+    let mut ws_ready = ws_api.ready();
+    tokio::time::timeout(Duration::from_secs(10), ws_ready.wait_for(|r| *r))
         .await
-        .context("the user data stream did not connect within 10 s")?
-        .context("the user data stream stopped before connecting")?;
+        .context("the WebSocket API (user data stream) did not connect within 10 s")?
+        .context("the WebSocket API stopped before connecting")?;
 
+    let ws_orders = cfg.venue.order_transport == OrderTransportConfig::WsApi;
+    let transport = if ws_orders {
+        OrderTransport::ws_api(rest.clone(), ws_api.clone(), venue_keys.ws_api_key())
+    } else {
+        OrderTransport::rest(rest.clone())
+    };
     let gateway = tokio::spawn(run_gateway(
-        rest.clone(),
+        transport,
         gw_rx,
         exec_tx.clone(),
         ledger,
@@ -355,11 +369,21 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         strategy_limits: StrategyLimits::default(),
         max_strategy_errors: 10,
         error_window: Duration::from_secs(60),
-        risk: gate_from_config(&cfg.risk, &instruments, &venue_rules, kill),
-        signer: Box::new(
-            BinanceSigner::new(instruments.clone(), &credentials, cfg.venue.recv_window_ms)
-                .with_clock_offset(rest.clock_offset()),
-        ),
+        risk: gate_from_config(&cfg.risk, &instruments, &venue_rules, kill)
+            .with_venue_usage(usage.clone()),
+        signer: Box::new({
+            let s = BinanceSigner::with_key(
+                instruments.clone(),
+                (*venue_keys.signer).clone(),
+                cfg.venue.recv_window_ms,
+            )
+            .with_clock_offset(rest.clock_offset());
+            if ws_orders {
+                s.ws_api(venue_keys.ws_api_key())
+            } else {
+                s
+            }
+        }),
         gateway: gw_tx,
         ticks: tick_rx,
         execs: exec_rx,
@@ -438,10 +462,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .await
         .context("joining the core thread")?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
-    let _ = us_stop_tx.send(true);
+    // The gateway first (it may still look orders up over the WebSocket API), then the
+    // WebSocket API.
     guards.stop().await;
-    let us_stats = user_stream.await.context("the user stream task panicked")?;
     let gw_stats = gateway.await.context("the gateway task panicked")?;
+    let _ = ws_stop_tx.send(true);
+    ws_task.await.context("the WebSocket API task panicked")?;
+    let us_stats = ws_api.stats();
     let feed_snapshots: Vec<(Venue, FeedStatsSnapshot)> = venue_stats
         .iter()
         .map(|(v, s)| (*v, s.snapshot()))

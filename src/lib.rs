@@ -10,4 +10,5 @@ pub mod normalize_cli;
 pub mod summary;
 pub mod topology;
 pub mod venue_guard;
+pub mod venue_keys;
 pub mod venues;

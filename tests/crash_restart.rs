@@ -67,6 +67,7 @@ md_interval_ms = 5
 name = "binance"
 ws_url = "{ws}"
 rest_url = "{rest}"
+ws_api_url = "{ws}/ws-api/v3"
 api_key_env = "CRASH_TEST_KEY"
 api_secret_env = "CRASH_TEST_SECRET"
 account = "crash-test"

@@ -44,7 +44,7 @@ fn on_trade(t) {
 }
 "#;
 
-fn config(dir: &Path) -> Config {
+fn config(dir: &Path, venue_extra: &str) -> Config {
     std::fs::write(dir.join("maker.rhai"), MAKER).unwrap();
     std::fs::write(dir.join("oversize.rhai"), OVERSIZE).unwrap();
     let ema = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/ema_cross.rhai");
@@ -61,6 +61,7 @@ md_interval_ms = 5
 name = "binance"
 ws_url = "ws://127.0.0.1:1"
 rest_url = "http://127.0.0.1:1"
+{venue_extra}
 [[instruments]]
 symbol = "BTC-USDT"
 tick_size = "0.01"
@@ -101,10 +102,27 @@ fn dec_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Decimal {
     Decimal::from_str_exact(&s).unwrap_or_else(|e| panic!("{col}={s:?} is not exact decimal: {e}"))
 }
 
+/// The default: HMAC key, orders and user data over the WebSocket API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_simulator_fill_reaches_sqlite_exactly_once_within_risk_limits() {
+    fills_exactly_once("").await;
+}
+
+/// Ed25519 key: `session.logon` + `userDataStream.subscribe`, orders on the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_key_over_the_ws_api_fills_exactly_once() {
+    fills_exactly_once("key_type = \"ed25519\"").await;
+}
+
+/// Orders over REST, user data over the WebSocket API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_order_transport_fills_exactly_once() {
+    fills_exactly_once("order_transport = \"rest\"").await;
+}
+
+async fn fills_exactly_once(venue_extra: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let cfg = config(dir.path(), venue_extra);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(6)).await;

@@ -36,8 +36,6 @@ async fn daily_loss_breach_cancels_every_open_order_within_one_second() {
             api_key: "kill-test-key".into(),
             api_secret: "kill-test-secret".into(),
             md_interval_ms: 5,
-            // The live adapter still opens a listen key (until it uses the WebSocket API).
-            legacy_listen_key: true,
             ..SimConfig::default()
         },
         "127.0.0.1:0".parse().unwrap(),
@@ -58,6 +56,7 @@ enabled = false
 name = "binance"
 ws_url = "{ws}"
 rest_url = "{rest}"
+ws_api_url = "{ws}/ws-api/v3"
 api_key_env = "PEREGRINE_KILL_TEST_KEY"
 api_secret_env = "PEREGRINE_KILL_TEST_SECRET"
 [[instruments]]

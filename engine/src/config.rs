@@ -190,9 +190,23 @@ pub struct VenueConfig {
     /// Name of the environment variable holding the API key.
     #[serde(default = "default_key_env")]
     pub api_key_env: String,
-    /// Name of the environment variable holding the API secret.
+    /// Name of the environment variable holding the API secret (HMAC keys).
     #[serde(default = "default_secret_env")]
     pub api_secret_env: String,
+    /// The API key type: `hmac` (secret from `api_secret_env`) or `ed25519` (PKCS#8 PEM
+    /// private key from `api_private_key_env`; Binance's recommended type).
+    #[serde(default)]
+    pub key_type: KeyTypeConfig,
+    /// Name of the environment variable holding the Ed25519 private key (PEM).
+    #[serde(default = "default_private_key_env")]
+    pub api_private_key_env: String,
+    /// How orders are sent: `ws_api` (the WebSocket API, REST as fallback while it is down;
+    /// the default) or `rest`. User data always comes over the WebSocket API.
+    #[serde(default)]
+    pub order_transport: OrderTransportConfig,
+    /// WebSocket API URL; ignored when the simulator is on.
+    #[serde(default = "default_ws_api_url")]
+    pub ws_api_url: String,
     /// `recvWindow` sent with signed requests, in ms (Binance allows up to 60000).
     #[serde(default = "default_recv_window")]
     pub recv_window_ms: u64,
@@ -290,6 +304,34 @@ fn default_max_frame_bytes() -> usize {
     16 << 20
 }
 
+/// `[venue] key_type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyTypeConfig {
+    /// HMAC-SHA256 secret.
+    #[default]
+    Hmac,
+    /// Ed25519 private key.
+    Ed25519,
+}
+
+/// `[venue] order_transport`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderTransportConfig {
+    /// The WebSocket API (`order.place`, `order.cancel`, `order.status`).
+    #[default]
+    WsApi,
+    /// REST (`/api/v3/order`).
+    Rest,
+}
+
+fn default_private_key_env() -> String {
+    "PEREGRINE_API_PRIVATE_KEY".into()
+}
+fn default_ws_api_url() -> String {
+    "wss://ws-api.binance.com:443/ws-api/v3".into()
+}
 fn default_key_env() -> String {
     "PEREGRINE_API_KEY".into()
 }

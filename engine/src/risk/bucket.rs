@@ -7,6 +7,9 @@
 //! sliding window of the same length never lets more than `limit` units into any interval of
 //! that length, so it never exceeds any fixed window either.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 /// At most `limit` units in any `window_ns` interval: a ring of the last `limit` unit
 /// timestamps, allocated once. Checking and recording are O(n) in the units of one request
 /// (1 for an order), independent of the limit; no allocation after `new`.
@@ -91,15 +94,128 @@ impl SlidingWindow {
     }
 }
 
+/// What the venue itself last reported about our usage (REST `X-MBX-USED-WEIGHT-1M` /
+/// `X-MBX-ORDER-COUNT-10S` headers, the WebSocket API's `rateLimits` arrays), shared between
+/// the transports (writers) and the budget on the core thread (reader), lock-free.
+///
+/// Binance counts in fixed intervals aligned to the clock (a `1 MINUTE` interval starts every
+/// minute, `10 SECOND` at :00, :10, ...); a report holds for the interval it was made in, so
+/// the budget refuses while the venue's own count of the current interval is at its limit.
+#[derive(Debug, Default)]
+pub struct VenueUsage {
+    weight: UsageSlot,
+    orders: UsageSlot,
+}
+
+#[derive(Debug, Default)]
+struct UsageSlot {
+    /// Start of the venue interval the count belongs to, wall ms (0: no report).
+    interval_start_ms: AtomicU64,
+    count: AtomicU64,
+    /// The venue's limit for the interval (0: unknown).
+    limit: AtomicU64,
+}
+
+/// Which venue counter a report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageKind {
+    /// `REQUEST_WEIGHT` per 1 minute.
+    WeightPerMinute,
+    /// `ORDERS` per 10 seconds.
+    OrdersPer10s,
+}
+
+impl UsageKind {
+    fn interval_ms(self) -> u64 {
+        match self {
+            UsageKind::WeightPerMinute => 60_000,
+            UsageKind::OrdersPer10s => 10_000,
+        }
+    }
+}
+
+impl VenueUsage {
+    /// A shared, empty usage record.
+    pub fn shared() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn slot(&self, kind: UsageKind) -> &UsageSlot {
+        match kind {
+            UsageKind::WeightPerMinute => &self.weight,
+            UsageKind::OrdersPer10s => &self.orders,
+        }
+    }
+
+    /// Records the venue's `count` (and `limit`, 0 if not given) of `kind` as of wall time
+    /// `at_ms`. Within one interval the highest count wins (responses can arrive out of order).
+    pub fn report(&self, kind: UsageKind, count: u64, limit: u64, at_ms: u64) {
+        let slot = self.slot(kind);
+        let start = at_ms - at_ms % kind.interval_ms();
+        let prev = slot.interval_start_ms.load(Ordering::Acquire);
+        if start > prev {
+            slot.count.store(count, Ordering::Release);
+            slot.interval_start_ms.store(start, Ordering::Release);
+        } else if start == prev {
+            slot.count.fetch_max(count, Ordering::AcqRel);
+        } else {
+            return;
+        }
+        if limit > 0 {
+            slot.limit.store(limit, Ordering::Release);
+        }
+    }
+
+    /// The venue's count of `kind` in the interval containing `now_ms` (0 if none reported).
+    pub fn count(&self, kind: UsageKind, now_ms: u64) -> u64 {
+        let slot = self.slot(kind);
+        let start = now_ms - now_ms % kind.interval_ms();
+        if slot.interval_start_ms.load(Ordering::Acquire) == start {
+            slot.count.load(Ordering::Acquire)
+        } else {
+            0
+        }
+    }
+
+    /// True if `n` more units of `kind` fit under `limit` (and the venue's own limit, when it
+    /// reported one) by the venue's count at `now_ms`. A zero `limit` means only the venue's.
+    pub fn allows(&self, kind: UsageKind, n: u64, limit: u64, now_ms: u64) -> bool {
+        let venue_limit = self.slot(kind).limit.load(Ordering::Acquire);
+        let limit = match (limit, venue_limit) {
+            (0, 0) => return true,
+            (0, v) => v,
+            (l, 0) => l,
+            (l, v) => l.min(v),
+        };
+        self.count(kind, now_ms).saturating_add(n) <= limit
+    }
+}
+
 /// The account's request budget: Binance counts request weight per minute and orders per 10 s
-/// (and per day) per account; every strategy draws from this one budget.
+/// (and per day) per account; every strategy draws from this one budget. Besides our own
+/// sliding-window count, the venue's reported usage ([`VenueUsage`], when attached) must
+/// leave room too (other clients of the account, reconciliation queries, connects).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateBudget {
     /// Request weight (1 per new order or cancel on Binance spot).
     pub weight: SlidingWindow,
     /// Order count (new orders only).
     pub orders: SlidingWindow,
+    venue: Option<SharedUsage>,
+    weight_limit: u64,
+    orders_limit: u64,
 }
+
+/// [`VenueUsage`] behind an `Arc`, compared by identity.
+#[derive(Clone, Debug)]
+struct SharedUsage(Arc<VenueUsage>);
+
+impl PartialEq for SharedUsage {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for SharedUsage {}
 
 impl RateBudget {
     /// A budget of `weight_per_min` request weight per minute and `orders_per_10s` orders per
@@ -108,12 +224,33 @@ impl RateBudget {
         Self {
             weight: SlidingWindow::new(weight_per_min, 60_000_000_000),
             orders: SlidingWindow::new(orders_per_10s, 10_000_000_000),
+            venue: None,
+            weight_limit: weight_per_min,
+            orders_limit: orders_per_10s,
         }
+    }
+
+    /// Also respects the venue's reported usage (fed by the transports).
+    pub fn with_venue_usage(mut self, usage: Arc<VenueUsage>) -> Self {
+        self.venue = Some(SharedUsage(usage));
+        self
     }
 
     /// True if a new order of `weight` can be sent now.
     pub fn can_send_order(&mut self, weight: u64, now_ns: u64) -> bool {
-        self.weight.can_take(weight, now_ns) && self.orders.can_take(1, now_ns)
+        self.weight.can_take(weight, now_ns)
+            && self.orders.can_take(1, now_ns)
+            && self.venue.as_ref().is_none_or(|v| {
+                let wall_ms = u64::try_from(crate::clock::Clock::wall_ms()).unwrap_or(0);
+                v.0.allows(
+                    UsageKind::WeightPerMinute,
+                    weight,
+                    self.weight_limit,
+                    wall_ms,
+                ) && v
+                    .0
+                    .allows(UsageKind::OrdersPer10s, 1, self.orders_limit, wall_ms)
+            })
     }
 
     /// Records a new order of `weight`.
@@ -186,5 +323,34 @@ mod tests {
         r.record_order(1, t);
         assert!(!r.can_send_order(1, t), "order count exhausted");
         assert!(RateBudget::new(0, 0).can_send_order(1000, t));
+    }
+
+    #[test]
+    fn venue_usage_blocks_while_the_venue_interval_is_full() {
+        let u = VenueUsage::shared();
+        let t = 1_700_000_000_000u64; // on a minute boundary: 1_700_000_000_000 % 60_000 == 20_000
+        let start = t - t % 60_000;
+        u.report(UsageKind::WeightPerMinute, 5, 6000, start + 1_000);
+        u.report(UsageKind::WeightPerMinute, 3, 0, start + 2_000); // late, lower: ignored
+        assert_eq!(u.count(UsageKind::WeightPerMinute, start + 3_000), 5);
+        assert!(u.allows(UsageKind::WeightPerMinute, 5, 10, start + 3_000));
+        assert!(!u.allows(UsageKind::WeightPerMinute, 6, 10, start + 3_000));
+        assert!(
+            u.allows(UsageKind::WeightPerMinute, 6, 10, start + 60_000),
+            "next interval"
+        );
+        // The venue's own limit applies when lower than ours, and alone when ours is off.
+        u.report(UsageKind::OrdersPer10s, 49, 50, start);
+        assert!(u.allows(UsageKind::OrdersPer10s, 1, 100, start + 1));
+        assert!(!u.allows(UsageKind::OrdersPer10s, 2, 0, start + 1));
+        let mut b = RateBudget::new(6000, 100).with_venue_usage(u.clone());
+        assert!(b.can_send_order(1, 0));
+        let now = u64::try_from(crate::clock::Clock::wall_ms()).unwrap();
+        u.report(UsageKind::OrdersPer10s, 100, 100, now);
+        assert!(
+            !b.can_send_order(1, 0),
+            "the venue says the 10 s interval is full"
+        );
+        assert_eq!(b.clone(), b);
     }
 }

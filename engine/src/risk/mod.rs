@@ -15,7 +15,7 @@ pub mod setup;
 use rust_decimal::Decimal;
 
 pub use account::{AccountBreach, AccountGuard, AccountLimits, KillSwitch};
-pub use bucket::{RateBudget, SlidingWindow};
+pub use bucket::{RateBudget, SlidingWindow, UsageKind, VenueUsage};
 
 use crate::order::{OrderIntent, OrderType};
 use crate::types::{InstrumentId, Price, Qty, Side};
@@ -261,6 +261,13 @@ impl RiskGate {
     /// Sets the account's venue request budget (shared by every strategy).
     pub fn with_rate_budget(mut self, budget: RateBudget) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// Makes the rate budget also respect the venue's reported usage ([`VenueUsage`], fed
+    /// by the venue transports).
+    pub fn with_venue_usage(mut self, usage: std::sync::Arc<VenueUsage>) -> Self {
+        self.budget = self.budget.with_venue_usage(usage);
         self
     }
 

@@ -1,18 +1,28 @@
-//! The order transport: sends [`SignedOrder`]s to Binance's REST API and reports outcomes.
+//! The order transport: sends [`SignedOrder`]s to Binance and reports outcomes.
+//!
+//! [`OrderTransport`] picks the wire: the WebSocket API (`order.place` / `order.cancel` /
+//! `order.status` on the one persistent connection, [`super::ws_api`]) for requests the signer
+//! built in its WebSocket API form, and REST (`/api/v3/order`) for REST-form requests and as
+//! the fallback while the WebSocket API connection is down (the request is then re-signed in
+//! the REST form with a fresh `timestamp`; it was never written to the WebSocket). A WebSocket
+//! API response is read exactly like the REST one (status, Binance error code), so everything
+//! below holds for both.
 //!
 //! Who reports what (so nothing is counted twice):
-//! - `Ack` / `Rejected` of a new order: the REST response here, or `executionReport` NEW /
-//!   REJECTED on the user stream, whichever comes first ([`ExecLedger`] drops the second).
-//! - `Fill`, `Cancelled`, `Expired`: the user data stream only. A successful cancel response is
-//!   logged, not reported (the user stream reports `CANCELED`); `executedQty` and `fills` in
-//!   REST responses are ignored.
+//! - `Ack` / `Rejected` of a new order: the order response here, or `executionReport` NEW /
+//!   REJECTED on the User Data Stream, whichever comes first ([`ExecLedger`] drops the second).
+//! - `Fill`, `Cancelled`, `Expired`: the User Data Stream only. A successful cancel response is
+//!   logged, not reported (the stream reports `CANCELED`); `executedQty` and `fills` in
+//!   responses are ignored.
 //!
 //! Every new order ends in an `Ack` or a `Rejected`:
 //! - 2xx -> `Ack{orderId}`; Binance error JSON on a 4xx -> `Rejected{code, msg}`;
 //! - 429/418 -> `Rejected` (Binance refused it), and new orders are refused locally
 //!   (`Rejected{code: 0}`) until `Retry-After` has passed; nothing is resubmitted;
-//! - 5xx, timeout or a broken connection (outcome unknown) -> the order is looked up by client
-//!   order id (`GET /api/v3/order`) a few times, and the venue's answer is reported: found ->
+//! - 5xx, timeout or a broken connection, including a WebSocket API connection that dropped
+//!   with the order in flight (outcome unknown) -> the order is looked up by client order id
+//!   (`order.status`, or `GET /api/v3/order` while the WebSocket API is down) a few times, and
+//!   the venue's answer is reported: found ->
 //!   `Ack`, not found -> `Rejected{-2013}`. If the venue cannot be asked at all, `Rejected{0,
 //!   "outcome unknown ..."}` is reported and logged as an error (reconciliation needed).
 //!
@@ -26,7 +36,9 @@
 //! Binance `-1021` (timestamp outside recvWindow) makes the gateway measure the venue clock
 //! offset again at once (shared with the signer); the refused order is reported `Rejected`
 //! and never resent by the gateway, a refused cancel is re-signed and sent once more.
-//! Cancel/replace is cancel-then-new (two requests), not Binance's `cancelReplace`.
+//! Cancel/replace is cancel-then-new (two requests), not Binance's `order.cancelReplace`: the
+//! engine tracks the cancel and the new order as two orders with their own client ids, which
+//! `cancelReplace`'s single response (and its partial-failure 409) does not fit cleanly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,11 +50,179 @@ use peregrine_engine::types::Side;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use peregrine_engine::secret::Secret;
+
 use super::errors::{classify, BinanceError};
 use super::ledger::ExecLedger;
-use super::rest::{parse_new_order_id, BinanceRest, RestError, ORDER_DOES_NOT_EXIST};
-use super::sign;
-use super::signer::{param, split_signature};
+use super::rest::{
+    parse_new_order_id, parse_order_status, BinanceRest, OrderResponse, OrderStatus, RestError,
+    ORDER_DOES_NOT_EXIST,
+};
+use super::signer::param;
+use super::ws_api::frame::Reply;
+use super::ws_api::params::{to_rest, to_ws};
+use super::ws_api::{WsApi, WsApiError};
+
+/// Where signed requests go: REST, or the WebSocket API with REST as the fallback.
+pub struct OrderTransport {
+    rest: BinanceRest,
+    ws: Option<WsApi>,
+    /// `Some` when WebSocket API requests carry `apiKey` + `signature` (HMAC keys); `None` on
+    /// a `session.logon` session (Ed25519).
+    ws_api_key: Option<Secret>,
+    via_ws: AtomicU64,
+    rest_fallbacks: AtomicU64,
+}
+
+impl From<BinanceRest> for OrderTransport {
+    fn from(rest: BinanceRest) -> Self {
+        Self::rest(rest)
+    }
+}
+
+impl OrderTransport {
+    /// REST only.
+    pub fn rest(rest: BinanceRest) -> Self {
+        Self {
+            rest,
+            ws: None,
+            ws_api_key: None,
+            via_ws: AtomicU64::new(0),
+            rest_fallbacks: AtomicU64::new(0),
+        }
+    }
+
+    /// The WebSocket API, falling back to `rest` while it is down. `ws_api_key`: see the field.
+    pub fn ws_api(rest: BinanceRest, ws: WsApi, ws_api_key: Option<Secret>) -> Self {
+        Self {
+            ws: Some(ws),
+            ws_api_key,
+            ..Self::rest(rest)
+        }
+    }
+
+    /// The REST client.
+    pub fn rest_client(&self) -> &BinanceRest {
+        &self.rest
+    }
+
+    fn ready_ws(&self) -> Option<&WsApi> {
+        self.ws.as_ref().filter(|w| w.is_ready())
+    }
+
+    /// Sends one signed request: over the WebSocket API if it is in that form and the
+    /// connection is up, else over REST (re-signed if needed). Returns the response body.
+    pub async fn send(&self, order: &SignedOrder) -> Result<OrderResponse, RestError> {
+        if !order.params.starts_with('{') {
+            return self.rest.send_signed(order).await;
+        }
+        if let Some(ws) = &self.ws {
+            let method = match order.action {
+                SignedAction::New => "order.place",
+                SignedAction::Cancel => "order.cancel",
+            };
+            match ws.request(method, &order.params).await {
+                Ok(reply) => {
+                    self.via_ws.fetch_add(1, Ordering::Relaxed);
+                    return reply_to_result(reply);
+                }
+                Err(WsApiError::NotSent | WsApiError::TooManyInFlight) => {}
+                Err(e @ WsApiError::Timeout) => {
+                    tracing::warn!(error = %e, "binance WebSocket API request timed out");
+                    return Err(RestError::Timeout);
+                }
+                Err(e @ WsApiError::ConnectionLost) => {
+                    return Err(RestError::Transport(e.to_string()))
+                }
+            }
+        }
+        self.rest_fallbacks.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(client_order_id = %order.client_order_id, "binance WebSocket API down; sending over REST");
+        let params = to_rest(&order.params, self.rest.signer(), self.rest.now_ms())
+            .map_err(|e| RestError::Config(e.to_string()))?;
+        self.rest
+            .send_signed(&SignedOrder {
+                params,
+                ..order.clone()
+            })
+            .await
+    }
+
+    /// Looks an order up by client order id: `order.status` on the WebSocket API when it is
+    /// up, else `GET /api/v3/order`.
+    pub async fn query_order(&self, symbol: &str, coid: &str) -> Result<OrderStatus, RestError> {
+        if let Some(ws) = self.ready_ws() {
+            let rest_form = format!(
+                "origClientOrderId={coid}&recvWindow={}&symbol={symbol}",
+                self.rest.recv_window_ms()
+            );
+            let params = to_ws(
+                &rest_form,
+                self.rest.signer(),
+                self.ws_api_key.as_ref(),
+                self.rest.now_ms(),
+            )
+            .map_err(|e| RestError::Config(e.to_string()))?;
+            match ws.request("order.status", &params).await {
+                Ok(reply) => return parse_order_status(&reply_to_result(reply)?.body),
+                Err(WsApiError::NotSent | WsApiError::TooManyInFlight) => {}
+                Err(e) => return Err(RestError::Transport(e.to_string())),
+            }
+        }
+        self.rest.query_order(symbol, coid).await
+    }
+
+    /// `openOrders.cancelAll` (or `DELETE /api/v3/openOrders` while the WebSocket API is
+    /// down): cancels every open order of `symbol`; the User Data Stream reports each
+    /// `CANCELED`. Returns the raw response.
+    pub async fn cancel_all(&self, symbol: &str) -> Result<String, RestError> {
+        let rest_form = format!("recvWindow={}&symbol={symbol}", self.rest.recv_window_ms());
+        if let Some(ws) = self.ready_ws() {
+            let params = to_ws(
+                &rest_form,
+                self.rest.signer(),
+                self.ws_api_key.as_ref(),
+                self.rest.now_ms(),
+            )
+            .map_err(|e| RestError::Config(e.to_string()))?;
+            match ws.request("openOrders.cancelAll", &params).await {
+                Ok(reply) => return reply_to_result(reply).map(|r| r.body),
+                Err(WsApiError::NotSent | WsApiError::TooManyInFlight) => {}
+                Err(e) => return Err(RestError::Transport(e.to_string())),
+            }
+        }
+        self.rest.cancel_open_orders(symbol).await
+    }
+}
+
+/// A WebSocket API reply read as the REST response would be.
+fn reply_to_result(reply: Reply) -> Result<OrderResponse, RestError> {
+    if reply.status == 200 {
+        return Ok(OrderResponse {
+            status: 200,
+            body: reply.result,
+        });
+    }
+    let (code, msg, retry_at) = reply.error.map_or((0, String::new(), None), |e| {
+        (e.code, e.msg, e.data.and_then(|d| d.retry_after))
+    });
+    if reply.status == 429 || reply.status == 418 {
+        let now = u64::try_from(peregrine_engine::clock::Clock::wall_ms()).unwrap_or(0);
+        return Err(RestError::RateLimited {
+            status: reply.status,
+            retry_after: retry_at.map(|t| Duration::from_millis(t.saturating_sub(now))),
+            code,
+            msg,
+        });
+    }
+    Err(RestError::Api {
+        status: reply.status,
+        code,
+        msg,
+    })
+}
 
 /// Gateway tuning.
 #[derive(Debug, Clone)]
@@ -83,13 +263,17 @@ pub struct GatewayStats {
     pub unknown_outcomes: u64,
     /// Rate-limit responses.
     pub rate_limited: u64,
+    /// Requests answered over the WebSocket API.
+    pub via_ws_api: u64,
+    /// WebSocket API requests sent over REST because the connection was down.
+    pub rest_fallbacks: u64,
 }
 
 /// Sends each [`SignedOrder`] from `rx`, in order, and reports outcomes on `exec_tx` (see the
 /// module docs for which reports come from here). Returns when `rx` is closed and every
 /// outstanding lookup has finished, or when the engine's exec receiver is gone.
 pub async fn run_gateway(
-    rest: BinanceRest,
+    transport: impl Into<OrderTransport>,
     mut rx: UnboundedReceiver<SignedOrder>,
     exec_tx: ExecSender,
     ledger: Arc<ExecLedger>,
@@ -99,7 +283,7 @@ pub async fn run_gateway(
     let mut blocked_until: Option<Instant> = None;
     let mut lookups = tokio::task::JoinSet::new();
     let ctx = Arc::new(Ctx {
-        rest,
+        t: transport.into(),
         exec_tx,
         ledger,
         cfg,
@@ -117,7 +301,7 @@ pub async fn run_gateway(
                         (until - Instant::now()).as_millis()
                     ))
                 } else {
-                    expired(&order, ctx.rest.now_ms()).map(|age_ms| {
+                    expired(&order, ctx.t.rest.now_ms()).map(|age_ms| {
                         format!("not sent: waited {age_ms} ms in the gateway, past recvWindow")
                     })
                 };
@@ -129,7 +313,7 @@ pub async fn run_gateway(
                     }
                     continue;
                 }
-                match ctx.rest.send_signed(&order).await {
+                match ctx.t.send(&order).await {
                     Ok(resp) => match parse_new_order_id(&resp.body) {
                         Ok(venue_order_id) => {
                             let kind = ExecKind::Ack { venue_order_id };
@@ -191,6 +375,8 @@ pub async fn run_gateway(
     while let Some(done) = lookups.join_next().await {
         absorb(&mut stats, done);
     }
+    stats.via_ws_api = ctx.t.via_ws.load(Ordering::Relaxed);
+    stats.rest_fallbacks = ctx.t.rest_fallbacks.load(Ordering::Relaxed);
     stats
 }
 
@@ -237,7 +423,7 @@ enum LookupOutcome {
 }
 
 struct Ctx {
-    rest: BinanceRest,
+    t: OrderTransport,
     exec_tx: ExecSender,
     ledger: Arc<ExecLedger>,
     cfg: GatewayConfig,
@@ -301,7 +487,7 @@ impl Ctx {
         for attempt in 1..=self.cfg.query_attempts.max(1) {
             tokio::time::sleep(delay).await;
             delay *= 2;
-            match self.rest.query_order(&symbol, &coid).await {
+            match self.t.query_order(&symbol, &coid).await {
                 Ok(status) => {
                     let kind = if status.status == "REJECTED" {
                         ExecKind::Rejected {
@@ -366,7 +552,7 @@ impl Ctx {
         if !needs {
             return false;
         }
-        match self.rest.sync_time().await {
+        match self.t.rest.sync_time().await {
             Ok(offset) => {
                 tracing::warn!(
                     offset_ms = offset,
@@ -382,34 +568,24 @@ impl Ctx {
     }
 
     /// The same request with a fresh `timestamp` and signature (for a resent cancel, which may
-    /// be past its `recvWindow`).
+    /// be past its `recvWindow`), in the form it came in.
     fn resign(&self, order: &SignedOrder) -> SignedOrder {
-        let payload = split_signature(&order.params).map_or(order.params.as_str(), |(p, _)| p);
-        let mut params = String::with_capacity(order.params.len() + 8);
-        for (i, kv) in payload.split('&').enumerate() {
-            if i > 0 {
-                params.push('&');
+        let now = self.t.rest.now_ms();
+        let key = self.t.rest.signer();
+        let params = if order.params.starts_with('{') {
+            to_ws(&order.params, key, self.t.ws_api_key.as_ref(), now)
+        } else {
+            to_rest(&order.params, key, now)
+        };
+        match params {
+            Ok(params) => SignedOrder {
+                params,
+                ..order.clone()
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot re-sign the cancel; resending it as it was");
+                order.clone()
             }
-            match kv.split_once('=') {
-                Some(("timestamp", _)) => {
-                    params.push_str("timestamp=");
-                    params.push_str(&self.rest.now_ms().to_string());
-                }
-                _ => params.push_str(kv),
-            }
-        }
-        let len = params.len();
-        params.push_str("&signature=");
-        let mut sig = String::with_capacity(64);
-        sign::sign_into(
-            self.rest.credentials().secret.expose().as_bytes(),
-            &params.as_bytes()[..len],
-            &mut sig,
-        );
-        params.push_str(&sig);
-        SignedOrder {
-            params,
-            ..order.clone()
         }
     }
 
@@ -425,7 +601,7 @@ impl Ctx {
                 fresh = self.resign(order);
                 &fresh
             };
-            match self.rest.send_signed(to_send).await {
+            match self.t.send(to_send).await {
                 Ok(_) => {
                     tracing::debug!(client_order_id = %order.client_order_id, "binance cancel accepted; user stream reports CANCELED");
                     return block;

@@ -1,5 +1,5 @@
-//! Binance spot: market-data normalizer, REST depth snapshots, feed protocol, request signer, REST client,
-//! order gateway and user data stream.
+//! Binance spot: market-data normalizer, REST depth snapshots, feed protocol, request signers
+//! (HMAC and Ed25519), REST client, WebSocket API client, order gateway and User Data Stream.
 //!
 //! - [`normalize`]: websocket frames to [`peregrine_engine::tick::Tick`]s (allocation-free).
 //! - [`depth`]: the REST depth snapshot a local book starts from (the book is sequenced by
@@ -9,7 +9,10 @@
 //! - [`signer`]: [`signer::BinanceSigner`], the engine's [`peregrine_engine::gateway::OrderSigner`].
 //! - [`rest`]: [`rest::BinanceRest`], the REST client.
 //! - [`gateway`]: the order transport ([`gateway::run_gateway`]).
-//! - [`user_stream`]: exec reports from the user data stream ([`user_stream::run_user_stream`]).
+//! - [`user_stream`]: the User Data Stream event parser (`executionReport` -> exec reports).
+//! - [`ws_api`]: the WebSocket API connection: order entry and the User Data Stream
+//!   ([`ws_api::spawn_ws_api`]).
+//! - [`sign`]: [`sign::ApiKeySigner`], the one signing abstraction (HMAC, Ed25519).
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
 //! - [`venue_truth`]: the whole account's orders and trades at start, against the database.
 //! - [`reconcile`]: the periodic / after-reconnect reconciliation that continues from it.
@@ -29,6 +32,7 @@ pub mod sign;
 pub mod signer;
 pub mod user_stream;
 pub mod venue_truth;
+pub mod ws_api;
 
 #[cfg(test)]
 mod net_tests;
@@ -45,4 +49,4 @@ pub use ledger::ExecLedger;
 pub use normalize::{Frame, NormalizeError, Normalizer};
 pub use rest::{BinanceRest, RestError};
 pub use signer::BinanceSigner;
-pub use user_stream::{run_user_stream, UserStreamConfig, UserStreamStats};
+pub use ws_api::{spawn_ws_api, WsApi, WsApiConfig};

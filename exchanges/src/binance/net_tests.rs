@@ -1,5 +1,6 @@
-//! Network tests: the feed, the gateway and the user stream against tiny local axum servers on
-//! 127.0.0.1 (no simulator, no outside network).
+//! Network tests: the feed, the gateway (REST and WebSocket API) and the User Data Stream on
+//! the WebSocket API against tiny local axum servers on 127.0.0.1 (no simulator, no outside
+//! network).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,12 +24,14 @@ use rust_decimal_macros::dec;
 use tokio::sync::watch;
 
 use super::feed::{run_feed_with_stats, FeedConfig, FeedStats};
+use super::gateway::OrderTransport;
 use super::gateway::{run_gateway, GatewayConfig};
 use super::ledger::ExecLedger;
 use super::rest::BinanceRest;
 use super::sign;
+use super::sign::ApiKeySigner;
 use super::signer::{param, split_signature, BinanceSigner};
-use super::user_stream::{run_user_stream, UserStreamConfig};
+use super::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
 
 const SECRET: &str = "test-secret";
 const KEY: &str = "test-key";
@@ -629,71 +632,169 @@ async fn rest_client_reads_time_info_and_never_leaks_secrets() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// User stream
+// WebSocket API: order entry + User Data Stream on one connection, drop mid-flight, REST fallback
 
 #[derive(Default)]
-struct UsSrv {
-    keys: AtomicU64,
-    keepalives: AtomicU64,
+struct WsSrv {
+    connections: AtomicU64,
+    subscribes: AtomicU64,
+    places: AtomicU64,
+    statuses: AtomicU64,
+    rest_posts: AtomicU64,
+    bad_signatures: AtomicU64,
 }
 
-fn exec_report(x: &str, c: &str, cc: &str) -> String {
+fn ws_exec(x: &str, c: &str, cc: &str, side: &str, t: i64) -> String {
     format!(
-        r#"{{"e":"executionReport","E":1,"s":"BTCUSDT","c":"{c}","S":"SELL","o":"LIMIT","f":"GTC","q":"2","p":"100","P":"0","F":"0","g":-1,"C":"{cc}","x":"{x}","X":"NEW","r":"NONE","i":77,"l":"0.5","z":"0.5","L":"100","n":"0.01","N":"USDT","T":1700000000000,"t":9,"I":1,"w":true,"m":true,"M":false,"O":1,"Z":"50","Y":"50","Q":"0"}}"#
+        r#"{{"subscriptionId":0,"event":{{"e":"executionReport","E":1,"s":"BTCUSDT","c":"{c}","S":"{side}","o":"LIMIT","f":"GTC","q":"0.5","p":"100.1","P":"0","F":"0","g":-1,"C":"{cc}","x":"{x}","X":"NEW","r":"NONE","i":11,"l":"0.5","z":"0.5","L":"100.1","n":"0.01","N":"USDT","T":1700000000000,"t":{t},"I":1,"w":true,"m":false,"M":false,"O":1,"Z":"50","Y":"50","Q":"0"}}}}"#
     )
 }
 
-async fn us_create(State(s): State<Arc<UsSrv>>, headers: HeaderMap) -> Response {
-    assert_eq!(
-        headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()),
-        Some(KEY)
-    );
-    let n = s.keys.fetch_add(1, Ordering::SeqCst);
-    json(StatusCode::OK, format!(r#"{{"listenKey":"lk{n}"}}"#))
+/// Checks a WebSocket API request's HMAC signature: all params but `signature`, sorted.
+fn ws_signature_ok(params: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let mut kv: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| *k != "signature")
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            )
+        })
+        .collect();
+    kv.sort();
+    let payload: Vec<String> = kv.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let sig = params
+        .get("signature")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    params.get("apiKey").and_then(|v| v.as_str()) == Some(KEY)
+        && sign::verify(SECRET.as_bytes(), payload.join("&").as_bytes(), sig)
 }
 
-async fn us_keepalive(State(s): State<Arc<UsSrv>>, RawQuery(q): RawQuery) -> Response {
-    assert!(q.unwrap_or_default().starts_with("listenKey=lk"));
-    s.keepalives.fetch_add(1, Ordering::SeqCst);
-    json(StatusCode::OK, "{}".into())
-}
+const RATE_LIMITS: &str = r#""rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":42},{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":3}]"#;
 
-async fn us_ws(ws: WebSocketUpgrade, Path(key): Path<String>) -> Response {
-    ws.on_upgrade(move |mut socket| async move {
-        let frames = if key == "lk0" {
-            vec![
-                exec_report("NEW", "pga-1", ""),
-                exec_report("NEW", "web_foreign", ""),
-                exec_report("TRADE", "pga-1", ""),
-                r#"{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}"#.to_string(),
-                "garbage".to_string(),
-            ]
-        } else {
-            vec![
-                exec_report("NEW", "pga-2", ""),
-                exec_report("CANCELED", "cxl_1", "pga-1"),
-            ]
-        };
-        for f in frames {
+async fn ws_api_conn(mut socket: WebSocket, s: Arc<WsSrv>) {
+    let conn = s.connections.fetch_add(1, Ordering::SeqCst);
+    while let Some(Ok(msg)) = socket.recv().await {
+        let Message::Text(text) = msg else { continue };
+        let req: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        let id = req["id"].clone();
+        let method = req["method"].as_str().unwrap_or("").to_string();
+        let params = req["params"].as_object().cloned().unwrap_or_default();
+        if !ws_signature_ok(&params) {
+            s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+            let r = format!(
+                r#"{{"id":{id},"status":400,"error":{{"code":-1022,"msg":"Signature for this request is not valid."}}}}"#
+            );
+            let _ = socket.send(Message::Text(r.into())).await;
+            continue;
+        }
+        let mut out: Vec<String> = Vec::new();
+        match method.as_str() {
+            "userDataStream.subscribe.signature" => {
+                s.subscribes.fetch_add(1, Ordering::SeqCst);
+                out.push(format!(
+                    r#"{{"id":{id},"status":200,"result":{{"subscriptionId":0}},{RATE_LIMITS}}}"#
+                ));
+            }
+            "order.place" => {
+                s.places.fetch_add(1, Ordering::SeqCst);
+                let coid = params["newClientOrderId"].as_str().unwrap().to_string();
+                let side = params["side"].as_str().unwrap().to_string();
+                match coid.rsplit('-').next().unwrap() {
+                    "1" => {
+                        // The event may beat the response: the ledger keeps one ack.
+                        out.push(ws_exec("NEW", &coid, "", &side, -1));
+                        out.push(format!(r#"{{"id":{id},"status":200,"result":{{"symbol":"BTCUSDT","orderId":11,"orderListId":-1,"clientOrderId":"{coid}","transactTime":1,"status":"NEW"}},{RATE_LIMITS}}}"#));
+                        out.push(ws_exec("TRADE", &coid, "", &side, 77));
+                    }
+                    "2" => out.push(format!(r#"{{"id":{id},"status":400,"error":{{"code":-1013,"msg":"Filter failure: LOT_SIZE"}},{RATE_LIMITS}}}"#)),
+                    "3" => {
+                        // Accepted, but the connection drops before the response.
+                        return;
+                    }
+                    other => panic!("unexpected order {other} on the WebSocket API"),
+                }
+            }
+            "order.status" => {
+                s.statuses.fetch_add(1, Ordering::SeqCst);
+                let coid = params["origClientOrderId"].as_str().unwrap().to_string();
+                if coid.ends_with("-3") {
+                    out.push(format!(r#"{{"id":{id},"status":200,"result":{{"symbol":"BTCUSDT","orderId":33,"orderListId":-1,"clientOrderId":"{coid}","status":"NEW","side":"BUY"}},{RATE_LIMITS}}}"#));
+                } else {
+                    out.push(format!(r#"{{"id":{id},"status":400,"error":{{"code":-2013,"msg":"Order does not exist."}}}}"#));
+                }
+            }
+            "order.cancel" => {
+                let coid = params["origClientOrderId"].as_str().unwrap().to_string();
+                out.push(format!(r#"{{"id":{id},"status":200,"result":{{"symbol":"BTCUSDT","origClientOrderId":"{coid}","orderId":11,"status":"CANCELED"}}}}"#));
+                out.push(ws_exec("CANCELED", "cxl", &coid, "BUY", -1));
+            }
+            other => panic!("unexpected method {other}"),
+        }
+        for f in out {
             if socket.send(Message::Text(f.into())).await.is_err() {
                 return;
             }
         }
-        if key == "lk0" {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let _ = socket.send(Message::Close(None)).await;
-        } else {
-            while let Some(Ok(_)) = socket.recv().await {}
-        }
-    })
+        let _ = conn;
+    }
+}
+
+async fn ws_rest_post(State(s): State<Arc<WsSrv>>, headers: HeaderMap, body: String) -> Response {
+    s.rest_posts.fetch_add(1, Ordering::SeqCst);
+    if let Some(r) = verify_signed(&headers, &body) {
+        return r;
+    }
+    let coid = param(&body, "newClientOrderId")
+        .unwrap_or_default()
+        .to_string();
+    assert!(coid.ends_with("-4"), "only order 4 goes over REST: {coid}");
+    json(
+        StatusCode::OK,
+        format!(
+            r#"{{"symbol":"BTCUSDT","orderId":44,"orderListId":-1,"clientOrderId":"{coid}","transactTime":1,"status":"NEW"}}"#
+        ),
+    )
+}
+
+async fn ws_rest_query(headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let q = q.unwrap_or_default();
+    if let Some(r) = verify_signed(&headers, &q) {
+        return r;
+    }
+    let coid = param(&q, "origClientOrderId")
+        .unwrap_or_default()
+        .to_string();
+    if coid.ends_with("-3") {
+        json(
+            StatusCode::OK,
+            format!(
+                r#"{{"symbol":"BTCUSDT","orderId":33,"orderListId":-1,"clientOrderId":"{coid}","status":"NEW","side":"BUY"}}"#
+            ),
+        )
+    } else {
+        json(
+            StatusCode::BAD_REQUEST,
+            r#"{"code":-2013,"msg":"Order does not exist."}"#.into(),
+        )
+    }
 }
 
 #[tokio::test]
-async fn user_stream_reports_fills_cancels_dedups_acks_and_reconnects() {
-    let srv = Arc::new(UsSrv::default());
+async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
+    let srv = Arc::new(WsSrv::default());
     let app = Router::new()
-        .route("/api/v3/userDataStream", post(us_create).put(us_keepalive))
-        .route("/ws/{key}", get(us_ws))
+        .route(
+            "/ws-api/v3",
+            get(
+                |ws: WebSocketUpgrade, State(s): State<Arc<WsSrv>>| async move {
+                    ws.on_upgrade(move |socket| ws_api_conn(socket, s))
+                },
+            ),
+        )
+        .route("/api/v3/order", post(ws_rest_post).get(ws_rest_query))
         .with_state(srv.clone());
     let addr = serve(app).await;
     let rest = BinanceRest::new(
@@ -703,58 +804,163 @@ async fn user_stream_reports_fills_cancels_dedups_acks_and_reconnects() {
         Duration::from_secs(5),
     )
     .unwrap();
+    let usage = peregrine_engine::risk::VenueUsage::shared();
     let (exec_tx, exec_rx) = crossbeam_channel::unbounded::<ExecReport>();
     let ledger = Arc::new(ExecLedger::default());
-    assert!(ledger.first_outcome(ClientOrderId { run: 0xa, seq: 2 })); // gateway acked pga-2
-    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let reconnected = Arc::new(tokio::sync::Notify::new());
+    let mut cfg = WsApiConfig::new(format!("ws://{addr}/ws-api/v3"));
+    // Long enough a gap after the drop for order 4 to find the connection down.
+    cfg.reconnect_min = Duration::from_millis(800);
+    cfg.reconnect_max = Duration::from_millis(800);
+    cfg.on_reconnect = Some(reconnected.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut cfg = UserStreamConfig::new(format!("ws://{addr}"));
-    cfg.keepalive_every = Duration::from_millis(100);
-    cfg.reconnect_min = Duration::from_millis(20);
-    let task = tokio::spawn(run_user_stream(
-        cfg,
-        rest,
-        registry(),
+    let (api, task) = spawn_ws_api(
+        WsApiParts {
+            cfg,
+            auth: WsAuth {
+                api_key: Secret::new(KEY),
+                signer: Arc::new(ApiKeySigner::hmac(SECRET.as_bytes())),
+                clock_offset_ms: rest.clock_offset(),
+            },
+            instruments: registry(),
+            exec_tx: exec_tx.clone(),
+            ledger: ledger.clone(),
+            usage: Some(usage.clone()),
+        },
+        stop_rx,
+    );
+    let mut ready = api.ready();
+    tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut signer = BinanceSigner::new(registry(), &creds(), 5000).ws_api(Some(Secret::new(KEY)));
+    let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
+    let gw_cfg = GatewayConfig {
+        query_attempts: 20,
+        query_backoff: Duration::from_millis(50),
+        ..GatewayConfig::default()
+    };
+    let gateway = tokio::spawn(run_gateway(
+        OrderTransport::ws_api(rest, api.clone(), Some(Secret::new(KEY))),
+        gw_rx,
         exec_tx,
         ledger,
-        ready_tx,
-        stop_rx,
+        gw_cfg,
     ));
-    tokio::time::timeout(Duration::from_secs(5), ready_rx.wait_for(|r| *r))
+    let now = || peregrine_engine::clock::Clock::wall_ms();
+    let collect = |want: usize| {
+        let exec_rx = exec_rx.clone();
+        async move {
+            let mut got: Vec<ExecReport> = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while got.len() < want {
+                assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+                got.extend(exec_rx.try_iter());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            got
+        }
+    };
+    for seq in [1, 2] {
+        gw_tx
+            .send(signer.sign_new(&order(seq), now()).unwrap())
+            .unwrap();
+    }
+    let first = collect(3).await;
+    // Order 3 goes out, the connection drops with it in flight.
+    gw_tx
+        .send(signer.sign_new(&order(3), now()).unwrap())
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| !*r))
+        .await
+        .unwrap()
+        .unwrap();
+    // While the connection is down, order 4 goes over REST.
+    gw_tx
+        .send(signer.sign_new(&order(4), now()).unwrap())
+        .unwrap();
+    let second = collect(2).await;
+    // Back up: resubscribed, reconciliation notified; a cancel over the WebSocket API.
+    tokio::time::timeout(Duration::from_secs(5), reconnected.notified())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+    gw_tx
+        .send(
+            signer
+                .sign_cancel(
+                    ClientOrderId { run: 0xa, seq: 1 },
+                    InstrumentId(0),
+                    Side::Buy,
+                    now(),
+                )
+                .unwrap(),
+        )
+        .unwrap();
+    let third = collect(1).await;
+    drop(gw_tx);
+    let stats = tokio::time::timeout(Duration::from_secs(10), gateway)
+        .await
+        .unwrap()
+        .unwrap();
+    stop_tx.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()
         .unwrap();
 
-    let mut reports: Vec<ExecReport> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !reports.iter().any(|r| r.kind == ExecKind::Cancelled) {
-        assert!(tokio::time::Instant::now() < deadline, "{reports:?}");
-        reports.extend(exec_rx.try_iter());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Keep the second connection up long enough for a keepalive.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    stop_tx.send_replace(true);
-    let stats = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!*ready_rx.borrow());
-    reports.extend(exec_rx.try_iter());
-    let kinds: Vec<(u32, &ExecKind)> = reports
-        .iter()
-        .map(|r| (r.client_order_id.seq, &r.kind))
-        .collect();
-    assert_eq!(kinds.len(), 3, "{kinds:?}");
-    assert_eq!(kinds[0], (1, &ExecKind::Ack { venue_order_id: 77 }));
-    assert!(
-        matches!(kinds[1], (1, ExecKind::Fill(f)) if f.leaves_qty == dec!(1.5) && f.is_maker && f.trade_id == 9)
-    );
-    assert_eq!(kinds[2], (1, &ExecKind::Cancelled));
-    assert!(reports.iter().all(|r| r.side == Side::Sell));
+    let all: Vec<ExecReport> = first.into_iter().chain(second).chain(third).collect();
+    let by_seq = |seq: u32| -> Vec<&ExecKind> {
+        all.iter()
+            .filter(|r| r.client_order_id.seq == seq)
+            .map(|r| &r.kind)
+            .collect()
+    };
+    let one = by_seq(1);
+    assert_eq!(one.len(), 3, "{one:?}");
     assert_eq!(
-        (stats.deduplicated, stats.malformed, stats.reconnects),
-        (1, 1, 1)
+        one[0],
+        &ExecKind::Ack { venue_order_id: 11 },
+        "one ack, not two"
     );
-    assert!(srv.keepalives.load(Ordering::SeqCst) >= 1);
+    assert!(matches!(one[1], ExecKind::Fill(f) if f.trade_id == 77 && f.qty == dec!(0.5)));
+    assert_eq!(one[2], &ExecKind::Cancelled);
+    assert_eq!(
+        by_seq(2),
+        [&ExecKind::Rejected {
+            code: -1013,
+            reason: "Filter failure: LOT_SIZE".into()
+        }]
+    );
+    assert_eq!(
+        by_seq(3),
+        [&ExecKind::Ack { venue_order_id: 33 }],
+        "in flight at the drop: resolved by order.status"
+    );
+    assert_eq!(
+        by_seq(4),
+        [&ExecKind::Ack { venue_order_id: 44 }],
+        "REST fallback"
+    );
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!(srv.bad_signatures.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        srv.subscribes.load(Ordering::SeqCst),
+        2,
+        "resubscribed after the reconnect"
+    );
+    assert_eq!(srv.places.load(Ordering::SeqCst), 3);
+    assert_eq!(srv.rest_posts.load(Ordering::SeqCst), 1);
+    assert_eq!((stats.unknown_outcomes, stats.rest_fallbacks), (1, 1));
+    assert!(stats.via_ws_api >= 3, "{stats:?}");
+    let wall = u64::try_from(now()).unwrap();
+    assert_eq!(
+        usage.count(peregrine_engine::risk::UsageKind::WeightPerMinute, wall),
+        42,
+        "rateLimits fed the shared budget"
+    );
 }

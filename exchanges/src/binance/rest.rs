@@ -1,7 +1,8 @@
 //! [`BinanceRest`]: Binance spot's REST API (or the simulator's, which speaks the same).
 //!
-//! Never logs the API key, the secret or a listen key; errors carry no URL (a signed query or a
-//! listen key could be in it).
+//! Never logs the API key or the secret; errors carry no URL (a signed query could be in it).
+//! Signs with the shared [`ApiKeySigner`] (HMAC or Ed25519) and feeds the venue's usage
+//! headers (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`) into the shared [`VenueUsage`].
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,19 +11,20 @@ use std::time::Duration;
 
 use peregrine_engine::clock::Clock;
 use peregrine_engine::gateway::{HttpMethod, SignedOrder};
-use peregrine_engine::secret::{ApiCredentials, Secret};
+use peregrine_engine::risk::{UsageKind, VenueUsage};
+use peregrine_engine::secret::ApiCredentials;
 use peregrine_engine::types::{Price, Qty, Side};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::depth::DepthSnapshot;
-use super::sign;
+use super::sign::ApiKeySigner;
 
 /// Binance's "unknown order" error codes (`-2013` query, `-2011` cancel).
 pub const ORDER_DOES_NOT_EXIST: i64 = -2013;
 
-/// A REST failure. Never contains a key, a secret, a listen key or a URL.
+/// A REST failure. Never contains a key, a secret or a URL.
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
     /// The request could not be sent (connection refused, DNS, TLS): it certainly had no effect.
@@ -147,9 +149,11 @@ pub struct BinanceRest {
     http: reqwest::Client,
     base: Arc<str>,
     credentials: ApiCredentials,
+    signer: Arc<ApiKeySigner>,
     recv_window_ms: u64,
     /// Server time minus local wall time, ms.
     offset_ms: Arc<AtomicI64>,
+    usage: Option<Arc<VenueUsage>>,
 }
 
 impl fmt::Debug for BinanceRest {
@@ -185,10 +189,34 @@ impl BinanceRest {
         Ok(Self {
             http,
             base: Arc::from(base_url.trim_end_matches('/')),
+            signer: Arc::new(ApiKeySigner::hmac(credentials.secret.expose().as_bytes())),
             credentials,
             recv_window_ms,
             offset_ms: Arc::new(AtomicI64::new(0)),
+            usage: None,
         })
+    }
+
+    /// Signs with `signer` (e.g. an Ed25519 key) instead of the HMAC secret.
+    pub fn with_signer(mut self, signer: Arc<ApiKeySigner>) -> Self {
+        self.signer = signer;
+        self
+    }
+
+    /// Feeds the venue's usage headers into `usage` (the shared rate budget).
+    pub fn with_usage(mut self, usage: Arc<VenueUsage>) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// The request signer (shared with the order signer and the WebSocket API).
+    pub fn signer(&self) -> &Arc<ApiKeySigner> {
+        &self.signer
+    }
+
+    /// The `recvWindow` sent with signed requests, ms.
+    pub fn recv_window_ms(&self) -> u64 {
+        self.recv_window_ms
     }
 
     /// The base URL.
@@ -262,36 +290,6 @@ impl BinanceRest {
         parse_depth_snapshot(&body)
     }
 
-    /// `POST /api/v3/userDataStream`: a listen key for the user data stream.
-    pub async fn create_listen_key(&self) -> Result<Secret, RestError> {
-        #[derive(Deserialize)]
-        struct K {
-            #[serde(rename = "listenKey")]
-            listen_key: String,
-        }
-        let body = self
-            .send(reqwest::Method::POST, "/api/v3/userDataStream", "", None)
-            .await?;
-        let k: K = serde_json::from_str(&body).map_err(|e| RestError::Decode(e.to_string()))?;
-        Ok(Secret::new(k.listen_key))
-    }
-
-    /// `PUT /api/v3/userDataStream?listenKey=..`: keeps a listen key alive (every 30 min).
-    pub async fn keepalive_listen_key(&self, listen_key: &Secret) -> Result<(), RestError> {
-        let q = format!("listenKey={}", listen_key.expose());
-        self.send(reqwest::Method::PUT, "/api/v3/userDataStream", &q, None)
-            .await
-            .map(|_| ())
-    }
-
-    /// `DELETE /api/v3/userDataStream?listenKey=..`.
-    pub async fn close_listen_key(&self, listen_key: &Secret) -> Result<(), RestError> {
-        let q = format!("listenKey={}", listen_key.expose());
-        self.send(reqwest::Method::DELETE, "/api/v3/userDataStream", &q, None)
-            .await
-            .map(|_| ())
-    }
-
     /// `GET /api/v3/order` (signed) by our client order id. An order the venue does not know is
     /// `Err(RestError::Api { code: ORDER_DOES_NOT_EXIST, .. })`.
     pub async fn query_order(
@@ -306,6 +304,13 @@ impl BinanceRest {
             )
             .await?;
         parse_order_status(&body)
+    }
+
+    /// `DELETE /api/v3/openOrders?symbol=..` (signed): cancels every open order of the symbol.
+    pub async fn cancel_open_orders(&self, symbol: &str) -> Result<String, RestError> {
+        let q = self.signed_query(&format!("symbol={symbol}"));
+        self.send(reqwest::Method::DELETE, "/api/v3/openOrders", &q, None)
+            .await
     }
 
     /// `GET /api/v3/openOrders?symbol=..` (signed): the venue's open orders of the symbol.
@@ -446,13 +451,7 @@ impl BinanceRest {
         ));
         let payload_len = q.len();
         q.push_str("&signature=");
-        let mut sig = String::with_capacity(64);
-        sign::sign_into(
-            self.credentials.secret.expose().as_bytes(),
-            &q.as_bytes()[..payload_len],
-            &mut sig,
-        );
-        q.push_str(&sig);
+        self.signer.append_url_signature(&mut q, payload_len);
         q
     }
 
@@ -527,6 +526,9 @@ impl BinanceRest {
         let status = resp.status().as_u16();
         let retry_after = retry_after(resp.headers());
         let used_weight = used_weight(resp.headers());
+        if let Some(u) = &self.usage {
+            record_usage_headers(u, resp.headers());
+        }
         let text = resp.text().await.map_err(RestError::from_reqwest)?;
         if (200..300).contains(&status) {
             return Ok(text);
@@ -563,6 +565,22 @@ fn truncate(s: &str) -> String {
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(RETRY_AFTER)?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Feeds `X-MBX-USED-WEIGHT-1M` and `X-MBX-ORDER-COUNT-10S` into `usage` (now).
+fn record_usage_headers(usage: &VenueUsage, h: &HeaderMap) {
+    let now = u64::try_from(Clock::wall_ms()).unwrap_or(0);
+    let num = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(n) = num("x-mbx-used-weight-1m") {
+        usage.report(UsageKind::WeightPerMinute, n, 0, now);
+    }
+    if let Some(n) = num("x-mbx-order-count-10s") {
+        usage.report(UsageKind::OrdersPer10s, n, 0, now);
+    }
 }
 
 fn used_weight(h: &HeaderMap) -> Option<String> {

@@ -1,27 +1,46 @@
 //! [`BinanceSigner`]: builds and signs Binance spot order requests on the core thread.
+//!
+//! Two wire forms, chosen at construction:
+//! - REST ([`BinanceSigner::new`], [`BinanceSigner::with_key`]): `k=v&..&signature=..` for
+//!   `POST`/`DELETE /api/v3/order`.
+//! - WebSocket API ([`BinanceSigner::ws_api`]): the JSON `params` object of `order.place` /
+//!   `order.cancel`. With an HMAC key it carries `apiKey` and a `signature` over the
+//!   parameters sorted by name; on a `session.logon` session (Ed25519 keys) both are left out,
+//!   as Binance documents, so only the `timestamp` is "signed" and no signature is computed.
+//!   The transport wraps it into `{"id":..,"method":..,"params":<these bytes>}`.
 
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
 use peregrine_engine::gateway::{HttpMethod, OrderSigner, SignError, SignedAction, SignedOrder};
 use peregrine_engine::order::{ClientOrderId, OrderRequest, OrderType, TimeInForce};
-use peregrine_engine::secret::ApiCredentials;
+use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use rust_decimal::Decimal;
-use sha2::Sha256;
+
+use super::sign::ApiKeySigner;
 
 /// Path of Binance spot's order endpoint (new: `POST`, cancel: `DELETE`, query: `GET`).
 pub const ORDER_PATH: &str = "/api/v3/order";
 
-/// Builds and signs `POST /api/v3/order` and `DELETE /api/v3/order` parameter strings.
+/// Which wire form the signer produces.
+#[derive(Clone)]
+enum Form {
+    Rest,
+    /// WebSocket API params; `Some(key)`: per-request `apiKey` + `signature`.
+    WsApi(Option<Secret>),
+}
+
+/// Builds and signs new-order and cancel requests (see the module docs for the two forms).
 ///
-/// No I/O. The HMAC key schedule is computed once at construction and cloned per request; the
-/// only allocation per request is the returned parameter string (sized up front).
+/// No I/O. The key schedule is computed once at construction; the only allocation per
+/// request is the returned parameter string (sized up front), plus the sorted signature
+/// payload in the HMAC WebSocket API form.
 pub struct BinanceSigner {
     instruments: Arc<Instruments>,
-    mac: Hmac<Sha256>,
+    key: ApiKeySigner,
+    form: Form,
     recv_window_ms: u64,
     /// Venue time minus local time, ms, shared with [`super::rest::BinanceRest`] (which
     /// measures it); added to every `timestamp`.
@@ -32,26 +51,51 @@ impl fmt::Debug for BinanceSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BinanceSigner")
             .field("instruments", &self.instruments.len())
-            .field("secret", &"[redacted]")
+            .field("key", &self.key)
+            .field(
+                "form",
+                &match self.form {
+                    Form::Rest => "rest",
+                    Form::WsApi(Some(_)) => "ws_api (signed requests)",
+                    Form::WsApi(None) => "ws_api (session)",
+                },
+            )
             .field("recv_window_ms", &self.recv_window_ms)
             .finish()
     }
 }
 
 impl BinanceSigner {
-    /// A signer for `instruments` (venue symbols are taken from their specs), signing with
-    /// `credentials.secret` and sending `recvWindow=recv_window_ms`.
+    /// A REST-form signer for `instruments` (venue symbols are taken from their specs),
+    /// signing with the HMAC secret `credentials.secret` and sending `recvWindow=recv_window_ms`.
     pub fn new(
         instruments: Arc<Instruments>,
         credentials: &ApiCredentials,
         recv_window_ms: u64,
     ) -> Self {
+        Self::with_key(
+            instruments,
+            ApiKeySigner::hmac(credentials.secret.expose().as_bytes()),
+            recv_window_ms,
+        )
+    }
+
+    /// A REST-form signer with any key type.
+    pub fn with_key(instruments: Arc<Instruments>, key: ApiKeySigner, recv_window_ms: u64) -> Self {
         Self {
             instruments,
-            mac: keyed(credentials.secret.expose().as_bytes()),
+            key,
+            form: Form::Rest,
             recv_window_ms,
             clock_offset_ms: None,
         }
+    }
+
+    /// Switches to the WebSocket API form. `api_key`: `Some` to sign each request (HMAC keys),
+    /// `None` on a `session.logon` session (Ed25519 keys).
+    pub fn ws_api(mut self, api_key: Option<Secret>) -> Self {
+        self.form = Form::WsApi(api_key);
+        self
     }
 
     /// Applies the venue clock offset measured by the REST client (see
@@ -77,32 +121,79 @@ impl BinanceSigner {
         Ok(&self.instruments.spec(id).venue_symbol)
     }
 
+    /// REST form: appends `&signature=..` (percent-encoded for Ed25519).
     fn finish(&self, mut params: String) -> String {
-        let mut mac = self.mac.clone();
-        mac.update(params.as_bytes());
-        let digest = mac.finalize().into_bytes();
+        let len = params.len();
         params.push_str("&signature=");
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for b in digest {
-            params.push(HEX[(b >> 4) as usize] as char);
-            params.push(HEX[(b & 0xf) as usize] as char);
-        }
+        self.key.append_url_signature(&mut params, len);
         params
     }
-}
 
-fn keyed(secret: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length, so this cannot fail; keep a total function anyway.
-    match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable_hmac(),
+    /// WebSocket API form: `fields` are (name, value, quoted) in alphabetical order of name.
+    fn ws_params(&self, fields: &[(&str, &str, bool)], cap: usize) -> String {
+        let mut p = String::with_capacity(cap + 160);
+        p.push('{');
+        let signed = match &self.form {
+            Form::WsApi(Some(k)) => Some(k),
+            _ => None,
+        };
+        if let Some(k) = signed {
+            p.push_str("\"apiKey\":\"");
+            push_json_str(&mut p, k.expose());
+            p.push_str("\",");
+        }
+        for (i, (name, value, quoted)) in fields.iter().enumerate() {
+            if i > 0 {
+                p.push(',');
+            }
+            p.push('"');
+            p.push_str(name);
+            p.push_str("\":");
+            if *quoted {
+                p.push('"');
+                push_json_str(&mut p, value);
+                p.push('"');
+            } else {
+                p.push_str(value);
+            }
+        }
+        if let Some(k) = signed {
+            // Binance: all params but `signature`, sorted by name, as `k=v&k=v`; `apiKey`
+            // sorts before every order parameter.
+            let mut payload = String::with_capacity(cap + 80);
+            payload.push_str("apiKey=");
+            payload.push_str(k.expose());
+            for (name, value, _) in fields {
+                payload.push('&');
+                payload.push_str(name);
+                payload.push('=');
+                payload.push_str(value);
+            }
+            p.push_str(",\"signature\":\"");
+            self.key.sign_into(payload.as_bytes(), &mut p);
+            p.push('"');
+        }
+        p.push('}');
+        p
     }
 }
 
-#[cold]
-fn unreachable_hmac() -> Hmac<Sha256> {
-    // `new_from_slice` only fails for fixed-size-key MACs; HMAC accepts any length.
-    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default())
+/// Appends `s` as JSON string content (escaping quotes, backslashes and control characters).
+fn push_json_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 /// Writes `d` without exponent and without trailing zeros (`1.500` -> `1.5`, `100` -> `100`).
@@ -119,11 +210,18 @@ fn check_positive(d: Decimal, what: &'static str) -> Result<(), SignError> {
     }
 }
 
-impl OrderSigner for BinanceSigner {
-    /// `symbol, side, type (LIMIT | MARKET | LIMIT_MAKER for post-only), timeInForce (plain
-    /// LIMIT only), quantity, price (limit only), newClientOrderId, newOrderRespType=RESULT,
-    /// recvWindow, timestamp`, then `signature`.
-    fn sign_new(&mut self, req: &OrderRequest, wall_ms: i64) -> Result<SignedOrder, SignError> {
+/// The order fields of a new order, validated.
+struct NewFields<'a> {
+    symbol: &'a str,
+    side: &'static str,
+    kind: &'static str,
+    tif: Option<&'static str>,
+    qty: String,
+    price: Option<String>,
+}
+
+impl BinanceSigner {
+    fn new_fields<'a>(&'a self, req: &OrderRequest) -> Result<NewFields<'a>, SignError> {
         let it = &req.intent;
         let symbol = self.symbol(it.instrument)?;
         if it.reduce_only {
@@ -132,52 +230,119 @@ impl OrderSigner for BinanceSigner {
             ));
         }
         check_positive(it.qty, "quantity must be positive")?;
-        let mut p = String::with_capacity(256);
-        p.push_str("symbol=");
-        p.push_str(symbol);
-        p.push_str(match it.side {
-            Side::Buy => "&side=BUY",
-            Side::Sell => "&side=SELL",
-        });
-        match it.order_type {
+        let (kind, tif) = match it.order_type {
             OrderType::Market => {
                 if it.post_only {
                     return Err(SignError::Unsupported("a market order cannot be post-only"));
                 }
-                p.push_str("&type=MARKET");
+                ("MARKET", None)
             }
             OrderType::Limit if it.post_only => {
                 if it.tif != TimeInForce::Gtc {
                     return Err(SignError::Unsupported("post-only orders must be GTC"));
                 }
-                p.push_str("&type=LIMIT_MAKER");
+                ("LIMIT_MAKER", None)
             }
-            OrderType::Limit => {
-                p.push_str("&type=LIMIT&timeInForce=");
-                p.push_str(match it.tif {
+            OrderType::Limit => (
+                "LIMIT",
+                Some(match it.tif {
                     TimeInForce::Gtc => "GTC",
                     TimeInForce::Ioc => "IOC",
                     TimeInForce::Fok => "FOK",
-                });
-            }
-        }
-        p.push_str("&quantity=");
-        push_decimal(&mut p, it.qty);
-        if it.order_type == OrderType::Limit {
+                }),
+            ),
+        };
+        let mut qty = String::with_capacity(24);
+        push_decimal(&mut qty, it.qty);
+        let price = if it.order_type == OrderType::Limit {
             let price = it
                 .price
                 .ok_or(SignError::Unsupported("limit order without a price"))?;
             check_positive(price, "price must be positive")?;
-            p.push_str("&price=");
+            let mut p = String::with_capacity(24);
             push_decimal(&mut p, price);
-        }
-        let _ = write!(
-            p,
-            "&newClientOrderId={}&newOrderRespType=RESULT&recvWindow={}&timestamp={}",
-            req.client_order_id,
-            self.recv_window_ms,
-            self.venue_ms(wall_ms)
-        );
+            Some(p)
+        } else {
+            None
+        };
+        Ok(NewFields {
+            symbol,
+            side: match it.side {
+                Side::Buy => "BUY",
+                Side::Sell => "SELL",
+            },
+            kind,
+            tif,
+            qty,
+            price,
+        })
+    }
+}
+
+impl OrderSigner for BinanceSigner {
+    /// `symbol, side, type (LIMIT | MARKET | LIMIT_MAKER for post-only), timeInForce (plain
+    /// LIMIT only), quantity, price (limit only), newClientOrderId, newOrderRespType=RESULT,
+    /// recvWindow, timestamp`, then `signature` (REST); the same fields as JSON `params` in
+    /// the WebSocket API form.
+    fn sign_new(&mut self, req: &OrderRequest, wall_ms: i64) -> Result<SignedOrder, SignError> {
+        let f = self.new_fields(req)?;
+        let ts = self.venue_ms(wall_ms);
+        let params = match self.form {
+            Form::Rest => {
+                let mut p = String::with_capacity(256);
+                p.push_str("symbol=");
+                p.push_str(f.symbol);
+                p.push_str("&side=");
+                p.push_str(f.side);
+                p.push_str("&type=");
+                p.push_str(f.kind);
+                if let Some(tif) = f.tif {
+                    p.push_str("&timeInForce=");
+                    p.push_str(tif);
+                }
+                p.push_str("&quantity=");
+                p.push_str(&f.qty);
+                if let Some(price) = &f.price {
+                    p.push_str("&price=");
+                    p.push_str(price);
+                }
+                let _ = write!(
+                    p,
+                    "&newClientOrderId={}&newOrderRespType=RESULT&recvWindow={}&timestamp={ts}",
+                    req.client_order_id, self.recv_window_ms
+                );
+                self.finish(p)
+            }
+            Form::WsApi(_) => {
+                let coid = req.client_order_id.to_string();
+                let recv = self.recv_window_ms.to_string();
+                let ts = ts.to_string();
+                let mut fields: [(&str, &str, bool); 10] = [("", "", false); 10];
+                let mut n = 0;
+                // Alphabetical: newClientOrderId, newOrderRespType, price, quantity,
+                // recvWindow, side, symbol, timeInForce, timestamp, type.
+                let mut push = |k, v, q| {
+                    fields[n] = (k, v, q);
+                    n += 1;
+                };
+                push("newClientOrderId", coid.as_str(), true);
+                push("newOrderRespType", "RESULT", true);
+                if let Some(price) = &f.price {
+                    push("price", price.as_str(), true);
+                }
+                push("quantity", f.qty.as_str(), true);
+                push("recvWindow", recv.as_str(), false);
+                push("side", f.side, true);
+                push("symbol", f.symbol, true);
+                if let Some(tif) = f.tif {
+                    push("timeInForce", tif, true);
+                }
+                push("timestamp", ts.as_str(), false);
+                push("type", f.kind, true);
+                self.ws_params(&fields[..n], 200)
+            }
+        };
+        let it = &req.intent;
         Ok(SignedOrder {
             action: SignedAction::New,
             client_order_id: req.client_order_id,
@@ -185,12 +350,12 @@ impl OrderSigner for BinanceSigner {
             side: it.side,
             method: HttpMethod::Post,
             path: ORDER_PATH,
-            params: self.finish(p),
+            params,
             origin_recv_ns: it.origin_recv_ns,
         })
     }
 
-    /// `symbol, origClientOrderId, recvWindow, timestamp`, then `signature`.
+    /// `symbol, origClientOrderId, recvWindow, timestamp`, then `signature` (or the JSON form).
     fn sign_cancel(
         &mut self,
         client_order_id: ClientOrderId,
@@ -200,12 +365,31 @@ impl OrderSigner for BinanceSigner {
     ) -> Result<SignedOrder, SignError> {
         let wall_ms = self.venue_ms(wall_ms);
         let symbol = self.symbol(instrument)?;
-        let mut p = String::with_capacity(192);
-        let _ = write!(
-            p,
-            "symbol={symbol}&origClientOrderId={client_order_id}&recvWindow={}&timestamp={wall_ms}",
-            self.recv_window_ms
-        );
+        let params = match self.form {
+            Form::Rest => {
+                let mut p = String::with_capacity(192);
+                let _ = write!(
+                    p,
+                    "symbol={symbol}&origClientOrderId={client_order_id}&recvWindow={}&timestamp={wall_ms}",
+                    self.recv_window_ms
+                );
+                self.finish(p)
+            }
+            Form::WsApi(_) => {
+                let coid = client_order_id.to_string();
+                let recv = self.recv_window_ms.to_string();
+                let ts = wall_ms.to_string();
+                self.ws_params(
+                    &[
+                        ("origClientOrderId", coid.as_str(), true),
+                        ("recvWindow", recv.as_str(), false),
+                        ("symbol", symbol, true),
+                        ("timestamp", ts.as_str(), false),
+                    ],
+                    120,
+                )
+            }
+        };
         Ok(SignedOrder {
             action: SignedAction::Cancel,
             client_order_id,
@@ -213,7 +397,7 @@ impl OrderSigner for BinanceSigner {
             side,
             method: HttpMethod::Delete,
             path: ORDER_PATH,
-            params: self.finish(p),
+            params,
             origin_recv_ns: 0,
         })
     }
@@ -224,13 +408,45 @@ pub fn split_signature(params: &str) -> Option<(&str, &str)> {
     params.rsplit_once("&signature=")
 }
 
-/// The value of `key` in a `k=v&k=v` parameter string.
+/// The value of `key` in a `k=v&k=v` parameter string, or in a flat JSON params object (the
+/// WebSocket API form; string or number values).
 pub fn param<'a>(params: &'a str, key: &str) -> Option<&'a str> {
+    if params.starts_with('{') {
+        return json_param(params, key);
+    }
     params.split('&').find_map(|kv| {
         kv.split_once('=')
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v)
     })
+}
+
+/// `key`'s value in a flat JSON object whose values are strings without escapes or numbers
+/// (what [`BinanceSigner`] writes).
+fn json_param<'a>(params: &'a str, key: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(at) = params[from..].find('"') {
+        let start = from + at + 1;
+        let end = start + params[start..].find('"')?;
+        let name = &params[start..end];
+        let rest = params[end + 1..].strip_prefix(':')?;
+        let value_start = end + 2;
+        let (value, next) = if let Some(v) = rest.strip_prefix('"') {
+            let len = v.find('"')?;
+            (&v[..len], value_start + 1 + len + 1)
+        } else {
+            let len = rest.find([',', '}']).unwrap_or(rest.len());
+            (&rest[..len], value_start + len)
+        };
+        if name == key {
+            return Some(value);
+        }
+        from = next;
+        if from >= params.len() {
+            break;
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -399,5 +615,111 @@ mod tests {
         );
         assert!(sign::verify(b"topsecret", payload.as_bytes(), sig));
         assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn ws_api_form_reproduces_binance_documented_hmac_request() {
+        // web-socket-api.md "SIGNED request example (HMAC)": the documented params and key.
+        let s = signer(DOC_SECRET).ws_api(Some(Secret::new(
+            "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        )));
+        let p = s.ws_params(
+            &[
+                ("newOrderRespType", "ACK", true),
+                ("price", "52000.00", true),
+                ("quantity", "0.01000000", true),
+                ("recvWindow", "100", false),
+                ("side", "SELL", true),
+                ("symbol", "BTCUSDT", true),
+                ("timeInForce", "GTC", true),
+                ("timestamp", "1645423376532", false),
+                ("type", "LIMIT", true),
+            ],
+            200,
+        );
+        let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(
+            v["signature"],
+            "cc15477742bd704c29492d96c7ead9414dfd8e0ec4a00f947bb5bb454ddbd08a"
+        );
+        assert_eq!(v["recvWindow"], 100);
+        assert_eq!(v["price"], "52000.00");
+        assert_eq!(param(&p, "timestamp"), Some("1645423376532"));
+        assert_eq!(param(&p, "symbol"), Some("BTCUSDT"));
+    }
+
+    #[test]
+    fn ws_api_new_and_cancel_forms() {
+        let key = Secret::new("KEY");
+        let mut s = signer("x").ws_api(Some(key.clone()));
+        let o = s
+            .sign_new(
+                &request(OrderType::Limit, TimeInForce::Ioc, false),
+                1700000000000,
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&o.params).unwrap();
+        assert_eq!(v["apiKey"], "KEY");
+        assert_eq!(v["newClientOrderId"], "pgabc-7");
+        assert_eq!(v["timeInForce"], "IOC");
+        assert_eq!(
+            (v["price"].as_str(), v["quantity"].as_str()),
+            (Some("0.1"), Some("1"))
+        );
+        assert_eq!(v["timestamp"], 1700000000000i64);
+        let payload = "apiKey=KEY&newClientOrderId=pgabc-7&newOrderRespType=RESULT&price=0.1&quantity=1\
+                       &recvWindow=5000&side=BUY&symbol=LTCBTC&timeInForce=IOC&timestamp=1700000000000&type=LIMIT";
+        assert!(sign::verify(
+            b"x",
+            payload.as_bytes(),
+            v["signature"].as_str().unwrap()
+        ));
+        let c = s
+            .sign_cancel(
+                ClientOrderId { run: 1, seq: 2 },
+                InstrumentId(0),
+                Side::Sell,
+                5,
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&c.params).unwrap();
+        assert_eq!(v["origClientOrderId"], "pg1-2");
+        assert!(sign::verify(
+            b"x",
+            b"apiKey=KEY&origClientOrderId=pg1-2&recvWindow=5000&symbol=LTCBTC&timestamp=5",
+            v["signature"].as_str().unwrap()
+        ));
+        // A session.logon session (Ed25519): no apiKey, no signature.
+        let mut s = signer("x").ws_api(None);
+        let o = s
+            .sign_new(&request(OrderType::Market, TimeInForce::Gtc, false), 9)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&o.params).unwrap();
+        assert!(v.get("apiKey").is_none() && v.get("signature").is_none());
+        assert_eq!((v["type"].as_str(), v.get("price")), (Some("MARKET"), None));
+        assert!(!format!("{s:?}").contains('x'.to_string().repeat(2).as_str()));
+    }
+
+    #[test]
+    fn ed25519_rest_form_is_url_encoded_and_verifies() {
+        let key = crate::binance::sign::ApiKeySigner::ed25519_from_pem(
+            crate::binance::sign::tests::RFC8410_PEM,
+        )
+        .unwrap();
+        let mut r = Instruments::new();
+        r.intern(
+            InstrumentSpec::from_canonical("binance", "LTC-BTC", dec!(0.000001), dec!(0.01))
+                .unwrap(),
+        );
+        let mut s = BinanceSigner::with_key(Arc::new(r), key.clone(), 5000);
+        let o = s
+            .sign_new(&request(OrderType::Limit, TimeInForce::Gtc, false), 1)
+            .unwrap();
+        let (payload, sig) = split_signature(&o.params).unwrap();
+        let sig = sig
+            .replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "=");
+        assert!(key.verify(payload.as_bytes(), &sig));
     }
 }

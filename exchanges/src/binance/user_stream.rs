@@ -1,28 +1,16 @@
-//! The user data stream: our orders' `executionReport`s as [`ExecReport`]s.
+//! User Data Stream events: our orders' `executionReport`s as [`ExecReport`]s.
 //!
-//! This is the only source of fills, cancels and expiries (see [`super::gateway`]). It must be
-//! connected before the engine sends its first order: [`run_user_stream`] flips its `ready`
-//! watch to `true` once the socket is open (and back to `false` while reconnecting), so the
-//! wiring can `ready_rx.wait_for(|r| *r).await` before starting the core loop.
+//! The events arrive on the WebSocket API connection ([`super::ws_api`], subscribed with
+//! `userDataStream.subscribe[.signature]`; Binance retired listen keys on 2026-02-20). They
+//! are the only source of fills, cancels and expiries (see [`super::gateway`]).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
-use peregrine_engine::clock::Clock;
-use peregrine_engine::gateway::ExecSender;
 use peregrine_engine::order::{ClientOrderId, ExecKind, ExecReport, FillInfo};
 use peregrine_engine::types::{Instruments, Side};
 use serde::Deserialize;
-use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::backoff::Backoff;
-use super::ledger::ExecLedger;
 use super::normalize::{decimal, NormalizeError};
-use super::rest::BinanceRest;
 
-/// What one user-stream message was.
+/// What one User Data Stream event was.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserEvent {
     /// A report about one of our orders.
@@ -34,8 +22,10 @@ pub enum UserEvent {
     Skipped,
     /// Another event (`outboundAccountPosition`, `balanceUpdate`, ...).
     Other,
-    /// `listenKeyExpired`: the stream is dead; reconnect with a new key.
-    ListenKeyExpired,
+    /// `eventStreamTerminated`: the venue ended the subscription; resubscribe.
+    StreamTerminated,
+    /// `serverShutdown`: the WebSocket API server is going away; reconnect.
+    ServerShutdown,
 }
 
 /// Why a user-stream message could not be read.
@@ -101,7 +91,8 @@ pub fn parse_user_event(
         serde_json::from_str(text).map_err(|e| UserStreamError::Malformed(e.to_string()))?;
     match head.e {
         "executionReport" => {}
-        "listenKeyExpired" => return Ok(UserEvent::ListenKeyExpired),
+        "eventStreamTerminated" => return Ok(UserEvent::StreamTerminated),
+        "serverShutdown" => return Ok(UserEvent::ServerShutdown),
         _ => return Ok(UserEvent::Other),
     }
     let r: RawExecutionReport<'_> =
@@ -172,208 +163,6 @@ pub fn parse_user_event(
         kind,
         recv_ns,
     }))
-}
-
-/// User-stream tuning.
-#[derive(Debug, Clone)]
-pub struct UserStreamConfig {
-    /// Websocket base, e.g. `wss://stream.binance.com:9443` or the simulator's `ws://127.0.0.1:PORT`.
-    pub ws_base: String,
-    /// Listen-key keepalive period (Binance: keys expire after 60 min; ping every 30).
-    pub keepalive_every: Duration,
-    /// First reconnect delay; doubles up to `reconnect_max`, with jitter.
-    pub reconnect_min: Duration,
-    /// Longest reconnect delay.
-    pub reconnect_max: Duration,
-    /// We send a ping this often (the stream can be quiet for hours).
-    pub ping_interval: Duration,
-    /// No frame (event, ping or pong) for this long means the connection is dead.
-    pub idle_timeout: Duration,
-    /// Notified after every REconnect (not the first connect), so reconciliation can look for
-    /// what was missed while disconnected.
-    pub on_reconnect: Option<Arc<tokio::sync::Notify>>,
-}
-
-impl UserStreamConfig {
-    /// Defaults for `ws_base`: keepalive every 30 min, reconnect 250 ms .. 30 s, ping every
-    /// 20 s, idle timeout 60 s.
-    pub fn new(ws_base: impl Into<String>) -> Self {
-        Self {
-            ws_base: ws_base.into(),
-            keepalive_every: Duration::from_secs(30 * 60),
-            reconnect_min: Duration::from_millis(250),
-            reconnect_max: Duration::from_secs(30),
-            ping_interval: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(60),
-            on_reconnect: None,
-        }
-    }
-}
-
-/// Counters returned by [`run_user_stream`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserStreamStats {
-    /// Text messages received.
-    pub messages: u64,
-    /// Reports sent to the engine.
-    pub reports: u64,
-    /// Acks/rejects not sent because the gateway had already reported them.
-    pub deduplicated: u64,
-    /// Unreadable messages.
-    pub malformed: u64,
-    /// Reconnections after the first connection.
-    pub reconnects: u64,
-}
-
-/// Runs the user data stream until `shutdown` becomes `true` (or the engine's exec receiver is
-/// gone): creates a listen key, connects `{ws_base}/ws/<listenKey>`, sends [`ExecReport`]s to
-/// `exec_tx` (Ack/Rejected through `ledger`), keeps the key alive, reconnects with backoff
-/// (new key) on any drop. `ready` is `true` exactly while connected.
-pub async fn run_user_stream(
-    cfg: UserStreamConfig,
-    rest: BinanceRest,
-    instruments: Arc<Instruments>,
-    exec_tx: ExecSender,
-    ledger: Arc<ExecLedger>,
-    ready: watch::Sender<bool>,
-    mut shutdown: watch::Receiver<bool>,
-) -> UserStreamStats {
-    let mut stats = UserStreamStats::default();
-    let mut backoff = Backoff::new(cfg.reconnect_min, cfg.reconnect_max);
-    let mut connected_before = false;
-    let base = cfg.ws_base.trim_end_matches('/').to_string();
-    'outer: while !*shutdown.borrow() {
-        let key = match rest.create_listen_key().await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(error = %e, "binance user stream: cannot create a listen key");
-                if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        let url = format!("{base}/ws/{}", key.expose());
-        let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => ws,
-            Err(e) => {
-                tracing::warn!(error = %e, "binance user stream: connect failed");
-                if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        drop(url);
-        if connected_before {
-            stats.reconnects += 1;
-            if let Some(n) = &cfg.on_reconnect {
-                n.notify_one();
-            }
-        }
-        connected_before = true;
-        ready.send_replace(true);
-        tracing::info!("binance user stream connected");
-        let mut keepalive = tokio::time::interval_at(
-            tokio::time::Instant::now() + cfg.keepalive_every,
-            cfg.keepalive_every,
-        );
-        let start = tokio::time::Instant::now();
-        let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
-        let idle = tokio::time::sleep(cfg.idle_timeout);
-        tokio::pin!(idle);
-        loop {
-            tokio::select! {
-                _ = ping.tick() => {
-                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
-                        tracing::warn!(error = %e, "binance user stream: ping failed");
-                        break;
-                    }
-                }
-                () = &mut idle => {
-                    tracing::warn!(timeout = ?cfg.idle_timeout, "binance user stream: silent; reconnecting");
-                    break;
-                }
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        let _ = ws.close(None).await;
-                        break 'outer;
-                    }
-                }
-                _ = keepalive.tick() => {
-                    if let Err(e) = rest.keepalive_listen_key(&key).await {
-                        tracing::warn!(error = %e, "binance user stream: listen key keepalive failed");
-                    }
-                }
-                msg = ws.next() => {
-                    let recv_ns = Clock::now_ns();
-                    idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
-                    match msg {
-                        Some(Ok(Message::Text(text))) => {
-                            stats.messages += 1;
-                            backoff.reset();
-                            match parse_user_event(text.as_str(), &instruments, recv_ns) {
-                                Ok(UserEvent::Exec(report)) => {
-                                    let dedup = matches!(report.kind, ExecKind::Ack { .. } | ExecKind::Rejected { .. });
-                                    if dedup && !ledger.first_outcome(report.client_order_id) {
-                                        stats.deduplicated += 1;
-                                        continue;
-                                    }
-                                    if exec_tx.send(report).is_err() {
-                                        tracing::error!("exec report receiver is gone; stopping the user stream");
-                                        break 'outer;
-                                    }
-                                    stats.reports += 1;
-                                }
-                                Ok(UserEvent::ListenKeyExpired) => {
-                                    tracing::warn!("binance user stream: listen key expired; reconnecting");
-                                    break;
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    stats.malformed += 1;
-                                    tracing::warn!(error = %e, "binance user stream: malformed message");
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Ping(_))) => {
-                            // tungstenite queued the pong; push it out now.
-                            let _ = ws.flush().await;
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            tracing::warn!(?frame, "binance user stream closed by the server");
-                            break;
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => {
-                            tracing::warn!(error = %e, "binance user stream error");
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-            }
-        }
-        ready.send_replace(false);
-        if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
-            break;
-        }
-    }
-    ready.send_replace(false);
-    stats
-}
-
-/// Sleeps `d`; true if shutdown was requested meanwhile.
-pub(crate) async fn wait_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    let stop = tokio::select! {
-        _ = tokio::time::sleep(d) => None,
-        // Ok: shutdown requested; Err: the sender is gone, which also means stop.
-        _ = shutdown.wait_for(|s| *s) => Some(true),
-    };
-    stop.unwrap_or_else(|| *shutdown.borrow())
 }
 
 #[cfg(test)]
@@ -463,8 +252,8 @@ mod tests {
         let other = r#"{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}"#;
         assert_eq!(parse_user_event(other, &reg, 0), Ok(UserEvent::Other));
         assert_eq!(
-            parse_user_event(r#"{"e":"listenKeyExpired","E":1,"listenKey":"x"}"#, &reg, 0),
-            Ok(UserEvent::ListenKeyExpired)
+            parse_user_event(r#"{"e":"eventStreamTerminated","E":1}"#, &reg, 0),
+            Ok(UserEvent::StreamTerminated)
         );
         assert!(matches!(
             parse_user_event("nope", &reg, 0),
