@@ -88,11 +88,13 @@ max_position = "0.004"
 url = "sqlite://{db}"
 batch_size = 64
 batch_age_ms = 20
+spool_dir = "{spool}"
 "#,
         ema = ema.display(),
         maker = dir.join("maker.rhai").display(),
         oversize = dir.join("oversize.rhai").display(),
         db = dir.join("e2e.db").display(),
+        spool = dir.join("spool").display(),
     );
     Config::parse(&text, Path::new("e2e.toml")).expect("valid test config")
 }

@@ -40,6 +40,8 @@ const HEADER: usize = 16;
 const MAX_RECORD: usize = 1 << 20;
 /// Name of the committed-offset file.
 const COMMITTED: &str = "committed";
+/// The file whose exclusive lock marks the directory as in use by one spool.
+const LOCK: &str = "LOCK";
 
 /// When the spool forces its appends to stable storage (`fdatasync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,9 +91,34 @@ pub enum SpoolError {
         /// Underlying I/O error.
         source: std::io::Error,
     },
+    /// Another spool (another engine process, or another one in this process) holds the
+    /// directory: two writers would replay each other's records into their databases.
+    #[error("spool directory {dir} is in use by another engine (its LOCK file is held); give each engine its own sink.spool_dir")]
+    Locked {
+        /// The spool directory.
+        dir: String,
+    },
     /// An event could not be serialized (should not happen for plain rows).
     #[error("encoding a spool record: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+/// Takes the directory's exclusive lock, or says that another spool holds it.
+fn lock_dir(dir: &Path) -> Result<File, SpoolError> {
+    let path = dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
+            dir: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
@@ -126,6 +153,8 @@ struct Segment {
 /// An open spool (see the module docs). Owned by the sink thread.
 #[derive(Debug)]
 pub struct Spool {
+    /// Held for the spool's lifetime (released on drop, or by the OS when the process dies).
+    _lock: File,
     cfg: SpoolConfig,
     /// Closed segments, oldest first.
     closed: VecDeque<Segment>,
@@ -149,6 +178,7 @@ impl Spool {
     /// New appends go to a fresh segment.
     pub fn open(cfg: SpoolConfig) -> Result<(Self, Recovered), SpoolError> {
         std::fs::create_dir_all(&cfg.dir).map_err(io_err(&cfg.dir))?;
+        let lock = lock_dir(&cfg.dir)?;
         let committed_path = cfg.dir.join(COMMITTED);
         let committed = match std::fs::read_to_string(&committed_path) {
             Ok(s) => match s.trim().parse::<u64>() {
@@ -200,6 +230,7 @@ impl Spool {
         }
         Ok((
             Self {
+                _lock: lock,
                 cfg,
                 closed,
                 active,
@@ -480,6 +511,19 @@ fn read_segment(
 mod tests {
     use super::*;
     use crate::events::RiskEventRow;
+
+    #[test]
+    fn a_directory_held_by_one_spool_is_refused_to_another_until_it_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = Spool::open(SpoolConfig::new(dir.path())).unwrap();
+        match Spool::open(SpoolConfig::new(dir.path())) {
+            Err(SpoolError::Locked { dir: d }) => assert_eq!(d, dir.path().display().to_string()),
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("a second spool opened a held directory"),
+        }
+        drop(first);
+        Spool::open(SpoolConfig::new(dir.path())).expect("free again after drop");
+    }
 
     fn ev(i: u32) -> SinkEvent {
         SinkEvent::Risk(RiskEventRow {

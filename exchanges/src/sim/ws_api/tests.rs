@@ -953,7 +953,10 @@ async fn ed25519_session_logon_subscribe_and_session_orders() {
         .await;
     assert_eq!(code(&v), -4056, "{v}");
     let mut bad = signed(json!({}), Signer::Ed25519);
-    bad["timestamp"] = json!(now() - 1);
+    // Tamper with the signed timestamp itself (one ms earlier), not with a fresh clock read,
+    // which can equal the signed value.
+    let signed_ts = bad["timestamp"].as_i64().expect("signed timestamp");
+    bad["timestamp"] = json!(signed_ts - 1);
     assert_eq!(code(&c.call("session.logon", bad).await), -1022);
     let stale = signed(json!({"timestamp": now() - 60_000}), Signer::Ed25519);
     assert_eq!(code(&c.call("session.logon", stale).await), -1021);
