@@ -76,12 +76,14 @@ kill_switch_file = "{kill}"
 url = "sqlite://{db}"
 batch_size = 16
 batch_age_ms = 10
+spool_dir = "{spool}"
 "#,
         ws = sim.ws_base_url(),
         rest = sim.rest_base_url(),
         script = dir.path().join("s.rhai").display(),
         kill = dir.path().join("KILL").display(),
         db = dir.path().join("k.db").display(),
+        spool = dir.path().join("spool").display(),
     );
     let cfg = Config::parse(&text, Path::new("kill.toml")).expect("valid config");
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -65,6 +65,7 @@ max_position = "0.004"
 url = "sqlite://{db}"
 batch_size = 64
 batch_age_ms = 20
+spool_dir = "{spool}"
 [tuning]
 latency_window_s = 1
 {tuning}
@@ -75,6 +76,7 @@ listen = "127.0.0.1:{port}"
         ema = ema.display(),
         rester = dir.join("rester.rhai").display(),
         db = dir.join("m.db").display(),
+        spool = dir.join("spool").display(),
     );
     Config::parse(&text, Path::new("metrics.toml")).expect("valid test config")
 }
