@@ -14,7 +14,7 @@ pub mod num;
 pub mod protocol;
 #[cfg(test)]
 pub(crate) mod testutil;
-mod time;
+pub(crate) mod time;
 
 use std::fmt;
 

@@ -177,6 +177,19 @@ impl TimeCache {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (`m` 1..=12, `d` 1..=31); the one
+/// calendar conversion of the crate (RFC 3339 times here, the simulator's kline buckets).
+#[inline]
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,13 +254,7 @@ mod tests {
             }
             nanos = num(20..19 + rest.len())? * 10i64.pow(10 - rest.len() as u32);
         }
-        let yy = if mo <= 2 { y - 1 } else { y };
-        let era = yy.div_euclid(400);
-        let yoe = yy - era * 400;
-        let mp = (mo + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = days_from_civil(y, mo, d);
         // (Checked here: the original overflowed past 2262.)
         (days * 86_400 + h * 3_600 + mi * 60 + sec)
             .checked_mul(1_000_000_000)?
