@@ -1,4 +1,5 @@
-//! Native, incremental indicators for strategies: O(1) per update, with a warm-up flag.
+//! Native, incremental indicators for strategies: O(1) per update (CCI: O(period)), with a
+//! warm-up flag.
 //!
 //! Indicator values are statistics, not money: they are computed in `f64`. Prices enter
 //! exactly and orders are always priced in `Decimal`.
@@ -6,15 +7,27 @@
 //! Definitions follow TA-Lib unless a type's docs say otherwise. Windows are rings allocated
 //! once; running sums are recomputed from the window every `period` updates so that
 //! floating-point drift stays bounded (amortized O(1)).
+//!
+//! `reference_tests` checks every indicator against values computed independently of this
+//! code (TA-Lib's C library, or numpy from the textbook definition where TA-Lib has none):
+//! `engine/tests/indicators/`.
 
 use std::collections::VecDeque;
 
+mod channels;
+mod directional;
 mod more;
+mod stochastic;
+mod volume;
 
+pub use channels::{Donchian, Keltner, Supertrend};
+pub use directional::Adx;
 pub use more::{
-    cross, Atr, Bollinger, Cross, Extreme, Highest, Lowest, Macd, Roc, Rsi, StdDev, Stochastic,
+    cross, Atr, Bollinger, Cross, Extreme, Highest, Lowest, Macd, MacdSeeding, Roc, Rsi, StdDev,
     Vwap, Wma,
 };
+pub use stochastic::{Stoch, StochF};
+pub use volume::{Cci, Obv};
 
 /// Exponential moving average, seeded with the simple average of the first `period` inputs
 /// (TA-Lib's default), smoothing `2 / (period + 1)`.
@@ -128,5 +141,7 @@ impl Sma {
     }
 }
 
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Ema, Sma};
+use super::Ema;
 
 /// Weighted moving average (TA-Lib `WMA`): weights 1..=period, newest heaviest, divided by
 /// `period * (period + 1) / 2`. Kept with a running plain sum and a running weighted sum.
@@ -276,34 +276,78 @@ impl Rsi {
     }
 }
 
+/// How [`Macd`] seeds its fast EMA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MacdSeeding {
+    /// Each EMA is seeded with the SMA of its own first inputs (see [`Ema`]): the fast EMA
+    /// starts at the first input. The default.
+    #[default]
+    Own,
+    /// As TA-Lib `MACD`: the fast EMA is seeded with the SMA of the `fast` inputs that end where
+    /// the slow EMA's seed ends, so both EMAs start on the same input. Values equal TA-Lib's
+    /// from the first one on; with [`MacdSeeding::Own`] they differ for the first few hundred
+    /// inputs and converge after.
+    TaLib,
+}
+
 /// MACD: `macd = EMA(fast) − EMA(slow)`, `signal = EMA(signal)` of the MACD line, `hist =
-/// macd − signal`. Each EMA is seeded with the SMA of its own first inputs (see [`Ema`]); the
-/// signal EMA starts with the first MACD value, i.e. once the slow EMA is ready. (TA-Lib
-/// instead delays the fast EMA so that both start together; its values differ during the
-/// first few hundred inputs and converge after.)
+/// macd − signal`. The signal EMA starts with the first MACD value, i.e. once the slow EMA is
+/// ready; the fast EMA's seed is chosen by [`MacdSeeding`].
 #[derive(Clone, Debug)]
 pub struct Macd {
     fast: Ema,
     slow: Ema,
     signal: Ema,
     macd: f64,
+    seeding: MacdSeeding,
+    /// With [`MacdSeeding::TaLib`]: the last `fast` inputs until the slow EMA is ready.
+    warmup: VecDeque<f64>,
 }
 
 impl Macd {
-    /// A new MACD (usual periods: 12, 26, 9).
+    /// A new MACD seeded as [`MacdSeeding::Own`] (usual periods: 12, 26, 9).
     pub fn new(fast: usize, slow: usize, signal: usize) -> Self {
+        Self::with_seeding(fast, slow, signal, MacdSeeding::Own)
+    }
+
+    /// A new MACD with the given seeding of its fast EMA.
+    pub fn with_seeding(fast: usize, slow: usize, signal: usize, seeding: MacdSeeding) -> Self {
+        let fast = Ema::new(fast);
+        let warmup = match seeding {
+            MacdSeeding::Own => VecDeque::new(),
+            MacdSeeding::TaLib => VecDeque::with_capacity(fast.period()),
+        };
         Self {
-            fast: Ema::new(fast),
+            fast,
             slow: Ema::new(slow),
             signal: Ema::new(signal),
             macd: f64::NAN,
+            seeding,
+            warmup,
         }
     }
 
     /// Feeds one value; returns the MACD line (NaN until the slow EMA is ready).
     pub fn update(&mut self, x: f64) -> f64 {
-        let f = self.fast.update(x);
         let s = self.slow.update(x);
+        let f = match self.seeding {
+            MacdSeeding::Own => self.fast.update(x),
+            MacdSeeding::TaLib if self.fast.ready() => self.fast.update(x),
+            MacdSeeding::TaLib => {
+                if self.warmup.len() == self.fast.period() {
+                    self.warmup.pop_front();
+                }
+                self.warmup.push_back(x);
+                if !self.slow.ready() {
+                    return self.macd;
+                }
+                let mut f = f64::NAN;
+                for v in self.warmup.drain(..) {
+                    f = self.fast.update(v);
+                }
+                f
+            }
+        };
         if self.slow.ready() {
             self.macd = f - s;
             self.signal.update(self.macd);
@@ -527,59 +571,6 @@ impl Vwap {
     /// Starts a new session.
     pub fn reset(&mut self) {
         *self = Self::default();
-    }
-}
-
-/// Fast stochastic oscillator (TA-Lib `STOCHF` with an SMA %D): %K = 100 × (close − lowest
-/// low) / (highest high − lowest low) over `k_period` bars (0 when the range is 0, as TA-Lib),
-/// %D = SMA(`d_period`) of %K.
-#[derive(Clone, Debug)]
-pub struct Stochastic {
-    high: Highest,
-    low: Lowest,
-    d: Sma,
-    k: f64,
-}
-
-impl Stochastic {
-    /// A new stochastic (usual periods: 14, 3).
-    pub fn new(k_period: usize, d_period: usize) -> Self {
-        Self {
-            high: Highest::new(k_period),
-            low: Lowest::new(k_period),
-            d: Sma::new(d_period),
-            k: f64::NAN,
-        }
-    }
-
-    /// Feeds one bar; returns %K (NaN until `k_period` bars were seen).
-    pub fn update(&mut self, high: f64, low: f64, close: f64) -> f64 {
-        let hh = self.high.update(high);
-        let ll = self.low.update(low);
-        if self.high.ready() {
-            self.k = if hh > ll {
-                100.0 * (close - ll) / (hh - ll)
-            } else {
-                0.0
-            };
-            self.d.update(self.k);
-        }
-        self.k
-    }
-
-    /// %K.
-    pub fn k(&self) -> f64 {
-        self.k
-    }
-
-    /// %D (NaN until ready).
-    pub fn d(&self) -> f64 {
-        self.d.value()
-    }
-
-    /// True once %D is ready.
-    pub fn ready(&self) -> bool {
-        self.d.ready()
     }
 }
 

@@ -244,7 +244,7 @@ fn atr_follows_wilder() {
 #[test]
 fn stochastic_and_vwap_match_direct_formulas() {
     let bs = bars(100);
-    let mut st = Stochastic::new(14, 3);
+    let mut st = StochF::new(14, 3);
     let mut ks = Vec::new();
     for i in 0..bs.len() {
         let k = st.update(bs[i].0, bs[i].1, bs[i].2);
@@ -259,7 +259,7 @@ fn stochastic_and_vwap_match_direct_formulas() {
         assert!(close(k, rk), "{i}");
         ks.push(rk);
         if ks.len() >= 3 {
-            assert!(close(st.d(), mean(&ks[ks.len() - 3..])));
+            assert!(close(st.fastd(), mean(&ks[ks.len() - 3..])));
         }
     }
     let mut v = Vwap::new();

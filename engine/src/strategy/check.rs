@@ -160,9 +160,16 @@ pub(super) fn analyse(
             )
             .collect();
         problems.push(if known.is_empty() {
+            let renamed = RENAMED
+                .iter()
+                .find(|(old, _)| *old == name)
+                .map(|(_, new)| format!("; it was renamed: use {new}"))
+                .unwrap_or_default();
             problem(
                 at,
-                format!("unknown function `{name}`: neither the host nor the script defines it"),
+                format!(
+                    "unknown function `{name}`: neither the host nor the script defines it{renamed}"
+                ),
             )
         } else {
             let mut known = known;
@@ -184,6 +191,13 @@ pub(super) fn analyse(
     });
     (has, problems)
 }
+
+/// Host functions that were renamed, with what replaces them, so that `check` can say so.
+const RENAMED: &[(&str, &str)] = &[(
+    "stochastic",
+    "`stoch(fastk, slowk, slowd)` (slow, TA-Lib STOCH: `.slowk`, `.slowd`) or \
+     `stochf(fastk, fastd)` (fast, TA-Lib STOCHF: `.fastk`, `.fastd`)",
+)];
 
 /// Name -> arities of every function the engine knows (host API and Rhai's packages).
 fn host_functions(engine: &Engine) -> HashMap<String, HashSet<usize>> {

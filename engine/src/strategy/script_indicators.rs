@@ -5,9 +5,14 @@
 //! | `sma(n)`, `ema(n)`, `wma(n)`, `rsi(n)`, `roc(n)`, `highest(n)`, `lowest(n)` | `.update(x)` → value | `.value`, `.ready` |
 //! | `stddev(n)` | `.update(x)` → stddev | `.value`, `.mean`, `.zscore`, `.ready` |
 //! | `bollinger(n, k)` | `.update(x)` → middle | `.upper`, `.middle`, `.lower`, `.stddev`, `.ready` |
-//! | `macd(fast, slow, signal)` | `.update(x)` → MACD line | `.value`, `.signal`, `.hist`, `.ready` |
-//! | `atr(n)` | `.update(high, low, close)` → ATR | `.value`, `.ready` |
-//! | `stochastic(k, d)` | `.update(high, low, close)` → %K | `.k`, `.d`, `.ready` |
+//! | `macd(fast, slow, signal)`, `macd(fast, slow, signal, "talib")` | `.update(x)` → MACD line | `.value`, `.signal`, `.hist`, `.ready` |
+//! | `atr(n)`, `cci(n)`, `adx(n)` | `.update(high, low, close)` → value | `.value`, `.ready` (ADX also `.plus_di`, `.minus_di`) |
+//! | `stoch(fastk, slowk, slowd)` | `.update(high, low, close)` → slow %K | `.slowk`, `.slowd`, `.ready` |
+//! | `stochf(fastk, fastd)` | `.update(high, low, close)` → fast %K | `.fastk`, `.fastd`, `.ready` |
+//! | `keltner(n, atr_n, mult)` | `.update(high, low, close)` → middle | `.upper`, `.middle`, `.lower`, `.ready` |
+//! | `donchian(n)` | `.update(high, low)` → middle | `.upper`, `.middle`, `.lower`, `.ready` |
+//! | `supertrend(n, mult)` | `.update(high, low, close)` → line | `.value`, `.direction` (1 / -1), `.ready` |
+//! | `obv()` | `.update(close, volume)` → OBV | `.value`, `.ready` |
 //! | `vwap()` | `.update(price, volume)` → VWAP | `.value`, `.ready`, `.reset()` |
 //! | `cross()` | `.update(a, b)` → 1 / -1 / 0 | `.above`, `.below` |
 //!
@@ -19,12 +24,29 @@ use rhai::{Dynamic, Engine};
 
 use super::api::{to_f64, RhaiResult};
 use crate::indicators::{
-    cross, Atr, Bollinger, Cross, Ema, Highest, Lowest, Macd, Roc, Rsi, Sma, StdDev, Stochastic,
-    Vwap, Wma,
+    cross, Adx, Atr, Bollinger, Cci, Cross, Donchian, Ema, Highest, Keltner, Lowest, Macd,
+    MacdSeeding, Obv, Roc, Rsi, Sma, StdDev, Stoch, StochF, Supertrend, Vwap, Wma,
 };
 
 fn period(n: i64) -> usize {
     n.clamp(1, 100_000) as usize
+}
+
+/// Registers a bar-input indicator (`update(high, low, close)`) with `value` and `ready`.
+macro_rules! hlc {
+    ($engine:expr, $ty:ty, $name:literal, $ctor:expr) => {
+        $engine
+            .register_type_with_name::<$ty>(stringify!($ty))
+            .register_fn($name, $ctor)
+            .register_fn(
+                "update",
+                |s: &mut $ty, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
+                    Ok(s.update(to_f64(&h)?, to_f64(&l)?, to_f64(&c)?))
+                },
+            )
+            .register_get("value", |s: &mut $ty| s.value())
+            .register_get("ready", |s: &mut $ty| s.ready());
+    };
 }
 
 /// Registers a one-input indicator with `update`, `value` and `ready`.
@@ -76,6 +98,22 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn("macd", |f: i64, s: i64, g: i64| {
             Macd::new(period(f), period(s), period(g))
         })
+        .register_fn(
+            "macd",
+            |f: i64, s: i64, g: i64, seeding: &str| -> RhaiResult<Macd> {
+                let seeding = match seeding {
+                    "talib" => MacdSeeding::TaLib,
+                    "own" => MacdSeeding::Own,
+                    other => {
+                        return Err(format!(
+                            "macd seeding must be \"talib\" or \"own\", not {other:?}"
+                        )
+                        .into())
+                    }
+                };
+                Ok(Macd::with_seeding(period(f), period(s), period(g), seeding))
+            },
+        )
         .register_fn("update", |m: &mut Macd, x: Dynamic| -> RhaiResult<f64> {
             Ok(m.update(to_f64(&x)?))
         })
@@ -84,32 +122,90 @@ pub(super) fn register(engine: &mut Engine) {
         .register_get("hist", |m: &mut Macd| m.hist())
         .register_get("ready", |m: &mut Macd| m.ready());
 
+    hlc!(engine, Atr, "atr", |n: i64| Atr::new(period(n)));
+    hlc!(engine, Cci, "cci", |n: i64| Cci::new(period(n)));
+    hlc!(engine, Adx, "adx", |n: i64| Adx::new(period(n)));
     engine
-        .register_type_with_name::<Atr>("Atr")
-        .register_fn("atr", |n: i64| Atr::new(period(n)))
-        .register_fn(
-            "update",
-            |a: &mut Atr, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
-                Ok(a.update(to_f64(&h)?, to_f64(&l)?, to_f64(&c)?))
-            },
-        )
-        .register_get("value", |a: &mut Atr| a.value())
-        .register_get("ready", |a: &mut Atr| a.ready());
+        .register_get("plus_di", |a: &mut Adx| a.plus_di())
+        .register_get("minus_di", |a: &mut Adx| a.minus_di());
+    hlc!(engine, Supertrend, "supertrend", |n: i64,
+                                            mult: Dynamic|
+     -> RhaiResult<
+        Supertrend,
+    > {
+        Ok(Supertrend::new(period(n), to_f64(&mult)?))
+    });
+    engine.register_get("direction", |s: &mut Supertrend| s.direction());
 
     engine
-        .register_type_with_name::<Stochastic>("Stochastic")
-        .register_fn("stochastic", |k: i64, d: i64| {
-            Stochastic::new(period(k), period(d))
+        .register_type_with_name::<Stoch>("Stoch")
+        .register_fn("stoch", |k: i64, sk: i64, sd: i64| {
+            Stoch::new(period(k), period(sk), period(sd))
         })
         .register_fn(
             "update",
-            |s: &mut Stochastic, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
+            |s: &mut Stoch, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
                 Ok(s.update(to_f64(&h)?, to_f64(&l)?, to_f64(&c)?))
             },
         )
-        .register_get("k", |s: &mut Stochastic| s.k())
-        .register_get("d", |s: &mut Stochastic| s.d())
-        .register_get("ready", |s: &mut Stochastic| s.ready());
+        .register_get("slowk", |s: &mut Stoch| s.slowk())
+        .register_get("slowd", |s: &mut Stoch| s.slowd())
+        .register_get("ready", |s: &mut Stoch| s.ready());
+    engine
+        .register_type_with_name::<StochF>("StochF")
+        .register_fn("stochf", |k: i64, d: i64| StochF::new(period(k), period(d)))
+        .register_fn(
+            "update",
+            |s: &mut StochF, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
+                Ok(s.update(to_f64(&h)?, to_f64(&l)?, to_f64(&c)?))
+            },
+        )
+        .register_get("fastk", |s: &mut StochF| s.fastk())
+        .register_get("fastd", |s: &mut StochF| s.fastd())
+        .register_get("ready", |s: &mut StochF| s.ready());
+
+    engine
+        .register_type_with_name::<Keltner>("Keltner")
+        .register_fn(
+            "keltner",
+            |n: i64, atr_n: i64, mult: Dynamic| -> RhaiResult<Keltner> {
+                Ok(Keltner::new(period(n), period(atr_n), to_f64(&mult)?))
+            },
+        )
+        .register_fn(
+            "update",
+            |k: &mut Keltner, h: Dynamic, l: Dynamic, c: Dynamic| -> RhaiResult<f64> {
+                Ok(k.update(to_f64(&h)?, to_f64(&l)?, to_f64(&c)?))
+            },
+        )
+        .register_get("upper", |k: &mut Keltner| k.upper())
+        .register_get("middle", |k: &mut Keltner| k.middle())
+        .register_get("lower", |k: &mut Keltner| k.lower())
+        .register_get("ready", |k: &mut Keltner| k.ready());
+    engine
+        .register_type_with_name::<Donchian>("Donchian")
+        .register_fn("donchian", |n: i64| Donchian::new(period(n)))
+        .register_fn(
+            "update",
+            |d: &mut Donchian, h: Dynamic, l: Dynamic| -> RhaiResult<f64> {
+                Ok(d.update(to_f64(&h)?, to_f64(&l)?))
+            },
+        )
+        .register_get("upper", |d: &mut Donchian| d.upper())
+        .register_get("middle", |d: &mut Donchian| d.middle())
+        .register_get("lower", |d: &mut Donchian| d.lower())
+        .register_get("ready", |d: &mut Donchian| d.ready());
+    engine
+        .register_type_with_name::<Obv>("Obv")
+        .register_fn("obv", Obv::new)
+        .register_fn(
+            "update",
+            |o: &mut Obv, c: Dynamic, v: Dynamic| -> RhaiResult<f64> {
+                Ok(o.update(to_f64(&c)?, to_f64(&v)?))
+            },
+        )
+        .register_get("value", |o: &mut Obv| o.value())
+        .register_get("ready", |o: &mut Obv| o.ready());
 
     engine
         .register_type_with_name::<Vwap>("Vwap")

@@ -257,3 +257,112 @@ fn ema_cross_goes_long_on_an_up_cross_and_short_on_a_down_cross() {
         (Side::Sell, Some(dec!(80)), dec!(0.02))
     );
 }
+
+#[test]
+fn bar_indicators_are_scriptable_and_agree_with_the_native_types() {
+    use crate::indicators::{Adx, Cci, Donchian, Keltner, Macd, MacdSeeding, Obv, Stoch, StochF};
+    let src = r#"
+        fn on_start() {
+            this.i = [stoch(5, 3, 3), stochf(5, 3), adx(3), cci(4), keltner(4, 3, 2.0),
+                      donchian(4), supertrend(3, 2.5), obv(), macd(3, 6, 2, "talib")];
+        }
+        fn on_trade(t) {
+            let p = t.price;
+            let h = p + 1;
+            let l = p - 1;
+            this.i[0].update(h, l, p);
+            this.i[1].update(h, l, p);
+            this.i[2].update(h, l, p);
+            this.i[3].update(h, l, p);
+            this.i[4].update(h, l, p);
+            this.i[5].update(h, l);
+            this.i[6].update(h, l, p);
+            this.i[7].update(p, t.qty);
+            this.i[8].update(p);
+            if this.i[0].ready && this.i[2].ready && this.i[8].ready {
+                signal("slowk", this.i[0].slowk);
+                signal("slowd", this.i[0].slowd);
+                signal("fastk", this.i[1].fastk);
+                signal("adx", this.i[2].value);
+                signal("plus_di", this.i[2].plus_di);
+                signal("cci", this.i[3].value);
+                signal("kc_upper", this.i[4].upper);
+                signal("dc_lower", this.i[5].lower);
+                signal("st_dir", this.i[6].direction);
+                signal("obv", this.i[7].value);
+                signal("macd_hist", this.i[8].hist);
+            }
+        }
+    "#;
+    let mut h = host(src, Map::new()).unwrap();
+    let prices = [
+        100, 102, 101, 104, 103, 107, 106, 103, 100, 98, 99, 101, 104,
+    ];
+    let mut out = Vec::new();
+    for p in prices {
+        h.on_trade(trade(Decimal::from(p)), 0, 0).unwrap();
+    }
+    h.drain_actions(&mut out);
+    let last: std::collections::HashMap<String, f64> = out
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Signal { name, value, .. } => Some((name.to_string(), *value)),
+            _ => None,
+        })
+        .collect();
+    let (mut st, mut sf, mut adx, mut cci) = (
+        Stoch::new(5, 3, 3),
+        StochF::new(5, 3),
+        Adx::new(3),
+        Cci::new(4),
+    );
+    let (mut kc, mut dc, mut obv) = (Keltner::new(4, 3, 2.0), Donchian::new(4), Obv::new());
+    let mut macd = Macd::with_seeding(3, 6, 2, MacdSeeding::TaLib);
+    for p in prices.map(f64::from) {
+        st.update(p + 1.0, p - 1.0, p);
+        sf.update(p + 1.0, p - 1.0, p);
+        adx.update(p + 1.0, p - 1.0, p);
+        cci.update(p + 1.0, p - 1.0, p);
+        kc.update(p + 1.0, p - 1.0, p);
+        dc.update(p + 1.0, p - 1.0);
+        obv.update(p, 1.0);
+        macd.update(p);
+    }
+    for (name, want) in [
+        ("slowk", st.slowk()),
+        ("slowd", st.slowd()),
+        ("fastk", sf.fastk()),
+        ("adx", adx.value()),
+        ("plus_di", adx.plus_di()),
+        ("cci", cci.value()),
+        ("kc_upper", kc.upper()),
+        ("dc_lower", dc.lower()),
+        ("obv", obv.value()),
+        ("macd_hist", macd.hist()),
+    ] {
+        assert!(!want.is_nan(), "{name} not ready natively");
+        assert_eq!(last[name], want, "{name}");
+    }
+    assert!(last["st_dir"] == 1.0 || last["st_dir"] == -1.0);
+    // A seeding that does not exist is an error at the call.
+    let mut h = host(
+        "fn on_trade(t) { let m = macd(3, 6, 2, \"tradingview\"); }",
+        Map::new(),
+    )
+    .unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("macd seeding must be"), "{msg}");
+}
+
+#[test]
+fn the_renamed_stochastic_is_refused_at_load_with_its_replacements() {
+    let msg = host("fn on_trade(t) { let s = stochastic(14, 3); }", Map::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("unknown function `stochastic`")
+            && msg.contains("stoch(fastk, slowk, slowd)")
+            && msg.contains("stochf(fastk, fastd)"),
+        "{msg}"
+    );
+}
