@@ -305,6 +305,10 @@ fn register_mixed_comparisons(engine: &mut Engine) {
         )*};
     }
     cmp!(<, <=, >, >=, ==, !=);
+    // `to_decimal` for strings (Rhai's own covers the number types), exact: "0.1" is 0.1.
+    engine.register_fn("to_decimal", |s: ImmutableString| -> RhaiResult<Decimal> {
+        to_decimal("to_decimal", &Dynamic::from(s))
+    });
 }
 
 fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {

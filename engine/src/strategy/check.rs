@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
-use super::{error, Callbacks, HostCtx, InstrumentView, OrderIds, StrategyError, CALLBACKS};
+use super::{Callbacks, HostCtx, InstrumentView, OrderIds, StrategyError, CALLBACKS};
 use crate::types::InstrumentId;
 
 /// Functions Rhai resolves itself (keywords), with any number of arguments.
@@ -32,7 +32,7 @@ pub fn check_source(file: &Path, source: &str) -> Vec<StrategyError> {
     let engine = checking_engine();
     match engine.compile(source) {
         Ok(ast) => analyse(&engine, &ast, file, source).1,
-        Err(e) => vec![error::compile(file, &e)],
+        Err(e) => vec![super::diagnose::compile_error(file, source, &e)],
     }
 }
 
@@ -184,6 +184,16 @@ pub(super) fn analyse(
                 ),
             )
         });
+    }
+    for (pos, message) in super::check_types::typed_problems(engine, ast) {
+        let at = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
+        // One problem per place: the name-only arity check may have reported it already.
+        let known = problems.iter().any(
+            |p| matches!(p, StrategyError::Check { line, column, .. } if (*line, *column) == at),
+        );
+        if !known {
+            problems.push(problem(at, message));
+        }
     }
     problems.sort_by_key(|e| match e {
         StrategyError::Check { line, column, .. } => (*line, *column),

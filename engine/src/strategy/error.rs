@@ -88,6 +88,15 @@ pub(super) fn compile(file: &Path, e: &ParseError) -> StrategyError {
     }
 }
 
+/// True if `e` (or the error it wraps) is the per-callback operation limit.
+pub(super) fn is_operation_limit(e: &EvalAltResult) -> bool {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => is_operation_limit(inner),
+        EvalAltResult::ErrorTooManyOperations(_) => true,
+        _ => false,
+    }
+}
+
 pub(super) fn runtime(
     strategy: &str,
     file: &Path,

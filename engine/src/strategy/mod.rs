@@ -9,6 +9,8 @@
 
 mod api;
 mod check;
+mod check_types;
+mod diagnose;
 mod error;
 pub mod params;
 mod reload;
@@ -759,11 +761,42 @@ impl StrategyHost {
                 // The callback is abandoned: whatever it asked for is dropped.
                 self.ctx.borrow_mut().actions.truncate(before);
                 let mut err = error::runtime(&self.ctx.borrow().name, &self.file, name, &e);
-                if let StrategyError::Runtime { line, column, .. } = &mut err {
-                    // Some limits (an empty `loop {}`) carry no position: point at the
+                if let StrategyError::Runtime {
+                    line,
+                    column,
+                    message,
+                    ..
+                } = &mut err
+                {
+                    // The operation limit carries no position: point at the loop that ran
+                    // (or, with several, the first one, naming the others), else at the
                     // callback itself.
                     if *line == 0 {
-                        (*line, *column) = check::fn_position(&self.source, name);
+                        let loops = if error::is_operation_limit(&e) {
+                            diagnose::reachable_loops(&self.ast, &self.source, name)
+                        } else {
+                            Vec::new()
+                        };
+                        match loops.as_slice() {
+                            [] => (*line, *column) = check::fn_position(&self.source, name),
+                            [only] => {
+                                (*line, *column) =
+                                    (only.line().unwrap_or(0), only.position().unwrap_or(0));
+                                message.push_str(" in this loop");
+                            }
+                            [first, ..] => {
+                                (*line, *column) =
+                                    (first.line().unwrap_or(0), first.position().unwrap_or(0));
+                                let lines: Vec<String> = loops
+                                    .iter()
+                                    .filter_map(|p| p.line().map(|l| l.to_string()))
+                                    .collect();
+                                message.push_str(&format!(
+                                    " in one of the loops this callback can run (lines {})",
+                                    lines.join(", ")
+                                ));
+                            }
+                        }
                     }
                 }
                 Err(err)
@@ -799,7 +832,7 @@ fn compile_checked(
 ) -> Result<(AST, Callbacks), StrategyError> {
     let mut ast = engine
         .compile(source)
-        .map_err(|e| error::compile(file, &e))?;
+        .map_err(|e| diagnose::compile_error(file, source, &e))?;
     ast.set_source(file.display().to_string());
     let (has, mut problems) = check::analyse(engine, &ast, file, source);
     if problems.is_empty() {

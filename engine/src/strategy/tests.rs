@@ -366,3 +366,97 @@ fn the_renamed_stochastic_is_refused_at_load_with_its_replacements() {
         "{msg}"
     );
 }
+
+#[test]
+fn errors_point_at_the_mistake() {
+    // The operation limit: at the loop, not at the callback.
+    let src = "fn on_trade(t) {\n    let x = 1;\n    while true {\n        x += 1;\n    }\n}\n";
+    let mut h = host(src, Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("t.rhai:3:5:") && msg.contains("in this loop"),
+        "{msg}"
+    );
+    // Several loops reachable (one in a called function): the first, naming all.
+    let src = "fn spin() {\n    loop { }\n}\nfn on_trade(t) {\n    for i in 0..2 { log(i); }\n    spin();\n}\n";
+    let mut h = host(src, Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("t.rhai:2:5:") && msg.contains("(lines 2, 5)"),
+        "{msg}"
+    );
+    // An unclosed `{`: at the brace, not at the next `fn` or the end of the file.
+    let src = "fn on_trade(t) {\n    if t.price > 1 {\n        log(\"x\");\n    \n}\n\nfn on_quote(q) {\n}\n";
+    let msg = host(src, Map::new()).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("t.rhai:2:20:") && msg.contains("unclosed `{`") && msg.contains("line 5"),
+        "{msg}"
+    );
+    let src = "fn on_trade(t) {\n    if t.price > 1 {\n    }\n";
+    let msg = host(src, Map::new()).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("t.rhai:1:16:") && msg.contains("end of the file"),
+        "{msg}"
+    );
+    // A callback without its parameter: named as such.
+    let msg = host("fn on_bar() {\n    log(b.close);\n}\n", Map::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("t.rhai:1:1:")
+            && msg.contains("callback `on_bar` takes 1 parameter")
+            && msg.contains("fn on_bar(b)"),
+        "{msg}"
+    );
+    // An undefined variable elsewhere stays an undefined variable.
+    let msg = host("fn on_bar(b) {\n    log(c.close);\n}\n", Map::new())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("Undefined variable: c"), "{msg}");
+}
+
+#[test]
+fn check_knows_receiver_types_and_refuses_string_number_comparisons() {
+    let problems = check::check_source(
+        Path::new("t.rhai"),
+        "fn on_start() { this.e = ema(3); }\nfn on_trade(t) {\n    this.e.update(1, 2);\n    let s = sma(2);\n    s.update(1, 2);\n    if t.price == \"1\" || position() > \"0\" { }\n}\n",
+    );
+    let msgs: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(msgs.len(), 4, "{msgs:#?}");
+    assert!(
+        msgs[0].starts_with("t.rhai:3:12:") && msgs[0].contains("`this.e.update` (Ema) takes 1"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].starts_with("t.rhai:5:7:") && msgs[1].contains("`s.update` (Sma) takes 1"),
+        "{}",
+        msgs[1]
+    );
+    assert!(
+        msgs[2].starts_with("t.rhai:6:") && msgs[2].contains("`.price` is a number"),
+        "{}",
+        msgs[2]
+    );
+    assert!(msgs[3].contains("`position()` is a number"), "{}", msgs[3]);
+    // Right arities, numbers compared with numbers, strings with strings: nothing to say; a
+    // name that is also a parameter is not typed by its `let`.
+    let problems = check::check_source(
+        Path::new("t.rhai"),
+        "fn on_start() { this.e = ema(3); let b = bollinger(20, 2.0); b.update(1); }\nfn on_bar(b) { this.e.update(b.close); if b.close > 1 && t_side(\"buy\") == \"buy\" { } }\nfn t_side(s) { s }\n",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    // `to_decimal` reads strings exactly.
+    let mut h = host(
+        "fn on_trade(t) { if t.price == to_decimal(\"100.10\") { market(\"buy\", to_decimal(\"0.1\")); } }",
+        Map::new(),
+    )
+    .unwrap();
+    h.on_trade(trade(dec!(100.1)), 0, 0).unwrap();
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    assert!(
+        matches!(out.as_slice(), [StrategyAction::Place(_, p)] if p.qty == dec!(0.1)),
+        "{out:?}"
+    );
+}
