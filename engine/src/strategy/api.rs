@@ -477,7 +477,16 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     });
     let c = ctx.clone();
     engine.register_fn("param", move |name: &str, default: Dynamic| -> Dynamic {
-        c.borrow().params.get(name).cloned().unwrap_or(default)
+        c.borrow().params.get(name).cloned().unwrap_or_else(|| {
+            // A decimal written as a string is a decimal, as it is when the config sets it.
+            match default
+                .read_lock::<ImmutableString>()
+                .map(|s| Decimal::from_str_exact(s.trim()))
+            {
+                Some(Ok(d)) => Dynamic::from_decimal(d),
+                _ => default,
+            }
+        })
     });
 }
 

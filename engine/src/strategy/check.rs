@@ -185,7 +185,9 @@ pub(super) fn analyse(
             )
         });
     }
-    for (pos, message) in super::check_types::typed_problems(engine, ast) {
+    let typed = super::check_types::typed_problems(engine, ast);
+    let declared = super::declared::check_uses(engine, ast, source);
+    for (pos, message) in typed.into_iter().chain(declared) {
         let at = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
         // One problem per place: the name-only arity check may have reported it already.
         let known = problems.iter().any(

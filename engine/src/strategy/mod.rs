@@ -10,6 +10,7 @@
 mod api;
 mod check;
 mod check_types;
+pub mod declared;
 mod diagnose;
 mod error;
 pub mod params;
@@ -260,6 +261,9 @@ pub struct StrategyHost {
     source_hash: u64,
     /// The running source, to point at a callback when an error has no position of its own.
     source: String,
+    /// The parameters as configured, before a declaring script's `params()` typed them (a
+    /// reloaded version resolves them again against its own declarations).
+    given_params: Map,
 }
 
 impl std::fmt::Debug for StrategyHost {
@@ -419,6 +423,9 @@ impl StrategyHost {
         }));
         let engine = api::build_engine(&ctx, spec.limits);
         let (ast, has) = compile_checked(&engine, spec.file, source)?;
+        let given_params = ctx.borrow().params.clone();
+        let resolved = resolve_params(&engine, &ast, spec.name, spec.file, &given_params)?;
+        ctx.borrow_mut().params = resolved;
         let mut bars = Vec::new();
         for &id in spec.ids {
             for &(label, ns) in spec.timeframes {
@@ -440,6 +447,7 @@ impl StrategyHost {
             bars,
             source_hash: source_hash(source),
             source: source.to_string(),
+            given_params,
         };
         if host.has.on_start {
             host.call("on_start", ())?;
@@ -691,6 +699,9 @@ impl StrategyHost {
     /// the new version has it. On error the old version keeps running.
     pub fn reload(&mut self, source: &str, now_ns: i64) -> Result<(), StrategyError> {
         let (ast, has) = compile_checked(&self.engine, &self.file, source)?;
+        let name = self.ctx.borrow().name.clone();
+        let resolved = resolve_params(&self.engine, &ast, &name, &self.file, &self.given_params)?;
+        self.ctx.borrow_mut().params = resolved;
         self.ast = ast;
         self.has = has;
         self.source_hash = source_hash(source);
@@ -821,6 +832,26 @@ struct HostSpec<'a> {
 fn keep_first(acc: &mut Result<(), StrategyError>, r: Result<(), StrategyError>) {
     if acc.is_ok() {
         *acc = r;
+    }
+}
+
+/// The parameters a script runs with: for a script with `fn params()`, the configured ones
+/// validated and typed against its declarations (see [`declared`]); otherwise as configured.
+fn resolve_params(
+    engine: &Engine,
+    ast: &AST,
+    strategy: &str,
+    file: &Path,
+    given: &Map,
+) -> Result<Map, StrategyError> {
+    let config = |message: String| StrategyError::Config {
+        strategy: strategy.to_string(),
+        message: format!("{}: {message}", file.display()),
+    };
+    match declared::declarations(engine, ast).map_err(config)? {
+        None => Ok(given.clone()),
+        Some(decls) => declared::resolve(&decls, given)
+            .map_err(|(key, message)| config(format!("parameter `{key}`: {message}"))),
     }
 }
 

@@ -78,6 +78,9 @@ pub struct ScriptParams {
     pub uses: Vec<ParamUse>,
     /// Some call names its parameter with a non-literal (then unknown keys cannot be told).
     pub dynamic_names: bool,
+    /// The script's own declarations (`fn params()`, see [`super::declared`]), if it has them:
+    /// then they, not the `param()` calls, say what the config may set.
+    pub declared: Option<Vec<super::declared::ParamDecl>>,
 }
 
 /// A problem of one configured parameter (or a missing one).
@@ -97,8 +100,16 @@ pub fn script_params(file: &Path, source: &str) -> Result<ScriptParams, Strategy
     let ast = engine
         .compile(source)
         .map_err(|e| error::compile(file, &e))?;
+    let declared =
+        super::declared::declarations(&engine, &ast).map_err(|message| StrategyError::Check {
+            file: file.to_path_buf(),
+            line: super::check::fn_position(source, super::declared::DECLARING_FN).0,
+            column: 1,
+            message,
+        })?;
     let mut out = ScriptParams {
         file: file.to_path_buf(),
+        declared,
         ..Default::default()
     };
     ast.walk(&mut |path: &[ASTNode]| {
@@ -141,6 +152,16 @@ fn kind_of(v: &toml::Value) -> Option<ParamKind> {
 /// script's default is a float: decimals are strings).
 pub fn check(params: &BTreeMap<String, toml::Value>, script: &ScriptParams) -> Vec<ParamProblem> {
     let file = script.file.display();
+    if let Some(decls) = &script.declared {
+        return match super::declared::resolve(decls, &super::api::params_to_map(params)) {
+            Ok(_) => Vec::new(),
+            Err((key, message)) => vec![ParamProblem {
+                missing: !params.contains_key(&key),
+                message: format!("{message} (declared in {file}'s params())"),
+                key,
+            }],
+        };
+    }
     let mut problems = Vec::new();
     for (key, value) in params {
         let uses: Vec<&ParamUse> = script.uses.iter().filter(|u| &u.name == key).collect();

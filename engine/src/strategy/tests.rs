@@ -460,3 +460,159 @@ fn check_knows_receiver_types_and_refuses_string_number_comparisons() {
         "{out:?}"
     );
 }
+
+const DECLARING: &str = r#"
+fn params() {
+    #{
+        fast: #{ type: "int", default_value: 8, min: 2, max: 200, doc: "fast EMA period" },
+        k: #{ type: "float", default_value: 2.0, min: 0 },
+        qty: #{ type: "decimal", min: "0.00001" },
+        mode: #{ type: "string", default_value: "taker", choices: ["taker", "maker"] },
+        live: #{ type: "bool", default_value: false },
+    }
+}
+fn on_trade(t) {
+    signal("fast_is_int", if type_of(param("fast")) == "i64" { 1 } else { 0 });
+    signal("k_is_float", if type_of(param("k")) == "f64" { 1 } else { 0 });
+    signal("qty_is_decimal", if type_of(param("qty")) == "decimal" { 1 } else { 0 });
+    signal("k", param("k"));
+}
+"#;
+
+fn declared_host(params: &str) -> Result<StrategyHost, StrategyError> {
+    let p: std::collections::BTreeMap<String, toml::Value> = toml::from_str(params).unwrap();
+    host(DECLARING, params_to_map(&p))
+}
+
+fn signals(h: &mut StrategyHost) -> std::collections::HashMap<String, f64> {
+    h.on_trade(trade(dec!(1)), 0, 0).unwrap();
+    let mut out = Vec::new();
+    h.drain_actions(&mut out);
+    out.iter()
+        .filter_map(|a| match a {
+            StrategyAction::Signal { name, value, .. } => Some((name.to_string(), *value)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn declared_parameters_are_typed_defaulted_and_validated_at_load() {
+    // Config values are converted to the declared type: an integer for a float, a string for a
+    // decimal; defaults fill the rest.
+    let mut h = declared_host("qty = \"0.001\"\nk = 3").unwrap();
+    let s = signals(&mut h);
+    assert_eq!(
+        (
+            s["fast_is_int"],
+            s["k_is_float"],
+            s["qty_is_decimal"],
+            s["k"]
+        ),
+        (1.0, 1.0, 1.0, 3.0)
+    );
+    for (params, want) in [
+        ("", "parameter `qty`: missing parameter"),
+        (
+            "qty = \"0.001\"\nfast = 1",
+            "parameter `fast`: 1 is below the minimum 2",
+        ),
+        (
+            "qty = \"0.001\"\nfast = \"five\"",
+            "parameter `fast`: expects an integer, got the string \"five\"",
+        ),
+        (
+            "qty = 0.001",
+            "parameter `qty`: expects an exact decimal, got a float",
+        ),
+        (
+            "qty = \"0.001\"\nmode = \"fast\"",
+            "parameter `mode`: \"fast\" is not one of [\"taker\", \"maker\"]",
+        ),
+        (
+            "qty = \"0.001\"\nslow = 3",
+            "parameter `slow`: unknown parameter: the script declares fast, k, live, mode, qty",
+        ),
+        (
+            "qty = \"0.001\"\nlive = 1",
+            "parameter `live`: expects true or false",
+        ),
+    ] {
+        let msg = declared_host(params)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains(want), "{params:?}: {msg}");
+    }
+    // The same rules at config load, without running any callback.
+    let script = params::script_params(Path::new("t.rhai"), DECLARING).unwrap();
+    let p: std::collections::BTreeMap<String, toml::Value> =
+        toml::from_str("qty = \"0.001\"\nfast = 500").unwrap();
+    let problems = params::check(&p, &script);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "fast");
+    assert!(
+        problems[0].message.contains("above the maximum 200"),
+        "{:?}",
+        problems[0]
+    );
+    let p: std::collections::BTreeMap<String, toml::Value> = toml::from_str("qty = \"1\"").unwrap();
+    assert!(params::check(&p, &script).is_empty());
+}
+
+#[test]
+fn bad_declarations_and_undeclared_reads_are_errors() {
+    for (decl, want) in [
+        (
+            "#{ n: #{ type: \"integer\" } }",
+            "type \"integer\" is not one of",
+        ),
+        ("#{ n: #{ default_value: 1 } }", "needs a `type`"),
+        (
+            "#{ n: #{ type: \"int\", min: 5, max: 1 } }",
+            "min 5 is above max 1",
+        ),
+        (
+            "#{ n: #{ type: \"int\", default_value: 9, max: 5 } }",
+            "default: 9 is above the maximum 5",
+        ),
+        (
+            "#{ n: #{ type: \"int\", range: 5 } }",
+            "unknown key `range`",
+        ),
+        (
+            "#{ n: #{ type: \"bool\", min: 0 } }",
+            "min/max are for int, float and decimal",
+        ),
+        ("5", "must return a map"),
+    ] {
+        let src = format!("fn params() {{ {decl} }}\nfn on_trade(t) {{ }}\n");
+        let msg = host(&src, Map::new())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains(want), "{decl}: {msg}");
+    }
+    let src = "fn params() { #{ n: #{ type: \"int\", default_value: 3 } } }\nfn on_trade(t) {\n    let a = param(\"m\");\n    let b = param(\"n\", 4);\n}\n";
+    let msgs: Vec<String> = check::check_source(Path::new("t.rhai"), src)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("t.rhai:3:13:") && msgs[0].contains("`m` is not declared"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with("t.rhai:4:13:") && msgs[1].contains("holds its default"),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn an_undeclared_decimal_default_is_a_decimal_as_a_configured_one_is() {
+    let src = "fn on_trade(t) { signal(\"d\", if type_of(param(\"x\", \"5\")) == \"decimal\" { 1 } else { 0 }); signal(\"s\", if type_of(param(\"m\", \"fast\")) == \"string\" { 1 } else { 0 }); }";
+    let mut h = host(src, Map::new()).unwrap();
+    let s = signals(&mut h);
+    assert_eq!((s["d"], s["s"]), (1.0, 1.0));
+}
