@@ -395,9 +395,19 @@ fn run_refuses_a_config_that_would_run_and_do_nothing() {
             "{needle} (line {line}): {stderr}"
         );
     }
-    // A float where the script reads a decimal also names the script line of param().
+    // A float where the script declares a decimal also names the line of its declaration.
     config_with_strategy(dir.path(), &ema, "qty = 0.001");
     let out = run_for(dir.path(), "1s", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ema_cross.rhai:15"), "{stderr}");
+    let declared = std::fs::read_to_string(&ema)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("fn params()"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("ema_cross.rhai:{declared}, fn params()"))
+            && stderr.contains("expects an exact decimal, got a float"),
+        "{stderr}"
+    );
 }

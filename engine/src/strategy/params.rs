@@ -81,6 +81,8 @@ pub struct ScriptParams {
     /// The script's own declarations (`fn params()`, see [`super::declared`]), if it has them:
     /// then they, not the `param()` calls, say what the config may set.
     pub declared: Option<Vec<super::declared::ParamDecl>>,
+    /// 1-based line of `fn params()` (0 without declarations).
+    pub declared_line: usize,
 }
 
 /// A problem of one configured parameter (or a missing one).
@@ -107,9 +109,14 @@ pub fn script_params(file: &Path, source: &str) -> Result<ScriptParams, Strategy
             column: 1,
             message,
         })?;
+    let declared_line = match declared {
+        Some(_) => super::check::fn_position(source, super::declared::DECLARING_FN).0,
+        None => 0,
+    };
     let mut out = ScriptParams {
         file: file.to_path_buf(),
         declared,
+        declared_line,
         ..Default::default()
     };
     ast.walk(&mut |path: &[ASTNode]| {
@@ -157,7 +164,10 @@ pub fn check(params: &BTreeMap<String, toml::Value>, script: &ScriptParams) -> V
             Ok(_) => Vec::new(),
             Err((key, message)) => vec![ParamProblem {
                 missing: !params.contains_key(&key),
-                message: format!("{message} (declared in {file}'s params())"),
+                message: format!(
+                    "{message} (declared in {file}:{}, fn params())",
+                    script.declared_line
+                ),
                 key,
             }],
         };
