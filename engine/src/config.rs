@@ -802,10 +802,21 @@ impl Config {
                 ));
             }
             for sym in &s.instruments {
-                if !self.instruments.iter().any(|x| &x.symbol == sym) {
+                let known = match sym.split_once(':') {
+                    // `venue:SYMBOL`: an instrument of a [[market_data]] venue (market data
+                    // only: orders go to the trading venue).
+                    Some((venue, symbol)) => self.market_data.iter().any(|m| {
+                        m.venue == venue && m.instruments.iter().any(|x| x.symbol == symbol)
+                    }),
+                    None => self.instruments.iter().any(|x| &x.symbol == sym),
+                };
+                if !known {
                     return Err(invalid(
                         format!("strategies[{i}].instruments"),
-                        format!("{sym:?} is not listed in [[instruments]]"),
+                        format!(
+                            "{sym:?} is not listed in [[instruments]] (or, as venue:SYMBOL, in \
+                             a [[market_data]] venue's instruments)"
+                        ),
                     ));
                 }
             }
@@ -922,6 +933,32 @@ url = "sqlite://data/peregrine.db"
             .unwrap_err()
             .to_string();
         assert!(err.contains("risk.max_order_notional"), "{err}");
+    }
+
+    #[test]
+    fn a_strategy_may_list_market_data_instruments_as_venue_symbol() {
+        let with_okx = format!(
+            "{GOOD}\n[[market_data]]\nvenue = \"okx\"\ninstruments = [{{ symbol = \"BTC-USDT\" }}]\n"
+        );
+        let ok = with_okx.replace(
+            "instruments = [\"BTC-USDT\"]",
+            "instruments = [\"BTC-USDT\", \"okx:BTC-USDT\"]",
+        );
+        let cfg = Config::parse(&ok, Path::new("c.toml")).expect("valid");
+        assert_eq!(cfg.strategies[0].instruments[1], "okx:BTC-USDT");
+        for bad in ["okx:ETH-USDT", "bybit:BTC-USDT"] {
+            let text = with_okx.replace(
+                "instruments = [\"BTC-USDT\"]",
+                &format!("instruments = [\"BTC-USDT\", \"{bad}\"]"),
+            );
+            let err = Config::parse(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("strategies[0].instruments") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

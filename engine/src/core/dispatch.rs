@@ -67,8 +67,21 @@ impl Core {
     /// Updates what strategy `i` sees of instrument `id` before one of its callbacks.
     pub(super) fn prepare_host(&mut self, i: usize, id: InstrumentId) {
         let view = self.view_for(i, id);
+        self.strategies[i].host.set_view(id, view);
+        // A strategy of several instruments reads all of them (`position("ETH-USDT")`).
+        let n = self.strategies[i].host.instrument_count();
+        if n > 1 {
+            for k in 0..n {
+                match self.strategies[i].host.instrument_at(k) {
+                    Some(other) if other != id => {
+                        let view = self.view_for(i, other);
+                        self.strategies[i].host.set_view(other, view);
+                    }
+                    _ => {}
+                }
+            }
+        }
         let host = &mut self.strategies[i].host;
-        host.set_view(id, view);
         if host.wants_open_orders() {
             let orders: Vec<OpenOrder> = self
                 .tracker

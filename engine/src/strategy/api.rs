@@ -8,6 +8,11 @@
 //! | `limit(side, price, qty)`, `limit(side, price, qty, opts)` | limit order; returns its id. `opts`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"`, or a map `#{tif: "IOC", post_only: true, reduce_only: true}` |
 //! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
+//!
+//! Every query and `close_position`/`cancel_all` also take an instrument first
+//! (`position("ETH-USDT")`, `book_bids("ETH-USDT", 5)`, `okx:BTC-USDT` for a market-data
+//! venue's) among the strategy's declared `instruments`; orders take `#{symbol: "ETH-USDT"}`
+//! in their options (trading venue only); `instruments()` lists the names.
 //! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; unrealized: at the last trade, else the mid, else `()`) |
 //! | `open_orders()` | array of `#{id, side, price, qty, filled, symbol}` (working, no cancel in flight) |
 //! | `best_bid()`, `best_ask()`, `last_price()` | decimals, or `()` while unknown |
@@ -43,7 +48,7 @@ use rust_decimal::Decimal;
 
 use super::{HostCtx, StrategyAction, StrategyLimits, Timer};
 use crate::order::{OrderIntent, OrderType, TimeInForce};
-use crate::types::{Price, Qty, Side};
+use crate::types::{InstrumentId, Price, Qty, Side};
 
 pub(super) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -121,17 +126,20 @@ fn parse_side(s: &str) -> RhaiResult<Side> {
 }
 
 /// Order options: time in force and flags.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct OrderOpts {
     tif: TimeInForce,
     post_only: bool,
     reduce_only: bool,
+    /// The instrument (`SYMBOL` or `venue:SYMBOL`); `None`: the current event's.
+    symbol: Option<ImmutableString>,
 }
 
 const GTC: OrderOpts = OrderOpts {
     tif: TimeInForce::Gtc,
     post_only: false,
     reduce_only: false,
+    symbol: None,
 };
 
 fn parse_tif(s: &str) -> RhaiResult<OrderOpts> {
@@ -150,6 +158,7 @@ fn parse_tif(s: &str) -> RhaiResult<OrderOpts> {
         tif,
         post_only,
         reduce_only: false,
+        symbol: None,
     })
 }
 
@@ -172,9 +181,16 @@ fn parse_opts(m: &Map) -> RhaiResult<OrderOpts> {
             }
             "post_only" => o.post_only = flag()?,
             "reduce_only" => o.reduce_only = flag()?,
+            "symbol" => {
+                o.symbol = Some(
+                    v.clone()
+                        .into_immutable_string()
+                        .map_err(|t| format!("order option symbol must be a string, got {t}"))?,
+                )
+            }
             other => {
                 return Err(format!(
-                    "unknown order option {other:?} (known: tif, post_only, reduce_only)"
+                    "unknown order option {other:?} (known: tif, post_only, reduce_only, symbol)"
                 )
                 .into())
             }
@@ -217,7 +233,17 @@ fn place(
     let side = parse_side(side)?;
     let qty = to_decimal("quantity", qty)?;
     let mut c = ctx.borrow_mut();
-    let id = c.current;
+    let id = match &opts.symbol {
+        Some(sym) => instrument_named(&c, sym)?,
+        None => c.current,
+    };
+    if c.tradable.get(id.index()) != Some(&true) {
+        return Err(format!(
+            "{} is a market-data instrument: orders go only to the trading venue",
+            instrument_name(&c, id)
+        )
+        .into());
+    }
     let lot = c.lot_sizes.get(id.index()).copied().unwrap_or_default();
     let tick = c.tick_sizes.get(id.index()).copied().unwrap_or_default();
     let price = match price {
@@ -338,14 +364,19 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
             place(&c, side, Some(&price), &qty, parse_opts(&opts)?)
         },
     );
-    let c = ctx.clone();
-    engine.register_fn("close_position", move || -> RhaiResult<Dynamic> {
-        let pos = {
-            let c = c.borrow();
-            c.views
-                .get(c.current.index())
+    fn close(ctx: &Rc<RefCell<HostCtx>>, sym: Option<&str>) -> RhaiResult<Dynamic> {
+        let (pos, symbol) = {
+            let c = ctx.borrow();
+            let id = match sym {
+                Some(s) => instrument_named(&c, s)?,
+                None => c.current,
+            };
+            let pos = c
+                .views
+                .get(id.index())
                 .map(|v| v.position)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (pos, sym.map(ImmutableString::from))
         };
         if pos.is_zero() {
             return Ok(Dynamic::UNIT);
@@ -353,10 +384,15 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
         let side = if pos > Decimal::ZERO { "sell" } else { "buy" };
         let opts = OrderOpts {
             reduce_only: true,
+            symbol,
             ..GTC
         };
-        place(&c, side, None, &Dynamic::from_decimal(pos.abs()), opts).map(Dynamic::from)
-    });
+        place(ctx, side, None, &Dynamic::from_decimal(pos.abs()), opts).map(Dynamic::from)
+    }
+    let c = ctx.clone();
+    engine.register_fn("close_position", move || close(&c, None));
+    let c = ctx.clone();
+    engine.register_fn("close_position", move |sym: &str| close(&c, Some(sym)));
     let c = ctx.clone();
     engine.register_fn("cancel", move |id: &str| -> RhaiResult<()> {
         let id = id
@@ -370,6 +406,13 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
         let mut c = c.borrow_mut();
         let id = c.current;
         c.actions.push(StrategyAction::CancelAll(id));
+    });
+    let c = ctx.clone();
+    engine.register_fn("cancel_all", move |sym: &str| -> RhaiResult<()> {
+        let mut c = c.borrow_mut();
+        let id = instrument_named(&c, sym)?;
+        c.actions.push(StrategyAction::CancelAll(id));
+        Ok(())
     });
     let c = ctx.clone();
     engine.register_fn(
@@ -388,45 +431,110 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     );
 }
 
+/// Resolves `SYMBOL` (the trading venue's instrument first) or `venue:SYMBOL` among the
+/// strategy's own instruments.
+pub(super) fn instrument_named(c: &HostCtx, name: &str) -> RhaiResult<InstrumentId> {
+    let (venue, symbol) = match name.split_once(':') {
+        Some((v, s)) => (Some(v), s),
+        None => (None, name),
+    };
+    let mut best: Option<InstrumentId> = None;
+    for &id in &c.instruments {
+        let i = id.index();
+        let same_symbol = c.symbols.get(i).is_some_and(|s| s.as_str() == symbol);
+        let same_venue = venue.is_none_or(|v| c.venues.get(i).is_some_and(|x| x.as_str() == v));
+        if same_symbol && same_venue && (best.is_none() || c.tradable.get(i) == Some(&true)) {
+            best = Some(id);
+        }
+    }
+    best.ok_or_else(|| {
+        let names: Vec<String> = c
+            .instruments
+            .iter()
+            .map(|id| instrument_name(c, *id))
+            .collect();
+        format!(
+            "{name:?} is not one of this strategy's instruments ({}): list it in the \
+             strategy's `instruments`",
+            names.join(", ")
+        )
+        .into()
+    })
+}
+
+/// How scripts name an instrument: `SYMBOL` on the trading venue, `venue:SYMBOL` elsewhere.
+fn instrument_name(c: &HostCtx, id: InstrumentId) -> String {
+    let i = id.index();
+    let symbol = c.symbols.get(i).map(|s| s.as_str()).unwrap_or_default();
+    if c.tradable.get(i) == Some(&true) {
+        symbol.to_string()
+    } else {
+        format!(
+            "{}:{symbol}",
+            c.venues.get(i).map(|s| s.as_str()).unwrap_or_default()
+        )
+    }
+}
+
 fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     fn view<T>(ctx: &Rc<RefCell<HostCtx>>, f: impl Fn(&super::InstrumentView) -> T) -> T {
         let c = ctx.borrow();
         let v = c.views.get(c.current.index()).copied().unwrap_or_default();
         f(&v)
     }
+    fn view_of<T>(
+        ctx: &Rc<RefCell<HostCtx>>,
+        name: &str,
+        f: impl Fn(&super::InstrumentView) -> T,
+    ) -> RhaiResult<T> {
+        let c = ctx.borrow();
+        let id = instrument_named(&c, name)?;
+        let v = c.views.get(id.index()).copied().unwrap_or_default();
+        Ok(f(&v))
+    }
+    /// Registers `name()` (the instrument of the current event) and `name(symbol)`.
+    macro_rules! query {
+        ($name:literal, $f:expr) => {{
+            let c = ctx.clone();
+            engine.register_fn($name, move || view(&c, $f));
+            let c = ctx.clone();
+            engine.register_fn($name, move |sym: &str| view_of(&c, sym, $f));
+        }};
+    }
+    fn unrealized(v: &super::InstrumentView) -> Dynamic {
+        let mid = match (v.best_bid, v.best_ask) {
+            (Some(b), Some(a)) => Some((b + a) / Decimal::TWO),
+            _ => None,
+        };
+        opt_decimal(v.last_price.or(mid).map(|m| (m - v.avg_price) * v.position))
+    }
+    query!("position", |v: &super::InstrumentView| v.position);
+    query!("avg_price", |v: &super::InstrumentView| v.avg_price);
+    query!("realized_pnl", |v: &super::InstrumentView| v.realized_pnl);
+    query!("unrealized_pnl", unrealized);
+    query!("best_bid", |v: &super::InstrumentView| opt_decimal(
+        v.best_bid
+    ));
+    query!("best_ask", |v: &super::InstrumentView| opt_decimal(
+        v.best_ask
+    ));
+    query!("last_price", |v: &super::InstrumentView| opt_decimal(
+        v.last_price
+    ));
+    query!("open_buy_qty", |v: &super::InstrumentView| v.open_buy_qty);
+    query!("open_sell_qty", |v: &super::InstrumentView| v.open_sell_qty);
     let c = ctx.clone();
-    engine.register_fn("position", move || view(&c, |v| v.position));
-    let c = ctx.clone();
-    engine.register_fn("avg_price", move || view(&c, |v| v.avg_price));
-    let c = ctx.clone();
-    engine.register_fn("realized_pnl", move || view(&c, |v| v.realized_pnl));
-    let c = ctx.clone();
-    engine.register_fn("unrealized_pnl", move || {
-        view(&c, |v| {
-            let mid = match (v.best_bid, v.best_ask) {
-                (Some(b), Some(a)) => Some((b + a) / Decimal::TWO),
-                _ => None,
-            };
-            opt_decimal(v.last_price.or(mid).map(|m| (m - v.avg_price) * v.position))
-        })
-    });
-    let c = ctx.clone();
-    engine.register_fn("best_bid", move || view(&c, |v| opt_decimal(v.best_bid)));
-    let c = ctx.clone();
-    engine.register_fn("best_ask", move || view(&c, |v| opt_decimal(v.best_ask)));
-    let c = ctx.clone();
-    engine.register_fn("last_price", move || {
-        view(&c, |v| opt_decimal(v.last_price))
-    });
-    let c = ctx.clone();
-    engine.register_fn("open_buy_qty", move || view(&c, |v| v.open_buy_qty));
-    let c = ctx.clone();
-    engine.register_fn("open_sell_qty", move || view(&c, |v| v.open_sell_qty));
-    let c = ctx.clone();
-    engine.register_fn("open_orders", move || -> Array {
+    engine.register_fn("instruments", move || -> Array {
         let c = c.borrow();
+        c.instruments
+            .iter()
+            .map(|id| Dynamic::from(instrument_name(&c, *id)))
+            .collect()
+    });
+    fn orders(c: &HostCtx, only: Option<InstrumentId>) -> Array {
         c.open_orders
             .iter()
+            .filter(|o| only.is_none_or(|id| o.instrument == id))
             .map(|o| {
                 let mut m = Map::new();
                 m.insert("id".into(), Dynamic::from(o.id.to_string()));
@@ -434,32 +542,51 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
                 m.insert("price".into(), opt_decimal(o.price));
                 m.insert("qty".into(), Dynamic::from_decimal(o.qty));
                 m.insert("filled".into(), Dynamic::from_decimal(o.filled));
-                let sym = c.symbols.get(o.instrument.index()).cloned();
-                m.insert("symbol".into(), Dynamic::from(sym.unwrap_or_default()));
+                m.insert(
+                    "symbol".into(),
+                    Dynamic::from(instrument_name(c, o.instrument)),
+                );
                 Dynamic::from_map(m)
             })
             .collect()
-    });
+    }
     let c = ctx.clone();
-    engine.register_fn("book_bids", move |n: i64| levels(&c, n, true));
+    engine.register_fn("open_orders", move || orders(&c.borrow(), None));
     let c = ctx.clone();
-    engine.register_fn("book_asks", move |n: i64| levels(&c, n, false));
-    let c = ctx.clone();
-    engine.register_fn("tick_size", move || {
+    engine.register_fn("open_orders", move |sym: &str| -> RhaiResult<Array> {
         let c = c.borrow();
-        c.tick_sizes
-            .get(c.current.index())
-            .copied()
-            .unwrap_or_default()
+        Ok(orders(&c, Some(instrument_named(&c, sym)?)))
     });
-    let c = ctx.clone();
-    engine.register_fn("lot_size", move || {
-        let c = c.borrow();
-        c.lot_sizes
-            .get(c.current.index())
-            .copied()
-            .unwrap_or_default()
-    });
+    for (name, bids) in [("book_bids", true), ("book_asks", false)] {
+        let c = ctx.clone();
+        engine.register_fn(name, move |n: i64| {
+            let id = c.borrow().current;
+            levels(&c, id, n, bids)
+        });
+        let c = ctx.clone();
+        engine.register_fn(name, move |sym: &str, n: i64| -> RhaiResult<Array> {
+            let id = instrument_named(&c.borrow(), sym)?;
+            Ok(levels(&c, id, n, bids))
+        });
+    }
+    /// Registers `name()` and `name(symbol)` for a per-instrument constant.
+    macro_rules! spec {
+        ($name:literal, $field:ident) => {{
+            let c = ctx.clone();
+            engine.register_fn($name, move || {
+                let c = c.borrow();
+                c.$field.get(c.current.index()).copied().unwrap_or_default()
+            });
+            let c = ctx.clone();
+            engine.register_fn($name, move |sym: &str| -> RhaiResult<Decimal> {
+                let c = c.borrow();
+                let id = instrument_named(&c, sym)?;
+                Ok(c.$field.get(id.index()).copied().unwrap_or_default())
+            });
+        }};
+    }
+    spec!("tick_size", tick_sizes);
+    spec!("lot_size", lot_sizes);
     let c = ctx.clone();
     engine.register_fn("symbol", move || {
         let c = c.borrow();
@@ -490,9 +617,9 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     });
 }
 
-fn levels(ctx: &Rc<RefCell<HostCtx>>, n: i64, bids: bool) -> Array {
+fn levels(ctx: &Rc<RefCell<HostCtx>>, id: InstrumentId, n: i64, bids: bool) -> Array {
     let c = ctx.borrow();
-    let Some((b, a)) = c.books.get(c.current.index()) else {
+    let Some((b, a)) = c.books.get(id.index()) else {
         return Array::new();
     };
     let side = if bids { b } else { a };

@@ -43,6 +43,8 @@ pub(super) fn checking_engine() -> Engine {
         name: String::new(),
         instruments: vec![InstrumentId(0)],
         symbols: Vec::new(),
+        venues: Vec::new(),
+        tradable: Vec::new(),
         tick_sizes: Vec::new(),
         lot_sizes: Vec::new(),
         views: vec![InstrumentView::default()],

@@ -170,6 +170,10 @@ pub(crate) struct HostCtx {
     pub name: String,
     pub instruments: Vec<InstrumentId>,
     pub symbols: Vec<ImmutableString>,
+    /// The venue of each registry instrument.
+    pub venues: Vec<ImmutableString>,
+    /// Whether each registry instrument is on the trading venue (orders can go to it).
+    pub tradable: Vec<bool>,
     pub tick_sizes: Vec<Price>,
     pub lot_sizes: Vec<Qty>,
     pub views: Vec<InstrumentView>,
@@ -306,9 +310,12 @@ impl StrategyHost {
         };
         let mut inst = Vec::with_capacity(cfg.instruments.len());
         for sym in &cfg.instruments {
-            let id = instruments
-                .by_symbol(sym)
-                .ok_or_else(|| config_err(format!("unknown instrument {sym:?}")))?;
+            // `SYMBOL` is on the trading venue; `venue:SYMBOL` on a market-data venue.
+            let id = match sym.split_once(':') {
+                Some((venue, symbol)) => instruments.on_venue(venue, symbol),
+                None => instruments.by_symbol(sym),
+            }
+            .ok_or_else(|| config_err(format!("unknown instrument {sym:?}")))?;
             inst.push(id);
         }
         let mut timeframes = Vec::with_capacity(cfg.bars.len());
@@ -401,6 +408,16 @@ impl StrategyHost {
                 .instruments
                 .iter()
                 .map(|(_, s)| ImmutableString::from(s.symbol.as_str()))
+                .collect(),
+            venues: spec
+                .instruments
+                .iter()
+                .map(|(_, s)| ImmutableString::from(s.venue.as_str()))
+                .collect(),
+            tradable: spec
+                .instruments
+                .iter()
+                .map(|(id, s)| spec.instruments.by_symbol(&s.symbol) == Some(id))
                 .collect(),
             tick_sizes: spec.instruments.iter().map(|(_, s)| s.tick_size).collect(),
             lot_sizes: spec.instruments.iter().map(|(_, s)| s.lot_size).collect(),
@@ -499,6 +516,16 @@ impl StrategyHost {
     /// True if the strategy trades `id`.
     pub fn trades(&self, id: InstrumentId) -> bool {
         self.ctx.borrow().instruments.contains(&id)
+    }
+
+    /// The number of instruments the strategy declared.
+    pub fn instrument_count(&self) -> usize {
+        self.ctx.borrow().instruments.len()
+    }
+
+    /// The `k`-th instrument the strategy declared.
+    pub fn instrument_at(&self, k: usize) -> Option<InstrumentId> {
+        self.ctx.borrow().instruments.get(k).copied()
     }
 
     /// True if the script calls `open_orders()`: the core then refreshes the list with

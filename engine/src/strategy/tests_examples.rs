@@ -339,3 +339,199 @@ fn breakout_buys_a_new_high_and_stops_out() {
         )]
     );
 }
+
+/// BTC-USDT and ETH-USDT on the trading venue, BTC-USDT on a market-data venue.
+fn pair_instruments() -> Instruments {
+    let mut i = Instruments::new();
+    for (venue, sym, tick, lot) in [
+        ("binance", "BTC-USDT", dec!(0.01), dec!(0.00001)),
+        ("binance", "ETH-USDT", dec!(0.01), dec!(0.0001)),
+        ("okx", "BTC-USDT", dec!(0.1), dec!(0.00000001)),
+    ] {
+        i.intern(InstrumentSpec::from_canonical(venue, sym, tick, lot).unwrap());
+    }
+    i
+}
+
+fn load_pairs(params: &[(&str, toml::Value)]) -> StrategyHost {
+    let cfg = StrategyConfig {
+        name: "pairs".into(),
+        file: example("pairs_spread.rhai"),
+        instruments: vec!["BTC-USDT".into(), "ETH-USDT".into()],
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        bars: Vec::new(),
+        hot_reload: false,
+    };
+    StrategyHost::load(0, &cfg, &pair_instruments(), StrategyLimits::default()).unwrap()
+}
+
+/// Sets both legs' touch (1 tick wide) and positions, then a BTC trade.
+fn pair_step(
+    h: &mut StrategyHost,
+    btc: Decimal,
+    eth: Decimal,
+    pos: (Decimal, Decimal),
+) -> Vec<StrategyAction> {
+    h.set_view(
+        InstrumentId(0),
+        view(pos.0, btc - dec!(0.01), btc + dec!(0.01)),
+    );
+    h.set_view(
+        InstrumentId(1),
+        view(pos.1, eth - dec!(0.01), eth + dec!(0.01)),
+    );
+    h.on_trade(trade(btc), 0, 0).unwrap();
+    drain(h)
+}
+
+#[test]
+fn pairs_spread_trades_both_legs_when_the_ratio_leaves_its_band_and_closes_both_on_return() {
+    let mut h = load_pairs(&[
+        ("qty_a", s("0.01")),
+        ("lookback", toml::Value::Integer(20)),
+        ("entry_z", toml::Value::Float(2.0)),
+        ("exit_z", toml::Value::Float(0.5)),
+    ]);
+    // A stable ratio with a little noise: nothing happens.
+    for k in 0..30 {
+        let wiggle = Decimal::from(k % 3) - dec!(1);
+        let out = pair_step(
+            &mut h,
+            dec!(60000) + wiggle * dec!(5),
+            dec!(3000),
+            (dec!(0), dec!(0)),
+        );
+        assert!(placed(&out).is_empty(), "{k}: {out:?}");
+    }
+    // BTC jumps 2 % against ETH: BTC is rich: sell BTC at its bid, buy ETH at its ask, both IOC,
+    // the ETH quantity hedging the BTC notional (0.01 × 61200 / 3000 = 0.204).
+    let out = pair_step(&mut h, dec!(61200), dec!(3000), (dec!(0), dec!(0)));
+    let orders: Vec<(InstrumentId, Side, Option<Decimal>, Decimal, TimeInForce)> = out
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Place(_, i) => Some((i.instrument, i.side, i.price, i.qty, i.tif)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        vec![
+            (
+                InstrumentId(0),
+                Side::Sell,
+                Some(dec!(61199.99)),
+                dec!(0.01),
+                TimeInForce::Ioc
+            ),
+            (
+                InstrumentId(1),
+                Side::Buy,
+                Some(dec!(3000.01)),
+                dec!(0.204),
+                TimeInForce::Ioc
+            ),
+        ]
+    );
+    // Filled: short BTC, long ETH. The ratio comes back: both legs are closed, reduce-only.
+    pair_step(&mut h, dec!(61200), dec!(3000), (dec!(-0.01), dec!(0.204)));
+    let mut closed = Vec::new();
+    for _ in 0..40 {
+        let out = pair_step(&mut h, dec!(60000), dec!(3000), (dec!(-0.01), dec!(0.204)));
+        closed.extend(out.into_iter().filter_map(|a| match a {
+            StrategyAction::Place(_, i) => Some((i.instrument, i.side, i.qty, i.reduce_only)),
+            _ => None,
+        }));
+        if !closed.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        closed,
+        vec![
+            (InstrumentId(0), Side::Buy, dec!(0.01), true),
+            (InstrumentId(1), Side::Sell, dec!(0.204), true),
+        ]
+    );
+}
+
+#[test]
+fn a_strategy_reads_and_trades_each_of_its_instruments_by_name() {
+    let src = r#"
+        fn on_trade(t) {
+            signal("eth_pos", position("ETH-USDT"));
+            signal("eth_bid", best_bid("ETH-USDT"));
+            signal("eth_tick", tick_size("ETH-USDT"));
+            signal("okx_bid", best_bid("okx:BTC-USDT"));
+            signal("n", instruments().len());
+            limit("buy", "2999.999", "0.12345", #{ symbol: "ETH-USDT" });
+        }
+    "#;
+    let inst = pair_instruments();
+    let mut h = StrategyHost::from_source(
+        0,
+        "multi",
+        Path::new("multi.rhai"),
+        src,
+        &inst,
+        &[InstrumentId(0), InstrumentId(1), InstrumentId(2)],
+        Map::new(),
+        StrategyLimits::default(),
+    )
+    .unwrap();
+    h.set_view(InstrumentId(1), view(dec!(0.5), dec!(3000), dec!(3000.01)));
+    h.set_view(InstrumentId(2), view(dec!(0), dec!(60000.5), dec!(60000.6)));
+    h.on_trade(trade(dec!(60000)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    let sig: std::collections::HashMap<String, f64> = out
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Signal { name, value, .. } => Some((name.to_string(), *value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        (
+            sig["eth_pos"],
+            sig["eth_bid"],
+            sig["eth_tick"],
+            sig["okx_bid"],
+            sig["n"]
+        ),
+        (0.5, 3000.0, 0.01, 60000.5, 3.0)
+    );
+    // Rounded by ETH-USDT's own rules: buy price down to its tick, qty down to its lot.
+    let orders: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Place(_, i) => Some((i.instrument, i.price, i.qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        vec![(InstrumentId(1), Some(dec!(2999.99)), dec!(0.1234))]
+    );
+    // Not declared, or market data only: clear errors.
+    for (call, want) in [
+        ("position(\"SOL-USDT\")", "\"SOL-USDT\" is not one of this strategy's instruments (BTC-USDT, ETH-USDT, okx:BTC-USDT)"),
+        ("limit(\"buy\", 1, 1, #{ symbol: \"okx:BTC-USDT\" })", "okx:BTC-USDT is a market-data instrument: orders go only to the trading venue"),
+    ] {
+        let src = format!("fn on_trade(t) {{ {call}; }}");
+        let mut h = StrategyHost::from_source(
+            0,
+            "multi",
+            Path::new("multi.rhai"),
+            &src,
+            &inst,
+            &[InstrumentId(0), InstrumentId(1), InstrumentId(2)],
+            Map::new(),
+            StrategyLimits::default(),
+        )
+        .unwrap();
+        let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+        assert!(msg.contains(want), "{call}: {msg}");
+    }
+}
