@@ -4,6 +4,7 @@
 
 pub mod bars;
 pub mod book;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod core;

@@ -95,8 +95,10 @@ fn a_runaway_and_a_throwing_strategy_are_halted_while_another_keeps_trading() {
     let loops = of("looper", "strategy_error");
     assert_eq!(loops.len(), 3);
     assert!(
-        loops[0].message.contains("looper.rhai:1:1:")
-            && loops[0].message.contains("operation limit"),
+        // At the loop, not at the callback (Rhai gives the limit no position).
+        loops[0].message.contains("looper.rhai:2:5:")
+            && loops[0].message.contains("operation limit")
+            && loops[0].message.contains("in this loop"),
         "{}",
         loops[0].message
     );

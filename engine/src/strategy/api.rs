@@ -46,7 +46,9 @@ use rhai::packages::{Package, StandardPackage};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use rust_decimal::Decimal;
 
-use super::{HostCtx, StrategyAction, StrategyLimits, Timer};
+use super::views::BarView;
+use super::{HostCtx, StrategyAction, StrategyLimits, Timer, BAR_HISTORY};
+use crate::calendar::UtcTime;
 use crate::order::{OrderIntent, OrderType, TimeInForce};
 use crate::types::{InstrumentId, Price, Qty, Side};
 
@@ -312,6 +314,7 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
     register_orders(&mut engine, ctx);
     register_queries(&mut engine, ctx);
     register_clock(&mut engine, ctx);
+    register_bar_history(&mut engine, ctx);
     register_mixed_comparisons(&mut engine);
     engine
 }
@@ -660,5 +663,157 @@ fn register_clock(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
     let c = ctx.clone();
     engine.register_fn("cancel_timer", move |name: &str| {
         c.borrow_mut().timers.retain(|t| t.name != name);
+    });
+
+    // UTC calendar fields of an engine time, and session windows.
+    engine
+        .register_type_with_name::<UtcTime>("UtcTime")
+        .register_get("year", |t: &mut UtcTime| t.year)
+        .register_get("month", |t: &mut UtcTime| t.month)
+        .register_get("day", |t: &mut UtcTime| t.day)
+        .register_get("hour", |t: &mut UtcTime| t.hour)
+        .register_get("minute", |t: &mut UtcTime| t.minute)
+        .register_get("second", |t: &mut UtcTime| t.second)
+        .register_get("millisecond", |t: &mut UtcTime| t.millisecond)
+        .register_get("weekday", |t: &mut UtcTime| t.weekday)
+        .register_get("day_of_year", |t: &mut UtcTime| t.day_of_year)
+        .register_fn("to_string", |t: &mut UtcTime| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t.year, t.month, t.day, t.hour, t.minute, t.second, t.millisecond
+            )
+        });
+    engine.register_fn("utc", UtcTime::from_ns);
+    let c = ctx.clone();
+    engine.register_fn("utc", move || UtcTime::from_ns(c.borrow().now_ns));
+    let c = ctx.clone();
+    engine.register_fn(
+        "in_session",
+        move |from: &str, to: &str| -> RhaiResult<bool> {
+            in_session(c.borrow().now_ns, from, to, "Mon-Sun")
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "in_session",
+        move |from: &str, to: &str, days: &str| -> RhaiResult<bool> {
+            in_session(c.borrow().now_ns, from, to, days)
+        },
+    );
+}
+
+/// Whether `now_ns` (UTC) is in the daily window [`from`, `to`) ("HH:MM", a window that ends
+/// before it starts runs over midnight and belongs to the day it starts) on one of `days`
+/// ("Mon-Fri", "Sat,Sun", "Mon-Wed,Fri").
+pub(super) fn in_session(now_ns: i64, from: &str, to: &str, days: &str) -> RhaiResult<bool> {
+    fn minute_of_day(s: &str) -> RhaiResult<i64> {
+        let bad = || format!("session time {s:?} is not HH:MM (00:00 to 24:00)");
+        let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+        let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if !(0..=24).contains(&h) || !(0..60).contains(&m) || (h == 24 && m != 0) {
+            return Err(bad().into());
+        }
+        Ok(h * 60 + m)
+    }
+    fn weekday(s: &str) -> RhaiResult<i64> {
+        const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(s.trim()))
+            .map(|i| i as i64 + 1)
+            .ok_or_else(|| format!("{s:?} is not a weekday (Mon, Tue, ... Sun)").into())
+    }
+    let (start, end) = (minute_of_day(from)?, minute_of_day(to)?);
+    let t = UtcTime::from_ns(now_ns);
+    let now = t.hour * 60 + t.minute;
+    // The day the window we may be in started on.
+    let (inside, day) = if start <= end {
+        (start <= now && now < end, t.weekday)
+    } else if now >= start {
+        (true, t.weekday)
+    } else {
+        (now < end, (t.weekday + 5) % 7 + 1)
+    };
+    if !inside {
+        return Ok(false);
+    }
+    for part in days.split(',') {
+        let hit = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (weekday(a)?, weekday(b)?);
+                if a <= b {
+                    (a..=b).contains(&day)
+                } else {
+                    day >= a || day <= b
+                }
+            }
+            None => weekday(part)? == day,
+        };
+        if hit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `bars(...)`: the last `n` closed bars of a slot, oldest first, as `Bar` values.
+fn register_bar_history(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
+    fn history(
+        c: &HostCtx,
+        id: InstrumentId,
+        timeframe: Option<&str>,
+        n: i64,
+    ) -> RhaiResult<Array> {
+        let slot = c
+            .bar_history
+            .iter()
+            .find(|h| h.instrument == id && timeframe.is_none_or(|tf| h.label.as_str() == tf));
+        let Some(h) = slot else {
+            let configured: Vec<&str> = c
+                .bar_history
+                .iter()
+                .filter(|h| h.instrument == id)
+                .map(|h| h.label.as_str())
+                .collect();
+            return Err(match timeframe {
+                Some(tf) => format!(
+                    "no {tf:?} bars: the strategy's `bars` are [{}]",
+                    configured.join(", ")
+                ),
+                None => "no bars: list timeframes in the strategy's `bars` (\"1m\", ...)".into(),
+            }
+            .into());
+        };
+        let symbol = c.symbols.get(id.index()).cloned().unwrap_or_default();
+        let n = n.clamp(0, BAR_HISTORY as i64) as usize;
+        let skip = h.bars.len().saturating_sub(n);
+        Ok(h.bars
+            .iter()
+            .skip(skip)
+            .map(|b| {
+                Dynamic::from(BarView {
+                    instrument: id,
+                    symbol: symbol.clone(),
+                    timeframe: h.label.clone(),
+                    bar: *b,
+                })
+            })
+            .collect())
+    }
+    let c = ctx.clone();
+    engine.register_fn("bars", move |n: i64| {
+        let c = c.borrow();
+        history(&c, c.current, None, n)
+    });
+    let c = ctx.clone();
+    engine.register_fn("bars", move |tf: &str, n: i64| {
+        let c = c.borrow();
+        history(&c, c.current, Some(tf), n)
+    });
+    let c = ctx.clone();
+    engine.register_fn("bars", move |sym: &str, tf: &str, n: i64| {
+        let c = c.borrow();
+        let id = instrument_named(&c, sym)?;
+        history(&c, id, Some(tf), n)
     });
 }

@@ -57,6 +57,7 @@ pub(super) fn checking_engine() -> Engine {
         actions: Vec::new(),
         timers: Vec::new(),
         ids: OrderIds::new(0),
+        bar_history: Vec::new(),
     }));
     super::api::build_engine(&ctx, super::StrategyLimits::default())
 }

@@ -187,7 +187,21 @@ pub(crate) struct HostCtx {
     pub actions: Vec<StrategyAction>,
     pub timers: Vec<Timer>,
     pub ids: OrderIds,
+    /// The last [`BAR_HISTORY`] closed bars of each bar slot (same order as the host's slots),
+    /// for `bars(n)`.
+    pub bar_history: Vec<BarHistory>,
 }
+
+/// Closed bars of one (instrument, timeframe), oldest first.
+#[derive(Debug)]
+pub(crate) struct BarHistory {
+    pub instrument: InstrumentId,
+    pub label: ImmutableString,
+    pub bars: std::collections::VecDeque<crate::bars::Bar>,
+}
+
+/// How many closed bars per instrument and timeframe `bars(n)` can return.
+pub const BAR_HISTORY: usize = 1000;
 
 /// The callbacks the host knows, with their arity.
 pub const CALLBACKS: &[(&str, usize)] = &[
@@ -437,6 +451,7 @@ impl StrategyHost {
             actions: Vec::with_capacity(16),
             timers: Vec::new(),
             ids: spec.order_ids,
+            bar_history: Vec::new(),
         }));
         let engine = api::build_engine(&ctx, spec.limits);
         let (ast, has) = compile_checked(&engine, spec.file, source)?;
@@ -450,6 +465,11 @@ impl StrategyHost {
                     instrument: id,
                     label: label.into(),
                     builder: BarBuilder::new(ns),
+                });
+                ctx.borrow_mut().bar_history.push(BarHistory {
+                    instrument: id,
+                    label: label.into(),
+                    bars: std::collections::VecDeque::with_capacity(BAR_HISTORY),
                 });
             }
         }
@@ -752,6 +772,12 @@ impl StrategyHost {
         bar: crate::bars::Bar,
         now_ns: i64,
     ) -> Result<(), StrategyError> {
+        if let Some(h) = self.ctx.borrow_mut().bar_history.get_mut(slot) {
+            if h.bars.len() == BAR_HISTORY {
+                h.bars.pop_front();
+            }
+            h.bars.push_back(bar);
+        }
         if !self.has.on_bar {
             return Ok(());
         }

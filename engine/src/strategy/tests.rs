@@ -616,3 +616,87 @@ fn an_undeclared_decimal_default_is_a_decimal_as_a_configured_one_is() {
     let s = signals(&mut h);
     assert_eq!((s["d"], s["s"]), (1.0, 1.0));
 }
+
+#[test]
+fn bar_history_and_time_helpers() {
+    use crate::calendar::days_from_civil;
+    let inst = instruments();
+    let src = r#"
+        fn on_bar(b) {
+            let h = bars(3);
+            signal("n", h.len());
+            signal("oldest_close", h[0].close);
+            signal("newest_close", h[h.len() - 1].close);
+            signal("same", if h[h.len() - 1].start == b.start { 1 } else { 0 });
+            signal("tf_n", bars("1m", 100).len());
+        }
+        fn on_trade(t) {
+            let u = utc();
+            signal("hour", u.hour);
+            signal("weekday", u.weekday);
+            signal("london", if in_session("08:00", "16:30", "Mon-Fri") { 1 } else { 0 });
+            signal("overnight", if in_session("22:00", "02:00") { 1 } else { 0 });
+        }
+    "#;
+    let mut h = StrategyHost::from_source_with_bars(
+        0,
+        "t",
+        Path::new("t.rhai"),
+        src,
+        &inst,
+        &[InstrumentId(0)],
+        Map::new(),
+        StrategyLimits::default(),
+        &[("1m", 60_000_000_000)],
+    )
+    .unwrap();
+    // Thursday 2026-12-03, 09:00 UTC, then one trade per minute: each closes the previous bar.
+    let t0 = days_from_civil(2026, 12, 3) * 86_400_000_000_000 + 9 * 3_600_000_000_000;
+    let mut last = std::collections::HashMap::new();
+    for k in 0..6i64 {
+        h.on_trade(trade(Decimal::from(100 + k)), 0, t0 + k * 60_000_000_000)
+            .unwrap();
+        let mut out = Vec::new();
+        h.drain_actions(&mut out);
+        for a in out {
+            if let StrategyAction::Signal { name, value, .. } = a {
+                last.insert(name.to_string(), value);
+            }
+        }
+    }
+    // Five bars closed (minutes 0..4); bars(3) is the last three, oldest first.
+    assert_eq!(
+        (
+            last["n"],
+            last["oldest_close"],
+            last["newest_close"],
+            last["same"],
+            last["tf_n"]
+        ),
+        (3.0, 102.0, 104.0, 1.0, 5.0)
+    );
+    assert_eq!(
+        (
+            last["hour"],
+            last["weekday"],
+            last["london"],
+            last["overnight"]
+        ),
+        (9.0, 4.0, 1.0, 0.0)
+    );
+    // Windows over midnight belong to the day they start on; weekend days are excluded.
+    let at = |d: i64, hh: i64, mm: i64| d * 86_400_000_000_000 + (hh * 60 + mm) * 60_000_000_000;
+    let fri = days_from_civil(2026, 12, 4);
+    let sat = fri + 1;
+    assert!(api::in_session(at(fri, 23, 0), "22:00", "02:00", "Mon-Fri").unwrap());
+    assert!(api::in_session(at(sat, 1, 0), "22:00", "02:00", "Mon-Fri").unwrap());
+    assert!(!api::in_session(at(sat, 23, 0), "22:00", "02:00", "Mon-Fri").unwrap());
+    assert!(api::in_session(at(sat, 12, 0), "00:00", "24:00", "Sat,Sun").unwrap());
+    assert!(api::in_session(at(sat, 12, 0), "00:00", "24:00", "Fri-Mon").unwrap());
+    assert!(api::in_session(at(fri, 12, 0), "9:00", "17:00", "x").is_err());
+    assert!(api::in_session(at(fri, 12, 0), "25:00", "17:00", "Mon").is_err());
+    // Without bars configured, bars() says so.
+    let mut h = host("fn on_trade(t) { bars(2); }", Map::new()).unwrap();
+    let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
+    assert!(msg.contains("no bars: list timeframes"), "{msg}");
+}
