@@ -83,7 +83,7 @@ fn toml_to_dynamic(v: &toml::Value) -> Dynamic {
 }
 
 /// Reads a script value as an exact decimal (see the module docs for the accepted types).
-fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
+pub(super) fn to_decimal(what: &str, v: &Dynamic) -> RhaiResult<Decimal> {
     // `as_decimal` reads in place; `try_cast` would clone the boxed decimal first.
     if let Ok(d) = v.as_decimal() {
         return Ok(d);

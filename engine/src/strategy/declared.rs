@@ -19,10 +19,7 @@
 //!
 //! `params()` runs once per load in the sandbox (it must only build the map).
 
-use std::str::FromStr;
-
 use rhai::{CallFnOptions, Dynamic, Engine, Map, Scope, AST};
-use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
 
 use super::params::ParamKind;
@@ -159,22 +156,9 @@ fn parse_decl(name: &str, mut m: Map) -> Result<ParamDecl, String> {
     Ok(decl)
 }
 
-/// A number as an exact decimal (floats by their shortest text).
+/// A number as an exact decimal (floats by their shortest text, strings exactly).
 fn number(v: &Dynamic) -> Option<Decimal> {
-    if let Ok(d) = v.as_decimal() {
-        return Some(d);
-    }
-    if let Ok(i) = v.as_int() {
-        return Some(Decimal::from(i));
-    }
-    if let Ok(f) = v.as_float() {
-        return Decimal::from_str(&f.to_string())
-            .ok()
-            .or_else(|| Decimal::from_f64(f));
-    }
-    // Money bounds are written as strings, as money is everywhere else.
-    v.read_lock::<rhai::ImmutableString>()
-        .and_then(|s| Decimal::from_str_exact(s.trim()).ok())
+    super::api::to_decimal("value", v).ok()
 }
 
 impl ParamDecl {
@@ -306,7 +290,6 @@ pub(super) fn check_uses(
     ast: &AST,
     source: &str,
 ) -> Vec<(rhai::Position, String)> {
-    use rhai::{ASTNode, Expr, Stmt};
     if !declares(ast) {
         return Vec::new();
     }
@@ -321,35 +304,22 @@ pub(super) fn check_uses(
         }
     };
     let mut out = Vec::new();
-    ast.walk(&mut |path: &[ASTNode]| {
-        let call = match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(x, pos)))
-            | Some(ASTNode::Stmt(Stmt::FnCall(x, pos))) => Some((x, *pos)),
-            _ => None,
-        };
-        if let Some((x, pos)) = call {
-            if x.name == "param" && x.op_token.is_none() {
-                if let Some(Expr::StringConstant(name, _)) = x.args.first() {
-                    if !decls.iter().any(|d| d.name == name.as_str()) {
-                        out.push((
-                            pos,
-                            format!(
-                                "param({name:?}): `{name}` is not declared in {DECLARING_FN}()"
-                            ),
-                        ));
-                    } else if x.args.len() == 2 {
-                        out.push((
-                            pos,
-                            format!(
-                                "param({name:?}, ...): `{name}` is declared in {DECLARING_FN}(), \
-                                 which holds its default; call param({name:?})"
-                            ),
-                        ));
-                    }
-                }
-            }
+    for call in super::params::param_calls(ast) {
+        let Some(name) = call.name else { continue };
+        if !decls.iter().any(|d| d.name == name) {
+            out.push((
+                call.pos,
+                format!("param({name:?}): `{name}` is not declared in {DECLARING_FN}()"),
+            ));
+        } else if call.default.is_some() {
+            out.push((
+                call.pos,
+                format!(
+                    "param({name:?}, ...): `{name}` is declared in {DECLARING_FN}(), which \
+                     holds its default; call param({name:?})"
+                ),
+            ));
         }
-        true
-    });
+    }
     out
 }

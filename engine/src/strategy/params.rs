@@ -119,6 +119,32 @@ pub fn script_params(file: &Path, source: &str) -> Result<ScriptParams, Strategy
         declared_line,
         ..Default::default()
     };
+    for call in param_calls(&ast) {
+        match call.name {
+            Some(name) => out.uses.push(ParamUse {
+                name,
+                default: call.default,
+                line: call.pos.line().unwrap_or(0),
+            }),
+            None => out.dynamic_names = true,
+        }
+    }
+    Ok(out)
+}
+
+/// One `param(name)` or `param(name, default)` call of a script.
+pub(super) struct ParamCall {
+    /// The name, if it is a literal.
+    pub name: Option<String>,
+    /// The kind of the literal default, if the call has a default.
+    pub default: Option<ParamKind>,
+    /// Where the call is.
+    pub pos: rhai::Position,
+}
+
+/// Every `param()` call with one or two arguments, in source order.
+pub(super) fn param_calls(ast: &rhai::AST) -> Vec<ParamCall> {
+    let mut out = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         let call = match path.last() {
             Some(ASTNode::Expr(Expr::FnCall(x, pos)))
@@ -127,19 +153,19 @@ pub fn script_params(file: &Path, source: &str) -> Result<ScriptParams, Strategy
         };
         if let Some((x, pos)) = call {
             if x.name == "param" && x.op_token.is_none() && (1..=2).contains(&x.args.len()) {
-                match &x.args[0] {
-                    Expr::StringConstant(name, _) => out.uses.push(ParamUse {
-                        name: name.to_string(),
-                        default: x.args.get(1).map(ParamKind::of_default),
-                        line: pos.line().unwrap_or(0),
-                    }),
-                    _ => out.dynamic_names = true,
-                }
+                out.push(ParamCall {
+                    name: match &x.args[0] {
+                        Expr::StringConstant(name, _) => Some(name.to_string()),
+                        _ => None,
+                    },
+                    default: x.args.get(1).map(ParamKind::of_default),
+                    pos,
+                });
             }
         }
         true
     });
-    Ok(out)
+    out
 }
 
 /// What a configured TOML value is, as the script will see it.
