@@ -21,16 +21,16 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::secret::ApiCredentials;
-use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
+use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
 use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use tokio::sync::{mpsc, watch};
 
 use super::depth::DepthSnapshot;
-use super::normalize::{Control, DepthHeader, Frame, NormalizeError, Normalizer};
+use super::normalize::Normalizer;
 use super::rest::{BinanceRest, RestError};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
-use crate::md::{BookMsg, Level};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::md::{trade_id_u64, BookMsg, FrameKind, Level, MdError, MsgKind, VenueNormalizer};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use crate::ws::{run_connection, FrameTap, WsConfig};
 
 pub use crate::ws::stats::{FeedStats, FeedStatsSnapshot};
@@ -178,9 +178,10 @@ pub struct BinanceProtocol {
     epoch: u64,
     snap_tx: mpsc::UnboundedSender<SnapshotResult>,
     snap_rx: mpsc::UnboundedReceiver<SnapshotResult>,
-    scratch: Vec<Tick>,
-    /// The levels of one depth event or snapshot, as the sequencer reads them.
+    /// The levels of one REST snapshot, as the sequencer reads them.
     levels: Vec<Level>,
+    /// Messages of symbols this connection does not follow (dropped).
+    unknown_symbols: u64,
 }
 
 impl BinanceProtocol {
@@ -239,7 +240,7 @@ impl BinanceProtocol {
         Ok(Self {
             url,
             ping_interval: cfg.ping_interval,
-            normalizer: Normalizer::new(instruments),
+            normalizer: Normalizer::new(),
             books,
             local,
             rest,
@@ -248,8 +249,8 @@ impl BinanceProtocol {
             epoch: 0,
             snap_tx,
             snap_rx,
-            scratch: Vec::with_capacity(256),
             levels: Vec::with_capacity(256),
+            unknown_symbols: 0,
         })
     }
 
@@ -303,38 +304,6 @@ impl BinanceProtocol {
         {
             tracing::info!(symbol = %self.books[i].symbol, reason = %why, "binance feed: snapshot not usable; fetching another");
             self.fetch(i, self.refetch_delay);
-        }
-    }
-
-    /// Feeds book `i` one `depthUpdate` (its header and the levels the normalizer read into
-    /// `self.scratch`). Updates are buffered until a snapshot; a gap marks the book stale and
-    /// fetches a new snapshot, keeping the connection.
-    fn on_depth(&mut self, i: usize, hdr: &DepthHeader, recv_ns: u64, out: &mut dyn FnMut(Tick)) {
-        self.levels.clear();
-        self.levels
-            .extend(self.scratch.iter().filter_map(|t| match t.kind {
-                TickKind::BookDelta(d) => Some((d.side, d.price, d.qty)),
-                _ => None,
-            }));
-        let msg = BookMsg {
-            snapshot: false,
-            levels: &self.levels,
-            seq: Some(hdr.final_update_id),
-            first_seq: Some(hdr.first_update_id),
-            prev_seq: None,
-            cross_seq: None,
-            checksum: None,
-        };
-        let book = &mut self.books[i];
-        let mut outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
-        if let SyncOutcome::Resync(why) = &outcome {
-            // `Stale` was emitted and the book forgotten; keep this update for the next
-            // snapshot, which may still need it.
-            tracing::info!(symbol = %book.symbol, reason = %why, "binance feed: book lost sync; fetching a snapshot");
-            outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
-        }
-        if outcome == SyncOutcome::Buffered {
-            self.fetch(i, Duration::ZERO);
         }
     }
 
@@ -406,42 +375,91 @@ impl VenueProtocol for BinanceProtocol {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        let kind = match self
-            .normalizer
-            .normalize(frame, recv_ns, |t| scratch.push(t))
-        {
-            Ok(kind) => kind,
+    ) -> Result<FrameOutcome, FrameError> {
+        let books = &mut self.books;
+        let unknown = &mut self.unknown_symbols;
+        // A book that needs a snapshot after this frame.
+        let mut fetch = None;
+        let parsed = self.normalizer.normalize(frame, &mut |msg| {
+            // Stream names spell symbols in lower case, payloads in upper case.
+            let Some(i) = books
+                .iter()
+                .position(|b| b.symbol.eq_ignore_ascii_case(msg.symbol))
+            else {
+                *unknown += 1;
+                return;
+            };
+            let book = &mut books[i];
+            let tick = |kind| Tick {
+                instrument: book.id,
+                exch_ts_ns: msg.exch_ts_ns,
+                recv_ns,
+                kind,
+            };
+            match msg.kind {
+                MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
+                    price: t.price,
+                    qty: t.qty,
+                    side: t.side,
+                    trade_id: trade_id_u64(t.trade_id),
+                }))),
+                MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
+                    bid_px: q.bid_px,
+                    bid_qty: q.bid_qty,
+                    ask_px: q.ask_px,
+                    ask_qty: q.ask_qty,
+                    update_id: q.seq.unwrap_or(0),
+                }))),
+                // Partial depth is not subscribed here: its snapshots would bypass the diff
+                // stream's sequence.
+                MsgKind::Book(b) if b.snapshot => {}
+                MsgKind::Book(b) => {
+                    // Buffered until a snapshot; a gap marks the book stale and fetches a new
+                    // snapshot, keeping the connection.
+                    let mut outcome = book.sync.on_book(&b, msg.exch_ts_ns, recv_ns, out);
+                    if let SyncOutcome::Resync(why) = &outcome {
+                        // `Stale` was emitted and the book forgotten; keep this update for the
+                        // next snapshot, which may still need it.
+                        tracing::info!(symbol = %book.symbol, reason = %why, "binance feed: book lost sync; fetching a snapshot");
+                        outcome = book.sync.on_book(&b, msg.exch_ts_ns, recv_ns, out);
+                    }
+                    if outcome == SyncOutcome::Buffered {
+                        fetch = Some(i);
+                    }
+                }
+            }
+        });
+        if let Some(i) = fetch {
+            self.fetch(i, Duration::ZERO);
+        }
+        match parsed {
+            Ok(p) => Ok(match p.kind {
+                FrameKind::Data => FrameOutcome::Data,
+                FrameKind::Control => FrameOutcome::Control,
+                FrameKind::VenueError(e) => FrameOutcome::VenueError(e),
+            }),
             // Binance: "A serverShutdown event will be sent when the server is about to
             // shutdown, resulting in disconnection. Please establish a new connection as soon
             // as possible" (WebSocket Streams, General WSS information). Only the event name
             // is relied on.
-            Err(NormalizeError::Unsupported(event)) if event == "serverShutdown" => {
-                return Ok(FrameOutcome::Reconnect("serverShutdown".into()));
+            Err(MdError::Unsupported(event)) if event == "serverShutdown" => {
+                Ok(FrameOutcome::Reconnect("serverShutdown".into()))
             }
-            Err(e) => return Err(e.to_string()),
-        };
-        match kind {
-            Frame::Trade | Frame::Quote => {
-                for t in &self.scratch {
-                    if self.local.contains_key(&t.instrument) {
-                        out(*t);
+            Err(e) => {
+                if let MdError::CrossedQuote { symbol, .. } = &e {
+                    // A crossed top of book: not passed on; the book is stale until a new
+                    // snapshot.
+                    let found = self
+                        .books
+                        .iter()
+                        .position(|b| b.symbol.eq_ignore_ascii_case(symbol));
+                    if let Some(i) = found {
+                        self.books[i].sync.mark_stale(0, recv_ns, out);
+                        self.fetch(i, Duration::ZERO);
                     }
                 }
-                Ok(FrameOutcome::Data)
+                Err(e.into())
             }
-            Frame::Depth(hdr) => {
-                if let Some(&i) = self.local.get(&hdr.instrument) {
-                    self.on_depth(i, &hdr, recv_ns, out);
-                }
-                Ok(FrameOutcome::Data)
-            }
-            Frame::Control(Control::Error { code, msg }) => {
-                Ok(FrameOutcome::VenueError(format!("code {code}: {msg}")))
-            }
-            Frame::Control(Control::Response { .. }) => Ok(FrameOutcome::Control),
         }
     }
 

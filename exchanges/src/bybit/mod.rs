@@ -373,4 +373,4 @@ pub fn protocol(instruments: Arc<Instruments>, category: Category) -> MdProtocol
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments};
 
-use super::{trade_id_u64, FrameKind, MsgKind, VenueNormalizer};
+use super::{trade_id_u64, FrameKind, MdError, MsgKind, VenueNormalizer};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
 /// The venue-specific, non-parsing half of a protocol: where to connect, what to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +150,7 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
+    ) -> Result<FrameOutcome, FrameError> {
         let mut resync: Option<String> = None;
         let symbols = &self.symbols;
         let books = &mut self.books;
@@ -191,8 +191,20 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
                         }
                     }
                 }
-            })
-            .map_err(|e| e.to_string())?;
+            });
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                if let MdError::CrossedQuote { symbol, .. } = &e {
+                    // A crossed top of book: the quote is not passed on and the book is
+                    // stale until its next snapshot.
+                    if let Some(pos) = self.symbols.iter().position(|(s, _)| **s == **symbol) {
+                        self.books[pos].mark_stale(0, recv_ns, out);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         if let Some(seq) = parsed.conn_seq {
             let prev = self.last_conn_seq.replace(seq);
             if let Some(prev) = prev {
