@@ -600,6 +600,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn trades_quotes_and_a_crossed_quote_through_the_protocol() {
+        let mut p = protocol();
+        let got = std::cell::RefCell::new(Vec::new());
+        let mut out = |t: Tick| got.borrow_mut().push(t);
+        p.on_connect(&mut out);
+        p.on_frame(&depth(101, 105), 1, &mut out).expect("data");
+        p.on_snapshot(0, Ok(snapshot(103)), &mut out);
+        let trade = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":7,"p":"100.5","q":"0.5","T":2,"m":false,"M":true}}"#;
+        assert_eq!(p.on_frame(trade, 3, &mut out), Ok(FrameOutcome::Data));
+        let quote = |b: &str| {
+            format!(
+                r#"{{"stream":"btcusdt@bookTicker","data":{{"u":9,"s":"BTCUSDT","b":"{b}","B":"1","a":"101","A":"2"}}}}"#
+            )
+        };
+        assert_eq!(p.on_frame(&quote("100"), 4, &mut out), Ok(FrameOutcome::Data));
+        let before = got.borrow().len();
+        let e = p.on_frame(&quote("101"), 5, &mut out).unwrap_err();
+        assert_eq!(e.reason, crate::md::Reason::CrossedQuote);
+        assert_eq!(describe(&got.borrow()[before..]), ["Stale"]);
+        assert!(p.books[0].fetching, "a new snapshot is asked for");
+        let kinds: Vec<_> = got.borrow()[..before]
+            .iter()
+            .filter_map(|t| match t.kind {
+                TickKind::Trade(tr) => Some(format!("trade {} {}", tr.trade_id, tr.price)),
+                TickKind::Quote(q) => Some(format!("quote {}/{}", q.bid_px, q.ask_px)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["trade 7 100.5", "quote 100/101"]);
+        assert_eq!(
+            p.on_frame(r#"{"e":"serverShutdown","E":1}"#, 6, &mut out),
+            Ok(FrameOutcome::Reconnect("serverShutdown".into()))
+        );
+    }
+
+    #[tokio::test]
     async fn a_lost_book_tick_resyncs_from_a_new_snapshot_without_reconnecting() {
         let mut p = protocol();
         let got = std::cell::RefCell::new(Vec::new());

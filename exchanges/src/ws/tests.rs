@@ -234,6 +234,9 @@ async fn out_of_order_updates_resync_and_the_late_one_is_ignored() {
 async fn malformed_json_is_counted_and_skipped() {
     let s = fault_case(|_| {}, Fault::Malformed, RUN, &[Connected]).await;
     assert_eq!((s.malformed, s.reconnects, s.resyncs), (1, 0, 0), "{s:?}");
+    // Counted under its reason too, and only there.
+    assert_eq!(s.rejected(crate::md::Reason::Malformed), 1, "{s:?}");
+    assert_eq!(s.rejected.iter().sum::<u64>(), 1, "{s:?}");
 }
 
 #[tokio::test]
