@@ -31,8 +31,8 @@ use peregrine_engine::strategy::{InstrumentView, StrategyHost, StrategyLimits, T
 use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
-use peregrine_exchanges::binance::BinanceProtocol;
 use peregrine_exchanges::binance::signer::BinanceSigner;
+use peregrine_exchanges::binance::BinanceProtocol;
 use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
 use peregrine_exchanges::venue::{Venue, VenueProtocol};
 use rust_decimal_macros::dec;

@@ -55,7 +55,9 @@ impl Runner {
             "md" => black_box(md(&mut self.md, black_box(frame))).0,
             "md_protocol" => {
                 let mut last = None;
-                let r = self.proto.on_frame(black_box(frame), 1, &mut |t| last = Some(t));
+                let r = self
+                    .proto
+                    .on_frame(black_box(frame), 1, &mut |t| last = Some(t));
                 black_box(last);
                 r.is_ok()
             }
@@ -101,7 +103,10 @@ fn count_mode(args: &[String]) {
     let mut r = Runner::new();
     // Warm outside the counted loop is not possible under callgrind's whole-run count; the
     // n = 0 run subtracts setup and this one call alike.
-    assert!(r.run(contender, name, frame), "{contender} must decode {name}");
+    assert!(
+        r.run(contender, name, frame),
+        "{contender} must decode {name}"
+    );
     for _ in 0..n {
         r.run(contender, name, frame);
     }

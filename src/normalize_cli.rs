@@ -98,9 +98,11 @@ impl FrameDecoder {
                     Some(s) => ev.symbol = s.clone(),
                     None => {
                         out.truncate(start);
-                        return Err("a REST depth snapshot or raw partial depth names no symbol: \
+                        return Err(
+                            "a REST depth snapshot or raw partial depth names no symbol: \
                                     pass --symbol (canonical, e.g. BTC-USDT)"
-                            .into());
+                                .into(),
+                        );
                     }
                 }
             }

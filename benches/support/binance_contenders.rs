@@ -108,7 +108,9 @@ pub fn serde_book_ticker(t: &SerdeBookTicker<'_>) -> [Decimal; 4] {
 pub fn serde_depth(d: &SerdeDepth<'_>) -> Decimal {
     d.b.iter()
         .chain(d.a.iter())
-        .fold(Decimal::ZERO, |acc, (p, q)| acc + dec_or_zero(p) + dec_or_zero(q))
+        .fold(Decimal::ZERO, |acc, (p, q)| {
+            acc + dec_or_zero(p) + dec_or_zero(q)
+        })
 }
 
 /// The frames compared, by name.
@@ -132,11 +134,9 @@ pub fn serde_typed(name: &str, frame: &str) -> bool {
         "combined_trade" => serde_json::from_str::<Combined<'_, SerdeTrade<'_>>>(frame)
             .map(|c| std::hint::black_box((c.stream.len(), serde_trade(&c.data))))
             .is_ok(),
-        "combined_book_ticker" => {
-            serde_json::from_str::<Combined<'_, SerdeBookTicker<'_>>>(frame)
-                .map(|c| std::hint::black_box((c.stream.len(), serde_book_ticker(&c.data))))
-                .is_ok()
-        }
+        "combined_book_ticker" => serde_json::from_str::<Combined<'_, SerdeBookTicker<'_>>>(frame)
+            .map(|c| std::hint::black_box((c.stream.len(), serde_book_ticker(&c.data))))
+            .is_ok(),
         "combined_depth_10" => serde_json::from_str::<Combined<'_, SerdeDepth<'_>>>(frame)
             .map(|c| std::hint::black_box((c.stream.len(), serde_depth(&c.data))))
             .is_ok(),

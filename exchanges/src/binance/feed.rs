@@ -614,7 +614,10 @@ mod tests {
                 r#"{{"stream":"btcusdt@bookTicker","data":{{"u":9,"s":"BTCUSDT","b":"{b}","B":"1","a":"101","A":"2"}}}}"#
             )
         };
-        assert_eq!(p.on_frame(&quote("100"), 4, &mut out), Ok(FrameOutcome::Data));
+        assert_eq!(
+            p.on_frame(&quote("100"), 4, &mut out),
+            Ok(FrameOutcome::Data)
+        );
         let before = got.borrow().len();
         let e = p.on_frame(&quote("101"), 5, &mut out).unwrap_err();
         assert_eq!(e.reason, crate::md::Reason::CrossedQuote);

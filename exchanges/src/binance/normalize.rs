@@ -23,7 +23,9 @@ use peregrine_engine::types::Side;
 
 use crate::md::batch::Batch;
 use crate::md::json::{JsonResult, Num, Reader};
-use crate::md::{ms_to_ns, read_str_levels, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer};
+use crate::md::{
+    ms_to_ns, read_str_levels, BookMsg, MdError, Msg, Parsed, QuoteMsg, VenueNormalizer,
+};
 use crate::venue::Venue;
 
 /// The Binance normalizer: one pass over each frame with [`Reader`], its message collected in

@@ -214,7 +214,10 @@ fn a_crossed_quote_is_refused_and_marks_the_book_stale() {
     let mut ticks = Vec::new();
     let mut out = |t| ticks.push(t);
     p.on_connect(&mut out);
-    assert_eq!(p.on_frame(BOOK_SNAPSHOT, 1, &mut out), Ok(FrameOutcome::Data));
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 1, &mut out),
+        Ok(FrameOutcome::Data)
+    );
     let crossed = BBO.replace(r#"[["16493.50","0.006"]]"#, r#"[["16611.00","0.006"]]"#);
     let e = p.on_frame(&crossed, 2, &mut out).unwrap_err();
     assert_eq!(e.reason, crate::md::Reason::CrossedQuote);

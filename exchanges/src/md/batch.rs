@@ -143,7 +143,9 @@ impl Batch {
     #[inline]
     pub fn push_level(&mut self, level: Level) {
         if level.1.is_zero() {
-            self.fail(MdError::NonPositivePrice { field: "level price" });
+            self.fail(MdError::NonPositivePrice {
+                field: "level price",
+            });
             return;
         }
         self.levels.push(level);

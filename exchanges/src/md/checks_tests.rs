@@ -114,11 +114,7 @@ fn venues() -> Vec<Venue> {
             bid_qty: s("B", "31.21000000"),
             ask: "25.36520000",
             book: binance::normalize::tests::DEPTH,
-            level: (
-                r#"["0.0024","10"]"#,
-                r#"["0","10"]"#,
-                r#"["0.0024","-10"]"#,
-            ),
+            level: (r#"["0.0024","10"]"#, r#"["0","10"]"#, r#"["0.0024","-10"]"#),
         },
         Venue {
             name: "bybit",
@@ -246,7 +242,12 @@ fn assert_reason(v: &Venue, frame: &str, want: Reason) {
 fn with_bid(v: &Venue, price: &str, qty: Option<&str>) -> String {
     if v.bid.value.is_empty() {
         // An array of `[price, qty]` levels: replace the first bid level.
-        let start = v.quote.find(&format!("\"{}\":[[", v.bid.key)).expect("bids") + v.bid.key.len() + 5;
+        let start = v
+            .quote
+            .find(&format!("\"{}\":[[", v.bid.key))
+            .expect("bids")
+            + v.bid.key.len()
+            + 5;
         let end = start + v.quote[start..].find(']').expect("level end");
         let level = &v.quote[start..end];
         let old_qty = level.split(',').nth(1).expect("qty").trim_matches('"');
@@ -285,7 +286,11 @@ fn non_positive_prices_are_refused() {
         assert_reason(&v, &v.price.set(v.trade, &neg), Reason::Negative);
         assert_reason(&v, &v.price.set(v.trade, "-0"), Reason::Negative);
         assert_reason(&v, &with_bid(&v, "0", None), Reason::NonPositivePrice);
-        assert_reason(&v, &v.book.replacen(v.level.0, v.level.1, 1), Reason::NonPositivePrice);
+        assert_reason(
+            &v,
+            &v.book.replacen(v.level.0, v.level.1, 1),
+            Reason::NonPositivePrice,
+        );
     }
 }
 
@@ -294,7 +299,11 @@ fn negative_quantities_are_refused() {
     for v in venues() {
         let neg = format!("-{}", v.qty.value);
         assert_reason(&v, &v.qty.set(v.trade, &neg), Reason::Negative);
-        assert_reason(&v, &v.book.replacen(v.level.0, v.level.2, 1), Reason::Negative);
+        assert_reason(
+            &v,
+            &v.book.replacen(v.level.0, v.level.2, 1),
+            Reason::Negative,
+        );
     }
 }
 
@@ -332,7 +341,11 @@ fn exponent_decimals_are_refused_never_rewritten() {
         for exp in ["1.5E+3", "15e2", "1E-8"] {
             let e = refused(&v, &v.price.set(v.trade, exp));
             assert_eq!(e.reason(), Reason::Exponent, "{}: {e} for {exp}", v.name);
-            assert!(e.to_string().contains(exp), "{}: names the text: {e}", v.name);
+            assert!(
+                e.to_string().contains(exp),
+                "{}: names the text: {e}",
+                v.name
+            );
         }
     }
 }

@@ -545,7 +545,11 @@ mod tests {
             );
         }
         for neg in ["-1", "-0", "-0.0"] {
-            assert_eq!(decimal("p", neg), Err(MdError::Negative { field: "p" }), "{neg}");
+            assert_eq!(
+                decimal("p", neg),
+                Err(MdError::Negative { field: "p" }),
+                "{neg}"
+            );
         }
         for bad in ["x", "+1", " 1", "1_000", ".5", "1.", ""] {
             assert!(

@@ -155,43 +155,41 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
         let symbols = &self.symbols;
         let books = &mut self.books;
         let unknown = &mut self.unknown_symbols;
-        let parsed = self
-            .normalizer
-            .normalize(frame, &mut |msg| {
-                let Some(pos) = symbols.iter().position(|(s, _)| **s == *msg.symbol) else {
-                    *unknown += 1;
-                    return;
-                };
-                let instrument = symbols[pos].1;
-                let tick = |kind| Tick {
-                    instrument,
-                    exch_ts_ns: msg.exch_ts_ns,
-                    recv_ns,
-                    kind,
-                };
-                match msg.kind {
-                    MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
-                        price: t.price,
-                        qty: t.qty,
-                        side: t.side,
-                        trade_id: trade_id_u64(t.trade_id),
-                    }))),
-                    MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
-                        bid_px: q.bid_px,
-                        bid_qty: q.bid_qty,
-                        ask_px: q.ask_px,
-                        ask_qty: q.ask_qty,
-                        update_id: q.seq.unwrap_or(0),
-                    }))),
-                    MsgKind::Book(b) => {
-                        if let SyncOutcome::Resync(reason) =
-                            books[pos].on_book(&b, msg.exch_ts_ns, recv_ns, out)
-                        {
-                            resync.get_or_insert(reason);
-                        }
+        let parsed = self.normalizer.normalize(frame, &mut |msg| {
+            let Some(pos) = symbols.iter().position(|(s, _)| **s == *msg.symbol) else {
+                *unknown += 1;
+                return;
+            };
+            let instrument = symbols[pos].1;
+            let tick = |kind| Tick {
+                instrument,
+                exch_ts_ns: msg.exch_ts_ns,
+                recv_ns,
+                kind,
+            };
+            match msg.kind {
+                MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
+                    price: t.price,
+                    qty: t.qty,
+                    side: t.side,
+                    trade_id: trade_id_u64(t.trade_id),
+                }))),
+                MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
+                    bid_px: q.bid_px,
+                    bid_qty: q.bid_qty,
+                    ask_px: q.ask_px,
+                    ask_qty: q.ask_qty,
+                    update_id: q.seq.unwrap_or(0),
+                }))),
+                MsgKind::Book(b) => {
+                    if let SyncOutcome::Resync(reason) =
+                        books[pos].on_book(&b, msg.exch_ts_ns, recv_ns, out)
+                    {
+                        resync.get_or_insert(reason);
                     }
                 }
-            });
+            }
+        });
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {

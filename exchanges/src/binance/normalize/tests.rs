@@ -13,7 +13,8 @@ pub(crate) const TRADE: &str = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t
 pub(crate) const AGG_TRADE: &str = r#"{"e":"aggTrade","E":1672515782136,"s":"BNBBTC","a":12345,"p":"0.001","q":"100","f":100,"l":105,"T":1672515782136,"m":true,"M":true}"#;
 pub(crate) const BOOK_TICKER: &str = r#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#;
 pub(crate) const DEPTH: &str = r#"{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"],["0.0027","0"]]}"#;
-pub(crate) const PARTIAL: &str = r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}"#;
+pub(crate) const PARTIAL: &str =
+    r#"{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}"#;
 pub(crate) const REST_DEPTH: &str = r#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[["4.00000200","12.00000000"]]}"#;
 
 fn combined(stream: &str, payload: &str) -> String {
@@ -25,7 +26,10 @@ fn trade_aggressor_sold_when_buyer_is_maker() {
     let (r, ev) = lines(&mut Normalizer::new(), TRADE);
     assert_eq!(r.unwrap().kind, FrameKind::Data);
     let e = &ev[0];
-    assert_eq!((e.venue.as_str(), e.symbol.as_str()), ("binance", "BNB-BTC"));
+    assert_eq!(
+        (e.venue.as_str(), e.symbol.as_str()),
+        ("binance", "BNB-BTC")
+    );
     assert_eq!(e.kind, Some(EventKind::Trade));
     assert_eq!(e.exch_ts_ns, Some(1_672_515_782_136_000_000));
     assert_eq!(e.price.unwrap().to_string(), "0.001");
@@ -33,7 +37,10 @@ fn trade_aggressor_sold_when_buyer_is_maker() {
     assert_eq!(e.side, Some(Side::Sell));
     assert_eq!(e.trade_id.as_deref(), Some("12345"));
     let buyer_taker = TRADE.replace(r#""m":true"#, r#""m":false"#);
-    assert_eq!(lines(&mut Normalizer::new(), &buyer_taker).1[0].side, Some(Side::Buy));
+    assert_eq!(
+        lines(&mut Normalizer::new(), &buyer_taker).1[0].side,
+        Some(Side::Buy)
+    );
 }
 
 #[test]
@@ -48,7 +55,10 @@ fn combined_trade_with_order_ids_in_b_and_a_uses_trade_time() {
 
 #[test]
 fn agg_trade_takes_its_aggregate_id() {
-    for f in [AGG_TRADE.to_string(), combined("bnbbtc@aggTrade", AGG_TRADE)] {
+    for f in [
+        AGG_TRADE.to_string(),
+        combined("bnbbtc@aggTrade", AGG_TRADE),
+    ] {
         let (r, ev) = lines(&mut Normalizer::new(), &f);
         assert!(r.is_ok(), "{f}");
         let e = &ev[0];
@@ -62,7 +72,11 @@ fn agg_trade_takes_its_aggregate_id() {
 #[test]
 fn book_ticker_raw_by_shape_and_combined_by_stream_name() {
     let raw = lines(&mut Normalizer::new(), BOOK_TICKER).1;
-    let comb = lines(&mut Normalizer::new(), &combined("bnbusdt@bookTicker", BOOK_TICKER)).1;
+    let comb = lines(
+        &mut Normalizer::new(),
+        &combined("bnbusdt@bookTicker", BOOK_TICKER),
+    )
+    .1;
     assert_eq!(raw, comb);
     let e = &raw[0];
     assert_eq!(e.kind, Some(EventKind::Quote));
@@ -122,14 +136,20 @@ fn partial_depth_named_by_its_stream_or_unnamed() {
 #[test]
 fn control_frames_and_venue_errors() {
     let mut n = Normalizer::new();
-    for f in [r#"{"result":null,"id":1}"#, r#"{"result":["btcusdt@trade"],"id":"x"}"#] {
+    for f in [
+        r#"{"result":null,"id":1}"#,
+        r#"{"result":["btcusdt@trade"],"id":"x"}"#,
+    ] {
         assert_eq!(lines(&mut n, f).0.unwrap().kind, FrameKind::Control, "{f}");
     }
     assert_eq!(
-        lines(&mut n, r#"{"code":2,"msg":"Invalid request: unknown variant"}"#)
-            .0
-            .unwrap()
-            .kind,
+        lines(
+            &mut n,
+            r#"{"code":2,"msg":"Invalid request: unknown variant"}"#
+        )
+        .0
+        .unwrap()
+        .kind,
         FrameKind::VenueError("code 2: Invalid request: unknown variant".into())
     );
 }
@@ -185,7 +205,10 @@ fn malformed_frames_are_typed_errors() {
         "{} x",
     ] {
         assert!(
-            matches!(lines(&mut Normalizer::new(), bad).0, Err(MdError::Malformed(_))),
+            matches!(
+                lines(&mut Normalizer::new(), bad).0,
+                Err(MdError::Malformed(_))
+            ),
             "{bad}"
         );
     }
