@@ -21,7 +21,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::secret::ApiCredentials;
-use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
+use peregrine_engine::tick::{FeedStatus, Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use tokio::sync::{mpsc, watch};
 
@@ -29,7 +29,8 @@ use super::depth::DepthSnapshot;
 use super::normalize::Normalizer;
 use super::rest::{BinanceRest, RestError};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
-use crate::md::{trade_id_u64, BookMsg, FrameKind, Level, MdError, MsgKind, VenueNormalizer};
+use crate::md::protocol::market_tick;
+use crate::md::{BookMsg, FrameKind, Level, MdError, MsgKind, VenueNormalizer};
 use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use crate::ws::{run_connection, FrameTap, WsConfig};
 
@@ -390,26 +391,12 @@ impl VenueProtocol for BinanceProtocol {
                 return;
             };
             let book = &mut books[i];
-            let tick = |kind| Tick {
-                instrument: book.id,
-                exch_ts_ns: msg.exch_ts_ns,
-                recv_ns,
-                kind,
-            };
             match msg.kind {
-                MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
-                    price: t.price,
-                    qty: t.qty,
-                    side: t.side,
-                    trade_id: trade_id_u64(t.trade_id),
-                }))),
-                MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
-                    bid_px: q.bid_px,
-                    bid_qty: q.bid_qty,
-                    ask_px: q.ask_px,
-                    ask_qty: q.ask_qty,
-                    update_id: q.seq.unwrap_or(0),
-                }))),
+                MsgKind::Trade(_) | MsgKind::Quote(_) => {
+                    if let Some(t) = market_tick(book.id, msg, recv_ns) {
+                        out(t);
+                    }
+                }
                 // Partial depth is not subscribed here: its snapshots would bypass the diff
                 // stream's sequence.
                 MsgKind::Book(b) if b.snapshot => {}

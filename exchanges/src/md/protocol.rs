@@ -8,7 +8,7 @@ use std::time::Duration;
 use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments};
 
-use super::{trade_id_u64, FrameKind, MdError, MsgKind, VenueNormalizer};
+use super::{trade_id_u64, FrameKind, MdError, Msg, MsgKind, VenueNormalizer};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
 use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
@@ -161,26 +161,12 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
                 return;
             };
             let instrument = symbols[pos].1;
-            let tick = |kind| Tick {
-                instrument,
-                exch_ts_ns: msg.exch_ts_ns,
-                recv_ns,
-                kind,
-            };
             match msg.kind {
-                MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
-                    price: t.price,
-                    qty: t.qty,
-                    side: t.side,
-                    trade_id: trade_id_u64(t.trade_id),
-                }))),
-                MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
-                    bid_px: q.bid_px,
-                    bid_qty: q.bid_qty,
-                    ask_px: q.ask_px,
-                    ask_qty: q.ask_qty,
-                    update_id: q.seq.unwrap_or(0),
-                }))),
+                MsgKind::Trade(_) | MsgKind::Quote(_) => {
+                    if let Some(t) = market_tick(instrument, msg, recv_ns) {
+                        out(t);
+                    }
+                }
                 MsgKind::Book(b) => {
                     if let SyncOutcome::Resync(reason) =
                         books[pos].on_book(&b, msg.exch_ts_ns, recv_ns, out)
@@ -223,6 +209,38 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
             FrameKind::VenueError(e) => FrameOutcome::VenueError(e),
         })
     }
+}
+
+/// The tick of a trade or quote message of `instrument` (`None` for a book message, which
+/// goes through the book sequencer).
+#[inline]
+pub(crate) fn market_tick(
+    instrument: InstrumentId,
+    msg: &Msg<'_, '_>,
+    recv_ns: u64,
+) -> Option<Tick> {
+    let kind = match msg.kind {
+        MsgKind::Trade(t) => TickKind::Trade(Trade {
+            price: t.price,
+            qty: t.qty,
+            side: t.side,
+            trade_id: trade_id_u64(t.trade_id),
+        }),
+        MsgKind::Quote(q) => TickKind::Quote(Quote {
+            bid_px: q.bid_px,
+            bid_qty: q.bid_qty,
+            ask_px: q.ask_px,
+            ask_qty: q.ask_qty,
+            update_id: q.seq.unwrap_or(0),
+        }),
+        MsgKind::Book(_) => return None,
+    };
+    Some(Tick {
+        instrument,
+        exch_ts_ns: msg.exch_ts_ns,
+        recv_ns,
+        kind,
+    })
 }
 
 /// The venue symbols of the instruments that belong to `venue`.
