@@ -364,3 +364,51 @@ fn crossed_quotes_are_refused() {
         }
     }
 }
+
+/// The keys of every object of `v`, per object.
+fn objects(v: &serde_json::Value, out: &mut Vec<Vec<String>>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            out.push(m.keys().cloned().collect());
+            m.values().for_each(|x| objects(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| objects(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn no_documented_sample_pays_the_duplicate_key_re_read() {
+    let frames_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/frames");
+    let mut texts: Vec<String> = Vec::new();
+    for v in venues() {
+        texts.extend([v.trade, v.quote, v.book].map(String::from));
+        let file = format!("{frames_dir}/{}.jsonl", v.name);
+        let body = std::fs::read_to_string(&file).expect("frames file");
+        texts.extend(
+            body.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
+    }
+    let mut checked = 0;
+    for t in &texts {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(t) else {
+            continue;
+        };
+        let mut objs = Vec::new();
+        objects(&v, &mut objs);
+        for keys in objs {
+            let mut bits: Vec<u32> = keys
+                .iter()
+                .map(|k| super::json::key_bit(k.as_bytes()))
+                .collect();
+            bits.sort_unstable();
+            let n = bits.len();
+            bits.dedup();
+            assert_eq!(bits.len(), n, "keys {keys:?} share a filter bit");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} objects");
+}
