@@ -12,6 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::binance::feed::{BinanceProtocol, FeedConfig};
 use peregrine_exchanges::binance::normalize::Normalizer;
+use peregrine_exchanges::md::VenueNormalizer;
 use peregrine_exchanges::venue::VenueProtocol;
 use rust_decimal_macros::dec;
 
@@ -34,7 +35,7 @@ fn bench(c: &mut Criterion) {
         Ok(p) => p,
         Err(e) => panic!("protocol: {e}"),
     };
-    let mut normalizer = Normalizer::new(registry());
+    let mut normalizer = Normalizer::new();
     let (tx, rx) = crossbeam_channel::bounded(1 << 16);
     for (name, frame) in [("trade", TRADE), ("book_ticker", BOOK_TICKER)] {
         assert!(proto.on_frame(frame, 1, &mut |_| ()).is_ok(), "{name}");
@@ -50,8 +51,8 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function("baseline_normalize_only", |b| {
             b.iter(|| {
-                let mut last = None;
-                let r = normalizer.normalize(black_box(frame), 1, |t| last = Some(t));
+                let mut last = 0;
+                let r = normalizer.normalize(black_box(frame), &mut |m| last = m.exch_ts_ns);
                 black_box((r.is_ok(), last))
             })
         });

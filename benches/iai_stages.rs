@@ -32,6 +32,7 @@ use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use peregrine_exchanges::binance::normalize::Normalizer;
 use peregrine_exchanges::binance::signer::BinanceSigner;
+use peregrine_exchanges::binance::BinanceProtocol;
 use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
 use peregrine_exchanges::venue::{Venue, VenueProtocol};
 use rust_decimal_macros::dec;
@@ -63,20 +64,48 @@ fn intent() -> OrderIntent {
     }
 }
 
+#[path = "support/binance_contenders.rs"]
+mod contenders;
+
 fn normalizer() -> Normalizer {
-    let mut n = Normalizer::new(instruments());
+    let mut n = Normalizer::new();
     // First call outside the measurement (lazy state, page faults).
-    let _ = n.normalize(TRADE, 0, |_| ());
+    let _ = contenders::md(&mut n, TRADE);
     n
 }
 
+// One Binance frame through our `md` normalizer (to `md::Msg`s, exact decimals).
 #[library_benchmark]
 #[bench::trade(normalizer())]
 fn normalize_trade(mut n: Normalizer) -> (bool, Normalizer) {
-    let mut last = None;
-    let ok = n.normalize(black_box(TRADE), 1, |t| last = Some(t)).is_ok();
-    black_box(last);
+    let ok = black_box(contenders::md(&mut n, black_box(TRADE))).0;
     (ok, n)
+}
+
+fn binance_protocol(frame: &'static str) -> (BinanceProtocol, &'static str) {
+    let mut p = contenders::protocol();
+    let _ = p.on_frame(frame, 0, &mut |_| ());
+    (p, frame)
+}
+
+// One Binance frame through the feed protocol (to `Tick`s), as the connection manager runs it.
+#[library_benchmark]
+#[bench::combined_trade(binance_protocol(contenders::COMBINED_TRADE))]
+#[bench::combined_book_ticker(binance_protocol(contenders::COMBINED_BOOK_TICKER))]
+fn binance_frame(input: (BinanceProtocol, &'static str)) -> BinanceProtocol {
+    let (mut proto, frame) = input;
+    let mut last = None;
+    let r = proto.on_frame(black_box(frame), 1, &mut |t| last = Some(t));
+    black_box((r.is_ok(), last));
+    proto
+}
+
+// The same frames through a typed serde struct with borrowed fields (decimals converted).
+#[library_benchmark]
+#[bench::combined_trade(("combined_trade", contenders::COMBINED_TRADE))]
+#[bench::combined_book_ticker(("combined_book_ticker", contenders::COMBINED_BOOK_TICKER))]
+fn binance_serde_typed(input: (&'static str, &'static str)) -> bool {
+    contenders::serde_typed(input.0, black_box(input.1))
 }
 
 const BYBIT_TRADE: &str = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#;
@@ -245,7 +274,7 @@ fn core_tick_to_order(input: (CoreFixture, Tick)) -> CoreFixture {
 
 library_benchmark_group!(
     name = hot_path;
-    benchmarks = normalize_trade, venue_trade_frame, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
+    benchmarks = normalize_trade, binance_frame, binance_serde_typed, venue_trade_frame, strategy_on_trade, risk_check_order, sign_new_order, stage_record,
         core_tick_to_order
 );
 

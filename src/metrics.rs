@@ -20,6 +20,7 @@ use axum::Router;
 use peregrine_engine::latency::LatencyRecorder;
 use peregrine_engine::stages::{EngineCounters, LatencyHub, Stage};
 use peregrine_exchanges::binance::feed::FeedStats;
+use peregrine_exchanges::md::Reason;
 use peregrine_exchanges::venue::Venue;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -194,6 +195,21 @@ impl Collector for EngineCollector {
                 ConstCounter::new(f(field(stats))).encode(fam.encode_family(&labels)?)?;
             }
         }
+        {
+            let mut fam = enc.encode_descriptor(
+                "peregrine_venue_feed_rejected",
+                "Frames refused by the venue's normalizer or its value checks, per venue and reason",
+                None,
+                MetricType::Counter,
+            )?;
+            for (venue, stats) in &s.venues {
+                for reason in Reason::ALL {
+                    let labels = [("venue", venue.as_str()), ("reason", reason.as_str())];
+                    let n = f(&stats.rejected[reason.index()]);
+                    ConstCounter::new(n).encode(fam.encode_family(&labels)?)?;
+                }
+            }
+        }
         Self::gauge(
             &mut enc,
             "peregrine_queue_depth",
@@ -311,6 +327,7 @@ mod tests {
         EngineCounters::bump(&hub.counters.ticks);
         let okx = Arc::new(FeedStats::default());
         okx.ticks.fetch_add(7, Ordering::Relaxed);
+        okx.reject(Reason::DuplicateKey);
         let s = MetricsSources {
             hub,
             feed: Arc::new(FeedStats::default()),
@@ -364,6 +381,18 @@ mod tests {
         );
         assert!(
             text.contains("peregrine_venue_feed_ticks_total{venue=\"binance\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "peregrine_venue_feed_rejected_total{venue=\"okx\",reason=\"duplicate_key\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "peregrine_venue_feed_rejected_total{venue=\"binance\",reason=\"crossed_quote\"} 0"
+            ),
             "{text}"
         );
         assert!(text.trim_end().ends_with("# EOF"), "{text}");

@@ -4,24 +4,18 @@
 //! depth snapshot) or in the `peregrine record` format
 //! `{"ts_ns":..,"venue":"..","frame":"<raw text>"}` (its `ts_ns` becomes the line's `ts_ns`;
 //! record lines of other venues are skipped and counted). Output: one
-//! [`EventLine`] per venue message, decoded by the venue's own normalizer; control frames
+//! [`EventLine`] per venue message, decoded by the venue's normalizer on the shared `md`
+//! reader (all five venues, Binance's REST depth snapshot too); control frames
 //! (acks, pongs, heartbeats, error replies) produce nothing. A line that cannot be decoded
 //! gets one error on stderr (`line N: reason`); the tool goes on and reports failure at the
 //! end.
 
 use std::io::{self, BufRead, Write};
-use std::sync::Arc;
 
-use peregrine_engine::interchange::{EventKind, EventLine};
-use peregrine_engine::tick::{Tick, TickKind};
-use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
-use peregrine_exchanges::binance::normalize::{Frame, NormalizeError};
-use peregrine_exchanges::binance::rest::parse_depth_snapshot;
-use peregrine_exchanges::binance::Normalizer as BinanceNormalizer;
-use peregrine_exchanges::md::{canonical_symbol, event_line, FrameKind, VenueNormalizer};
+use peregrine_engine::interchange::EventLine;
+use peregrine_exchanges::md::{event_line, VenueNormalizer};
 use peregrine_exchanges::protocols::normalizer;
 use peregrine_exchanges::venue::Venue;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
 /// Counts of one run.
@@ -50,31 +44,18 @@ struct Record {
 pub struct FrameDecoder {
     venue: Venue,
     symbol: Option<String>,
-    md: Option<Box<dyn VenueNormalizer>>,
-    binance: Option<BinanceDecoder>,
-}
-
-struct BinanceDecoder {
-    registry: Instruments,
-    normalizer: BinanceNormalizer,
-    ticks: Vec<Tick>,
+    md: Box<dyn VenueNormalizer>,
 }
 
 impl FrameDecoder {
     /// A decoder for `venue`. `symbol` (canonical) names the instrument of frames that do not
-    /// carry one (Binance's REST depth snapshot).
+    /// carry one (Binance's REST depth snapshot and raw partial-depth stream).
     pub fn new(venue: Venue, symbol: Option<String>) -> Self {
-        let binance = (venue == Venue::Binance).then(|| BinanceDecoder {
-            registry: Instruments::new(),
-            normalizer: BinanceNormalizer::new(Arc::new(Instruments::new())),
-            ticks: Vec::new(),
-        });
-        Self {
-            venue,
-            symbol,
-            md: normalizer(venue),
-            binance,
-        }
+        let md = match normalizer(venue) {
+            Some(n) => n,
+            None => Box::new(peregrine_exchanges::binance::Normalizer::new()),
+        };
+        Self { venue, symbol, md }
     }
 
     /// Decodes one line (bare frame or record) into `out`. `Ok(false)`: a record of another
@@ -101,137 +82,32 @@ impl FrameDecoder {
         ts_ns: Option<u64>,
         out: &mut Vec<EventLine>,
     ) -> Result<(), String> {
-        if let Some(md) = self.md.as_mut() {
-            let venue = self.venue;
-            let start = out.len();
-            let r = md.normalize(frame, &mut |m| out.push(event_line(venue, m, ts_ns)));
-            return match r {
-                Ok(p) => match p.kind {
-                    FrameKind::Data | FrameKind::Control | FrameKind::VenueError(_) => Ok(()),
-                },
-                Err(e) => {
-                    out.truncate(start);
-                    Err(e.to_string())
-                }
-            };
+        let venue = self.venue;
+        let start = out.len();
+        let r = self
+            .md
+            .normalize(frame, &mut |m| out.push(event_line(venue, m, ts_ns)));
+        if let Err(e) = r {
+            out.truncate(start);
+            return Err(e.to_string());
         }
-        let symbol = self.symbol.clone();
-        let b = self
-            .binance
-            .as_mut()
-            .ok_or_else(|| format!("no decoder for {}", self.venue))?;
-        b.decode(frame, ts_ns, symbol.as_deref(), out)
-    }
-}
-
-impl BinanceDecoder {
-    fn decode(
-        &mut self,
-        frame: &str,
-        ts_ns: Option<u64>,
-        symbol: Option<&str>,
-        out: &mut Vec<EventLine>,
-    ) -> Result<(), String> {
-        if frame.contains("\"lastUpdateId\"") && !frame.contains("\"stream\"") {
-            let snap = parse_depth_snapshot(frame).map_err(|e| e.to_string())?;
-            let symbol = symbol.ok_or(
-                "a REST depth snapshot names no symbol: pass --symbol (canonical, e.g. BTC-USDT)",
-            )?;
-            let mut ev = base(Venue::Binance, symbol.to_string(), ts_ns, 0);
-            ev.kind = Some(EventKind::BookSnapshot);
-            ev.bids = snap.bids.iter().map(|&(p, q)| [p, q]).collect();
-            ev.asks = snap.asks.iter().map(|&(p, q)| [p, q]).collect();
-            ev.seq = Some(snap.last_update_id);
-            out.push(ev);
-            return Ok(());
-        }
-        // Symbols are learnt as they appear: an unknown one is registered and the frame
-        // decoded again.
-        for _ in 0..2 {
-            self.ticks.clear();
-            let ticks = &mut self.ticks;
-            match self.normalizer.normalize(frame, 0, |t| ticks.push(t)) {
-                Ok(f) => return self.emit(f, ts_ns, out),
-                Err(NormalizeError::UnknownSymbol(s)) => {
-                    let canonical = canonical_symbol(Venue::Binance, &s);
-                    let spec = InstrumentSpec::from_canonical(
-                        "binance",
-                        &canonical,
-                        Decimal::ZERO,
-                        Decimal::ZERO,
-                    )
-                    .filter(|spec| spec.venue_symbol == s)
-                    .ok_or_else(|| format!("cannot tell base from quote in symbol {s:?}"))?;
-                    self.registry.intern(spec);
-                    self.normalizer = BinanceNormalizer::new(Arc::new(self.registry.clone()));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Err("symbol could not be registered".into())
-    }
-
-    fn emit(
-        &self,
-        frame: Frame<'_>,
-        ts_ns: Option<u64>,
-        out: &mut Vec<EventLine>,
-    ) -> Result<(), String> {
-        let symbol_of = |t: &Tick| self.registry.spec(t.instrument).symbol.clone();
-        match frame {
-            Frame::Control(_) => {}
-            Frame::Trade | Frame::Quote => {
-                for t in &self.ticks {
-                    let mut ev = base(Venue::Binance, symbol_of(t), ts_ns, t.exch_ts_ns);
-                    match t.kind {
-                        TickKind::Trade(tr) => {
-                            ev.kind = Some(EventKind::Trade);
-                            ev.price = Some(tr.price);
-                            ev.qty = Some(tr.qty);
-                            ev.side = Some(tr.side);
-                            ev.trade_id = Some(tr.trade_id.to_string());
-                        }
-                        TickKind::Quote(q) => {
-                            ev.kind = Some(EventKind::Quote);
-                            ev.bid_px = Some(q.bid_px);
-                            ev.bid_qty = Some(q.bid_qty);
-                            ev.ask_px = Some(q.ask_px);
-                            ev.ask_qty = Some(q.ask_qty);
-                            ev.seq = Some(q.update_id);
-                        }
-                        _ => continue,
-                    }
-                    out.push(ev);
-                }
-            }
-            Frame::Depth(h) => {
-                let symbol = self.registry.spec(h.instrument).symbol.clone();
-                let mut ev = base(Venue::Binance, symbol, ts_ns, h.exch_ts_ns);
-                ev.kind = Some(EventKind::BookDelta);
-                for t in &self.ticks {
-                    if let TickKind::BookDelta(d) = t.kind {
-                        match d.side {
-                            Side::Buy => ev.bids.push([d.price, d.qty]),
-                            Side::Sell => ev.asks.push([d.price, d.qty]),
-                        }
+        // A frame that names no symbol: the one given on the command line.
+        for ev in &mut out[start..] {
+            if ev.symbol.is_empty() {
+                match &self.symbol {
+                    Some(s) => ev.symbol = s.clone(),
+                    None => {
+                        out.truncate(start);
+                        return Err(
+                            "a REST depth snapshot or raw partial depth names no symbol: \
+                                    pass --symbol (canonical, e.g. BTC-USDT)"
+                                .into(),
+                        );
                     }
                 }
-                ev.first_seq = Some(h.first_update_id);
-                ev.seq = Some(h.final_update_id);
-                out.push(ev);
             }
         }
         Ok(())
-    }
-}
-
-fn base(venue: Venue, symbol: String, ts_ns: Option<u64>, exch_ts_ns: i64) -> EventLine {
-    EventLine {
-        venue: venue.as_str().to_string(),
-        symbol,
-        ts_ns,
-        exch_ts_ns: (exch_ts_ns != 0).then_some(exch_ts_ns),
-        ..Default::default()
     }
 }
 

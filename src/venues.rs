@@ -12,6 +12,7 @@ use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::bybit::Category;
+use peregrine_exchanges::md::Reason;
 use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
 use peregrine_exchanges::venue::{Venue, VenueProtocol};
 use peregrine_exchanges::ws::{run_connection, FeedStats, FeedStatsSnapshot, FrameTap, WsConfig};
@@ -144,6 +145,13 @@ fn feed_json(s: &FeedStatsSnapshot) -> serde_json::Map<String, serde_json::Value
     ] {
         m.insert(k.into(), v.into());
     }
+    // The refused frames per reason, only the reasons that occurred.
+    let rejected: serde_json::Map<String, serde_json::Value> = Reason::ALL
+        .iter()
+        .filter(|r| s.rejected(**r) > 0)
+        .map(|r| (r.as_str().to_string(), s.rejected(*r).into()))
+        .collect();
+    m.insert("rejected".into(), rejected.into());
     m
 }
 
@@ -166,6 +174,7 @@ pub fn feeds_json(feeds: &[(Venue, FeedStatsSnapshot)]) -> serde_json::Value {
                 stale: a.stale + s.stale,
                 resync_requests: a.resync_requests + s.resync_requests,
                 scheduled: a.scheduled + s.scheduled,
+                rejected: std::array::from_fn(|i| a.rejected[i] + s.rejected[i]),
             }
         });
     let mut out = feed_json(&total);

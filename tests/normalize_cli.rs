@@ -147,10 +147,16 @@ fn binance_frames_including_the_rest_snapshot() {
             EventKind::Trade,
             EventKind::Quote,
             EventKind::BookDelta,
+            EventKind::BookSnapshot,
+            EventKind::Trade,
             EventKind::BookSnapshot
         ]
     );
     assert_eq!(ev[0].side, Some(Side::Sell));
+    // aggTrade: its aggregate id; partial depth: the symbol of its stream name.
+    assert_eq!(ev[4].trade_id.as_deref(), Some("12345"));
+    assert_eq!((ev[5].symbol.as_str(), ev[5].seq), ("BNB-BTC", Some(160)));
+    assert_eq!(ev[5].asks[0][1].to_string(), "100");
     assert_eq!(ev[1].symbol, "BNB-USDT");
     assert_eq!(ev[1].bid_px.unwrap().to_string(), "25.35190000");
     assert_eq!((ev[2].first_seq, ev[2].seq), (Some(157), Some(160)));

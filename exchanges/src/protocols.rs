@@ -46,11 +46,11 @@ pub fn market_data_protocol(
     })
 }
 
-/// The frame normalizer of `venue` (for tools such as `peregrine normalize`). `None` for
-/// Binance, whose normalizer ([`crate::binance::Normalizer`]) emits `Tick`s directly.
+/// The frame normalizer of `venue` (for tools such as `peregrine normalize`). Every venue has
+/// one; the `Option` is kept for callers written when Binance had none.
 pub fn normalizer(venue: Venue) -> Option<Box<dyn crate::md::VenueNormalizer>> {
     Some(match venue {
-        Venue::Binance => return None,
+        Venue::Binance => Box::new(crate::binance::Normalizer::new()),
         Venue::Bybit => Box::new(crate::bybit::Normalizer::new()),
         Venue::Okx => Box::new(crate::okx::Normalizer::new()),
         Venue::Kraken => Box::new(crate::kraken::Normalizer::new()),

@@ -137,6 +137,36 @@ pub enum FrameOutcome {
     Reconnect(String),
 }
 
+/// Why a protocol refused a frame: the reason it is counted under and the precise message the
+/// manager logs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FrameError {
+    /// The counter it goes to.
+    pub reason: crate::md::Reason,
+    /// What was wrong, naming the field.
+    pub message: String,
+}
+
+impl FrameError {
+    /// A frame that is not what the protocol expects, outside the normalizer's own errors.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self {
+            reason: crate::md::Reason::Malformed,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::md::MdError> for FrameError {
+    fn from(e: crate::md::MdError) -> Self {
+        Self {
+            reason: e.reason(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// One venue's websocket market-data protocol, driven by the shared connection manager.
 ///
 /// The manager owns the socket: connect, backoff, heartbeats, the stale-feed watchdog and the
@@ -168,13 +198,14 @@ pub trait VenueProtocol: Send {
     fn on_disconnect(&mut self, out: &mut dyn FnMut(Tick));
 
     /// Handles one text frame received at `recv_ns` ([`peregrine_engine::clock::Clock::now_ns`]).
-    /// A malformed frame is an `Err` with a precise reason; the manager logs, counts and goes on.
+    /// A refused frame is an `Err` with its reason and a precise message; the manager logs,
+    /// counts it per reason and goes on.
     fn on_frame(
         &mut self,
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String>;
+    ) -> Result<FrameOutcome, FrameError>;
 
     /// Background work the protocol started itself (e.g. Binance's REST depth snapshot):
     /// the manager polls this alongside the socket. When a result is ready the protocol
@@ -244,7 +275,7 @@ impl<P: VenueProtocol + ?Sized> VenueProtocol for Box<P> {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
+    ) -> Result<FrameOutcome, FrameError> {
         (**self).on_frame(frame, recv_ns, out)
     }
 

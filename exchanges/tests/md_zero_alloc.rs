@@ -269,3 +269,37 @@ fn depth_updates_with_checksums_allocate_nothing() {
         assert!(seq.is_synced() && seq.stale_events() == 0, "{venue}");
     }
 }
+
+#[test]
+fn binance_trade_agg_trade_and_book_ticker_frames_allocate_nothing() {
+    use peregrine_exchanges::binance::feed::{BinanceProtocol, FeedConfig};
+    use peregrine_exchanges::venue::VenueProtocol;
+    let mut reg = Instruments::new();
+    reg.intern(
+        InstrumentSpec::from_canonical("binance", "BTC-USDT", dec!(0.01), dec!(0.00001))
+            .expect("a spec"),
+    );
+    let cfg = FeedConfig::new("ws://127.0.0.1:9", "http://127.0.0.1:9");
+    let mut proto = BinanceProtocol::new(&cfg, Arc::new(reg)).expect("a protocol");
+    proto.on_connect(&mut |_| ());
+    let frames = [
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":3284793015,"p":"43000.12000000","q":"0.00150000","T":1672515782136,"m":true,"M":true}}"#,
+        r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1672515782136,"s":"BTCUSDT","a":12345,"p":"43000.12000000","q":"0.00150000","f":100,"l":105,"T":1672515782136,"m":true,"M":true}}"#,
+        r#"{"stream":"btcusdt@bookTicker","data":{"u":400900217,"s":"BTCUSDT","b":"43000.10000000","B":"31.21000000","a":"43000.11000000","A":"40.66000000"}}"#,
+    ];
+    let mut ticks = 0u64;
+    let mut run = |proto: &mut BinanceProtocol| {
+        for frame in frames {
+            let r = proto.on_frame(frame, 1, &mut |_| ticks += 1);
+            assert_eq!(r, Ok(FrameOutcome::Data));
+        }
+    };
+    run(&mut proto);
+    let n = count_here(|| {
+        for _ in 0..1_000 {
+            run(&mut proto);
+        }
+    });
+    assert_eq!(n, 0, "binance: frames allocated {n} times");
+    assert_eq!(ticks, 3 * 1_001, "one tick per frame");
+}

@@ -3,12 +3,11 @@
 //! same seed, symbol, start, step and duration give the same bytes.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use peregrine_engine::interchange::{EventKind, EventLine};
-use peregrine_engine::tick::TickKind;
-use peregrine_engine::types::{InstrumentSpec, Instruments};
+use peregrine_engine::types::InstrumentSpec;
 use peregrine_exchanges::binance::normalize::Normalizer;
+use peregrine_exchanges::md::{MsgKind, VenueNormalizer};
 use peregrine_exchanges::sim::tape::SyntheticTape;
 use peregrine_exchanges::sim::{SimConfig, SimError, SimSymbol};
 use rust_decimal::Decimal;
@@ -65,9 +64,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, mut out: W) -> Result<GenStats, Backt
         symbols: vec![sim_symbol],
         ..SimConfig::default()
     };
-    let mut instruments = Instruments::new();
-    instruments.intern(spec);
-    let mut norm = Normalizer::new(Arc::new(instruments));
+    let mut norm = Normalizer::new();
     let mut tape = SyntheticTape::new(&sim, cfg.start_ms, cfg.step_ms)?;
     let mut stats = GenStats::default();
     let mut lines: Vec<EventLine> = Vec::new();
@@ -81,15 +78,15 @@ pub fn generate<W: Write>(cfg: &GenConfig, mut out: W) -> Result<GenStats, Backt
             if !(stream.ends_with("@trade") || stream.ends_with("@bookTicker")) {
                 return;
             }
-            let res = norm.normalize(json, 0, |t| {
+            let res = norm.normalize(json, &mut |m| {
                 let mut ev = EventLine {
                     venue: "sim".into(),
                     symbol: cfg.symbol.clone(),
                     exch_ts_ns: Some(ts),
                     ..EventLine::default()
                 };
-                match t.kind {
-                    TickKind::Trade(tr) => {
+                match m.kind {
+                    MsgKind::Trade(tr) => {
                         ev.kind = Some(EventKind::Trade);
                         ev.price = Some(tr.price.normalize());
                         ev.qty = Some(tr.qty.normalize());
@@ -97,16 +94,16 @@ pub fn generate<W: Write>(cfg: &GenConfig, mut out: W) -> Result<GenStats, Backt
                         ev.trade_id = Some(tr.trade_id.to_string());
                     }
                     // A one-sided book (the first instants) has no quote to write.
-                    TickKind::Quote(q) if q.bid_px.is_zero() || q.ask_px.is_zero() => return,
-                    TickKind::Quote(q) => {
+                    MsgKind::Quote(q) if q.bid_px.is_zero() || q.ask_px.is_zero() => return,
+                    MsgKind::Quote(q) => {
                         ev.kind = Some(EventKind::Quote);
                         ev.bid_px = Some(q.bid_px.normalize());
                         ev.bid_qty = Some(q.bid_qty.normalize());
                         ev.ask_px = Some(q.ask_px.normalize());
                         ev.ask_qty = Some(q.ask_qty.normalize());
-                        ev.seq = Some(q.update_id);
+                        ev.seq = q.seq;
                     }
-                    _ => return,
+                    MsgKind::Book(_) => return,
                 }
                 lines.push(ev);
             });

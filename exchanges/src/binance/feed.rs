@@ -26,11 +26,12 @@ use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use tokio::sync::{mpsc, watch};
 
 use super::depth::DepthSnapshot;
-use super::normalize::{Control, DepthHeader, Frame, NormalizeError, Normalizer};
+use super::normalize::Normalizer;
 use super::rest::{BinanceRest, RestError};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
-use crate::md::{BookMsg, Level};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::md::protocol::market_tick;
+use crate::md::{BookMsg, FrameKind, Level, MdError, MsgKind, VenueNormalizer};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use crate::ws::{run_connection, FrameTap, WsConfig};
 
 pub use crate::ws::stats::{FeedStats, FeedStatsSnapshot};
@@ -178,9 +179,10 @@ pub struct BinanceProtocol {
     epoch: u64,
     snap_tx: mpsc::UnboundedSender<SnapshotResult>,
     snap_rx: mpsc::UnboundedReceiver<SnapshotResult>,
-    scratch: Vec<Tick>,
-    /// The levels of one depth event or snapshot, as the sequencer reads them.
+    /// The levels of one REST snapshot, as the sequencer reads them.
     levels: Vec<Level>,
+    /// Messages of symbols this connection does not follow (dropped).
+    unknown_symbols: u64,
 }
 
 impl BinanceProtocol {
@@ -239,7 +241,7 @@ impl BinanceProtocol {
         Ok(Self {
             url,
             ping_interval: cfg.ping_interval,
-            normalizer: Normalizer::new(instruments),
+            normalizer: Normalizer::new(),
             books,
             local,
             rest,
@@ -248,8 +250,8 @@ impl BinanceProtocol {
             epoch: 0,
             snap_tx,
             snap_rx,
-            scratch: Vec::with_capacity(256),
             levels: Vec::with_capacity(256),
+            unknown_symbols: 0,
         })
     }
 
@@ -303,38 +305,6 @@ impl BinanceProtocol {
         {
             tracing::info!(symbol = %self.books[i].symbol, reason = %why, "binance feed: snapshot not usable; fetching another");
             self.fetch(i, self.refetch_delay);
-        }
-    }
-
-    /// Feeds book `i` one `depthUpdate` (its header and the levels the normalizer read into
-    /// `self.scratch`). Updates are buffered until a snapshot; a gap marks the book stale and
-    /// fetches a new snapshot, keeping the connection.
-    fn on_depth(&mut self, i: usize, hdr: &DepthHeader, recv_ns: u64, out: &mut dyn FnMut(Tick)) {
-        self.levels.clear();
-        self.levels
-            .extend(self.scratch.iter().filter_map(|t| match t.kind {
-                TickKind::BookDelta(d) => Some((d.side, d.price, d.qty)),
-                _ => None,
-            }));
-        let msg = BookMsg {
-            snapshot: false,
-            levels: &self.levels,
-            seq: Some(hdr.final_update_id),
-            first_seq: Some(hdr.first_update_id),
-            prev_seq: None,
-            cross_seq: None,
-            checksum: None,
-        };
-        let book = &mut self.books[i];
-        let mut outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
-        if let SyncOutcome::Resync(why) = &outcome {
-            // `Stale` was emitted and the book forgotten; keep this update for the next
-            // snapshot, which may still need it.
-            tracing::info!(symbol = %book.symbol, reason = %why, "binance feed: book lost sync; fetching a snapshot");
-            outcome = book.sync.on_book(&msg, hdr.exch_ts_ns, recv_ns, out);
-        }
-        if outcome == SyncOutcome::Buffered {
-            self.fetch(i, Duration::ZERO);
         }
     }
 
@@ -406,42 +376,77 @@ impl VenueProtocol for BinanceProtocol {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
-        self.scratch.clear();
-        let scratch = &mut self.scratch;
-        let kind = match self
-            .normalizer
-            .normalize(frame, recv_ns, |t| scratch.push(t))
-        {
-            Ok(kind) => kind,
+    ) -> Result<FrameOutcome, FrameError> {
+        let books = &mut self.books;
+        let unknown = &mut self.unknown_symbols;
+        // A book that needs a snapshot after this frame.
+        let mut fetch = None;
+        let parsed = self.normalizer.normalize(frame, &mut |msg| {
+            // Stream names spell symbols in lower case, payloads in upper case.
+            let Some(i) = books
+                .iter()
+                .position(|b| b.symbol.eq_ignore_ascii_case(msg.symbol))
+            else {
+                *unknown += 1;
+                return;
+            };
+            let book = &mut books[i];
+            match msg.kind {
+                MsgKind::Trade(_) | MsgKind::Quote(_) => {
+                    if let Some(t) = market_tick(book.id, msg, recv_ns) {
+                        out(t);
+                    }
+                }
+                // Partial depth is not subscribed here: its snapshots would bypass the diff
+                // stream's sequence.
+                MsgKind::Book(b) if b.snapshot => {}
+                MsgKind::Book(b) => {
+                    // Buffered until a snapshot; a gap marks the book stale and fetches a new
+                    // snapshot, keeping the connection.
+                    let mut outcome = book.sync.on_book(&b, msg.exch_ts_ns, recv_ns, out);
+                    if let SyncOutcome::Resync(why) = &outcome {
+                        // `Stale` was emitted and the book forgotten; keep this update for the
+                        // next snapshot, which may still need it.
+                        tracing::info!(symbol = %book.symbol, reason = %why, "binance feed: book lost sync; fetching a snapshot");
+                        outcome = book.sync.on_book(&b, msg.exch_ts_ns, recv_ns, out);
+                    }
+                    if outcome == SyncOutcome::Buffered {
+                        fetch = Some(i);
+                    }
+                }
+            }
+        });
+        if let Some(i) = fetch {
+            self.fetch(i, Duration::ZERO);
+        }
+        match parsed {
+            Ok(p) => Ok(match p.kind {
+                FrameKind::Data => FrameOutcome::Data,
+                FrameKind::Control => FrameOutcome::Control,
+                FrameKind::VenueError(e) => FrameOutcome::VenueError(e),
+            }),
             // Binance: "A serverShutdown event will be sent when the server is about to
             // shutdown, resulting in disconnection. Please establish a new connection as soon
             // as possible" (WebSocket Streams, General WSS information). Only the event name
             // is relied on.
-            Err(NormalizeError::Unsupported(event)) if event == "serverShutdown" => {
-                return Ok(FrameOutcome::Reconnect("serverShutdown".into()));
+            Err(MdError::Unsupported(event)) if event == "serverShutdown" => {
+                Ok(FrameOutcome::Reconnect("serverShutdown".into()))
             }
-            Err(e) => return Err(e.to_string()),
-        };
-        match kind {
-            Frame::Trade | Frame::Quote => {
-                for t in &self.scratch {
-                    if self.local.contains_key(&t.instrument) {
-                        out(*t);
+            Err(e) => {
+                if let MdError::CrossedQuote { symbol, .. } = &e {
+                    // A crossed top of book: not passed on; the book is stale until a new
+                    // snapshot.
+                    let found = self
+                        .books
+                        .iter()
+                        .position(|b| b.symbol.eq_ignore_ascii_case(symbol));
+                    if let Some(i) = found {
+                        self.books[i].sync.mark_stale(0, recv_ns, out);
+                        self.fetch(i, Duration::ZERO);
                     }
                 }
-                Ok(FrameOutcome::Data)
+                Err(e.into())
             }
-            Frame::Depth(hdr) => {
-                if let Some(&i) = self.local.get(&hdr.instrument) {
-                    self.on_depth(i, &hdr, recv_ns, out);
-                }
-                Ok(FrameOutcome::Data)
-            }
-            Frame::Control(Control::Error { code, msg }) => {
-                Ok(FrameOutcome::VenueError(format!("code {code}: {msg}")))
-            }
-            Frame::Control(Control::Response { .. }) => Ok(FrameOutcome::Control),
         }
     }
 
@@ -579,6 +584,45 @@ mod tests {
             ]
         );
         assert_eq!(p.books[0].sync.stale_events(), 1);
+    }
+
+    #[tokio::test]
+    async fn trades_quotes_and_a_crossed_quote_through_the_protocol() {
+        let mut p = protocol();
+        let got = std::cell::RefCell::new(Vec::new());
+        let mut out = |t: Tick| got.borrow_mut().push(t);
+        p.on_connect(&mut out);
+        p.on_frame(&depth(101, 105), 1, &mut out).expect("data");
+        p.on_snapshot(0, Ok(snapshot(103)), &mut out);
+        let trade = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":7,"p":"100.5","q":"0.5","T":2,"m":false,"M":true}}"#;
+        assert_eq!(p.on_frame(trade, 3, &mut out), Ok(FrameOutcome::Data));
+        let quote = |b: &str| {
+            format!(
+                r#"{{"stream":"btcusdt@bookTicker","data":{{"u":9,"s":"BTCUSDT","b":"{b}","B":"1","a":"101","A":"2"}}}}"#
+            )
+        };
+        assert_eq!(
+            p.on_frame(&quote("100"), 4, &mut out),
+            Ok(FrameOutcome::Data)
+        );
+        let before = got.borrow().len();
+        let e = p.on_frame(&quote("101"), 5, &mut out).unwrap_err();
+        assert_eq!(e.reason, crate::md::Reason::CrossedQuote);
+        assert_eq!(describe(&got.borrow()[before..]), ["Stale"]);
+        assert!(p.books[0].fetching, "a new snapshot is asked for");
+        let kinds: Vec<_> = got.borrow()[..before]
+            .iter()
+            .filter_map(|t| match t.kind {
+                TickKind::Trade(tr) => Some(format!("trade {} {}", tr.trade_id, tr.price)),
+                TickKind::Quote(q) => Some(format!("quote {}/{}", q.bid_px, q.ask_px)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["trade 7 100.5", "quote 100/101"]);
+        assert_eq!(
+            p.on_frame(r#"{"e":"serverShutdown","E":1}"#, 6, &mut out),
+            Ok(FrameOutcome::Reconnect("serverShutdown".into()))
+        );
     }
 
     #[tokio::test]

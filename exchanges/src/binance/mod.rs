@@ -1,7 +1,8 @@
 //! Binance spot: market-data normalizer, REST depth snapshots, feed protocol, request signers
 //! (HMAC and Ed25519), REST client, WebSocket API client, order gateway and User Data Stream.
 //!
-//! - [`normalize`]: websocket frames to [`peregrine_engine::tick::Tick`]s (allocation-free).
+//! - [`normalize`]: websocket frames and the REST depth snapshot to [`crate::md::Msg`]s on the
+//!   shared `md` reader (allocation-free), like every other venue.
 //! - [`depth`]: the REST depth snapshot a local book starts from (the book is sequenced by
 //!   [`crate::book_sync`]).
 //! - [`feed`]: [`feed::BinanceProtocol`] (normalize, sync books, REST snapshots) run by the
@@ -46,7 +47,7 @@ pub use feed::{
 };
 pub use gateway::{run_gateway, GatewayConfig, GatewayStats};
 pub use ledger::ExecLedger;
-pub use normalize::{Frame, NormalizeError, Normalizer};
+pub use normalize::Normalizer;
 pub use rest::{BinanceRest, RestError};
 pub use signer::BinanceSigner;
 pub use ws_api::{spawn_ws_api, WsApi, WsApiConfig};

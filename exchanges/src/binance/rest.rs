@@ -594,28 +594,33 @@ fn dec(field: &'static str, s: &str) -> Result<Decimal, RestError> {
         .map_err(|_| RestError::Decode(format!("field `{field}`: bad number {s:?}")))
 }
 
-/// Parses a `GET /api/v3/depth` body.
+/// Parses a `GET /api/v3/depth` body, through the market-data normalizer (the same reader
+/// and value checks as every stream: positive prices, unsigned quantities, no exponents, no
+/// duplicate keys).
 pub fn parse_depth_snapshot(body: &str) -> Result<DepthSnapshot, RestError> {
-    #[derive(Deserialize)]
-    struct Raw<'a> {
-        #[serde(rename = "lastUpdateId")]
-        last_update_id: u64,
-        #[serde(borrow)]
-        bids: Vec<(&'a str, &'a str)>,
-        #[serde(borrow)]
-        asks: Vec<(&'a str, &'a str)>,
-    }
-    let raw: Raw<'_> = serde_json::from_str(body).map_err(|e| RestError::Decode(e.to_string()))?;
-    let levels = |v: &[(&str, &str)], f| -> Result<Vec<(Price, Qty)>, RestError> {
-        v.iter()
-            .map(|(p, q)| Ok((dec(f, p)?, dec(f, q)?)))
-            .collect()
-    };
-    Ok(DepthSnapshot {
-        last_update_id: raw.last_update_id,
-        bids: levels(&raw.bids, "bids")?,
-        asks: levels(&raw.asks, "asks")?,
-    })
+    use crate::md::{MsgKind, VenueNormalizer};
+    let mut snap = None;
+    super::Normalizer::new()
+        .normalize(body, &mut |m| {
+            if let MsgKind::Book(b) = m.kind {
+                if b.snapshot && m.symbol.is_empty() {
+                    let side = |want: Side| -> Vec<(Price, Qty)> {
+                        b.levels
+                            .iter()
+                            .filter(|l| l.0 == want)
+                            .map(|&(_, p, q)| (p, q))
+                            .collect()
+                    };
+                    snap = Some(DepthSnapshot {
+                        last_update_id: b.seq.unwrap_or(0),
+                        bids: side(Side::Buy),
+                        asks: side(Side::Sell),
+                    });
+                }
+            }
+        })
+        .map_err(|e| RestError::Decode(e.to_string()))?;
+    snap.ok_or_else(|| RestError::Decode("not a depth snapshot".into()))
 }
 
 /// Parses a `GET /api/v3/exchangeInfo` body.

@@ -8,7 +8,7 @@ use peregrine_engine::order::{ClientOrderId, ExecKind, ExecReport, FillInfo};
 use peregrine_engine::types::{Instruments, Side};
 use serde::Deserialize;
 
-use super::normalize::{decimal, NormalizeError};
+use crate::md::{decimal, MdError};
 
 /// What one User Data Stream event was.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub enum UserStreamError {
     Malformed(String),
     /// A number field could not be read.
     #[error(transparent)]
-    Field(#[from] NormalizeError),
+    Field(#[from] MdError),
 }
 
 #[derive(Deserialize)]
@@ -262,7 +262,7 @@ mod tests {
         let bad = report("TRADE", "pg1-1", "").replace(r#""l":"0.40000000""#, r#""l":"0.4x""#);
         assert!(matches!(
             parse_user_event(&bad, &reg, 0),
-            Err(UserStreamError::Field(NormalizeError::BadNumber {
+            Err(UserStreamError::Field(MdError::BadNumber {
                 field: "l",
                 ..
             }))

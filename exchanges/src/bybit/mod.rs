@@ -2,7 +2,10 @@
 //!
 //! Topics: `publicTrade.{symbol}` (trades, `S` = taker side), `orderbook.1.{symbol}` (best
 //! bid/offer), `orderbook.50.{symbol}` (L2: `snapshot` then `delta`, `u` update id, `seq`
-//! cross sequence). Control frames: subscribe acks and pongs (`{"success":true,"ret_msg":..,
+//! cross sequence), `tickers.{symbol}` (linear: a `snapshot` then `delta`s carrying only the
+//! changed fields, merged per symbol into a full quote of `bid1Price`/`bid1Size`/`ask1Price`/
+//! `ask1Size` with `cs` as its sequence; spot: snapshots without a best bid/offer, read and
+//! yielding nothing). Control frames: subscribe acks and pongs (`{"success":true,"ret_msg":..,
 //! "op":..}`, or `{"op":"pong",..}`), failures `success:false` with `ret_msg`.
 //! Keep-alive: the client sends `{"op":"ping"}` every 20 s.
 //!
@@ -14,10 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
+use rust_decimal::Decimal;
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
-use crate::md::json::{JsonResult, Reader};
+use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
     ms_to_ns, read_first_str_level, read_str_levels, side, BookMsg, MdError, Msg, Parsed, QuoteMsg,
@@ -42,6 +46,9 @@ pub const BOOK_DEPTH: u32 = 50;
 #[derive(Debug, Default)]
 pub struct Normalizer {
     batch: Batch,
+    /// Per symbol, the `tickers` best bid/offer so far (`bid1Price`, `bid1Size`, `ask1Price`,
+    /// `ask1Size`): a linear `delta` carries only the fields that changed.
+    tickers: Vec<(Box<str>, [Option<Decimal>; 4])>,
 }
 
 impl Normalizer {
@@ -49,8 +56,35 @@ impl Normalizer {
     pub fn new() -> Self {
         Self {
             batch: Batch::new(),
+            tickers: Vec::new(),
         }
     }
+}
+
+/// The fields of a `tickers` data object this normalizer reads.
+#[derive(Default, Clone, Copy)]
+struct Ticker<'a> {
+    symbol: Option<&'a str>,
+    /// `bid1Price`, `bid1Size`, `ask1Price`, `ask1Size`.
+    bbo: [Option<Num<'a>>; 4],
+}
+
+const TICKER_FIELDS: [&str; 4] = ["bid1Price", "bid1Size", "ask1Price", "ask1Size"];
+
+fn read_ticker<'a>(r: &mut Reader<'a>) -> JsonResult<Ticker<'a>> {
+    let mut t = Ticker::default();
+    r.object(|r, key| {
+        match key {
+            b"symbol" => t.symbol = Some(r.str()?),
+            b"bid1Price" => t.bbo[0] = Some(r.decimal_str()?),
+            b"bid1Size" => t.bbo[1] = Some(r.decimal_str()?),
+            b"ask1Price" => t.bbo[2] = Some(r.decimal_str()?),
+            b"ask1Size" => t.bbo[3] = Some(r.decimal_str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(t)
 }
 
 /// What a topic carries.
@@ -59,12 +93,15 @@ enum Topic {
     Trade,
     Bbo,
     Book,
+    Tickers,
     Other,
 }
 
 fn topic_kind(topic: &str) -> Topic {
     if topic.starts_with("publicTrade.") {
         Topic::Trade
+    } else if topic.starts_with("tickers.") {
+        Topic::Tickers
     } else if let Some(rest) = topic.strip_prefix("orderbook.") {
         if rest.starts_with("1.") {
             Topic::Bbo
@@ -90,6 +127,10 @@ struct Envelope<'a> {
     success: Option<bool>,
     ret_msg: Option<Cow<'a, str>>,
     op: Option<&'a str>,
+    /// A `tickers` data object.
+    ticker: Option<Ticker<'a>>,
+    /// `cs`, the cross sequence of a `tickers` push.
+    cs: Option<u64>,
 }
 
 impl VenueNormalizer for Normalizer {
@@ -121,6 +162,7 @@ impl VenueNormalizer for Normalizer {
                     }
                     env.data = true;
                     match env.topic.map(topic_kind) {
+                        Some(Topic::Tickers) => env.ticker = Some(read_ticker(r)?),
                         Some(kind) => read_data(r, frame, kind, batch)?,
                         None => {
                             env.data_at = Some(r.pos());
@@ -131,6 +173,7 @@ impl VenueNormalizer for Normalizer {
                 b"success" => env.success = r.opt_bool()?,
                 b"ret_msg" => env.ret_msg = r.opt_str_cow()?,
                 b"op" => env.op = r.opt_str()?,
+                b"cs" => env.cs = r.opt_u64()?,
                 _ => r.skip()?,
             }
             Ok(())
@@ -162,10 +205,27 @@ impl VenueNormalizer for Normalizer {
         }
         if let Some(at) = env.data_at {
             let mut r = Reader::at(frame, at);
-            if read_data(&mut r, frame, kind, batch).is_err() {
+            let read = if kind == Topic::Tickers {
+                read_ticker(&mut r).map(|t| env.ticker = Some(t))
+            } else {
+                read_data(&mut r, frame, kind, batch)
+            };
+            if read.is_err() {
                 return Err(r.error());
             }
         }
+        if kind == Topic::Tickers {
+            let snapshot = match env.kind {
+                Some("snapshot") => true,
+                Some("delta") => false,
+                _ => return Err(MdError::MissingField("type")),
+            };
+            let ticker = env.ticker.ok_or(MdError::MissingField("data"))?;
+            self.merge_ticker(frame, ticker, snapshot, env.cs)?;
+            self.batch.emit(frame, exch_ts_ns, false, sink)?;
+            return Ok(Parsed::data());
+        }
+        let batch = &mut self.batch;
         let mut snapshot = false;
         if kind != Topic::Trade {
             if let Some(e) = batch.take_error() {
@@ -182,6 +242,57 @@ impl VenueNormalizer for Normalizer {
     }
 }
 
+impl Normalizer {
+    /// Merges a `tickers` push into the symbol's best bid/offer (a snapshot replaces it, a
+    /// delta changes the fields it carries) and collects a quote once all four are known.
+    /// Spot tickers carry no best bid/offer: they are read and yield nothing.
+    fn merge_ticker(
+        &mut self,
+        frame: &str,
+        t: Ticker<'_>,
+        snapshot: bool,
+        cs: Option<u64>,
+    ) -> Result<(), MdError> {
+        let symbol = t.symbol.ok_or(MdError::MissingField("symbol"))?;
+        if symbol.is_empty() {
+            return Err(MdError::EmptySymbol);
+        }
+        let mut values = [None; 4];
+        for (i, n) in t.bbo.iter().enumerate() {
+            if let Some(n) = n {
+                values[i] = Some(n.decimal(TICKER_FIELDS[i])?);
+            }
+        }
+        let at = match self.tickers.iter().position(|(s, _)| **s == *symbol) {
+            Some(i) => i,
+            None => {
+                self.tickers.push((symbol.into(), [None; 4]));
+                self.tickers.len() - 1
+            }
+        };
+        let state = &mut self.tickers[at].1;
+        for (slot, v) in state.iter_mut().zip(values) {
+            if snapshot || v.is_some() {
+                *slot = v;
+            }
+        }
+        if let [Some(bid_px), Some(bid_qty), Some(ask_px), Some(ask_qty)] = *state {
+            let quote = QuoteMsg {
+                bid_px,
+                bid_qty,
+                ask_px,
+                ask_qty,
+                seq: cs,
+            };
+            self.batch.quote(frame, symbol, None, quote);
+        }
+        match self.batch.take_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Reads the `data` value of a `kind` topic into `batch`.
 fn read_data<'a>(
     r: &mut Reader<'a>,
@@ -192,7 +303,7 @@ fn read_data<'a>(
     match kind {
         Topic::Trade => r.array(|r| read_trade(r, frame, batch)),
         Topic::Bbo | Topic::Book => read_book(r, frame, kind == Topic::Bbo, batch),
-        Topic::Other => r.skip(),
+        Topic::Tickers | Topic::Other => r.skip(),
     }
 }
 
@@ -373,4 +484,4 @@ pub fn protocol(instruments: Arc<Instruments>, category: Category) -> MdProtocol
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

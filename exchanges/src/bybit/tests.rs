@@ -207,3 +207,80 @@ proptest! {
         never_panics(Normalizer::new, &s, cut, &[TRADE, BOOK_SNAPSHOT, BOOK_DELTA, BBO]);
     }
 }
+
+#[test]
+fn a_crossed_quote_is_refused_and_marks_the_book_stale() {
+    let mut p = protocol(registry(), Category::Spot);
+    let mut ticks = Vec::new();
+    let mut out = |t| ticks.push(t);
+    p.on_connect(&mut out);
+    assert_eq!(
+        p.on_frame(BOOK_SNAPSHOT, 1, &mut out),
+        Ok(FrameOutcome::Data)
+    );
+    let crossed = BBO.replace(r#"[["16493.50","0.006"]]"#, r#"[["16611.00","0.006"]]"#);
+    let e = p.on_frame(&crossed, 2, &mut out).unwrap_err();
+    assert_eq!(e.reason, crate::md::Reason::CrossedQuote);
+    assert_eq!(statuses(&ticks), [FeedStatus::Stale]);
+    assert!(
+        !ticks.iter().any(|t| matches!(t.kind, TickKind::Quote(_))),
+        "the crossed quote is not passed on"
+    );
+    assert_eq!(p.stale_events(), 1);
+}
+
+/// v5 docs, "Ticker" linear response example (snapshot).
+const TICKER_LINEAR: &str = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","tickDirection":"PlusTick","price24hPcnt":"0.017103","lastPrice":"17216.00","prevPrice24h":"16926.50","highPrice24h":"17281.50","lowPrice24h":"16915.00","prevPrice1h":"17238.00","markPrice":"17217.33","indexPrice":"17227.36","openInterest":"68744.761","openInterestValue":"1183601235.91","turnover24h":"1570383121.943499","volume24h":"91705.276","nextFundingTime":"1673280000000","fundingRate":"-0.000212","bid1Price":"17215.50","bid1Size":"84.489","ask1Price":"17216.00","ask1Size":"83.020"},"cs":24987956059,"ts":1673272861686}"#;
+/// A linear delta in the documented shape: only the fields that changed.
+const TICKER_DELTA: &str = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"17215.00","bid1Size":"1.250"},"cs":24987956060,"ts":1673272861786}"#;
+/// v5 docs, "Ticker" spot response example (no best bid/offer fields).
+const TICKER_SPOT: &str = r#"{"topic":"tickers.BTCUSDT","ts":1672305380595,"type":"snapshot","cs":496622841,"data":{"symbol":"BTCUSDT","lastPrice":"16363.78","highPrice24h":"16566.64","lowPrice24h":"16009.19","prevPrice24h":"16443.66","volume24h":"5865.470182","turnover24h":"95949815.680875","price24hPcnt":"-0.0049"}}"#;
+
+#[test]
+fn tickers_linear_snapshot_and_delta_merge_into_a_full_quote() {
+    let mut n = Normalizer::new();
+    let (r, ev) = lines(&mut n, TICKER_LINEAR);
+    assert_eq!(r.unwrap().kind, FrameKind::Data);
+    let q = &ev[0];
+    assert_eq!(q.kind, Some(EventKind::Quote));
+    assert_eq!(q.symbol, "BTC-USDT");
+    assert_eq!(
+        (q.bid_px, q.bid_qty, q.ask_px, q.ask_qty),
+        (
+            Some(d("17215.50")),
+            Some(d("84.489")),
+            Some(d("17216.00")),
+            Some(d("83.020"))
+        )
+    );
+    assert_eq!(q.seq, Some(24_987_956_059));
+    assert_eq!(q.exch_ts_ns, Some(1_673_272_861_686_000_000));
+    let (_, ev) = lines(&mut n, TICKER_DELTA);
+    let q = &ev[0];
+    assert_eq!(
+        (q.bid_px, q.bid_qty, q.ask_px, q.ask_qty),
+        (
+            Some(d("17215.00")),
+            Some(d("1.250")),
+            Some(d("17216.00")),
+            Some(d("83.020"))
+        ),
+        "the ask is the snapshot's"
+    );
+    // A delta before any snapshot is not a full quote yet.
+    let (r, ev) = lines(&mut Normalizer::new(), TICKER_DELTA);
+    assert!(r.is_ok() && ev.is_empty());
+}
+
+#[test]
+fn tickers_spot_snapshots_are_read_and_carry_no_quote() {
+    let (r, ev) = lines(&mut Normalizer::new(), TICKER_SPOT);
+    assert_eq!(r.unwrap().kind, FrameKind::Data);
+    assert!(ev.is_empty());
+    // A crossed linear ticker is refused like any quote.
+    let crossed = TICKER_LINEAR.replace(r#""bid1Price":"17215.50""#, r#""bid1Price":"17216.00""#);
+    assert!(matches!(
+        lines(&mut Normalizer::new(), &crossed).0,
+        Err(MdError::CrossedQuote { .. })
+    ));
+}

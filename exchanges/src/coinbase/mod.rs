@@ -441,4 +441,4 @@ pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,6 +5,12 @@
 //! book levels by a range of the shared level buffer. The first semantic error (a bad
 //! number, a missing field) is kept and stops the collection: the records before it are still
 //! passed, as [`super::VenueNormalizer`] promises.
+//!
+//! The value checks every venue shares are made here, once, as messages are collected: a
+//! price must be positive (levels, trades, quotes; a quote's empty side is price and quantity
+//! zero), a trade's quantity must not be zero, a symbol and a trade id must not be empty, and
+//! a quote's bid must be below its ask ([`MdError::CrossedQuote`]). Signs and exponents never get this far: the decimal readers
+//! refuse them ([`super::decimal`]).
 
 use peregrine_engine::types::{Price, Qty, Side};
 
@@ -56,6 +62,17 @@ struct Rec {
     /// `None`: the frame's time, given when the batch is passed on.
     ts: Option<i64>,
     body: Body,
+}
+
+/// The error of a crossed quote (out of line: rare).
+#[cold]
+#[inline(never)]
+fn crossed(symbol: &str, q: &QuoteMsg) -> MdError {
+    MdError::CrossedQuote {
+        symbol: symbol.to_string(),
+        bid: q.bid_px.to_string(),
+        ask: q.ask_px.to_string(),
+    }
 }
 
 /// What a normalizer collects from one frame.
@@ -122,9 +139,15 @@ impl Batch {
         self.levels.len()
     }
 
-    /// Adds one level.
+    /// Adds one level (a price of zero is kept as the batch's error instead).
     #[inline]
     pub fn push_level(&mut self, level: Level) {
+        if level.1.is_zero() {
+            self.fail(MdError::NonPositivePrice {
+                field: "level price",
+            });
+            return;
+        }
         self.levels.push(level);
     }
 
@@ -133,7 +156,8 @@ impl Batch {
         self.levels.truncate(start);
     }
 
-    /// Adds a trade; `symbol` and `trade_id` are slices of `frame`.
+    /// Adds a trade; `symbol` and `trade_id` are slices of `frame`. An empty symbol or trade
+    /// id, a zero price or a zero quantity is kept as the batch's error instead.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub fn trade(
@@ -149,6 +173,21 @@ impl Batch {
         if self.failed() {
             return;
         }
+        let bad = if symbol.is_empty() {
+            Some(MdError::EmptySymbol)
+        } else if trade_id.is_empty() {
+            Some(MdError::EmptyTradeId)
+        } else if price.is_zero() {
+            Some(MdError::NonPositivePrice { field: "price" })
+        } else if qty.is_zero() {
+            Some(MdError::ZeroTradeQty { field: "qty" })
+        } else {
+            None
+        };
+        if let Some(e) = bad {
+            self.fail(e);
+            return;
+        }
         self.recs.push(Rec {
             symbol: Span::of(frame, symbol),
             ts: Some(ts),
@@ -161,10 +200,30 @@ impl Batch {
         });
     }
 
-    /// Adds a quote; `ts: None` takes the frame's time.
+    /// Adds a quote; `ts: None` takes the frame's time. An empty symbol, a zero price with a
+    /// quantity, or a bid at or above the ask is kept as the batch's error instead.
     #[inline]
     pub fn quote(&mut self, frame: &str, symbol: &str, ts: Option<i64>, quote: QuoteMsg) {
         if self.failed() {
+            return;
+        }
+        // An empty side is spelled price 0, quantity 0 (Binance's `bookTicker` of a one-sided
+        // book); a zero price with a quantity is refused.
+        let bid_empty = quote.bid_px.is_zero() && quote.bid_qty.is_zero();
+        let ask_empty = quote.ask_px.is_zero() && quote.ask_qty.is_zero();
+        let bad = if symbol.is_empty() {
+            Some(MdError::EmptySymbol)
+        } else if quote.bid_px.is_zero() && !bid_empty {
+            Some(MdError::NonPositivePrice { field: "bid_px" })
+        } else if quote.ask_px.is_zero() && !ask_empty {
+            Some(MdError::NonPositivePrice { field: "ask_px" })
+        } else if !bid_empty && !ask_empty && quote.bid_px >= quote.ask_px {
+            Some(crossed(symbol, &quote))
+        } else {
+            None
+        };
+        if let Some(e) = bad {
+            self.fail(e);
             return;
         }
         self.recs.push(Rec {
@@ -186,12 +245,44 @@ impl Batch {
         start: usize,
         head: BookMsg<'_>,
     ) {
+        if symbol.is_empty() {
+            self.fail(MdError::EmptySymbol);
+        }
         if self.failed() {
             self.levels.truncate(start);
             return;
         }
         self.recs.push(Rec {
             symbol: Span::of(frame, symbol),
+            ts,
+            body: Body::Book {
+                head: BookMsg {
+                    levels: &[],
+                    ..head
+                },
+                snapshot,
+                start,
+                end: self.levels.len(),
+            },
+        });
+    }
+
+    /// Adds a book message for a frame that names no symbol (Binance's REST depth snapshot
+    /// and its raw partial-depth stream): the message's symbol is empty, the consumer knows
+    /// the instrument from its own request. Otherwise as [`Batch::book`].
+    pub fn book_unnamed(
+        &mut self,
+        ts: Option<i64>,
+        snapshot: Option<bool>,
+        start: usize,
+        head: BookMsg<'_>,
+    ) {
+        if self.failed() {
+            self.levels.truncate(start);
+            return;
+        }
+        self.recs.push(Rec {
+            symbol: Span { start: 0, end: 0 },
             ts,
             body: Body::Book {
                 head: BookMsg {

@@ -9,6 +9,9 @@
 //! from those messages.
 
 pub mod batch;
+#[cfg(test)]
+mod checks_tests;
+mod error;
 pub mod json;
 pub mod num;
 pub mod protocol;
@@ -27,46 +30,11 @@ use serde_json::value::RawValue;
 
 use crate::venue::Venue;
 
+pub use error::{MdError, Reason};
 pub use time::{rfc3339_ns, TimeCache};
 
 /// One L2 level change: side, price, absolute quantity (zero deletes).
 pub type Level = (Side, Price, Qty);
-
-/// Why a frame could not be normalized. Names the field and what was wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MdError {
-    /// Not valid JSON, or a field of the wrong JSON type.
-    #[error("malformed frame: {0}")]
-    Malformed(String),
-    /// A field the message kind requires is absent.
-    #[error("missing field `{0}`")]
-    MissingField(&'static str),
-    /// A number could not be read exactly.
-    #[error("field `{field}`: bad number {value:?}")]
-    BadNumber {
-        /// The venue's field name.
-        field: &'static str,
-        /// The offending text.
-        value: String,
-    },
-    /// A field has a value that makes no sense (negative price, bad side, bad time, ...).
-    #[error("field `{field}`: {problem}")]
-    Invalid {
-        /// The venue's field name.
-        field: &'static str,
-        /// What is wrong.
-        problem: &'static str,
-    },
-    /// A well-formed message of a kind this normalizer does not handle.
-    #[error("unsupported message {0:?}")]
-    Unsupported(String),
-}
-
-impl MdError {
-    pub(crate) fn json(e: serde_json::Error) -> Self {
-        MdError::Malformed(e.to_string())
-    }
-}
 
 /// A public trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +166,9 @@ pub trait VenueNormalizer: Send {
     ) -> Result<Parsed, MdError>;
 }
 
-/// Parses an exact, non-negative decimal string (`"0.0100"` keeps its scale).
+/// Parses an exact, unsigned decimal string (`"0.0100"` keeps its scale). The text is kept
+/// exactly as sent or refused, never rewritten: a sign (`-1`, `-0`, `+1`) or an exponent
+/// (`1.5E+3`) is an error.
 #[inline]
 pub fn decimal(field: &'static str, s: &str) -> Result<Decimal, MdError> {
     match num::parse_plain(s.as_bytes()) {
@@ -207,25 +177,35 @@ pub fn decimal(field: &'static str, s: &str) -> Result<Decimal, MdError> {
     }
 }
 
-/// [`decimal`] for the shapes the fast parser leaves out (exponents, signs, long mantissas).
+/// [`decimal`] for the shapes the fast parser leaves out (long mantissas, and the errors).
 #[cold]
 fn decimal_general(field: &'static str, s: &str) -> Result<Decimal, MdError> {
-    let bad = || MdError::BadNumber {
-        field,
-        value: s.to_string(),
-    };
-    let d = if s.bytes().any(|b| b == b'e' || b == b'E') {
-        Decimal::from_scientific(s).map_err(|_| bad())?
-    } else {
-        Decimal::from_str_exact(s).map_err(|_| bad())?
-    };
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(MdError::Invalid {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'-') {
+        return Err(MdError::Negative { field });
+    }
+    let numeric = |c: &u8| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-');
+    let exponent = b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter().all(numeric)
+        && b.iter().any(|&c| c == b'e' || c == b'E');
+    if exponent {
+        return Err(MdError::Exponent {
             field,
-            problem: "negative",
+            value: s.to_string(),
         });
     }
-    Ok(d)
+    // `digits[.digits]`: nothing `from_str_exact` would rewrite (`.5`, `1.`, `+1`, `1_000`).
+    let plain = b.first().is_some_and(u8::is_ascii_digit)
+        && b.last().is_some_and(u8::is_ascii_digit)
+        && b.iter().all(|&c| c.is_ascii_digit() || c == b'.')
+        && b.iter().filter(|&&c| c == b'.').count() <= 1;
+    match Decimal::from_str_exact(s) {
+        Ok(d) if plain => Ok(d),
+        _ => Err(MdError::BadNumber {
+            field,
+            value: s.to_string(),
+        }),
+    }
 }
 
 /// Parses an unsigned integer sent as a string (OKX `ts`).
@@ -479,14 +459,18 @@ const QUOTES: [&str; 16] = [
 /// (derivatives such as `BTC-USDT-SWAP`) are returned as sent.
 pub fn canonical_symbol(venue: Venue, venue_symbol: &str) -> String {
     match venue {
-        Venue::Binance | Venue::Bybit => QUOTES
-            .iter()
-            .find(|q| venue_symbol.len() > q.len() && venue_symbol.ends_with(*q))
-            .map(|q| {
-                let base = &venue_symbol[..venue_symbol.len() - q.len()];
-                format!("{base}-{q}")
-            })
-            .unwrap_or_else(|| venue_symbol.to_string()),
+        // Binance stream names spell the symbol in lower case.
+        Venue::Binance | Venue::Bybit => {
+            let upper = venue_symbol.to_ascii_uppercase();
+            QUOTES
+                .iter()
+                .find(|q| upper.len() > q.len() && upper.ends_with(*q))
+                .map(|q| {
+                    let base = &upper[..upper.len() - q.len()];
+                    format!("{base}-{q}")
+                })
+                .unwrap_or(upper)
+        }
         Venue::Kraken => venue_symbol.replace('/', "-"),
         Venue::Okx | Venue::Coinbase => venue_symbol.to_string(),
     }
@@ -544,11 +528,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimals_are_exact_and_non_negative() {
+    fn decimals_are_exact_unsigned_and_never_rewritten() {
         assert_eq!(decimal("p", "0.0100").unwrap().to_string(), "0.0100");
-        assert_eq!(decimal("p", "1e-5").unwrap().to_string(), "0.00001");
-        assert!(matches!(decimal("p", "-1"), Err(MdError::Invalid { .. })));
-        assert!(matches!(decimal("p", "x"), Err(MdError::BadNumber { .. })));
+        assert_eq!(
+            decimal("p", "12345678901234567890.5").unwrap().to_string(),
+            "12345678901234567890.5"
+        );
+        for exp in ["1e-5", "1.5E+3", "0E0"] {
+            assert_eq!(
+                decimal("p", exp),
+                Err(MdError::Exponent {
+                    field: "p",
+                    value: exp.into()
+                }),
+                "{exp}"
+            );
+        }
+        for neg in ["-1", "-0", "-0.0"] {
+            assert_eq!(
+                decimal("p", neg),
+                Err(MdError::Negative { field: "p" }),
+                "{neg}"
+            );
+        }
+        for bad in ["x", "+1", " 1", "1_000", ".5", "1.", ""] {
+            assert!(
+                matches!(decimal("p", bad), Err(MdError::BadNumber { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

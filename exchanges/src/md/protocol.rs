@@ -8,9 +8,9 @@ use std::time::Duration;
 use peregrine_engine::tick::{FeedStatus, Quote, Tick, TickKind, Trade};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments};
 
-use super::{trade_id_u64, FrameKind, MsgKind, VenueNormalizer};
+use super::{trade_id_u64, FrameKind, MdError, Msg, MsgKind, VenueNormalizer};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
 /// The venue-specific, non-parsing half of a protocol: where to connect, what to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,49 +150,45 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
+    ) -> Result<FrameOutcome, FrameError> {
         let mut resync: Option<String> = None;
         let symbols = &self.symbols;
         let books = &mut self.books;
         let unknown = &mut self.unknown_symbols;
-        let parsed = self
-            .normalizer
-            .normalize(frame, &mut |msg| {
-                let Some(pos) = symbols.iter().position(|(s, _)| **s == *msg.symbol) else {
-                    *unknown += 1;
-                    return;
-                };
-                let instrument = symbols[pos].1;
-                let tick = |kind| Tick {
-                    instrument,
-                    exch_ts_ns: msg.exch_ts_ns,
-                    recv_ns,
-                    kind,
-                };
-                match msg.kind {
-                    MsgKind::Trade(t) => out(tick(TickKind::Trade(Trade {
-                        price: t.price,
-                        qty: t.qty,
-                        side: t.side,
-                        trade_id: trade_id_u64(t.trade_id),
-                    }))),
-                    MsgKind::Quote(q) => out(tick(TickKind::Quote(Quote {
-                        bid_px: q.bid_px,
-                        bid_qty: q.bid_qty,
-                        ask_px: q.ask_px,
-                        ask_qty: q.ask_qty,
-                        update_id: q.seq.unwrap_or(0),
-                    }))),
-                    MsgKind::Book(b) => {
-                        if let SyncOutcome::Resync(reason) =
-                            books[pos].on_book(&b, msg.exch_ts_ns, recv_ns, out)
-                        {
-                            resync.get_or_insert(reason);
-                        }
+        let parsed = self.normalizer.normalize(frame, &mut |msg| {
+            let Some(pos) = symbols.iter().position(|(s, _)| **s == *msg.symbol) else {
+                *unknown += 1;
+                return;
+            };
+            let instrument = symbols[pos].1;
+            match msg.kind {
+                MsgKind::Trade(_) | MsgKind::Quote(_) => {
+                    if let Some(t) = market_tick(instrument, msg, recv_ns) {
+                        out(t);
                     }
                 }
-            })
-            .map_err(|e| e.to_string())?;
+                MsgKind::Book(b) => {
+                    if let SyncOutcome::Resync(reason) =
+                        books[pos].on_book(&b, msg.exch_ts_ns, recv_ns, out)
+                    {
+                        resync.get_or_insert(reason);
+                    }
+                }
+            }
+        });
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                if let MdError::CrossedQuote { symbol, .. } = &e {
+                    // A crossed top of book: the quote is not passed on and the book is
+                    // stale until its next snapshot.
+                    if let Some(pos) = self.symbols.iter().position(|(s, _)| **s == **symbol) {
+                        self.books[pos].mark_stale(0, recv_ns, out);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         if let Some(seq) = parsed.conn_seq {
             let prev = self.last_conn_seq.replace(seq);
             if let Some(prev) = prev {
@@ -213,6 +209,38 @@ impl<N: VenueNormalizer> VenueProtocol for MdProtocol<N> {
             FrameKind::VenueError(e) => FrameOutcome::VenueError(e),
         })
     }
+}
+
+/// The tick of a trade or quote message of `instrument` (`None` for a book message, which
+/// goes through the book sequencer).
+#[inline]
+pub(crate) fn market_tick(
+    instrument: InstrumentId,
+    msg: &Msg<'_, '_>,
+    recv_ns: u64,
+) -> Option<Tick> {
+    let kind = match msg.kind {
+        MsgKind::Trade(t) => TickKind::Trade(Trade {
+            price: t.price,
+            qty: t.qty,
+            side: t.side,
+            trade_id: trade_id_u64(t.trade_id),
+        }),
+        MsgKind::Quote(q) => TickKind::Quote(Quote {
+            bid_px: q.bid_px,
+            bid_qty: q.bid_qty,
+            ask_px: q.ask_px,
+            ask_qty: q.ask_qty,
+            update_id: q.seq.unwrap_or(0),
+        }),
+        MsgKind::Book(_) => return None,
+    };
+    Some(Tick {
+        instrument,
+        exch_ts_ns: msg.exch_ts_ns,
+        recv_ns,
+        kind,
+    })
 }
 
 /// The venue symbols of the instruments that belong to `venue`.

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::{event_line, MdError, Parsed, VenueNormalizer};
 
 /// Runs `frame` through `n`, returning the outcome and one interchange line per message.
-pub fn lines<N: VenueNormalizer>(
+pub fn lines<N: VenueNormalizer + ?Sized>(
     n: &mut N,
     frame: &str,
 ) -> (Result<Parsed, MdError>, Vec<EventLine>) {

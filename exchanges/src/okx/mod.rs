@@ -390,4 +390,4 @@ pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -46,7 +46,8 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::md::Reason;
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 use backoff::Backoff;
 use sink::TickSink;
 use stats::bump;
@@ -345,7 +346,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
                             return End::Reconnect;
                         }
                         Some(Ok(Message::Binary(b))) => {
-                            bump(&self.stats.malformed);
+                            self.stats.reject(Reason::Malformed);
                             tracing::warn!(%venue, bytes = b.len(), "feed: unexpected binary frame skipped");
                         }
                         Some(Ok(_)) => {}
@@ -370,7 +371,7 @@ impl<P: VenueProtocol> Conn<'_, P> {
 
     /// Counts and logs what a frame (or deferred work) amounted to, then lets the protocol
     /// react to book ticks the queue could not take. True if the connection must be replaced.
-    fn after_outcome(&mut self, result: Result<FrameOutcome, String>, frame: &str) -> bool {
+    fn after_outcome(&mut self, result: Result<FrameOutcome, FrameError>, frame: &str) -> bool {
         let venue = self.venue;
         let mut resync = match result {
             Ok(FrameOutcome::Data) => None,
@@ -385,10 +386,11 @@ impl<P: VenueProtocol> Conn<'_, P> {
                 None
             }
             Ok(FrameOutcome::Resync(why) | FrameOutcome::Reconnect(why)) => Some(why),
-            Err(reason) => {
-                bump(&self.stats.malformed);
+            Err(e) => {
+                self.stats.reject(e.reason);
                 let head: String = frame.chars().take(160).collect();
-                tracing::warn!(%venue, %reason, frame = %head, "feed: malformed frame skipped");
+                let (reason, kind) = (e.message, e.reason.as_str());
+                tracing::warn!(%venue, %reason, kind, frame = %head, "feed: frame refused");
                 None
             }
         };

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::md::Reason;
+
 /// Live feed counters. Every field is a monotonic count since the feed started.
 #[derive(Debug, Default)]
 pub struct FeedStats {
@@ -9,8 +11,12 @@ pub struct FeedStats {
     pub frames: AtomicU64,
     /// Ticks delivered to the queue.
     pub ticks: AtomicU64,
-    /// Frames that could not be understood (logged with the reason), including binary frames.
+    /// Frames that could not be understood or were refused by a value check (logged with the
+    /// reason), including binary frames. Split by reason in [`FeedStats::rejected`].
     pub malformed: AtomicU64,
+    /// The refused frames of [`FeedStats::malformed`] per reason, indexed by
+    /// [`Reason::index`].
+    pub rejected: [AtomicU64; Reason::COUNT],
     /// Ticks lost to a full queue.
     pub dropped: AtomicU64,
     /// Successful reconnections after the first connection.
@@ -43,6 +49,8 @@ pub struct FeedStatsSnapshot {
     pub ticks: u64,
     /// See [`FeedStats::malformed`].
     pub malformed: u64,
+    /// See [`FeedStats::rejected`].
+    pub rejected: [u64; Reason::COUNT],
     /// See [`FeedStats::dropped`].
     pub dropped: u64,
     /// See [`FeedStats::reconnects`].
@@ -71,6 +79,7 @@ impl FeedStats {
             frames: r(&self.frames),
             ticks: r(&self.ticks),
             malformed: r(&self.malformed),
+            rejected: std::array::from_fn(|i| r(&self.rejected[i])),
             dropped: r(&self.dropped),
             reconnects: r(&self.reconnects),
             resyncs: r(&self.resyncs),
@@ -81,6 +90,21 @@ impl FeedStats {
             resync_requests: r(&self.resync_requests),
             scheduled: r(&self.scheduled),
         }
+    }
+}
+
+impl FeedStats {
+    /// Counts one refused frame under `reason` (and in [`FeedStats::malformed`]).
+    pub fn reject(&self, reason: Reason) {
+        bump(&self.malformed);
+        bump(&self.rejected[reason.index()]);
+    }
+}
+
+impl FeedStatsSnapshot {
+    /// Refused frames of one reason.
+    pub fn rejected(&self, reason: Reason) -> u64 {
+        self.rejected[reason.index()]
     }
 }
 

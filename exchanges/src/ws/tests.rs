@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::{run_connection, FeedStats, FeedStatsSnapshot, FrameTap, WsConfig};
 use crate::binance::feed::{run_feed_with_stats, FeedConfig};
 use crate::sim::{self, Fault, SimConfig, SimHandle};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
 use FeedStatus::{Connected, Disconnected, Resynced, Stale};
 
@@ -234,6 +234,9 @@ async fn out_of_order_updates_resync_and_the_late_one_is_ignored() {
 async fn malformed_json_is_counted_and_skipped() {
     let s = fault_case(|_| {}, Fault::Malformed, RUN, &[Connected]).await;
     assert_eq!((s.malformed, s.reconnects, s.resyncs), (1, 0, 0), "{s:?}");
+    // Counted under its reason too, and only there.
+    assert_eq!(s.rejected(crate::md::Reason::Malformed), 1, "{s:?}");
+    assert_eq!(s.rejected.iter().sum::<u64>(), 1, "{s:?}");
 }
 
 #[tokio::test]
@@ -340,7 +343,7 @@ impl VenueProtocol for SeqProtocol {
         frame: &str,
         _recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
+    ) -> Result<FrameOutcome, FrameError> {
         if frame == "ACK" || frame == "pong" {
             return Ok(FrameOutcome::Control);
         }
@@ -350,7 +353,7 @@ impl VenueProtocol for SeqProtocol {
         let seq: u64 = frame
             .strip_prefix("N ")
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("not a data frame: {frame:?}"))?;
+            .ok_or_else(|| FrameError::malformed(format!("not a data frame: {frame:?}")))?;
         if let Some(last) = self.last {
             if seq != last + 1 {
                 out(status(Stale));

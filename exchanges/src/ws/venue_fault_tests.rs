@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::venue_server::{BookShape, Fault, SymbolSetup, VenueServer};
 use super::{run_connection, FeedStats, FeedStatsSnapshot, WsConfig};
 use crate::protocols::{market_data_protocol, ProtocolOptions};
-use crate::venue::{FrameOutcome, Heartbeat, Venue, VenueProtocol};
+use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
 use FeedStatus::{Disconnected, Resynced, Stale};
 
@@ -71,7 +71,7 @@ impl VenueProtocol for Local {
         frame: &str,
         recv_ns: u64,
         out: &mut dyn FnMut(Tick),
-    ) -> Result<FrameOutcome, String> {
+    ) -> Result<FrameOutcome, FrameError> {
         self.inner.on_frame(frame, recv_ns, out)
     }
     fn poll_deferred(
