@@ -125,6 +125,13 @@ pub async fn spawn(cfg: SimConfig, bind: SocketAddr) -> Result<SimHandle, SimErr
     let market = tokio::spawn(market::run(shared.clone()));
     let app = rest::router(shared.clone());
     let mut stop = shared.shutdown.subscribe();
+    // TCP_NODELAY on every accepted socket, as a venue's gateway has it: back-to-back frames
+    // and responses go out at once instead of waiting for the peer's (delayed) ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "simulator: cannot set TCP_NODELAY");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
