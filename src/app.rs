@@ -39,6 +39,10 @@ pub struct RunOutcome {
     pub summary: RunSummary,
     /// Every fill the simulator made for our account, if it ran.
     pub sim_ledger: Option<Vec<LedgerFill>>,
+    /// The order gateway's counters (orders whose outcome was looked up, REST fallbacks).
+    pub gateway: peregrine_exchanges::binance::gateway::GatewayStats,
+    /// WebSocket API reconnections after the first session.
+    pub ws_api_reconnects: u64,
 }
 
 /// `peregrine run`: loads the config, runs until `duration` or Ctrl-C, prints the summary and
@@ -119,9 +123,11 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
             handle.ws_base_url(),
             handle.ws_api_url()
         );
-        println!("API key {key:?}; Ctrl-C to stop");
+        println!("API key {key:?}; Ctrl-C to stop; GET /sim/latency for tick-to-trade");
         let _ = tokio::signal::ctrl_c().await;
+        let latency = handle.wire_latency();
         handle.shutdown().await;
+        print!("{latency}");
         Ok(())
     })
 }
@@ -520,6 +526,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     Ok(RunOutcome {
         summary,
         sim_ledger,
+        gateway: gw_stats,
+        ws_api_reconnects: us_stats
+            .reconnects
+            .load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -411,3 +411,93 @@ fn run_refuses_a_config_that_would_run_and_do_nothing() {
         "{stderr}"
     );
 }
+
+/// `peregrine sim` as a user runs it: an order read after a market frame is timed on the
+/// simulator's clock, `GET /sim/latency` serves it, and Ctrl-C (SIGINT) prints the
+/// tick-to-trade summary on exit.
+#[test]
+fn sim_reports_tick_to_trade_and_prints_it_on_exit() {
+    use futures_util::StreamExt;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = peregrine()
+        .args(["sim", "--port", "0", "--config"])
+        .arg(root.join("config/default.toml"))
+        .env("PEREGRINE_API_KEY", "cli-sim-key")
+        .env("PEREGRINE_API_SECRET", "cli-sim-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    let words: Vec<&str> = banner.split_whitespace().collect();
+    let after = |w: &str| words[words.iter().position(|x| *x == w).unwrap() + 1].to_string();
+    let (rest, ws) = (after("REST"), after("websocket"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let served: serde_json::Value = rt.block_on(async {
+        // A trade frame, then a marketable order signed as any client signs it.
+        let (mut md, _) = tokio_tungstenite::connect_async(format!("{ws}/ws/btcusdt@trade"))
+            .await
+            .unwrap();
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), md.next())
+            .await
+            .expect("a trade frame within 10 s");
+        assert!(frame.is_some_and(|f| f.is_ok()));
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let payload =
+            format!("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.00100&timestamp={ts}");
+        let sig = peregrine_exchanges::binance::sign::signature_hex(
+            b"cli-sim-secret",
+            payload.as_bytes(),
+        );
+        let http = reqwest::Client::new();
+        let status = http
+            .post(format!("{rest}/api/v3/order"))
+            .header("X-MBX-APIKEY", "cli-sim-key")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("{payload}&signature={sig}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        http.get(format!("{rest}/sim/latency"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(served["orders"], 1, "{served}");
+    assert_eq!(served["without_frame"], 0, "{served}");
+    assert_eq!(served["from_latest_trade_frame_ns"]["count"], 1, "{served}");
+    assert!(served["from_latest_frame_ns"]["p50"].as_u64().unwrap() > 0);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest_out = String::new();
+    out.read_to_string(&mut rest_out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest_out.contains("tick-to-trade on the simulator's clock (frame written -> order read): 1 orders, 0 without a frame"),
+        "{rest_out}"
+    );
+    assert!(
+        rest_out.contains("from the latest trade frame: 1 orders, p50"),
+        "{rest_out}"
+    );
+}

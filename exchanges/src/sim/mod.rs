@@ -30,7 +30,8 @@
 //! `auth` (API keys, HMAC and Ed25519 signature and timestamp checks), `ws` (market streams),
 //! `ws_api` (the WebSocket API), `user_stream` (the 410 for listen keys, legacy listen keys),
 //! `ledger`, `limits` (usage counters, shared by REST and WebSocket API), `fanout`
-//! (broadcast), `wire` (formatting), [`fault`] (fault injection into the market-data
+//! (broadcast), `wire` (formatting), `wire_latency` (frame-written / order-read stamps:
+//! tick-to-trade, [`SimHandle::wire_latency`], `GET /sim/latency`), [`fault`] (fault injection into the market-data
 //! websockets, [`SimHandle::inject`]).
 
 mod auth;
@@ -53,6 +54,7 @@ mod state;
 pub mod tape;
 mod user_stream;
 mod wire;
+mod wire_latency;
 mod ws;
 mod ws_api;
 
@@ -75,6 +77,8 @@ pub use config::{SimConfig, SimEd25519Key, SimSymbol};
 pub use error::{ApiError, SimError};
 pub use fault::Fault;
 pub use ledger::LedgerFill;
+pub use wire_latency::WireLatencyReport;
+pub use ws_api::faults::OrderDrop;
 
 use state::Shared;
 
@@ -121,6 +125,13 @@ pub async fn spawn(cfg: SimConfig, bind: SocketAddr) -> Result<SimHandle, SimErr
     let market = tokio::spawn(market::run(shared.clone()));
     let app = rest::router(shared.clone());
     let mut stop = shared.shutdown.subscribe();
+    // TCP_NODELAY on every accepted socket, as a venue's gateway has it: back-to-back frames
+    // and responses go out at once instead of waiting for the peer's (delayed) ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "simulator: cannot set TCP_NODELAY");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -235,9 +246,36 @@ impl SimHandle {
         self.shared.faults.inject(fault)
     }
 
+    /// Wire-to-wire tick-to-trade so far, on the simulator's monotonic clock: each order read
+    /// against the latest market frame of its symbol written before it (`GET /sim/latency`
+    /// serves the same).
+    pub fn wire_latency(&self) -> WireLatencyReport {
+        self.shared.wire.report()
+    }
+
     /// Market-data websocket connections open now.
     pub fn md_connections(&self) -> usize {
         self.shared.faults.connections()
+    }
+
+    /// Makes the next `order.place` requests on the WebSocket API (any connection, one per
+    /// entry) drop their connection without a response: after placing the order
+    /// ([`OrderDrop::AfterPlacing`]: it is at the venue, the client does not know) or before
+    /// ([`OrderDrop::BeforePlacing`]: it never reached the venue).
+    pub fn drop_ws_api_on_orders(&self, drops: &[OrderDrop]) {
+        self.shared.ws_api_faults.arm(drops);
+    }
+
+    /// The connections dropped by [`SimHandle::drop_ws_api_on_orders`] so far, each with the
+    /// client order id of its `order.place`.
+    pub fn ws_api_drops(&self) -> Vec<(OrderDrop, String)> {
+        self.shared.ws_api_faults.dropped()
+    }
+
+    /// Refuses new WebSocket API connections (HTTP 503 on the upgrade) for `d` from now;
+    /// open connections are not affected.
+    pub fn refuse_ws_api_for(&self, d: std::time::Duration) {
+        self.shared.ws_api_faults.refuse_for(d);
     }
 
     /// Makes the next `count` REST requests fail with HTTP `status` (429 or 418), Binance code

@@ -57,6 +57,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .put(user_data_stream)
                 .delete(user_data_stream),
         )
+        .route("/sim/latency", get(sim_latency))
         .route("/ws", get(ws_bare))
         .route("/ws/{name}", get(ws_named))
         .route("/stream", get(ws_combined))
@@ -77,6 +78,19 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
         "request"
     );
     next.run(req).await
+}
+
+/// `GET /sim/latency` (the simulator's own, not Binance's): wire-to-wire tick-to-trade so far
+/// as JSON (`WireLatencyReport`, nanoseconds). No weight, no key.
+async fn sim_latency(State(shared): AppState) -> Response {
+    match serde_json::to_string(&shared.wire.report()) {
+        Ok(body) => reply(StatusCode::OK, body, Usage::default()),
+        Err(e) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"code": -1000, "msg": e.to_string()}).to_string(),
+            Usage::default(),
+        ),
+    }
 }
 
 /// Any path the simulator does not serve: HTTP 404 with Binance's error body.
@@ -282,12 +296,17 @@ async fn order(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    // The whole request has been read: the order-read stamp of tick-to-trade.
+    let read_at = std::time::Instant::now();
     let is_new = method == Method::POST;
     let weight = if method == Method::GET { 4 } else { 1 };
     respond(&shared, weight, is_new, || {
         let params = signed(&shared, &headers, &query, &body)?;
         match method {
-            Method::POST => new_order(&shared, &params),
+            Method::POST => {
+                record_order_read(&shared, &params, read_at);
+                new_order(&shared, &params)
+            }
             Method::DELETE => cancel_order(&shared, &params),
             _ => query_order(&shared, &params),
         }
@@ -447,6 +466,13 @@ pub(super) fn new_order(shared: &Shared, params: &Params) -> Result<Value, ApiEr
     let parsed = parse_new_order(shared, params)?;
     let placed = shared.exchange().place_order(parsed.order, now_ms())?;
     Ok(new_order_json(&placed, parsed.resp_type))
+}
+
+/// Records an authenticated new order's read time for tick-to-trade (`wire_latency`).
+pub(super) fn record_order_read(shared: &Shared, params: &Params, read_at: std::time::Instant) {
+    if let Some(symbol) = params.get("symbol") {
+        shared.wire.order_read(symbol, read_at);
+    }
 }
 
 /// `POST /api/v3/order/test`: validates like a new order (signature, parameters, filters,

@@ -14,6 +14,8 @@ use super::fanout::Fanout;
 use super::fault::Faults;
 use super::limits::RateLimits;
 use super::user_stream::ListenKeys;
+use super::wire_latency::WireLatency;
+use super::ws_api::faults::WsApiFaults;
 
 /// Everything a connection or task needs, behind one `Arc`.
 #[derive(Debug)]
@@ -42,6 +44,10 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Fault injection into the market-data websockets.
     pub faults: Faults,
+    /// Frame-written and order-read stamps: wire-to-wire tick-to-trade.
+    pub wire: WireLatency,
+    /// Fault injection into the WebSocket API connections.
+    pub ws_api_faults: WsApiFaults,
 }
 
 impl Shared {
@@ -69,6 +75,8 @@ impl Shared {
             ),
             shutdown: watch::channel(false).0,
             faults: Faults::default(),
+            wire: WireLatency::new(cfg.symbols.iter().map(|s| s.symbol.as_str())),
+            ws_api_faults: WsApiFaults::default(),
         })
     }
 

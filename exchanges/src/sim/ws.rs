@@ -175,6 +175,7 @@ pub async fn serve(
                             if sink.send(Message::Text(text)).await.is_err() {
                                 break 'conn;
                             }
+                            shared.wire.frame_written(&frame.stream, std::time::Instant::now());
                         }
                     }
                 }

@@ -397,9 +397,12 @@ enum ConnectError {
 }
 
 async fn connect_and_subscribe(parts: &WsApiParts, shared: &Shared) -> Result<Ws, ConnectError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(parts.cfg.url.as_str())
-        .await
-        .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    // TCP_NODELAY (the last argument): an order frame goes out at once, not held by Nagle's
+    // algorithm behind an unacknowledged earlier frame (measured: ack p50 ~100 ms without it).
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(parts.cfg.url.as_str(), None, true)
+            .await
+            .map_err(|e| ConnectError::Connect(e.to_string()))?;
     let auth = &parts.auth;
     let steps: Vec<(&'static str, String)> = match auth.signer.key_type() {
         KeyType::Ed25519 => vec![

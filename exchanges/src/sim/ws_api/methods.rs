@@ -3,6 +3,8 @@
 //! methods. Order entry, queries and market data go through the same functions as the REST
 //! endpoints (`super::super::rest`), so both APIs share one matching engine and one ledger.
 
+use std::time::Instant;
+
 use serde_json::{json, Value};
 
 use super::super::auth::{check_timing, KeyKind, Params};
@@ -57,8 +59,8 @@ fn cost(method: &str, params: &Params) -> Option<(u64, bool)> {
     })
 }
 
-/// Handles one text frame and returns the response frame.
-pub fn handle(shared: &Shared, session: &mut Session, text: &str) -> String {
+/// Handles one text frame, read at `read_at`, and returns the response frame.
+pub fn handle(shared: &Shared, session: &mut Session, text: &str, read_at: Instant) -> String {
     let req = match Request::parse(text) {
         Ok(r) => r,
         Err(bad) => return frame::error(&bad.id, &bad.error, None, None),
@@ -92,7 +94,7 @@ pub fn handle(shared: &Shared, session: &mut Session, text: &str) -> String {
         }
     };
     let limits: Option<Usage> = show.then_some(usage);
-    match dispatch(shared, session, &req, &params) {
+    match dispatch(shared, session, &req, &params, read_at) {
         Ok(v) => frame::ok(&req.id, &v, limits),
         Err(f) => frame::error(&req.id, &f.error, f.data.as_ref(), limits),
     }
@@ -103,6 +105,7 @@ fn dispatch(
     session: &mut Session,
     req: &Request,
     params: &Params,
+    read_at: Instant,
 ) -> Result<Value, Failure> {
     let server_time = || shared.limits.server_ms(now_ms());
     match req.method.as_str() {
@@ -161,6 +164,7 @@ fn dispatch(
         )),
         "order.place" => {
             authorize(shared, session, req, params)?;
+            rest::record_order_read(shared, params, read_at);
             Ok(rest::new_order(shared, params)?)
         }
         "order.cancel" => {
@@ -173,6 +177,7 @@ fn dispatch(
         }
         "order.cancelReplace" => {
             authorize(shared, session, req, params)?;
+            rest::record_order_read(shared, params, read_at);
             cancel_replace::run(shared, params)
         }
         "openOrders.status" => {

@@ -15,6 +15,7 @@
 //! `{"subscriptionId": n, "event": {...}}`.
 
 mod cancel_replace;
+pub mod faults;
 mod frame;
 mod methods;
 mod session;
@@ -34,6 +35,7 @@ use tokio::time::Instant;
 use super::auth::Params;
 use super::state::Shared;
 use super::wire::now_ms;
+use faults::OrderDrop;
 use session::Session;
 
 /// Weight of opening a WebSocket API connection.
@@ -47,10 +49,32 @@ pub async fn upgrade(
 ) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or(""), "").unwrap_or_default();
     let return_rate_limits = params.get("returnRateLimits") != Some("false");
+    if shared.ws_api_faults.refusing() {
+        let e = super::error::ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: -1001,
+            msg: "Internal error; unable to process your request. Please try again.".into(),
+        };
+        return (e.status, e.body()).into_response();
+    }
     if let Err(limited) = shared.limits.admit(CONNECT_WEIGHT, false, now_ms()) {
         return (limited.error.status, limited.error.body()).into_response();
     }
     upgrade.on_upgrade(move |s| serve(s, shared, return_rate_limits))
+}
+
+/// An armed drop ([`faults::WsApiFaults`]) if `text` is an `order.place` request.
+fn injected_drop(shared: &Shared, text: &str) -> Option<OrderDrop> {
+    if !shared.ws_api_faults.any_armed() {
+        return None;
+    }
+    let req = frame::Request::parse(text).ok()?;
+    if req.method != "order.place" {
+        return None;
+    }
+    let params = req.params().ok()?;
+    let coid = params.get("newClientOrderId").unwrap_or_default();
+    shared.ws_api_faults.take(coid)
 }
 
 /// Receives the next user event if a subscription is active; pends forever otherwise.
@@ -91,8 +115,19 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>, return_rate_limits: bool)
             },
             msg = stream.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
+                    // The frame has been read: the order-read stamp of tick-to-trade.
+                    let read_at = std::time::Instant::now();
+                    let fault = injected_drop(&shared, t.as_str());
+                    if fault == Some(OrderDrop::BeforePlacing) {
+                        tracing::info!("fault injection: WebSocket API dropped before an order.place");
+                        return;
+                    }
                     let before = session.sub;
-                    let reply = methods::handle(&shared, &mut session, t.as_str());
+                    let reply = methods::handle(&shared, &mut session, t.as_str(), read_at);
+                    if fault == Some(OrderDrop::AfterPlacing) {
+                        tracing::info!("fault injection: WebSocket API dropped after an order.place, unanswered");
+                        return;
+                    }
                     // A new subscription sees events from now on; none without one.
                     match session.sub {
                         Some((id, _)) if before.map(|(b, _)| b) != Some(id) => {

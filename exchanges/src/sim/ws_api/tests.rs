@@ -1248,3 +1248,107 @@ async fn quote_qty_market_order_over_ws_api() {
     assert!(!sim.ledger().is_empty());
     sim.shutdown().await;
 }
+
+// --- Tick-to-trade stamped on the wire -------------------------------------------------------
+
+/// A signed REST `POST /api/v3/order` with the HMAC key; returns the HTTP status.
+async fn rest_order(sim: &SimHandle, params: &str) -> u16 {
+    let payload = format!("{params}&timestamp={}", now());
+    let sig = signature_hex(HMAC_SECRET.as_bytes(), payload.as_bytes());
+    reqwest::Client::new()
+        .post(format!("{}/api/v3/order", sim.rest_base_url()))
+        .header("X-MBX-APIKEY", HMAC_KEY)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("{payload}&signature={sig}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Over real sockets: the simulator times each authenticated new order (WebSocket API and
+/// REST) from the latest market frame of its symbol it wrote, on its own clock; an order
+/// before any frame is counted but not timed, a request with an unknown key is not an order,
+/// and `GET /sim/latency` serves the same figures as the handle.
+#[tokio::test]
+async fn tick_to_trade_is_stamped_on_the_wire() {
+    let sim = start().await; // market paused: only our own trades make frames
+    let (mut md, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws/btcusdt@trade", sim.ws_base_url()))
+            .await
+            .unwrap();
+    let mut c = Client::connect(&sim, "").await;
+    let started = std::time::Instant::now();
+    // 1. A market buy before any frame was written: it makes the trade frames.
+    let buy = json!({"symbol": SYM, "side": "BUY", "type": "MARKET", "quantity": "0.00100",
+                     "newClientOrderId": "t2t-1"});
+    let v = c.call("order.place", signed(buy, Signer::Hmac)).await;
+    assert_eq!(v["status"], 200, "{v}");
+    let frame = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), md.next())
+            .await
+            .expect("a trade frame within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            break serde_json::from_str::<Value>(t.as_str()).unwrap();
+        }
+    };
+    assert_eq!(frame["e"], "trade", "{frame}");
+    let gap = Duration::from_millis(200);
+    tokio::time::sleep(gap).await;
+    // 2. Not an order: unknown key.
+    let (bid, _) = best(&sim);
+    let price = (bid - Decimal::new(100, 0)).to_string();
+    let rest_at = |cid: &str| {
+        json!({"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+               "quantity": "0.00100", "price": price, "newClientOrderId": cid})
+    };
+    let mut foreign = signed(rest_at("t2t-x"), Signer::Hmac);
+    foreign["apiKey"] = json!("someoneElse");
+    assert_eq!(code(&c.call("order.place", foreign).await), -2015);
+    // 3. A resting order over the WebSocket API, 200 ms after the trade frame.
+    let v = c
+        .call("order.place", signed(rest_at("t2t-2"), Signer::Hmac))
+        .await;
+    assert_eq!(v["status"], 200, "{v}");
+    let bound = started.elapsed();
+    let r = sim.wire_latency();
+    assert_eq!(
+        (r.orders, r.without_frame, r.without_trade_frame),
+        (2, 1, 1),
+        "{r:?}"
+    );
+    let t = r.from_latest_trade_frame_ns;
+    assert_eq!(t.count, 1, "{r:?}");
+    // At least the client's pause (minus slack for scheduling between the write and its
+    // stamp), at most the whole exchange as the client saw it.
+    assert!(t.p50 >= 150_000_000, "{r:?}");
+    assert!(
+        t.max as u128 <= bound.as_nanos() + bound.as_nanos() / 500,
+        "{r:?} {bound:?}"
+    );
+    // Only the trade stream is subscribed: the latest frame is the latest trade frame.
+    assert_eq!(r.from_latest_frame_ns, t);
+
+    // 4. A REST order, 400 ms after the frame; `GET /sim/latency` agrees with the handle.
+    tokio::time::sleep(gap).await;
+    let params = format!(
+        "symbol={SYM}&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.00100&price={price}&newClientOrderId=t2t-3"
+    );
+    assert_eq!(rest_order(&sim, &params).await, 200);
+    let r = sim.wire_latency();
+    let served: Value = reqwest::get(format!("{}/sim/latency", sim.rest_base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, serde_json::to_value(r).unwrap());
+    assert_eq!(r.orders, 3, "{r:?}");
+    let t = r.from_latest_trade_frame_ns;
+    assert_eq!(t.count, 2, "{r:?}");
+    assert!(t.max >= 350_000_000, "{r:?}");
+    assert_eq!(served["from_latest_trade_frame_ns"]["count"], 2, "{served}");
+}
