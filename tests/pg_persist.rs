@@ -304,7 +304,7 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
         .fetch_one(&mut c)
         .await
         .unwrap();
-    let status: String = sqlx::query_scalar("select status from orders")
+    let status: String = sqlx::query_scalar("select status::text from orders")
         .fetch_one(&mut c)
         .await
         .unwrap();
@@ -391,6 +391,9 @@ async fn outage_behind_a_proxy_loses_nothing_and_keeps_order() {
     let mut saw_down = false;
     let mut max_spool = 0;
     let mut cut_time = Instant::now();
+    // The order the fills belong to (fills reference their order row), as the core sends it.
+    tx.send(order("o1", OrderStatus::Acked))
+        .expect("send never fails while the sink lives");
     for i in 0..N {
         if i == cut_at {
             proxy.cut();
