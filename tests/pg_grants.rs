@@ -65,6 +65,7 @@ fn stated() -> BTreeSet<String> {
         "signals",
         "latency_stats",
         "venue_checkpoints",
+        "order_events",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -81,6 +82,7 @@ fn stated() -> BTreeSet<String> {
     add(
         &[
             "fills",
+            "order_events",
             "risk_events",
             "signals",
             "latency_stats",

@@ -160,7 +160,14 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     .unwrap();
     assert_eq!(
         published,
-        ["fills", "global_settings", "orders", "positions"]
+        [
+            "fills",
+            "global_settings",
+            "order_events",
+            "orders",
+            "positions",
+            "risk_events"
+        ]
     );
     // Money stays exact.
     let price: String =
@@ -265,6 +272,7 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
     let mut c = db.conn().await;
     for (t, n) in [
         ("orders", 1),
+        ("order_events", 2),
         ("fills", 2),
         ("positions", 1),
         ("risk_events", 1),
@@ -275,6 +283,13 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
             "{t}"
         );
     }
+    // The order's history: each state once, in sequence order.
+    let history: Vec<String> =
+        sqlx::query_scalar("select status::text from order_events order by seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(history, ["pending", "acked"]);
     // Both batches were audited in their transactions.
     assert_eq!(
         count(

@@ -4,8 +4,8 @@
 //! One transaction per batch. Each table's rows go in one `INSERT … SELECT … FROM
 //! UNNEST($1::t[], …)` with one bound array per column: the statement text is the same for
 //! every batch size (prepared once per connection) and the 65,535-bind limit never applies.
-//! Fills, risk events, signals and latency windows are inserted once on their natural keys
-//! (`ON CONFLICT DO NOTHING`); orders and positions are upserted only when the incoming
+//! Fills, order state changes, risk events, signals and latency windows are inserted once on
+//! their natural keys (`ON CONFLICT DO NOTHING`); orders and positions are upserted only when the incoming
 //! event sequence is newer (`WHERE excluded.seq > t.seq`). An audit row for the batch goes
 //! in the same transaction. `Decimal`s bind as `numeric[]`: exact.
 //!
@@ -311,6 +311,37 @@ pub(crate) async fn write_batch(
         .bind(o.iter().map(|(_, r)| r.created_ns).collect::<Vec<_>>())
         .bind(o.iter().map(|(_, r)| r.updated_ns).collect::<Vec<_>>())
         .bind(o.iter().map(|(s, _)| seq_i64(*s)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
+    if !batch.order_events.is_empty() {
+        let o = &batch.order_events;
+        written.order_events = sqlx::query(
+            "INSERT INTO public.order_events (user_id, venue, client_order_id, seq, \
+             venue_order_id, status, filled_qty, reject_reason, ts_ns) \
+             SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[], \
+             $6::text[]::public.order_status[], $7::numeric[], $8::text[], $9::int8[]) \
+             ON CONFLICT (user_id, venue, client_order_id, status, filled_qty) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(o.iter().map(|(_, r)| r.venue.as_str()).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|(_, r)| r.client_order_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|(s, _)| seq_i64(*s)).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.venue_order_id).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.status.as_str()).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.filled_qty).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|(_, r)| r.reject_reason.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|(_, r)| r.updated_ns).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -64,6 +64,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!("20261202180000_venue_checkpoints.sql"),
     migration!("20261203090000_explicit_grants.sql"),
     migration!("20261203100000_frontend_schema.sql"),
+    migration!("20261203110000_order_events_realtime.sql"),
 ];
 
 /// The CLI's history table, created exactly as the CLI creates it (`supabase/cli`,
