@@ -273,6 +273,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
         Some(tokio::spawn(follow_kill_switch(
             pg::connect_options(&cfg.sink.url)?,
+            sink_user_id(&cfg),
             kill.clone(),
             Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
             remote_kill_rx,
@@ -523,6 +524,14 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     })
 }
 
+/// The owner of the run's rows: environment `PEREGRINE_USER_ID` over `sink.user_id`.
+fn sink_user_id(cfg: &Config) -> Option<String> {
+    std::env::var("PEREGRINE_USER_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| cfg.sink.user_id.clone())
+}
+
 /// The sink's settings from the config: spool, batching, the row owner (environment
 /// `PEREGRINE_USER_ID` over `sink.user_id`), and the kill switch for `halt_on_db_down`.
 fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
@@ -533,10 +542,7 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
     } else {
         cfg.venue.account.clone()
     };
-    let user_id = std::env::var("PEREGRINE_USER_ID")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| cfg.sink.user_id.clone());
+    let user_id = sink_user_id(cfg);
     SinkConfig {
         url: cfg.sink.url.clone(),
         batch_size: cfg.sink.batch_size,

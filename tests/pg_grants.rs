@@ -3,7 +3,8 @@
 //! `public`) and on one with none (today's projects, plain PostgreSQL), and exactly the
 //! rights the migrations state: nothing for anon, SELECT for authenticated, append-only or
 //! upsert-only ledger tables for service_role, an audit log nobody can change, no function
-//! executable by anon.
+//! executable by anon. (Migrations after `20261203090000_explicit_grants.sql` state their
+//! own tables' grants the same way.)
 
 mod pg_support;
 
@@ -66,6 +67,7 @@ fn stated() -> BTreeSet<String> {
         "latency_stats",
         "venue_checkpoints",
         "order_events",
+        "kill_switches",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -92,10 +94,12 @@ fn stated() -> BTreeSet<String> {
         &["INSERT"],
     );
     add(
-        &["user_roles"],
+        &["user_roles", "kill_switches"],
         "service_role",
         &["INSERT", "UPDATE", "DELETE"],
     );
+    // Deleting the global switch is allowed: audited, and the engine fails closed.
+    add(&["global_settings"], "service_role", &["DELETE"]);
     want.insert("private.is_admin authenticated EXECUTE".into());
     want
 }

@@ -116,6 +116,13 @@ pub async fn test_db_with(tag: &str, grants: Grants) -> Option<TestDb> {
         .execute(&mut c)
         .await
         .expect("users");
+    // Each user's own kill switch, released (a missing row refuses every order).
+    sqlx::query("insert into kill_switches (user_id) values ($1::uuid), ($2::uuid)")
+        .bind(USER_A)
+        .bind(USER_B)
+        .execute(&mut c)
+        .await
+        .expect("kill switch rows");
     c.close().await.ok();
     Some(db)
 }
