@@ -269,6 +269,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let (sink_tx, sink_join, start_state) =
         spawn_sink_with_start(sink_config(&cfg, &kill)).context("starting the sink")?;
     tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
+    let run_record = crate::run_record::RunRecorder::start(sink_tx.clone(), run_id, &cfg);
     let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
     let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
         Some(tokio::spawn(follow_kill_switch(
@@ -478,6 +479,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     if let Some((_, task)) = metrics {
         let _ = task.await;
     }
+    run_record.stop();
     let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
         .await
         .context("joining the sink")?

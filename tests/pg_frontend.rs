@@ -113,7 +113,7 @@ async fn enums_js_safe_twins_and_fills_under_their_order() {
         "fills.side:order_side order_events.status:order_status orders.order_type:order_type \
          orders.side:order_side \
          orders.status:order_status orders.time_in_force:time_in_force \
-         risk_events.kind:risk_reason"
+         risk_events.kind:risk_reason runs.status:run_status"
     );
     assert_eq!(
         text(

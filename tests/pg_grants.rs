@@ -68,6 +68,7 @@ fn stated() -> BTreeSet<String> {
         "venue_checkpoints",
         "order_events",
         "kill_switches",
+        "runs",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -77,6 +78,7 @@ fn stated() -> BTreeSet<String> {
             "positions",
             "venue_checkpoints",
             "global_settings",
+            "runs",
         ],
         "service_role",
         &["INSERT", "UPDATE"],

@@ -167,7 +167,8 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
             "order_events",
             "orders",
             "positions",
-            "risk_events"
+            "risk_events",
+            "runs"
         ]
     );
     // Money stays exact.
@@ -562,6 +563,23 @@ async fn kill_switch_in_global_settings_stops_new_orders_within_a_second() {
     assert!(
         refused > 0,
         "the strategy kept asking and the risk gate refused"
+    );
+    // The run's row: started, stopped in order, its heartbeat at the stop.
+    let run: (String, String, bool, bool) = sqlx::query_as(
+        "select status::text, version, stopped_ns >= started_ns, heartbeat_ns = stopped_ns \
+         from runs",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        run,
+        (
+            "stopped".into(),
+            env!("CARGO_PKG_VERSION").into(),
+            true,
+            true
+        )
     );
     // The flip itself was audited.
     assert_eq!(

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::events::{
-    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow,
+    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow, SignalRow,
     SinkEvent,
 };
 
@@ -35,6 +35,8 @@ pub(crate) struct Batch<'a> {
     /// Trade-history checkpoint per (venue, symbol): the greatest of the explicit checkpoint
     /// events and the batch's fills (written with the fills, in the same transaction).
     pub(crate) checkpoints: Vec<CheckpointRow>,
+    /// Latest state of each run in the batch, one row per `run_id`.
+    pub(crate) runs: Vec<(u64, &'a RunRow)>,
     /// Lowest and highest event sequence in the batch (for the audit row).
     pub(crate) seq_range: (u64, u64),
     /// Events the batch was built from (before coalescing).
@@ -100,6 +102,12 @@ impl<'a> Batch<'a> {
                 SinkEvent::Risk(row) => batch.risks.push(row),
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
+                SinkEvent::Run(row) => {
+                    match batch.runs.iter_mut().find(|(_, r)| r.run_id == row.run_id) {
+                        Some(kept) => *kept = (seq, row),
+                        None => batch.runs.push((seq, row)),
+                    }
+                }
             }
         }
         batch.checkpoints = checkpoints
@@ -124,6 +132,7 @@ impl<'a> Batch<'a> {
             + self.signals.len()
             + self.latency.len()
             + self.checkpoints.len()
+            + self.runs.len()
     }
 }
 

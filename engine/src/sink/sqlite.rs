@@ -325,6 +325,27 @@ pub(crate) async fn write_batch(
         .await?;
     }
 
+    // Each run's latest state, never overwritten by an older event.
+    for (seq, r) in &batch.runs {
+        sqlx::query(
+            "INSERT INTO runs (run_id, version, config_hash, started_ns, stopped_ns, status, \
+             heartbeat_ns, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (run_id) DO UPDATE SET stopped_ns = excluded.stopped_ns, \
+             status = excluded.status, heartbeat_ns = excluded.heartbeat_ns, \
+             seq = excluded.seq WHERE excluded.seq > runs.seq",
+        )
+        .bind(r.run_id.as_str())
+        .bind(r.version.as_str())
+        .bind(r.config_hash.as_str())
+        .bind(r.started_ns)
+        .bind(r.stopped_ns)
+        .bind(r.status.as_str())
+        .bind(r.heartbeat_ns)
+        .bind(seq_i64(*seq))
+        .execute(&mut *tx)
+        .await?;
+    }
+
     let (entity_id, detail) = audit_detail(batch, &written);
     sqlx::query(
         "INSERT INTO audit_log (ts_ns, actor_kind, action, entity, entity_id, detail) \

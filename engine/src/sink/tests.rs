@@ -130,6 +130,7 @@ fn migrations_apply_and_create_parent_dir() {
                 "orders",
                 "positions",
                 "risk_events",
+                "runs",
                 "signals",
                 "venue_checkpoints"
             ]

@@ -66,6 +66,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!("20261203100000_frontend_schema.sql"),
     migration!("20261203110000_order_events_realtime.sql"),
     migration!("20261203120000_kill_switches.sql"),
+    migration!("20261203130000_runs.sql"),
 ];
 
 /// The CLI's history table, created exactly as the CLI creates it (`supabase/cli`,
