@@ -36,8 +36,11 @@ revoke all on table public.order_events from public, anon, authenticated, servic
 grant select on table public.order_events to authenticated, service_role;
 grant insert on table public.order_events to service_role;
 
--- Realtime: a UI watches order history and risk events as they happen.
-do $$
+-- Realtime. Adds tables to the `supabase_realtime` publication (created when missing, as
+-- Supabase has it: empty, not FOR ALL TABLES; nothing to do if it is FOR ALL TABLES; tables
+-- already in it are skipped). For this and later migrations.
+create or replace function private.publish_for_realtime(variadic tables text[])
+    returns void language plpgsql set search_path = '' as $$
 declare
     t text;
 begin
@@ -48,7 +51,7 @@ begin
                where pubname = 'supabase_realtime' and puballtables) then
         return;
     end if;
-    foreach t in array array['order_events', 'risk_events'] loop
+    foreach t in array tables loop
         if not exists (select 1 from pg_publication_tables
                        where pubname = 'supabase_realtime'
                          and schemaname = 'public' and tablename = t) then
@@ -57,3 +60,8 @@ begin
     end loop;
 end
 $$;
+revoke all on function private.publish_for_realtime(text[])
+    from public, anon, authenticated, service_role;
+
+-- A UI watches order history and risk events as they happen.
+select private.publish_for_realtime('order_events', 'risk_events');

@@ -90,17 +90,4 @@ create trigger kill_switches_touch
     for each row execute function private.touch_updated_at();
 
 -- Realtime: a UI shows the user's switch as it changes.
-do $$
-begin
-    if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
-        create publication supabase_realtime;
-    end if;
-    if not exists (select 1 from pg_publication where pubname = 'supabase_realtime'
-                   and puballtables)
-       and not exists (select 1 from pg_publication_tables
-                       where pubname = 'supabase_realtime' and schemaname = 'public'
-                         and tablename = 'kill_switches') then
-        alter publication supabase_realtime add table public.kill_switches;
-    end if;
-end
-$$;
+select private.publish_for_realtime('kill_switches');

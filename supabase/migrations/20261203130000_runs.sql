@@ -37,17 +37,4 @@ revoke all on table public.runs from public, anon, authenticated, service_role;
 grant select on table public.runs to authenticated, service_role;
 grant insert, update on table public.runs to service_role;
 
-do $$
-begin
-    if not exists (select 1 from pg_publication where pubname = 'supabase_realtime') then
-        create publication supabase_realtime;
-    end if;
-    if not exists (select 1 from pg_publication where pubname = 'supabase_realtime'
-                   and puballtables)
-       and not exists (select 1 from pg_publication_tables
-                       where pubname = 'supabase_realtime' and schemaname = 'public'
-                         and tablename = 'runs') then
-        alter publication supabase_realtime add table public.runs;
-    end if;
-end
-$$;
+select private.publish_for_realtime('runs');

@@ -179,11 +179,11 @@ async fn run(conn: &mut PgConnection, shown: &str) -> Result<Vec<&'static str>, 
     Ok(applied)
 }
 
-/// Inserts the history row of `m`, as the CLI writes it.
+/// Inserts the history row of `m`, as the CLI writes it (kept if it is already there).
 async fn record(conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) \
-         VALUES ($1, $2, $3)",
+         VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
     )
     .bind(m.version())
     .bind(m.name())
@@ -250,16 +250,9 @@ async fn take_over_sqlx_history(conn: &mut PgConnection, shown: &str) -> Result<
                 "_sqlx_migrations has migration {version}, which this engine does not know"
             )));
         };
-        sqlx::query(
-            "INSERT INTO supabase_migrations.schema_migrations (version, name, statements) \
-             VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
-        )
-        .bind(m.version())
-        .bind(m.name())
-        .bind(split_statements(m.sql))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| sql_err("copying the sqlx history", e))?;
+        record(&mut tx, m)
+            .await
+            .map_err(|e| sql_err("copying the sqlx history", e))?;
     }
     sqlx::raw_sql("DROP TABLE public._sqlx_migrations")
         .execute(&mut *tx)
