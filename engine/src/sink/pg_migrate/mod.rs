@@ -143,15 +143,9 @@ async fn run(conn: &mut PgConnection, shown: &str) -> Result<Vec<&'static str>, 
         if recorded.iter().any(|v| v == m.version()) {
             continue;
         }
-        let mut tx = conn
-            .begin()
+        let mut tx = locked_tx(conn)
             .await
-            .map_err(|e| sql_err("starting a transaction", e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| sql_err("taking the migration lock", e))?;
+            .map_err(|e| sql_err("starting a locked transaction", e))?;
         // Another migrator may have applied it while we waited for the lock.
         let done: bool = sqlx::query_scalar(
             "SELECT exists (SELECT 1 FROM supabase_migrations.schema_migrations \
@@ -177,6 +171,18 @@ async fn run(conn: &mut PgConnection, shown: &str) -> Result<Vec<&'static str>, 
         applied.push(m.file);
     }
     Ok(applied)
+}
+
+/// A transaction holding the migration lock (released at its end).
+async fn locked_tx(
+    conn: &mut PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Inserts the history row of `m`, as the CLI writes it (kept if it is already there).
@@ -210,15 +216,9 @@ async fn take_over_sqlx_history(conn: &mut PgConnection, shown: &str) -> Result<
     if !exists {
         return Ok(());
     }
-    let mut tx = conn
-        .begin()
+    let mut tx = locked_tx(conn)
         .await
-        .map_err(|e| sql_err("starting a transaction", e))?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| sql_err("taking the migration lock", e))?;
+        .map_err(|e| sql_err("starting a locked transaction", e))?;
     let rows = match sqlx::query("SELECT version, success FROM public._sqlx_migrations")
         .fetch_all(&mut *tx)
         .await
