@@ -275,10 +275,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let (sink_tx, sink_join, start_state) =
         spawn_sink_with_start(sink_config(&cfg, &kill)).context("starting the sink")?;
     tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
+    let run_record = crate::run_record::RunRecorder::start(sink_tx.clone(), run_id, &cfg);
     let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
     let remote_kill = if pg::is_postgres_url(&cfg.sink.url) {
         Some(tokio::spawn(follow_kill_switch(
             pg::connect_options(&cfg.sink.url)?,
+            sink_user_id(&cfg),
             kill.clone(),
             Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
             remote_kill_rx,
@@ -483,6 +485,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     if let Some((_, task)) = metrics {
         let _ = task.await;
     }
+    run_record.stop();
     let sink_stats = tokio::task::spawn_blocking(move || sink_join.join())
         .await
         .context("joining the sink")?
@@ -533,6 +536,14 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     })
 }
 
+/// The owner of the run's rows: environment `PEREGRINE_USER_ID` over `sink.user_id`.
+fn sink_user_id(cfg: &Config) -> Option<String> {
+    std::env::var("PEREGRINE_USER_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| cfg.sink.user_id.clone())
+}
+
 /// The sink's settings from the config: spool, batching, the row owner (environment
 /// `PEREGRINE_USER_ID` over `sink.user_id`), and the kill switch for `halt_on_db_down`.
 fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
@@ -543,10 +554,7 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
     } else {
         cfg.venue.account.clone()
     };
-    let user_id = std::env::var("PEREGRINE_USER_ID")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| cfg.sink.user_id.clone());
+    let user_id = sink_user_id(cfg);
     SinkConfig {
         url: cfg.sink.url.clone(),
         batch_size: cfg.sink.batch_size,

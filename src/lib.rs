@@ -7,6 +7,7 @@ pub mod backtest;
 pub mod kill;
 pub mod metrics;
 pub mod normalize_cli;
+pub mod run_record;
 pub mod summary;
 pub mod topology;
 pub mod venue_guard;

@@ -268,11 +268,12 @@ async fn stored_sqlite(url: &str) -> Stored {
 async fn stored_pg(db: &pg_support::TestDb) -> Stored {
     let mut c = db.conn().await;
     let mut st = Stored::default();
-    for r in
-        sqlx::query("select client_order_id, trade_id, side, price, qty, fee, fee_asset from fills")
-            .fetch_all(&mut c)
-            .await
-            .unwrap()
+    for r in sqlx::query(
+        "select client_order_id, trade_id, side::text, price, qty, fee, fee_asset from fills",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
     {
         st.fills.push((
             r.get(0),
@@ -284,10 +285,11 @@ async fn stored_pg(db: &pg_support::TestDb) -> Stored {
             r.get(6),
         ));
     }
-    for r in sqlx::query("select client_order_id, status, filled_qty, reject_reason from orders")
-        .fetch_all(&mut c)
-        .await
-        .unwrap()
+    for r in
+        sqlx::query("select client_order_id, status::text, filled_qty, reject_reason from orders")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
     {
         st.orders.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
     }

@@ -153,4 +153,19 @@ spool_dir = "{spool}"
             .await
             .unwrap();
     assert_eq!(cancelled, 2);
+    // The run's row (SQLite as on Supabase): one run, stopped in order, its history of the
+    // cancelled orders kept in order_events.
+    let run: (String, i64) = sqlx::query_as(
+        "SELECT status, (stopped_ns >= started_ns AND length(config_hash) = 64) FROM runs",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(run, ("stopped".into(), 1));
+    let cancel_events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM order_events WHERE status = 'cancelled'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(cancel_events, 2);
 }

@@ -160,7 +160,16 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     .unwrap();
     assert_eq!(
         published,
-        ["fills", "global_settings", "orders", "positions"]
+        [
+            "fills",
+            "global_settings",
+            "kill_switches",
+            "order_events",
+            "orders",
+            "positions",
+            "risk_events",
+            "runs"
+        ]
     );
     // Money stays exact.
     let price: String =
@@ -265,6 +274,7 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
     let mut c = db.conn().await;
     for (t, n) in [
         ("orders", 1),
+        ("order_events", 2),
         ("fills", 2),
         ("positions", 1),
         ("risk_events", 1),
@@ -275,6 +285,13 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
             "{t}"
         );
     }
+    // The order's history: each state once, in sequence order.
+    let history: Vec<String> =
+        sqlx::query_scalar("select status::text from order_events order by seq")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(history, ["pending", "acked"]);
     // Both batches were audited in their transactions.
     assert_eq!(
         count(
@@ -304,7 +321,7 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
         .fetch_one(&mut c)
         .await
         .unwrap();
-    let status: String = sqlx::query_scalar("select status from orders")
+    let status: String = sqlx::query_scalar("select status::text from orders")
         .fetch_one(&mut c)
         .await
         .unwrap();
@@ -391,6 +408,9 @@ async fn outage_behind_a_proxy_loses_nothing_and_keeps_order() {
     let mut saw_down = false;
     let mut max_spool = 0;
     let mut cut_time = Instant::now();
+    // The order the fills belong to (fills reference their order row), as the core sends it.
+    tx.send(order("o1", OrderStatus::Acked))
+        .expect("send never fails while the sink lives");
     for i in 0..N {
         if i == cut_at {
             proxy.cut();
@@ -544,11 +564,142 @@ async fn kill_switch_in_global_settings_stops_new_orders_within_a_second() {
         refused > 0,
         "the strategy kept asking and the risk gate refused"
     );
+    // The run's row: started, stopped in order, its heartbeat at the stop.
+    let run: (String, String, bool, bool) = sqlx::query_as(
+        "select status::text, version, stopped_ns >= started_ns, heartbeat_ns = stopped_ns \
+         from runs",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        run,
+        (
+            "stopped".into(),
+            env!("CARGO_PKG_VERSION").into(),
+            true,
+            true
+        )
+    );
     // The flip itself was audited.
     assert_eq!(
         count(
             &mut c,
             "select count(*) from audit_log where entity = 'global_settings'"
+        )
+        .await,
+        1
+    );
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_user_kill_switch_fails_closed_and_every_change_is_audited() {
+    let Some(db) = test_db("kill_user").await else {
+        return;
+    };
+    let mut c = db.conn().await;
+    // updated_at is the trigger's, whatever the writer says; every change is audited.
+    sqlx::raw_sql(&format!(
+        "update kill_switches set engaged = true, reason = 'r', \
+         updated_at = '2000-01-01' where user_id = '{USER_B}'; \
+         update kill_switches set engaged = false where user_id = '{USER_B}'"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let fresh: bool = sqlx::query_scalar(&format!(
+        "select updated_at > now() - interval '1 minute' from kill_switches \
+         where user_id = '{USER_B}'"
+    ))
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(fresh, "updated_at not maintained");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), CHURN, &db.url(), 20);
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("kill.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "select count(*) from orders").await < 5 {
+        assert!(Instant::now() < deadline, "no orders reached the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Another user's switch does not stop A; deleting A's own row does.
+    sqlx::raw_sql(&format!(
+        "update kill_switches set engaged = true where user_id = '{USER_B}'"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = count(&mut c, "select count(*) from orders").await;
+    let deleted_ns = peregrine_engine::clock::Clock::wall_ns();
+    sqlx::raw_sql(&format!(
+        "delete from kill_switches where user_id = '{USER_A}'"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    let during_b: i64 = sqlx::query_scalar("select count(*) from orders where created_ns <= $1")
+        .bind(deleted_ns)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert!(during_b > 5 && during_b >= before, "B's switch stopped A");
+    let late: i64 = sqlx::query_scalar("select count(*) from orders where created_ns > $1")
+        .bind(deleted_ns + 1_000_000_000)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        late, 0,
+        "orders created more than 1 s after the row was deleted"
+    );
+    let msg: String = sqlx::query_scalar(
+        "select message from risk_events where reason = 'kill_switch' and ts_ns > $1 \
+         order by ts_ns limit 1",
+    )
+    .bind(deleted_ns)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(msg.contains("no kill_switches row for user"), "{msg}");
+    let audited: Vec<String> = sqlx::query_scalar(
+        "select action || ':' || entity_id from audit_log where entity = 'kill_switches' \
+         order by id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [
+            format!("insert:{USER_A}"),
+            format!("insert:{USER_B}"),
+            format!("update:{USER_B}"),
+            format!("update:{USER_B}"),
+            format!("update:{USER_B}"),
+            format!("delete:{USER_A}"),
+        ]
+    );
+    // Deleting the global switch is audited too (an engine would then refuse every order).
+    sqlx::raw_sql("delete from global_settings where key = 'kill_switch'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "select count(*) from audit_log where entity = 'global_settings' \
+             and action = 'delete' and entity_id = 'kill_switch'"
         )
         .await,
         1

@@ -210,6 +210,45 @@ pub struct CheckpointRow {
     pub last_trade_ns: i64,
 }
 
+/// Where an engine run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and beating (a row whose heartbeat stopped without `stopped` died).
+    Running,
+    /// Stopped in order.
+    Stopped,
+}
+
+impl RunStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// One engine run's identity and health (upserted on `run_id`, latest event wins).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    /// The run id in hex (as in client order ids).
+    pub run_id: String,
+    /// Engine version.
+    pub version: String,
+    /// SHA-256 (hex) of the run's parsed configuration.
+    pub config_hash: String,
+    /// Wall time of the start, ns since the epoch.
+    pub started_ns: i64,
+    /// Wall time of the stop, once stopped.
+    pub stopped_ns: Option<i64>,
+    /// Running or stopped.
+    pub status: RunStatus,
+    /// Wall time of the latest heartbeat, ns since the epoch.
+    pub heartbeat_ns: i64,
+}
+
 /// Everything the sink persists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SinkEvent {
@@ -227,4 +266,6 @@ pub enum SinkEvent {
     LatencyStat(LatencyStatRow),
     /// The venue trade-history checkpoint of one symbol (see [`CheckpointRow`]).
     Checkpoint(CheckpointRow),
+    /// The run's start, heartbeat or stop.
+    Run(RunRow),
 }

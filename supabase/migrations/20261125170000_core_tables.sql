@@ -2,8 +2,8 @@
 -- engine/migrations/sqlite/, plus the owner column and Supabase's security model).
 --
 -- Runs under the Supabase CLI (`supabase db push` / `migration up`) and under the engine
--- (`peregrine migrate`, sqlx migrator, history in `_sqlx_migrations`): use one tool per
--- database. It expects what every Supabase database has: the roles `anon`, `authenticated`,
+-- (`peregrine migrate`); both keep the one history in `supabase_migrations.schema_migrations`,
+-- and every statement is safe to run again (`if not exists`, guarded `do` blocks). It expects what every Supabase database has: the roles `anon`, `authenticated`,
 -- `service_role`, the table `auth.users` and the function `auth.uid()` (tests on plain
 -- PostgreSQL create a small stub of these first).
 --
@@ -59,7 +59,7 @@ insert into public.global_settings (key, value)
 
 -- Append-only audit trail: one row per engine batch (written in the batch's transaction)
 -- and one per change of global_settings (trigger below).
-create table public.audit_log (
+create table if not exists public.audit_log (
     id         bigint      generated always as identity primary key,
     ts         timestamptz not null default now(),
     user_id    uuid        references auth.users (id) on delete set null,
@@ -70,12 +70,12 @@ create table public.audit_log (
     detail     jsonb       not null default '{}'
 );
 -- A replayed engine batch (same event range) is recorded once.
-create unique index audit_log_engine_batch_key on public.audit_log (user_id, action, entity_id)
+create unique index if not exists audit_log_engine_batch_key on public.audit_log (user_id, action, entity_id)
     where actor_kind = 'engine';
-create index audit_log_user_id_ts_idx on public.audit_log (user_id, ts desc);
+create index if not exists audit_log_user_id_ts_idx on public.audit_log (user_id, ts desc);
 
 -- Latest state of each of our orders, upserted on (user, venue, client order id).
-create table public.orders (
+create table if not exists public.orders (
     user_id         uuid        not null references auth.users (id) on delete cascade,
     venue           text        not null,
     client_order_id text        not null,
@@ -98,13 +98,13 @@ create table public.orders (
     updated_at      timestamptz generated always as (to_timestamp(updated_ns / 1e9)) stored,
     primary key (user_id, venue, client_order_id)
 );
-create index orders_user_id_updated_idx on public.orders (user_id, updated_ns desc);
+create index if not exists orders_user_id_updated_idx on public.orders (user_id, updated_ns desc);
 
 -- Every fill of our orders, inserted once on the natural key (user, venue, symbol, venue
 -- trade id, client order id). The client order id is part of the key because one venue
 -- trade can fill two of our own orders (a self-match); without it the second fill would
 -- be dropped as a duplicate. `id` is the primary key Realtime requires.
-create table public.fills (
+create table if not exists public.fills (
     id              bigint      generated always as identity primary key,
     user_id         uuid        not null references auth.users (id) on delete cascade,
     venue           text        not null,
@@ -123,10 +123,10 @@ create table public.fills (
     exch_ts_at      timestamptz generated always as (to_timestamp(exch_ts_ns / 1e9)) stored,
     constraint fills_natural_key unique (user_id, venue, symbol, trade_id, client_order_id)
 );
-create index fills_user_id_exch_ts_idx on public.fills (user_id, exch_ts_ns desc);
+create index if not exists fills_user_id_exch_ts_idx on public.fills (user_id, exch_ts_ns desc);
 
 -- Latest position per (user, strategy, venue, symbol), upserted under the seq guard.
-create table public.positions (
+create table if not exists public.positions (
     user_id      uuid        not null references auth.users (id) on delete cascade,
     strategy     text        not null,
     venue        text        not null,
@@ -142,7 +142,7 @@ create table public.positions (
 );
 
 -- Risk decisions and safety events, inserted once on (user, id `<run hex>-<seq>`).
-create table public.risk_events (
+create table if not exists public.risk_events (
     user_id  uuid        not null references auth.users (id) on delete cascade,
     id       text        not null,
     ts_ns    bigint      not null,
@@ -153,10 +153,10 @@ create table public.risk_events (
     message  text        not null,
     primary key (user_id, id)
 );
-create index risk_events_user_id_ts_idx on public.risk_events (user_id, ts_ns desc);
+create index if not exists risk_events_user_id_ts_idx on public.risk_events (user_id, ts_ns desc);
 
 -- Strategy signals (a statistic, not money: double precision), inserted once.
-create table public.signals (
+create table if not exists public.signals (
     user_id  uuid             not null references auth.users (id) on delete cascade,
     id       text             not null,
     ts_ns    bigint           not null,
@@ -166,10 +166,10 @@ create table public.signals (
     value    double precision not null,
     primary key (user_id, id)
 );
-create index signals_user_id_ts_idx on public.signals (user_id, ts_ns desc);
+create index if not exists signals_user_id_ts_idx on public.signals (user_id, ts_ns desc);
 
 -- Per-stage latency windows of an engine run, inserted once.
-create table public.latency_stats (
+create table if not exists public.latency_stats (
     user_id         uuid   not null references auth.users (id) on delete cascade,
     run_id          text   not null,
     stage           text   not null,

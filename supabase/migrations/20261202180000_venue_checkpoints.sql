@@ -5,7 +5,7 @@
 -- the venue for every trade after it (Binance `myTrades?fromId=last_trade_id+1`).
 -- `account` is the configured `[venue] account` label, never a key. Same shape as the
 -- SQLite table in engine/migrations/sqlite/, plus the owner column and RLS.
-create table public.venue_checkpoints (
+create table if not exists public.venue_checkpoints (
     user_id       uuid        not null references auth.users (id) on delete cascade,
     venue         text        not null,
     account       text        not null,

@@ -81,11 +81,55 @@ fn admin_opts() -> PgConnectOptions {
         .expect("DATABASE_URL is a valid postgres URL")
 }
 
+/// Default privileges a Supabase project gives new objects in `public`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grants {
+    /// Today's projects: none (plain PostgreSQL has none either).
+    None,
+    /// Older projects: ALL on every new table, sequence and function to `anon`,
+    /// `authenticated` and `service_role` (Supabase's initial schema script).
+    Legacy,
+}
+
+/// What older Supabase projects set up (test-only), for objects the migrating role creates.
+pub const LEGACY_DEFAULT_GRANTS: &str = include_str!("legacy_default_grants.sql");
+
 /// Creates database `peregrine_t_<tag>` (replacing a leftover), applies the Supabase stub and
 /// the engine's migrations (`peregrine_engine::sink::pg::migrate`, as `peregrine migrate`
 /// does), and inserts users A and B. `None` (after a loud message) when the server is not
 /// reachable outside CI.
 pub async fn test_db(tag: &str) -> Option<TestDb> {
+    test_db_with(tag, Grants::None).await
+}
+
+/// [`test_db`] on a project with the given default privileges.
+pub async fn test_db_with(tag: &str, grants: Grants) -> Option<TestDb> {
+    let db = bare_db(tag, grants).await?;
+    let applied = peregrine_engine::sink::pg::migrate(&db.url())
+        .await
+        .expect("peregrine migrate");
+    assert!(!applied.is_empty());
+    let mut c = db.conn().await;
+    sqlx::query("insert into auth.users (id, email) values ($1::uuid, 'a@x'), ($2::uuid, 'b@x')")
+        .bind(USER_A)
+        .bind(USER_B)
+        .execute(&mut c)
+        .await
+        .expect("users");
+    // Each user's own kill switch, released (a missing row refuses every order).
+    sqlx::query("insert into kill_switches (user_id) values ($1::uuid), ($2::uuid)")
+        .bind(USER_A)
+        .bind(USER_B)
+        .execute(&mut c)
+        .await
+        .expect("kill switch rows");
+    c.close().await.ok();
+    Some(db)
+}
+
+/// Creates database `peregrine_t_<tag>` (replacing a leftover) with only what Supabase
+/// provides before any migration: the stub, and the given default privileges.
+pub async fn bare_db(tag: &str, grants: Grants) -> Option<TestDb> {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let opts = admin_opts();
     let mut admin = match tokio::time::timeout(Duration::from_secs(10), opts.connect()).await {
@@ -126,16 +170,12 @@ pub async fn test_db(tag: &str) -> Option<TestDb> {
         .execute(&mut c)
         .await
         .expect("Supabase stub");
-    let applied = peregrine_engine::sink::pg::migrate(&db.url())
-        .await
-        .expect("peregrine migrate");
-    assert!(!applied.is_empty());
-    sqlx::query("insert into auth.users (id, email) values ($1::uuid, 'a@x'), ($2::uuid, 'b@x')")
-        .bind(USER_A)
-        .bind(USER_B)
-        .execute(&mut c)
-        .await
-        .expect("users");
+    if grants == Grants::Legacy {
+        sqlx::raw_sql(LEGACY_DEFAULT_GRANTS)
+            .execute(&mut c)
+            .await
+            .expect("legacy default privileges");
+    }
     c.close().await.ok();
     Some(db)
 }

@@ -4,13 +4,13 @@
 //! which must not touch the same key twice in one statement. Events arrive in order from a
 //! single sender, so within a batch only the last state of each order/position matters:
 //! [`Batch::coalesce`] keeps that one, at the place of the key's first appearance. Fills and
-//! risk events are kept as they are; the database ignores duplicates (`ON CONFLICT DO
+//! risk events are kept as they are, and so is every order state change (`order_events`); the database ignores duplicates (`ON CONFLICT DO
 //! NOTHING`).
 
 use std::collections::HashMap;
 
 use crate::events::{
-    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, SignalRow,
+    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow, SignalRow,
     SinkEvent,
 };
 
@@ -20,6 +20,8 @@ use crate::events::{
 pub(crate) struct Batch<'a> {
     /// Latest state of each order in the batch, one row per `client_order_id`.
     pub(crate) orders: Vec<(u64, &'a OrderRow)>,
+    /// Every order state change, in arrival order (the `order_events` history).
+    pub(crate) order_events: Vec<(u64, &'a OrderRow)>,
     /// Every fill, in arrival order.
     pub(crate) fills: Vec<(u64, &'a FillRow)>,
     /// Latest state of each position, one row per `(strategy, venue, symbol)`.
@@ -33,6 +35,8 @@ pub(crate) struct Batch<'a> {
     /// Trade-history checkpoint per (venue, symbol): the greatest of the explicit checkpoint
     /// events and the batch's fills (written with the fills, in the same transaction).
     pub(crate) checkpoints: Vec<CheckpointRow>,
+    /// Latest state of each run in the batch, one row per `run_id`.
+    pub(crate) runs: Vec<(u64, &'a RunRow)>,
     /// Lowest and highest event sequence in the batch (for the audit row).
     pub(crate) seq_range: (u64, u64),
     /// Events the batch was built from (before coalescing).
@@ -61,13 +65,16 @@ impl<'a> Batch<'a> {
             batch.seq_range.0 = batch.seq_range.0.min(seq);
             batch.seq_range.1 = batch.seq_range.1.max(seq);
             match ev {
-                SinkEvent::Order(row) => match order_idx.get(row.client_order_id.as_str()) {
-                    Some(&i) => batch.orders[i] = (seq, row),
-                    None => {
-                        order_idx.insert(row.client_order_id.as_str(), batch.orders.len());
-                        batch.orders.push((seq, row));
+                SinkEvent::Order(row) => {
+                    batch.order_events.push((seq, row));
+                    match order_idx.get(row.client_order_id.as_str()) {
+                        Some(&i) => batch.orders[i] = (seq, row),
+                        None => {
+                            order_idx.insert(row.client_order_id.as_str(), batch.orders.len());
+                            batch.orders.push((seq, row));
+                        }
                     }
-                },
+                }
                 SinkEvent::Position(row) => {
                     let key = (
                         row.strategy.as_str(),
@@ -95,6 +102,12 @@ impl<'a> Batch<'a> {
                 SinkEvent::Risk(row) => batch.risks.push(row),
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
+                SinkEvent::Run(row) => {
+                    match batch.runs.iter_mut().find(|(_, r)| r.run_id == row.run_id) {
+                        Some(kept) => *kept = (seq, row),
+                        None => batch.runs.push((seq, row)),
+                    }
+                }
             }
         }
         batch.checkpoints = checkpoints
@@ -112,12 +125,14 @@ impl<'a> Batch<'a> {
     /// Number of rows to write (after coalescing).
     pub(crate) fn rows(&self) -> usize {
         self.orders.len()
+            + self.order_events.len()
             + self.fills.len()
             + self.positions.len()
             + self.risks.len()
             + self.signals.len()
             + self.latency.len()
             + self.checkpoints.len()
+            + self.runs.len()
     }
 }
 
@@ -191,7 +206,22 @@ mod tests {
             positions,
             vec![("BTC-USDT", dec!(2)), ("ETH-USDT", dec!(5))]
         );
-        assert_eq!(batch.rows(), 4);
+        // ... while the history keeps every order state change, in order.
+        let history: Vec<_> = batch
+            .order_events
+            .iter()
+            .map(|(seq, o)| (*seq, o.client_order_id.as_str(), o.status))
+            .collect();
+        assert_eq!(
+            history,
+            vec![
+                (1, "a", OrderStatus::Pending),
+                (2, "b", OrderStatus::Pending),
+                (4, "a", OrderStatus::Acked),
+                (6, "a", OrderStatus::Filled)
+            ]
+        );
+        assert_eq!(batch.rows(), 8);
         assert_eq!(batch.seq_range, (1, 7));
         assert_eq!(batch.orders[0].0, 6, "the kept state carries its own seq");
     }

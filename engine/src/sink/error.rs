@@ -42,6 +42,24 @@ pub enum SinkError {
         /// Underlying migration error.
         source: sqlx::migrate::MigrateError,
     },
+    /// A statement of `peregrine migrate` failed (nothing of that migration is kept).
+    #[error("migrating {url}: {what}: {source}")]
+    MigrateSql {
+        /// Database URL, redacted.
+        url: String,
+        /// What was being done (e.g. `applying <file>`).
+        what: String,
+        /// Underlying driver error.
+        source: sqlx::Error,
+    },
+    /// The database's migration history does not fit this engine's migrations.
+    #[error("migrating {url}: {reason}")]
+    MigrateHistory {
+        /// Database URL, redacted.
+        url: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The sink thread or its tokio runtime could not be started.
     #[error("starting the sink thread for {url}: {source}")]
     Start {

@@ -27,6 +27,7 @@
 mod batch;
 mod error;
 pub mod pg;
+pub mod pg_migrate;
 pub mod remote_kill;
 pub mod spool;
 mod sqlite;

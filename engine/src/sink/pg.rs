@@ -1,10 +1,11 @@
-//! The PostgreSQL (Supabase) backend: connection options, migrations, and writing one batch.
+//! The PostgreSQL (Supabase) backend: connection options and writing one batch (migrations:
+//! [`super::pg_migrate`]).
 //!
 //! One transaction per batch. Each table's rows go in one `INSERT … SELECT … FROM
 //! UNNEST($1::t[], …)` with one bound array per column: the statement text is the same for
 //! every batch size (prepared once per connection) and the 65,535-bind limit never applies.
-//! Fills, risk events, signals and latency windows are inserted once on their natural keys
-//! (`ON CONFLICT DO NOTHING`); orders and positions are upserted only when the incoming
+//! Fills, order state changes, risk events, signals and latency windows are inserted once on
+//! their natural keys (`ON CONFLICT DO NOTHING`); orders and positions are upserted only when the incoming
 //! event sequence is newer (`WHERE excluded.seq > t.seq`). An audit row for the batch goes
 //! in the same transaction. `Decimal`s bind as `numeric[]`: exact.
 //!
@@ -16,7 +17,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{Postgres, QueryBuilder};
 
@@ -25,9 +25,8 @@ use super::error::{redact_url, SinkError};
 use super::sqlite::{audit_detail, seq_i64, Written};
 use crate::events::FillRow;
 
-/// The Supabase migrations (`supabase/migrations/`), embedded at compile time; applied by
-/// `peregrine migrate`. History is kept in `_sqlx_migrations`.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
+/// `peregrine migrate` (see [`super::pg_migrate`]).
+pub use super::pg_migrate::migrate;
 
 /// True for `postgres://` and `postgresql://` URLs.
 pub fn is_postgres_url(url: &str) -> bool {
@@ -73,47 +72,6 @@ pub(crate) fn lazy_pool(opts: PgConnectOptions) -> PgPool {
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy_with(opts)
-}
-
-/// Applies the embedded Supabase migrations to the database at `url` (`peregrine migrate`).
-/// Returns the versions applied by this call.
-pub async fn migrate(url: &str) -> Result<Vec<i64>, SinkError> {
-    let shown = redact_url(url);
-    let opts = connect_options(url)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(opts)
-        .await
-        .map_err(|source| SinkError::Open {
-            url: shown.clone(),
-            source,
-        })?;
-    let before: Vec<i64> = sqlx::query_scalar("select version from _sqlx_migrations")
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_default();
-    let result = MIGRATOR.run(&pool).await;
-    // sqlx keeps its history in `public._sqlx_migrations`: in Supabase's exposed schema,
-    // so it gets RLS (no policy: browsers see nothing) like every other public table.
-    let hidden = sqlx::raw_sql(
-        "alter table if exists public._sqlx_migrations enable row level security; \
-         do $$ begin if exists (select 1 from pg_roles where rolname = 'authenticated') then \
-         revoke all on table public._sqlx_migrations from anon, authenticated; end if; end $$",
-    )
-    .execute(&pool)
-    .await;
-    pool.close().await;
-    result.map_err(|source| SinkError::Migrate {
-        url: shown.clone(),
-        source,
-    })?;
-    hidden.map_err(|source| SinkError::Open { url: shown, source })?;
-    Ok(MIGRATOR
-        .iter()
-        .map(|m| m.version)
-        .filter(|v| !before.contains(v))
-        .collect())
 }
 
 /// How the fill rows of a batch are sent (the bench compares them; the sink uses
@@ -163,8 +121,8 @@ async fn fills_unnest(
     let sql = format!(
         "INSERT INTO public.fills ({FILL_COLUMNS}) \
          SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
-         $6::text[], $7::text[], $8::numeric[], $9::numeric[], $10::numeric[], $11::text[], \
-         $12::bool[], $13::int8[], $14::int8[]) \
+         $6::text[], $7::text[]::public.order_side[], $8::numeric[], $9::numeric[], \
+         $10::numeric[], $11::text[], $12::bool[], $13::int8[], $14::int8[]) \
          ON CONFLICT ON CONSTRAINT fills_natural_key DO NOTHING"
     );
     let r = sqlx::query(&sql)
@@ -210,6 +168,7 @@ async fn fills_values(
                 .push_bind(f.client_order_id.as_str())
                 .push_bind(f.strategy.as_str())
                 .push_bind(f.side.as_str())
+                .push_unseparated("::text::public.order_side")
                 .push_bind(f.price)
                 .push_bind(f.qty)
                 .push_bind(f.fee)
@@ -246,7 +205,7 @@ async fn fills_copy(
     sqlx::raw_sql(
         "CREATE TEMP TABLE IF NOT EXISTS peregrine_fills_stage (\
          user_id uuid, venue text, symbol text, trade_id bigint, client_order_id text, \
-         strategy text, side text, price numeric, qty numeric, fee numeric, fee_asset text, \
+         strategy text, side public.order_side, price numeric, qty numeric, fee numeric, fee_asset text, \
          is_maker boolean, exch_ts_ns bigint, seq bigint); \
          TRUNCATE peregrine_fills_stage",
     )
@@ -320,8 +279,10 @@ pub(crate) async fn write_batch(
              strategy, symbol, side, order_type, price, qty, filled_qty, status, \
              reject_reason, created_ns, updated_ns, seq) \
              SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::numeric[], $10::numeric[], \
-             $11::numeric[], $12::text[], $13::text[], $14::int8[], $15::int8[], $16::int8[]) \
+             $6::text[], $7::text[]::public.order_side[], $8::text[]::public.order_type[], \
+             $9::numeric[], $10::numeric[], $11::numeric[], \
+             $12::text[]::public.order_status[], $13::text[], $14::int8[], $15::int8[], \
+             $16::int8[]) \
              ON CONFLICT (user_id, venue, client_order_id) DO UPDATE SET \
              venue_order_id = excluded.venue_order_id, strategy = excluded.strategy, \
              symbol = excluded.symbol, side = excluded.side, \
@@ -350,6 +311,37 @@ pub(crate) async fn write_batch(
         .bind(o.iter().map(|(_, r)| r.created_ns).collect::<Vec<_>>())
         .bind(o.iter().map(|(_, r)| r.updated_ns).collect::<Vec<_>>())
         .bind(o.iter().map(|(s, _)| seq_i64(*s)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
+    if !batch.order_events.is_empty() {
+        let o = &batch.order_events;
+        written.order_events = sqlx::query(
+            "INSERT INTO public.order_events (user_id, venue, client_order_id, seq, \
+             venue_order_id, status, filled_qty, reject_reason, ts_ns) \
+             SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[], \
+             $6::text[]::public.order_status[], $7::numeric[], $8::text[], $9::int8[]) \
+             ON CONFLICT (user_id, venue, client_order_id, status, filled_qty) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(o.iter().map(|(_, r)| r.venue.as_str()).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|(_, r)| r.client_order_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|(s, _)| seq_i64(*s)).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.venue_order_id).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.status.as_str()).collect::<Vec<_>>())
+        .bind(o.iter().map(|(_, r)| r.filled_qty).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|(_, r)| r.reject_reason.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|(_, r)| r.updated_ns).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -470,6 +462,29 @@ pub(crate) async fn write_batch(
         .bind(c.last_trade_id)
         .bind(c.last_trade_ns)
         .bind(crate::clock::Clock::wall_ns())
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Each run's latest state, never overwritten by an older event.
+    for (seq, r) in &batch.runs {
+        sqlx::query(
+            "INSERT INTO public.runs (user_id, run_id, version, config_hash, started_ns, \
+             stopped_ns, status, heartbeat_ns, seq) \
+             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::text::public.run_status, $8, $9) \
+             ON CONFLICT (user_id, run_id) DO UPDATE SET stopped_ns = excluded.stopped_ns, \
+             status = excluded.status, heartbeat_ns = excluded.heartbeat_ns, \
+             seq = excluded.seq WHERE excluded.seq > runs.seq",
+        )
+        .bind(user_id)
+        .bind(r.run_id.as_str())
+        .bind(r.version.as_str())
+        .bind(r.config_hash.as_str())
+        .bind(r.started_ns)
+        .bind(r.stopped_ns)
+        .bind(r.status.as_str())
+        .bind(r.heartbeat_ns)
+        .bind(seq_i64(*seq))
         .execute(&mut *tx)
         .await?;
     }

@@ -1,14 +1,20 @@
-//! Following the kill switch in Supabase's `global_settings` table.
+//! Following the kill switches in Supabase: the global one (`global_settings` row
+//! `kill_switch`, `{"engaged": bool, "reason": text}`) and the run's user's own
+//! (`kill_switches` row of `user_id`).
 //!
-//! Row `kill_switch` holds `{"engaged": bool, "reason": text}`. A trigger on the table
-//! sends `pg_notify('global_settings', {"key": …, "value": …})` on every change; the
-//! follower `LISTEN`s on that channel (a session connection: direct or Supavisor session
-//! mode, not the transaction pooler) and also re-reads the row every `poll` as a backstop
-//! for notifications lost while the connection was down.
+//! Triggers on both tables send `pg_notify` on every change (channels `global_settings` and
+//! `kill_switches`); the follower `LISTEN`s on both (a session connection: direct or
+//! Supavisor session mode, not the transaction pooler), re-reads both rows on every
+//! notification, and also every `poll` as a backstop for notifications lost while the
+//! connection was down.
 //!
-//! The follower is edge-triggered: it turns the engine's [`KillSwitch`] on when the remote
-//! switch becomes engaged and off when it becomes disengaged, and leaves the switch alone
-//! otherwise, so a local switch (config, kill file) set meanwhile is not overridden.
+//! The remote state is engaged if either switch is engaged, and also if either row is
+//! missing or its value unreadable: a deleted or never-created row fails closed, with a
+//! reason naming the row. The follower is edge-triggered: it turns the engine's
+//! [`KillSwitch`] on when the remote state becomes engaged and off when it becomes clear,
+//! and leaves the switch alone otherwise, so a local switch (config, kill file) set
+//! meanwhile is not overridden. A database it cannot read changes nothing (that is
+//! `halt_on_db_down`'s job).
 
 use std::time::Duration;
 
@@ -20,12 +26,15 @@ use crate::risk::KillSwitch;
 
 /// The notification channel the `global_settings` trigger uses.
 pub const CHANNEL: &str = "global_settings";
+/// The notification channel the `kill_switches` trigger uses.
+pub const USER_CHANNEL: &str = "kill_switches";
 
-/// Follows `global_settings.kill_switch` on the database `opts` points to, setting `kill`
-/// on changes, until `stop` turns true. Never fails: connection problems are logged and
-/// retried (the poll keeps trying every `poll`).
+/// Follows the global kill switch and, with `user_id`, that user's own, on the database
+/// `opts` points to, setting `kill` on changes, until `stop` turns true. Never fails:
+/// connection problems are logged and retried (the poll keeps trying every `poll`).
 pub async fn follow_kill_switch(
     opts: PgConnectOptions,
+    user_id: Option<String>,
     kill: KillSwitch,
     poll: Duration,
     mut stop: watch::Receiver<bool>,
@@ -33,6 +42,7 @@ pub async fn follow_kill_switch(
     let pool = lazy_pool(opts);
     let mut follower = Follower {
         kill,
+        user_id,
         last: None,
         errors: 0,
     };
@@ -56,7 +66,8 @@ pub async fn follow_kill_switch(
             _ = stopped(&mut stop) => break,
             _ = ticker.tick() => follower.read(&pool).await,
             n = l.try_recv() => match n {
-                Ok(Some(n)) => follower.on_payload(n.payload()),
+                // Any change of either table: read both rows again.
+                Ok(Some(_)) => follower.read(&pool).await,
                 Ok(None) => {
                     tracing::warn!("kill switch LISTEN connection lost; reconnecting");
                     listener = None;
@@ -85,22 +96,63 @@ async fn connect_listener(pool: &PgPool, f: &mut Follower) -> Option<PgListener>
             return None;
         }
     };
-    match l.listen(CHANNEL).await {
+    match l.listen_all([CHANNEL, USER_CHANNEL]).await {
         Ok(()) => Some(l),
         Err(e) => {
-            f.error("LISTEN global_settings", &e);
+            f.error("LISTEN global_settings, kill_switches", &e);
             None
         }
     }
 }
 
-/// State of the follower: the last remote value seen.
+/// State of the follower: the last remote state seen.
 struct Follower {
     kill: KillSwitch,
-    /// Remote state last applied (`None` before the first successful read).
-    last: Option<bool>,
+    /// The user whose own switch applies (`None`: only the global one).
+    user_id: Option<String>,
+    /// Remote state last applied: `Some(reason)` if engaged (`None` before the first read).
+    last: Option<Option<String>>,
     /// Consecutive errors (logged at warn for the first, then every 20th).
     errors: u64,
+}
+
+/// Both rows as read: whether each exists, and its engaged flag if it is a boolean.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Rows {
+    global_row: bool,
+    global: Option<bool>,
+    user_row: bool,
+    user: Option<bool>,
+}
+
+impl Rows {
+    /// Why the remote state is engaged, or `None` if it is clear. Missing rows and
+    /// unreadable values fail closed.
+    fn engaged(&self, user_id: Option<&str>) -> Option<String> {
+        let mut why = Vec::new();
+        match (self.global_row, self.global) {
+            (false, _) => why.push(
+                "no global_settings row 'kill_switch' (a missing kill switch fails closed)"
+                    .to_string(),
+            ),
+            (true, None) => why.push(
+                "global_settings.kill_switch has no boolean \"engaged\" (fails closed)".into(),
+            ),
+            (true, Some(true)) => why.push("global_settings.kill_switch engaged".into()),
+            (true, Some(false)) => {}
+        }
+        if let Some(u) = user_id {
+            match (self.user_row, self.user) {
+                (false, _) | (true, None) => why.push(format!(
+                    "no kill_switches row for user {u}: orders refused until one exists \
+                     (a missing kill switch fails closed)"
+                )),
+                (true, Some(true)) => why.push(format!("kill_switches row of user {u} engaged")),
+                (true, Some(false)) => {}
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
 }
 
 impl Follower {
@@ -111,50 +163,55 @@ impl Follower {
         self.errors += 1;
     }
 
-    /// Reads the row and applies it.
+    /// Reads both rows and applies them.
     async fn read(&mut self, pool: &PgPool) {
-        let got: Result<Option<Option<bool>>, sqlx::Error> = sqlx::query_scalar(
-            "select (value ->> 'engaged')::boolean from public.global_settings \
-             where key = 'kill_switch'",
+        let got: Result<(bool, Option<bool>, bool, Option<bool>), sqlx::Error> = sqlx::query_as(
+            "select exists (select 1 from public.global_settings where key = 'kill_switch'), \
+             (select case when jsonb_typeof(value -> 'engaged') = 'boolean' \
+                     then (value -> 'engaged')::boolean end \
+              from public.global_settings where key = 'kill_switch'), \
+             exists (select 1 from public.kill_switches where user_id = $1::uuid), \
+             (select engaged from public.kill_switches where user_id = $1::uuid)",
         )
-        .fetch_optional(pool)
+        .bind(self.user_id.as_deref())
+        .fetch_one(pool)
         .await;
         match got {
-            Ok(v) => {
+            Ok((global_row, global, user_row, user)) => {
                 self.errors = 0;
-                self.apply(v.flatten().unwrap_or(false));
+                let rows = Rows {
+                    global_row,
+                    global,
+                    user_row,
+                    user,
+                };
+                self.apply(rows.engaged(self.user_id.as_deref()));
             }
-            Err(e) => self.error("reading global_settings", &e),
+            Err(e) => self.error("reading the kill switches", &e),
         }
     }
 
-    /// Applies a notification payload (`{"key": …, "value": {"engaged": …}}`).
-    fn on_payload(&mut self, payload: &str) {
-        match serde_json::from_str::<serde_json::Value>(payload) {
-            Ok(v) if v["key"] == "kill_switch" => {
-                self.apply(v["value"]["engaged"].as_bool().unwrap_or(false))
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "unreadable global_settings notification"),
-        }
-    }
-
-    /// Sets the engine's switch on a change of the remote one. The first value read only
-    /// acts if it is engaged (a disengaged remote switch does not clear a local one).
-    fn apply(&mut self, engaged: bool) {
-        let changed = match self.last {
-            None => engaged,
-            Some(prev) => prev != engaged,
+    /// Sets the engine's switch on a change of the remote state (`Some(reason)`: engaged).
+    /// The first state read only acts if it is engaged (a clear remote state does not clear
+    /// a local switch).
+    fn apply(&mut self, engaged: Option<String>) {
+        let changed = match &self.last {
+            None => engaged.is_some(),
+            Some(prev) => prev.is_some() != engaged.is_some(),
         };
-        self.last = Some(engaged);
+        self.last = Some(engaged.clone());
         if changed {
-            tracing::warn!(engaged, "kill switch in global_settings changed");
-            // Flipping the row is the operator's explicit, audited act (the trigger writes
-            // `audit_log`), so releasing it resets the latched switch.
-            if engaged {
-                self.kill.trip("global_settings.kill_switch engaged");
-            } else {
-                self.kill.reset("global_settings.kill_switch released");
+            tracing::warn!(engaged = ?engaged, "remote kill switch changed");
+            // Changing a row is the operator's explicit, audited act (the triggers write
+            // `audit_log`), so clearing both resets the latched switch.
+            match engaged {
+                Some(reason) => {
+                    self.kill.trip(&reason);
+                }
+                None => {
+                    self.kill
+                        .reset("global and user kill switches in the database released");
+                }
             }
         }
     }
@@ -164,26 +221,73 @@ impl Follower {
 mod tests {
     use super::*;
 
+    const CLEAR: Rows = Rows {
+        global_row: true,
+        global: Some(false),
+        user_row: true,
+        user: Some(false),
+    };
+
+    #[test]
+    fn missing_rows_and_unreadable_values_fail_closed() {
+        let u = Some("u1");
+        assert_eq!(CLEAR.engaged(u), None);
+        let no_user = Rows {
+            user_row: false,
+            user: None,
+            ..CLEAR
+        };
+        let why = no_user.engaged(u).expect("engaged");
+        assert!(why.contains("no kill_switches row for user u1"), "{why}");
+        assert_eq!(no_user.engaged(None), None, "no user: only the global row");
+        let no_global = Rows {
+            global_row: false,
+            global: None,
+            ..CLEAR
+        };
+        assert!(no_global
+            .engaged(u)
+            .expect("engaged")
+            .contains("global_settings"));
+        let junk = Rows {
+            global: None,
+            ..CLEAR
+        };
+        assert!(junk.engaged(u).is_some());
+        let mine = Rows {
+            user: Some(true),
+            ..CLEAR
+        };
+        assert_eq!(
+            mine.engaged(u).as_deref(),
+            Some("kill_switches row of user u1 engaged")
+        );
+    }
+
     #[test]
     fn edges_only() {
         let kill = KillSwitch::new(true);
         let mut f = Follower {
             kill: kill.clone(),
+            user_id: Some("u1".into()),
             last: None,
             errors: 0,
         };
-        f.apply(false);
+        f.apply(None);
         assert!(
             kill.is_on(),
-            "an initial disengaged remote keeps the local switch"
+            "an initial clear remote state keeps the local switch"
         );
-        f.on_payload(r#"{"key":"kill_switch","value":{"engaged":true}}"#);
+        f.apply(Some("global".into()));
         assert!(kill.is_on());
-        f.on_payload(r#"{"key":"kill_switch","value":{"engaged":false}}"#);
+        f.apply(None);
         assert!(!kill.is_on());
         kill.set(true); // local switch
-        f.on_payload(r#"{"key":"other","value":{"engaged":false}}"#);
-        f.apply(false);
+        f.apply(None);
         assert!(kill.is_on(), "no remote change: the local switch stays");
+        kill.set(false);
+        f.apply(Some("missing row".into()));
+        assert!(kill.is_on());
+        assert!(kill.reason().contains("missing row"), "{}", kill.reason());
     }
 }

@@ -42,6 +42,7 @@ pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, ser
         serde_json::json!({
             "events": batch.events,
             "orders": written.orders,
+            "order_events": written.order_events,
             "fills": written.fills,
             "positions": written.positions,
             "risk_events": written.risk_events,
@@ -57,6 +58,8 @@ pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, ser
 pub(crate) struct Written {
     /// Order rows inserted or updated.
     pub(crate) orders: u64,
+    /// Order state changes inserted into the history.
+    pub(crate) order_events: u64,
     /// Fill rows inserted.
     pub(crate) fills: u64,
     /// Position rows inserted or updated.
@@ -182,6 +185,25 @@ pub(crate) async fn write_batch(
         written.orders += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
+    // Every state change once, on (client order id, status, filled quantity).
+    for chunk in batch.order_events.chunks(chunk_rows(7)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO order_events (client_order_id, seq, venue_order_id, status, \
+             filled_qty, reject_reason, ts_ns) ",
+        );
+        qb.push_values(chunk, |mut b, (seq, o)| {
+            b.push_bind(o.client_order_id.as_str())
+                .push_bind(seq_i64(*seq))
+                .push_bind(o.venue_order_id)
+                .push_bind(o.status.as_str())
+                .push_bind(o.filled_qty.to_string())
+                .push_bind(o.reject_reason.as_deref())
+                .push_bind(o.updated_ns);
+        });
+        qb.push(" ON CONFLICT (client_order_id, status, filled_qty) DO NOTHING");
+        written.order_events += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
     for chunk in batch.fills.chunks(chunk_rows(13)) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO fills (venue, symbol, trade_id, client_order_id, strategy, side, \
@@ -299,6 +321,27 @@ pub(crate) async fn write_batch(
         .bind(c.last_trade_id)
         .bind(c.last_trade_ns)
         .bind(crate::clock::Clock::wall_ns())
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    // Each run's latest state, never overwritten by an older event.
+    for (seq, r) in &batch.runs {
+        sqlx::query(
+            "INSERT INTO runs (run_id, version, config_hash, started_ns, stopped_ns, status, \
+             heartbeat_ns, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (run_id) DO UPDATE SET stopped_ns = excluded.stopped_ns, \
+             status = excluded.status, heartbeat_ns = excluded.heartbeat_ns, \
+             seq = excluded.seq WHERE excluded.seq > runs.seq",
+        )
+        .bind(r.run_id.as_str())
+        .bind(r.version.as_str())
+        .bind(r.config_hash.as_str())
+        .bind(r.started_ns)
+        .bind(r.stopped_ns)
+        .bind(r.status.as_str())
+        .bind(r.heartbeat_ns)
+        .bind(seq_i64(*seq))
         .execute(&mut *tx)
         .await?;
     }

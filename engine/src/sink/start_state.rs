@@ -167,10 +167,11 @@ pub(crate) async fn read_pg(
         st.checkpoints.insert(r.try_get(0)?, r.try_get(1)?);
     }
     for r in sqlx::query(
-        "SELECT client_order_id, venue_order_id, strategy, venue, symbol, side, order_type, \
-         price, qty, filled_qty, status, reject_reason, created_ns, updated_ns \
-         FROM public.orders WHERE user_id = $1::uuid AND venue = $2 \
-         AND status = ANY($3::text[]) ORDER BY created_ns, client_order_id",
+        "SELECT client_order_id, venue_order_id, strategy, venue, symbol, side::text, \
+         order_type::text, price, qty, filled_qty, status::text, reject_reason, created_ns, \
+         updated_ns FROM public.orders WHERE user_id = $1::uuid AND venue = $2 \
+         AND status = ANY($3::text[]::public.order_status[]) \
+         ORDER BY created_ns, client_order_id",
     )
     .bind(user_id)
     .bind(&q.venue)
@@ -196,8 +197,8 @@ pub(crate) async fn read_pg(
         });
     }
     for r in sqlx::query(
-        "SELECT venue, symbol, trade_id, client_order_id, strategy, side, price, qty, fee, \
-         fee_asset, is_maker, exch_ts_ns FROM public.fills \
+        "SELECT venue, symbol, trade_id, client_order_id, strategy, side::text, price, qty, \
+         fee, fee_asset, is_maker, exch_ts_ns FROM public.fills \
          WHERE user_id = $1::uuid AND venue = $2 ORDER BY symbol, trade_id, client_order_id",
     )
     .bind(user_id)

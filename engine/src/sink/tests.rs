@@ -126,9 +126,11 @@ fn migrations_apply_and_create_parent_dir() {
                 "audit_log",
                 "fills",
                 "latency_stats",
+                "order_events",
                 "orders",
                 "positions",
                 "risk_events",
+                "runs",
                 "signals",
                 "venue_checkpoints"
             ]
@@ -330,6 +332,24 @@ fn order_and_position_upserts_keep_latest_state() {
         assert_eq!(rows[0].get::<i64, _>("created_ns"), 1_000);
         assert_eq!(rows[0].get::<i64, _>("updated_ns"), 4);
         assert_eq!(rows[1].get::<String, _>("status"), "rejected");
+        // The history keeps every state the batches coalesced away, each once.
+        let history: Vec<String> = sqlx::query_scalar(
+            "SELECT client_order_id || ':' || status || ':' || filled_qty FROM order_events \
+             ORDER BY client_order_id, seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("order_events");
+        assert_eq!(
+            history,
+            [
+                "o1:pending:0",
+                "o1:acked:0",
+                "o1:partially_filled:0.000000005",
+                "o1:filled:0.00000001",
+                "o2:rejected:0"
+            ]
+        );
         let rows = sqlx::query("SELECT symbol, qty, updated_ns FROM positions ORDER BY symbol")
             .fetch_all(&pool)
             .await

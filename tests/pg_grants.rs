@@ -1,0 +1,220 @@
+//! Grants stated, not inherited: the same rights after `peregrine migrate` on a project
+//! with Supabase's legacy default privileges (ALL to the API roles on every new object in
+//! `public`) and on one with none (today's projects, plain PostgreSQL), and exactly the
+//! rights the migrations state: nothing for anon, SELECT for authenticated, append-only or
+//! upsert-only ledger tables for service_role, an audit log nobody can change, no function
+//! executable by anon. (Migrations after `20261203090000_explicit_grants.sql` state their
+//! own tables' grants the same way.)
+
+mod pg_support;
+
+use std::collections::BTreeSet;
+
+use pg_support::{test_db_with, Grants, TestDb, USER_A};
+use sqlx::{Connection, PgConnection};
+
+const ROLES: &str = "(values ('anon'), ('authenticated'), ('service_role')) as r (name)";
+
+/// Every privilege an API role holds on our tables, sequences and functions, as
+/// `object role privilege` lines.
+async fn rights(c: &mut PgConnection) -> BTreeSet<String> {
+    let sql = format!(
+        "select c.relname || ' ' || r.name || ' ' || p.priv \
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace, {ROLES}, \
+         (values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), \
+                 ('REFERENCES'), ('TRIGGER')) as p (priv) \
+         where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p') \
+           and has_table_privilege(r.name, c.oid, p.priv) \
+         union all \
+         select c.relname || ' ' || r.name || ' ' || p.priv \
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace, {ROLES}, \
+         (values ('USAGE'), ('SELECT'), ('UPDATE')) as p (priv) \
+         where n.nspname = 'public' and c.relkind = 'S' \
+           and has_sequence_privilege(r.name, c.oid, p.priv) \
+         union all \
+         select n.nspname || '.' || f.proname || ' ' || r.name || ' EXECUTE' \
+         from pg_proc f join pg_namespace n on n.oid = f.pronamespace, {ROLES} \
+         where n.nspname in ('public', 'private') \
+           and has_function_privilege(r.name, f.oid, 'EXECUTE')"
+    );
+    sqlx::query_scalar::<_, String>(&sql)
+        .fetch_all(c)
+        .await
+        .expect("privileges")
+        .into_iter()
+        .collect()
+}
+
+/// What the migrations state (see `20261203090000_explicit_grants.sql`).
+fn stated() -> BTreeSet<String> {
+    let mut want = BTreeSet::new();
+    let mut add = |tables: &[&str], role: &str, privs: &[&str]| {
+        for t in tables {
+            for p in privs {
+                want.insert(format!("{t} {role} {p}"));
+            }
+        }
+    };
+    let all = [
+        "user_roles",
+        "global_settings",
+        "audit_log",
+        "orders",
+        "fills",
+        "positions",
+        "risk_events",
+        "signals",
+        "latency_stats",
+        "venue_checkpoints",
+        "order_events",
+        "kill_switches",
+        "runs",
+    ];
+    add(&all, "authenticated", &["SELECT"]);
+    add(&all, "service_role", &["SELECT"]);
+    add(
+        &[
+            "orders",
+            "positions",
+            "venue_checkpoints",
+            "global_settings",
+            "runs",
+        ],
+        "service_role",
+        &["INSERT", "UPDATE"],
+    );
+    add(
+        &[
+            "fills",
+            "order_events",
+            "risk_events",
+            "signals",
+            "latency_stats",
+            "audit_log",
+        ],
+        "service_role",
+        &["INSERT"],
+    );
+    add(
+        &["user_roles", "kill_switches"],
+        "service_role",
+        &["INSERT", "UPDATE", "DELETE"],
+    );
+    // Deleting the global switch is allowed: audited, and the engine fails closed.
+    add(&["global_settings"], "service_role", &["DELETE"]);
+    want.insert("private.is_admin authenticated EXECUTE".into());
+    want
+}
+
+/// Runs `sql` in a savepoint as `role` (or as the owner with `None`); true if it succeeded.
+async fn allowed(c: &mut PgConnection, role: Option<&str>, sql: &str) -> bool {
+    let mut tx = c.begin().await.expect("begin");
+    if let Some(role) = role {
+        sqlx::raw_sql(&format!("set local role {role}"))
+            .execute(&mut *tx)
+            .await
+            .expect("set role");
+    }
+    let ok = sqlx::raw_sql(sql).execute(&mut *tx).await.is_ok();
+    tx.rollback().await.expect("rollback");
+    ok
+}
+
+async fn check(db: &TestDb) -> BTreeSet<String> {
+    let mut c = db.conn().await;
+    let got = rights(&mut c).await;
+    // The audit log: append-only for everyone, the owner (a superuser here) included.
+    sqlx::query(
+        "insert into audit_log (user_id, actor_kind, action, entity, entity_id) \
+         values ($1::uuid, 'system', 'test', 'test', '1')",
+    )
+    .bind(USER_A)
+    .execute(&mut c)
+    .await
+    .expect("append to the audit log");
+    for sql in [
+        "update audit_log set action = 'changed'",
+        "delete from audit_log",
+        "truncate audit_log",
+    ] {
+        assert!(!allowed(&mut c, None, sql).await, "owner could: {sql}");
+        assert!(
+            !allowed(&mut c, Some("service_role"), sql).await,
+            "service_role could: {sql}"
+        );
+    }
+    // Deleting a user keeps its audit trail (no cascade into an append-only table).
+    assert!(
+        allowed(
+            &mut c,
+            None,
+            &format!("delete from auth.users where id = '{USER_A}'")
+        )
+        .await
+    );
+    // Ledger rows: service_role appends or upserts, never deletes or truncates.
+    for sql in [
+        "delete from fills",
+        "delete from orders",
+        "truncate positions",
+        "update fills set qty = 0",
+        "update risk_events set message = 'x'",
+    ] {
+        assert!(
+            !allowed(&mut c, Some("service_role"), sql).await,
+            "service_role could: {sql}"
+        );
+    }
+    // An edge function manages roles.
+    assert!(
+        allowed(
+            &mut c,
+            Some("service_role"),
+            &format!(
+                "insert into user_roles (user_id, role) values ('{USER_A}', 'trader'); \
+                 update user_roles set role = 'viewer' where user_id = '{USER_A}'; \
+                 delete from user_roles where user_id = '{USER_A}'"
+            )
+        )
+        .await
+    );
+    c.close().await.ok();
+    got
+}
+
+#[tokio::test]
+async fn both_default_privilege_regimes_end_with_the_stated_rights() {
+    let Some(legacy) = test_db_with("grants_legacy", Grants::Legacy).await else {
+        return;
+    };
+    let Some(none) = test_db_with("grants_none", Grants::None).await else {
+        return;
+    };
+    // The legacy regime really grants everything to a table created without our revokes.
+    let mut c = legacy.conn().await;
+    sqlx::raw_sql("create table public.probe (x int)")
+        .execute(&mut c)
+        .await
+        .expect("probe table");
+    let probe: bool =
+        sqlx::query_scalar("select has_table_privilege('anon', 'public.probe', 'DELETE')")
+            .fetch_one(&mut c)
+            .await
+            .expect("probe privilege");
+    assert!(
+        probe,
+        "the legacy stub must grant ALL to anon on new tables"
+    );
+    sqlx::raw_sql("drop table public.probe")
+        .execute(&mut c)
+        .await
+        .expect("drop probe");
+    c.close().await.ok();
+
+    let (a, b) = (check(&legacy).await, check(&none).await);
+    assert_eq!(a, b, "rights differ between the two regimes");
+    assert_eq!(a, stated(), "rights differ from the stated ones");
+    assert!(!a.iter().any(|r| r.contains(" anon ")), "anon holds rights");
+    legacy.drop_db().await;
+    none.drop_db().await;
+}
