@@ -180,7 +180,7 @@ impl TimeCache {
 /// Days since 1970-01-01 of a proleptic Gregorian date (`m` 1..=12, `d` 1..=31); the one
 /// calendar conversion of the crate (RFC 3339 times here, the simulator's kline buckets).
 #[inline]
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -192,7 +192,7 @@ pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// `(year, month, day)` of a day count since 1970-01-01: the inverse of [`days_from_civil`].
 #[inline]
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
