@@ -354,4 +354,28 @@ fn on_trade(t) {
         !fills.is_empty(),
         "no fills over real-layout trades:\n{text}"
     );
+    assert!(text.contains("round trips"), "{text}");
+    assert!(bt_out.join("trades.jsonl").is_file());
+
+    // The same from another directory: the default config is built in.
+    let elsewhere = peregrine()
+        .current_dir(out.path())
+        .args(["backtest", "--strategy"])
+        .arg(&strategy)
+        .arg("--data")
+        .arg(&ticks)
+        .output()
+        .unwrap();
+    assert_eq!(ok(&elsewhere).lines().next(), text.lines().next());
+    // A missing data file: the OS reason is printed once.
+    let missing = peregrine()
+        .args(["backtest", "--strategy"])
+        .arg(&strategy)
+        .arg("--data")
+        .arg(out.path().join("nope.jsonl"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
