@@ -26,7 +26,6 @@ use peregrine_engine::events::{FillRow, OrderRow, RiskEventRow, SignalRow, SinkE
 use peregrine_engine::gateway::SignedOrder;
 use peregrine_engine::interchange::InterchangeError;
 use peregrine_engine::order::ExecReport;
-use peregrine_engine::position::Fee;
 use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::tick::{Tick, TickKind};
@@ -398,14 +397,7 @@ impl Backtest {
                 SinkEvent::Order(o) => self.orders.push(o),
                 SinkEvent::Fill(f) => {
                     if let Some(id) = self.instruments.by_symbol(&f.symbol) {
-                        let spec = self.instruments.spec(id);
-                        let fee = if f.fee_asset == spec.base {
-                            Fee::Base(f.fee)
-                        } else if f.fee_asset == spec.quote {
-                            Fee::Quote(f.fee)
-                        } else {
-                            Fee::Quote(Decimal::ZERO)
-                        };
+                        let fee = report::fill_fee(&f, self.instruments.spec(id));
                         self.equity.on_fill(id.index(), f.side, f.price, f.qty, fee);
                     }
                     self.fills.push(f);

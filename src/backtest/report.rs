@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use peregrine_engine::events::FillRow;
 use peregrine_engine::position::{tradable, Fee, Position};
-use peregrine_engine::types::Instruments;
+use peregrine_engine::types::{InstrumentSpec, Instruments};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -57,6 +57,18 @@ struct Open {
     fees_at_entry: Decimal,
 }
 
+/// A fill's fee as a position books it: in the base asset (reduces the quantity), in the
+/// quote asset, or nothing for a third asset (a backtest charges none).
+pub fn fill_fee(f: &FillRow, spec: &InstrumentSpec) -> Fee {
+    if f.fee_asset == spec.base {
+        Fee::Base(f.fee)
+    } else if f.fee_asset == spec.quote {
+        Fee::Quote(f.fee)
+    } else {
+        Fee::Quote(Decimal::ZERO)
+    }
+}
+
 /// The round trips of a run's fills, in the order they opened.
 pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64) -> Vec<RoundTrip> {
     let mut positions: BTreeMap<(String, String), (Position, Option<Open>)> = BTreeMap::new();
@@ -66,13 +78,7 @@ pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64)
             continue;
         };
         let spec = instruments.spec(id);
-        let fee = if f.fee_asset == spec.base {
-            Fee::Base(f.fee)
-        } else if f.fee_asset == spec.quote {
-            Fee::Quote(f.fee)
-        } else {
-            Fee::Quote(Decimal::ZERO)
-        };
+        let fee = fill_fee(f, spec);
         let (pos, open) = positions
             .entry((f.strategy.clone(), f.symbol.clone()))
             .or_insert((Position::default(), None));
@@ -337,7 +343,7 @@ fn drawdown(points: &[EquityPoint], cap: f64) -> (f64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peregrine_engine::types::{InstrumentSpec, Side};
+    use peregrine_engine::types::Side;
     use rust_decimal_macros::dec;
 
     fn fill(

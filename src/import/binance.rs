@@ -13,7 +13,7 @@ use peregrine_engine::types::Side;
 use rust_decimal::Decimal;
 
 use super::format::Format;
-use super::{RowConverter, RowError};
+use super::{positive, RowConverter, RowError};
 
 /// Converts the rows of one Binance file.
 pub struct BinanceRows {
@@ -158,14 +158,6 @@ fn boolean(field: &str, s: &str) -> Result<bool, RowError> {
         "False" | "false" => Ok(false),
         other => Err(RowError(format!("{field} {other:?} is not True/False"))),
     }
-}
-
-fn positive(field: &'static str, s: &str) -> Result<Decimal, RowError> {
-    let d = super::decimal(field, s)?;
-    if d <= Decimal::ZERO {
-        return Err(RowError(format!("{field} {s} is not positive")));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -46,6 +46,15 @@ pub(crate) fn decimal(field: &'static str, s: &str) -> Result<Decimal, RowError>
     peregrine_exchanges::md::decimal(field, s).map_err(|e| RowError(e.to_string()))
 }
 
+/// An exact decimal that must be above zero (prices, quantities).
+pub(crate) fn positive(field: &'static str, s: &str) -> Result<Decimal, RowError> {
+    let d = decimal(field, s)?;
+    if d <= Decimal::ZERO {
+        return Err(RowError(format!("{field} {s} is not positive")));
+    }
+    Ok(d)
+}
+
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -17,7 +17,7 @@ use peregrine_exchanges::venue::Venue;
 use rust_decimal::Decimal;
 
 use super::format::Format;
-use super::{RowConverter, RowError};
+use super::{positive, RowConverter, RowError};
 
 /// Column positions of the fields a layout needs.
 struct Cols {
@@ -303,14 +303,6 @@ fn micros_ns(field: &str, s: &str) -> Result<u64, RowError> {
         .ok()
         .and_then(|us| us.checked_mul(1_000))
         .ok_or_else(|| RowError(format!("{field} {s:?} is not microseconds since the epoch")))
-}
-
-fn positive(field: &'static str, s: &str) -> Result<Decimal, RowError> {
-    let d = super::decimal(field, s)?;
-    if d <= Decimal::ZERO {
-        return Err(RowError(format!("{field} {s} is not positive")));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]
