@@ -431,3 +431,70 @@ impl ImportSummary {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzipped_tardis_files_merge_by_time_and_partial_output_is_not_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            let mut enc = flate2::write::GzEncoder::new(
+                File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(text.as_bytes()).unwrap();
+            enc.finish().unwrap();
+            path
+        };
+        let trades = gz(
+            "binance_trades_2024-01-01_BTCUSDT.csv.gz",
+            "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+             binance,BTCUSDT,1000,1100,1,buy,42000.10,0.5\n\
+             binance,BTCUSDT,3000,3100,2,sell,42000.00,0.25\n",
+        );
+        let quotes = gz(
+            "binance_quotes_2024-01-01_BTCUSDT.csv.gz",
+            "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount\n\
+             binance,BTCUSDT,2000,2100,1.0,42000.20,42000.00,2.0\n",
+        );
+        let out = dir.path().join("out.jsonl");
+        let cfg = ImportConfig {
+            files: vec![trades.clone(), quotes],
+            out: out.clone(),
+            symbol: None,
+            format: None,
+        };
+        let s = run(&cfg).unwrap();
+        assert_eq!((s.trades, s.quotes), (2, 1));
+        assert_eq!(s.files[0].format, Format::TardisTrades);
+        assert!(!s.files[0].checksum_verified);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let kinds: Vec<&str> = text
+            .lines()
+            .map(|l| if l.contains("\"quote\"") { "q" } else { "t" })
+            .collect();
+        assert_eq!(kinds, ["t", "q", "t"], "{text}");
+        assert!(text.contains(r#""price":"42000.10""#), "{text}");
+
+        // A bad row fails the import and leaves neither the output nor its .part.
+        let bad = gz(
+            "binance_trades_2024-01-02_BTCUSDT.csv.gz",
+            "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+             binance,BTCUSDT,1000,1100,1,sideways,1,1\n",
+        );
+        let out2 = dir.path().join("out2.jsonl");
+        let e = run(&ImportConfig {
+            files: vec![bad],
+            out: out2.clone(),
+            symbol: None,
+            format: None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains(":2: side \"sideways\""), "{e}");
+        assert!(!out2.exists());
+        assert!(!dir.path().join("out2.jsonl.part").exists());
+    }
+}
