@@ -14,13 +14,13 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use peregrine::backtest::data::{for_each_line, TickDecoder};
 use peregrine::backtest::gen::{generate, GenConfig};
-use peregrine::backtest::venue::Fees;
 use peregrine::backtest::{Backtest, BacktestConfig};
 use peregrine_engine::config::StrategyConfig;
 use peregrine_engine::risk::RiskLimits;
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
+use peregrine_exchanges::sim::fees::{FeeAsset, FeeModel};
 use rust_decimal_macros::dec;
 
 fn config(file: PathBuf, instruments: &Arc<Instruments>) -> BacktestConfig {
@@ -39,14 +39,12 @@ fn config(file: PathBuf, instruments: &Arc<Instruments>) -> BacktestConfig {
             max_order_notional: dec!(1000),
             max_position: dec!(0.01),
         },
-        fees: Fees {
-            maker_bps: dec!(1),
-            taker_bps: dec!(2),
-        },
+        fees: FeeModel::from_bps(dec!(1), dec!(2), FeeAsset::Received),
         latency_ns: 0,
         equity_interval_ns: 1_000_000_000,
         strategy_limits: StrategyLimits::default(),
         cancel_at_end: true,
+        capital: dec!(10000),
     }
 }
 

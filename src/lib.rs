@@ -4,6 +4,8 @@
 
 pub mod app;
 pub mod backtest;
+pub mod download;
+pub mod import;
 pub mod kill;
 pub mod metrics;
 pub mod normalize_cli;

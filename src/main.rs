@@ -96,6 +96,54 @@ enum Command {
     /// Write a SYNTHETIC tick file (interchange format) from the simulator's seeded market,
     /// offline.
     GenTicks(peregrine::backtest::cli::GenTicksArgs),
+    /// Convert historical files (Binance public data: spot trades, aggTrades, klines CSV, zipped
+    /// or not; Tardis CSV: trades, quotes, incremental_book_L2, book_snapshot_25, gzipped or
+    /// not) into the tick interchange format, merged by time. A file with a `.CHECKSUM` beside
+    /// it must match it.
+    Import {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output file (interchange JSON lines); written whole or not at all.
+        #[arg(long)]
+        out: PathBuf,
+        /// Canonical symbol for every line (e.g. BTC-USDT); default: from the Binance file
+        /// name, or from the Tardis rows.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Layout of the files (default: detected from each file's name and columns).
+        #[arg(long)]
+        format: Option<peregrine::import::format::Format>,
+    },
+    /// Download Binance public data files (data.binance.vision layout) for a symbol and date
+    /// range, verified against their `.CHECKSUM`; files already here are skipped, interrupted
+    /// ones resumed.
+    Download {
+        /// Binance symbol (BTCUSDT or BTC-USDT).
+        #[arg(long)]
+        symbol: String,
+        /// First date, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: peregrine::download::layout::Date,
+        /// Last date, YYYY-MM-DD (UTC), inclusive.
+        #[arg(long)]
+        to: peregrine::download::layout::Date,
+        /// Data set.
+        #[arg(long, value_enum, default_value = "trades")]
+        kind: peregrine::download::layout::Kind,
+        /// Kline interval (with --kind klines).
+        #[arg(long, default_value = "1m")]
+        interval: String,
+        /// Daily or monthly files.
+        #[arg(long, value_enum, default_value = "daily")]
+        period: peregrine::download::layout::Period,
+        /// Directory for the files.
+        #[arg(long)]
+        out: PathBuf,
+        /// Base URL of the data host.
+        #[arg(long, default_value = peregrine::download::DEFAULT_BASE_URL)]
+        base_url: String,
+    },
     /// Apply the Supabase migrations (supabase/migrations, embedded) to PostgreSQL.
     Migrate {
         /// PostgreSQL URL; default: the DATABASE_URL environment variable. The password is
@@ -139,15 +187,57 @@ fn main() -> ExitCode {
             symbol,
             input,
         } => return normalize(&venue, symbol, &input),
+        Command::Import {
+            files,
+            out,
+            symbol,
+            format,
+        } => import(files, out, symbol, format),
+        Command::Download {
+            symbol,
+            from,
+            to,
+            kind,
+            interval,
+            period,
+            out,
+            base_url,
+        } => download(peregrine::download::DownloadConfig {
+            symbol,
+            kind,
+            interval,
+            period,
+            from,
+            to,
+            out,
+            base_url,
+        }),
         Command::Migrate { database_url } => peregrine::app::migrate_cli(database_url.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each cause once: a cause whose text an outer
+/// message already contains (`opening X: <os error>` over the OS error itself) is left out.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if out.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
 }
 
 fn check(files: &[PathBuf]) -> ExitCode {
@@ -207,6 +297,32 @@ fn gen_ticks(args: &peregrine::backtest::cli::GenTicksArgs) -> anyhow::Result<()
         cfg.steps,
         cfg.step_ms
     );
+    Ok(())
+}
+
+fn import(
+    files: Vec<PathBuf>,
+    out: PathBuf,
+    symbol: Option<String>,
+    format: Option<peregrine::import::format::Format>,
+) -> anyhow::Result<()> {
+    let cfg = peregrine::import::ImportConfig {
+        files,
+        out,
+        symbol,
+        format,
+    };
+    let summary = peregrine::import::run(&cfg)?;
+    print!("{}", summary.render(&cfg.out));
+    Ok(())
+}
+
+fn download(cfg: peregrine::download::DownloadConfig) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(peregrine::download::run(&cfg))?;
+    print!("{}", peregrine::download::render(&report));
     Ok(())
 }
 

@@ -114,18 +114,19 @@ fn ema_cross_backtest_end_to_end_is_deterministic_and_adds_up() {
     let fills = jsonl(&a.join("fills.jsonl"));
     assert!(fills.len() > 10, "only {} fills", fills.len());
     assert_eq!(summary["trades"].as_u64().unwrap() as usize, fills.len());
+    // Fees as Binance takes them (the default `--fee-asset received`): a buy pays in BTC, a
+    // sell in USDT, rounded to 8 decimals.
     let (mut cash, mut fees, mut pos) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     let (mut taker, mut maker) = (0, 0);
+    let round8 = |v: Decimal| {
+        v.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
     for f in &fills {
         let (px, qty, fee) = (dec(&f["price"]), dec(&f["qty"]), dec(&f["fee"]));
-        let sign = if f["side"] == "buy" {
-            Decimal::ONE
-        } else {
-            -Decimal::ONE
-        };
+        let buy = f["side"] == "buy";
+        let sign = if buy { Decimal::ONE } else { -Decimal::ONE };
         cash -= sign * px * qty;
         pos += sign * qty;
-        fees += fee;
         let bps = if f["is_maker"].as_bool().unwrap() {
             maker += 1;
             Decimal::from_str("0.5").unwrap()
@@ -133,7 +134,18 @@ fn ema_cross_backtest_end_to_end_is_deterministic_and_adds_up() {
             taker += 1;
             Decimal::ONE
         };
-        assert_eq!(fee, px * qty * bps / Decimal::from(10_000), "{f}");
+        let rate = bps / Decimal::from(10_000);
+        if buy {
+            assert_eq!(f["fee_asset"], "BTC", "{f}");
+            assert_eq!(fee, round8(qty * rate), "{f}");
+            pos -= fee;
+            fees += fee * px;
+        } else {
+            assert_eq!(f["fee_asset"], "USDT", "{f}");
+            assert_eq!(fee, round8(px * qty * rate), "{f}");
+            cash -= fee;
+            fees += fee;
+        }
     }
     assert!(taker > 0, "ema_cross takes the touch");
     let _ = maker;
@@ -143,7 +155,7 @@ fn ema_cross_backtest_end_to_end_is_deterministic_and_adds_up() {
         .find(|l| l["kind"] == "quote")
         .unwrap();
     let mark = (dec(&last_quote["bid_px"]) + dec(&last_quote["ask_px"])) / Decimal::TWO;
-    let equity = cash - fees + pos * mark;
+    let equity = cash + pos * mark;
     assert_eq!(dec(&summary["final_equity"]), equity.normalize());
     assert_eq!(dec(&summary["fees"]), fees.normalize());
     assert_eq!(dec(&summary["final_position"]), pos.normalize());
@@ -275,12 +287,13 @@ fn every_shipped_example_backtests_with_summary_and_chart() {
         );
         let fills = jsonl(&out.path().join("fills.jsonl"));
         assert!(!fills.is_empty(), "{name} never traded on the sample");
+        // Bought quantity less the fees taken from it in the base asset.
         let position: Decimal = fills
             .iter()
             .map(|f| {
                 let q = dec(&f["qty"]);
                 if f["side"] == "buy" {
-                    q
+                    q - dec(&f["fee"])
                 } else {
                     -q
                 }

@@ -93,6 +93,24 @@ impl Position {
     }
 }
 
+/// The part of a position that can be traded: `qty` rounded toward zero to a multiple of
+/// `lot` (no rounding when `lot` is zero). The rest is dust: base-asset fees leave sub-lot
+/// remainders (a buy of 0.001 paying 0.000001 BTC holds 0.000999) that no order can sell.
+/// Strategies see and close the tradable part, so a closed position reads exactly zero;
+/// the dust stays in [`Position::qty`] and is valued at the mark.
+pub fn tradable(qty: Qty, lot: Qty) -> Qty {
+    if lot <= Decimal::ZERO {
+        return qty;
+    }
+    let lots = (qty / lot).trunc();
+    let t = lots * lot;
+    if t.is_zero() {
+        Decimal::ZERO
+    } else {
+        t.normalize()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +131,24 @@ mod tests {
         assert_eq!(p.avg_price, dec!(0));
         assert_eq!(p.realized_pnl, dec!(-0.1));
         assert_eq!(p.fees, dec!(0.1));
+    }
+
+    #[test]
+    fn base_fee_dust_is_not_tradable() {
+        let mut p = Position::default();
+        p.apply_fill_with_fee(
+            Side::Buy,
+            dec!(60000),
+            dec!(0.001),
+            Fee::Base(dec!(0.000001)),
+        );
+        assert_eq!(p.qty, dec!(0.000999));
+        assert_eq!(tradable(p.qty, dec!(0.00001)), dec!(0.00099));
+        p.apply_fill_with_fee(Side::Sell, dec!(60000), dec!(0.00099), Fee::Quote(dec!(0)));
+        assert_eq!(tradable(p.qty, dec!(0.00001)), Decimal::ZERO);
+        assert_eq!(p.qty, dec!(0.000009));
+        assert_eq!(tradable(dec!(-0.00123), dec!(0.001)), dec!(-0.001));
+        assert_eq!(tradable(dec!(0.5), Decimal::ZERO), dec!(0.5));
     }
 
     #[test]

@@ -13,8 +13,13 @@ use peregrine_engine::types::{InstrumentSpec, Instruments};
 use rust_decimal::Decimal;
 
 use super::gen::GenConfig;
-use super::venue::Fees;
 use super::BacktestConfig;
+use peregrine_exchanges::sim::fees::{FeeAsset, FeeModel};
+
+/// The config a backtest uses without `--config`: `config/default.toml`, built in.
+const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+/// How errors name it.
+const DEFAULT_CONFIG_NAME: &str = "config/default.toml (built in)";
 
 /// `peregrine backtest` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,9 +45,10 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Config file: instruments (tick/lot size), [risk] limits, and the parameters of the
-    /// [[strategies]] entry with the same file.
-    #[arg(long, default_value = "config/default.toml")]
-    pub config: PathBuf,
+    /// [[strategies]] entry with the same file. Default: the built-in copy of
+    /// `config/default.toml` (whatever the working directory).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Symbol to trade (canonical, e.g. BTC-USDT); default: the strategy entry's first
     /// instrument, else the config's first instrument.
     #[arg(long)]
@@ -56,13 +62,30 @@ pub struct BacktestArgs {
     /// Taker fee in bps (overrides --fee-bps).
     #[arg(long)]
     pub taker_fee_bps: Option<Decimal>,
+    /// Asset the fee is taken in: `received` (as Binance spot charges it: a buy pays in the
+    /// base asset, a sell in the quote asset; the simulator's model) or `quote`.
+    #[arg(long, value_enum, default_value = "received")]
+    pub fee_asset: FeeAssetArg,
     /// Order latency in event time (e.g. `0ms`, `5ms`): requests reach the venue this long
     /// after the event that caused them.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0ms")]
     pub latency: Duration,
+    /// Starting capital in quote currency: returns, drawdown and the buy-and-hold benchmark
+    /// are percentages of it.
+    #[arg(long, default_value = "10000")]
+    pub capital: Decimal,
     /// Equity curve sampling interval in event time.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     pub equity_interval: Duration,
+}
+
+/// `--fee-asset` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeeAssetArg {
+    /// The asset the fill delivers (Binance spot).
+    Received,
+    /// Always the quote asset.
+    Quote,
 }
 
 /// `peregrine gen-ticks` arguments.
@@ -130,7 +153,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
 impl BacktestArgs {
     /// The backtest configuration these arguments describe.
     pub fn to_config(&self) -> Result<BacktestConfig, ArgsError> {
-        let cfg = Config::load(&self.config)?;
+        let (cfg, config_name) = match &self.config {
+            Some(path) => (Config::load(path)?, path.display().to_string()),
+            None => (
+                Config::parse(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_NAME))?,
+                DEFAULT_CONFIG_NAME.to_string(),
+            ),
+        };
         let entry = cfg
             .strategies
             .iter()
@@ -147,8 +176,7 @@ impl BacktestArgs {
             .find(|i| i.symbol == symbol)
             .ok_or_else(|| {
                 ArgsError::Invalid(format!(
-                    "{symbol} is not in {}'s [[instruments]] (tick and lot size are needed)",
-                    self.config.display()
+                    "{symbol} is not in {config_name}'s [[instruments]] (tick and lot size are needed)"
                 ))
             })?;
         let spec =
@@ -194,16 +222,21 @@ impl BacktestArgs {
                 max_order_notional: cfg.risk.max_order_notional,
                 max_position: cfg.risk.max_position,
             },
-            fees: Fees {
-                maker_bps: bps(self.maker_fee_bps)?,
-                taker_bps: bps(self.taker_fee_bps)?,
-            },
+            fees: FeeModel::from_bps(
+                bps(self.maker_fee_bps)?,
+                bps(self.taker_fee_bps)?,
+                match self.fee_asset {
+                    FeeAssetArg::Received => FeeAsset::Received,
+                    FeeAssetArg::Quote => FeeAsset::Quote,
+                },
+            ),
             latency_ns: u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX),
             equity_interval_ns: i64::try_from(self.equity_interval.as_nanos())
                 .unwrap_or(i64::MAX)
                 .max(1),
             strategy_limits: StrategyLimits::default(),
             cancel_at_end: true,
+            capital: self.capital,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The equity curve of a backtest and the statistics drawn from it.
 
-use peregrine_engine::position::Position;
+use peregrine_engine::position::{Fee, Position};
 use peregrine_engine::types::{Price, Side};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -62,10 +62,11 @@ impl EquityTracker {
         }
     }
 
-    /// Books one of our fills (fee in quote).
-    pub fn on_fill(&mut self, inst: usize, side: Side, price: Price, qty: Decimal, fee: Decimal) {
+    /// Books one of our fills and its fee (a base-asset fee reduces the quantity held, as in
+    /// the engine's positions).
+    pub fn on_fill(&mut self, inst: usize, side: Side, price: Price, qty: Decimal, fee: Fee) {
         if let Some(p) = self.positions.get_mut(inst) {
-            p.apply_fill(side, price, qty, fee);
+            p.apply_fill_with_fee(side, price, qty, fee);
         }
         if let Some(m) = self.marks.get_mut(inst) {
             m.get_or_insert(Mark::Price(price));

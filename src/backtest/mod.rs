@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data;
 pub mod gen;
 pub mod metrics;
+pub mod report;
 pub mod svg;
 pub mod venue;
 
@@ -21,20 +22,22 @@ use std::time::Duration;
 use peregrine_engine::clock::EngineClock;
 use peregrine_engine::config::StrategyConfig;
 use peregrine_engine::core::{Core, CoreError, CoreReport, CoreSetup};
-use peregrine_engine::events::{FillRow, OrderRow, RiskEventRow, SinkEvent};
+use peregrine_engine::events::{FillRow, OrderRow, RiskEventRow, SignalRow, SinkEvent};
 use peregrine_engine::gateway::SignedOrder;
 use peregrine_engine::interchange::InterchangeError;
 use peregrine_engine::order::ExecReport;
 use peregrine_engine::risk::{KillSwitch, RiskGate, RiskLimits};
 use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::tick::{Tick, TickKind};
-use peregrine_engine::types::{Instruments, Price};
+use peregrine_engine::types::Instruments;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use self::data::TickDecoder;
 use self::metrics::{max_drawdown, sharpe_per_sample, EquityPoint, EquityTracker};
-use self::venue::{BacktestSigner, BacktestVenue, Fees, VenueStats};
+use self::report::{Report, RoundTrip};
+use self::venue::{BacktestSigner, BacktestVenue, VenueStats};
+use peregrine_exchanges::sim::fees::FeeModel;
 
 /// Run id of every backtest (client order ids read `pgbac-<seq>`).
 pub const BACKTEST_RUN_ID: u64 = 0xbac;
@@ -90,8 +93,8 @@ pub struct BacktestConfig {
     pub instruments: Arc<Instruments>,
     /// Risk limits of the gate.
     pub risk: RiskLimits,
-    /// Maker/taker fees.
-    pub fees: Fees,
+    /// Maker/taker rates and fee asset (the simulator's model).
+    pub fees: FeeModel,
     /// Order latency in event time, ns (0 = orders meet the market of the causing event).
     pub latency_ns: u64,
     /// Equity curve sampling interval in event time, ns.
@@ -100,6 +103,9 @@ pub struct BacktestConfig {
     pub strategy_limits: StrategyLimits,
     /// Cancel working orders at the end of the data.
     pub cancel_at_end: bool,
+    /// Starting capital in quote currency: what returns, drawdown and buy-and-hold are
+    /// percentages of.
+    pub capital: Decimal,
 }
 
 /// The result of a backtest: the summary and the rows written to `--out`.
@@ -115,6 +121,10 @@ pub struct BacktestOutcome {
     pub risk_events: Vec<RiskEventRow>,
     /// The equity curve.
     pub equity: Vec<EquityPoint>,
+    /// Round trips, in the order they opened.
+    pub round_trips: Vec<RoundTrip>,
+    /// The strategies' `signal()` calls, in order.
+    pub signals: Vec<SignalRow>,
 }
 
 /// What a backtest did. Deterministic: no wall-clock figures.
@@ -174,6 +184,8 @@ pub struct BacktestSummary {
     pub working_orders_at_end: usize,
     /// Venue counters.
     pub venue_cancel_misses: u64,
+    /// Round-trip and return statistics.
+    pub report: Report,
 }
 
 impl BacktestSummary {
@@ -194,7 +206,8 @@ impl BacktestSummary {
              \x20 final equity   {equity}\n\
              \x20 max drawdown   {dd}\n\
              \x20 Sharpe         {sharpe} (per {interval} ms sample of equity changes, not annualised)\n\
-             \x20 strategy errs  {errs}; working orders at end {working}\n",
+             \x20 strategy errs  {errs}; working orders at end {working}\n\
+             {report}",
             strategy = self.strategy,
             symbols = self.symbols.join(","),
             events = self.events,
@@ -216,6 +229,34 @@ impl BacktestSummary {
             interval = self.equity_interval_ns / 1_000_000,
             errs = self.strategy_errors,
             working = self.working_orders_at_end,
+            report = self.render_report(),
+        )
+    }
+
+    fn render_report(&self) -> String {
+        let r = &self.report;
+        let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2} %"));
+        let num = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        format!(
+            "\x20 round trips    {n} closed, win rate {wr}, profit factor {pf}, expectancy {ex}, avg hold {hold}\n\
+             \x20 returns        {tot:.2} % of capital {cap} ({ann} annualised), buy and hold {bh}\n\
+             \x20 risk           max drawdown {dd:.2} % lasting {ddd:.0} s, exposure {exp:.1} %\n\
+             \x20 ratios         Sharpe {sh}, Sortino {so}, Calmar {ca} (annualised from the data's span)\n",
+            n = r.round_trips,
+            wr = pct(r.win_rate.map(|w| w * 100.0)),
+            pf = num(r.profit_factor),
+            ex = r.expectancy.map_or("n/a".to_string(), |e| e.to_string()),
+            hold = r.avg_holding_s.map_or("n/a".to_string(), |h| format!("{h:.1} s")),
+            tot = r.total_return_pct,
+            cap = r.capital,
+            ann = pct(r.annualized_return_pct),
+            bh = pct(r.buy_and_hold_return_pct),
+            dd = r.max_drawdown_pct,
+            ddd = r.max_drawdown_duration_s,
+            exp = r.exposure * 100.0,
+            sh = num(r.sharpe),
+            so = num(r.sortino),
+            ca = num(r.calmar),
         )
     }
 }
@@ -234,6 +275,10 @@ pub struct Backtest {
     orders: Vec<OrderRow>,
     fills: Vec<FillRow>,
     risk_events: Vec<RiskEventRow>,
+    signals: Vec<SignalRow>,
+    /// First and last mark of the first instrument (buy-and-hold benchmark).
+    first_mark: Option<Decimal>,
+    last_mark: Option<Decimal>,
     first_ts: Option<i64>,
     last_ts: i64,
 }
@@ -284,6 +329,9 @@ impl Backtest {
             orders: Vec::new(),
             fills: Vec::new(),
             risk_events: Vec::new(),
+            signals: Vec::new(),
+            first_mark: None,
+            last_mark: None,
             first_ts: None,
             last_ts: 0,
         })
@@ -302,13 +350,21 @@ impl Backtest {
             self.settle(now)?;
         }
         let i = tick.instrument.index();
-        match tick.kind {
+        let mark = match tick.kind {
             TickKind::Quote(q) => {
                 self.has_quote[i] = true;
                 self.equity.mark_mid(i, q.bid_px, q.ask_px);
+                (i == 0).then(|| (q.bid_px + q.ask_px) / Decimal::TWO)
             }
-            TickKind::Trade(t) if !self.has_quote[i] => self.equity.mark(i, t.price),
-            _ => {}
+            TickKind::Trade(t) if !self.has_quote[i] => {
+                self.equity.mark(i, t.price);
+                (i == 0).then_some(t.price)
+            }
+            _ => None,
+        };
+        if mark.is_some() {
+            self.first_mark = self.first_mark.or(mark);
+            self.last_mark = mark;
         }
         self.core.on_tick(tick);
         self.settle(now)?;
@@ -341,19 +397,13 @@ impl Backtest {
                 SinkEvent::Order(o) => self.orders.push(o),
                 SinkEvent::Fill(f) => {
                     if let Some(id) = self.instruments.by_symbol(&f.symbol) {
-                        let spec = self.instruments.spec(id);
-                        let fee: Price = if f.fee_asset == spec.quote {
-                            f.fee
-                        } else if f.fee_asset == spec.base {
-                            f.fee * f.price
-                        } else {
-                            Decimal::ZERO
-                        };
+                        let fee = report::fill_fee(&f, self.instruments.spec(id));
                         self.equity.on_fill(id.index(), f.side, f.price, f.qty, fee);
                     }
                     self.fills.push(f);
                 }
                 SinkEvent::Risk(r) => self.risk_events.push(r),
+                SinkEvent::Signal(r) => self.signals.push(r),
                 _ => {}
             }
         }
@@ -380,6 +430,14 @@ impl Backtest {
         let last = points.last().cloned();
         let realized = last.as_ref().map_or(Decimal::ZERO, |p| p.realized);
         let final_equity = last.as_ref().map_or(Decimal::ZERO, |p| p.equity);
+        let round_trips = report::round_trips(&self.fills, &self.instruments, now);
+        let stats = report::report(
+            &round_trips,
+            &points,
+            self.cfg.capital,
+            self.first_mark,
+            self.last_mark,
+        );
         let summary = BacktestSummary {
             strategy: self.cfg.strategy.name.clone(),
             symbols: self
@@ -407,11 +465,12 @@ impl Backtest {
             sharpe_per_sample: sharpe_per_sample(&points),
             equity_samples: points.len(),
             equity_interval_ns: self.cfg.equity_interval_ns,
-            maker_fee_bps: self.cfg.fees.maker_bps,
-            taker_fee_bps: self.cfg.fees.taker_bps,
+            maker_fee_bps: self.cfg.fees.maker_bps(),
+            taker_fee_bps: self.cfg.fees.taker_bps(),
             latency_ns: self.cfg.latency_ns,
             working_orders_at_end: working,
             venue_cancel_misses: venue_stats.cancel_misses,
+            report: stats,
         };
         Ok(BacktestOutcome {
             summary,
@@ -419,6 +478,8 @@ impl Backtest {
             fills: self.fills,
             risk_events: self.risk_events,
             equity: points,
+            round_trips,
+            signals: self.signals,
         })
     }
 }
@@ -458,7 +519,8 @@ fn write_jsonl<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> Result<(), B
 }
 
 /// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `equity.jsonl`,
-/// `summary.json` and `equity.svg` into `dir` (created if missing).
+/// `trades.jsonl` (round trips), `signals.jsonl`, `summary.json` and `equity.svg` into `dir`
+/// (created if missing).
 pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), BacktestError> {
     let werr = |path: PathBuf| move |source| BacktestError::Write { path, source };
     std::fs::create_dir_all(dir).map_err(werr(dir.to_path_buf()))?;
@@ -466,6 +528,8 @@ pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), Backte
     write_jsonl(dir, "fills.jsonl", &outcome.fills)?;
     write_jsonl(dir, "risk_events.jsonl", &outcome.risk_events)?;
     write_jsonl(dir, "equity.jsonl", &outcome.equity)?;
+    write_jsonl(dir, "trades.jsonl", &outcome.round_trips)?;
+    write_jsonl(dir, "signals.jsonl", &outcome.signals)?;
     let summary = serde_json::to_string_pretty(&outcome.summary)? + "\n";
     let p = dir.join("summary.json");
     std::fs::write(&p, summary).map_err(werr(p.clone()))?;

@@ -13,8 +13,8 @@ use peregrine_engine::types::{InstrumentSpec, Instruments};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use super::venue::Fees;
 use super::*;
+use peregrine_exchanges::sim::fees::{FeeAsset, FeeModel};
 
 const T0: i64 = 1_767_225_600_000_000_000;
 const SEC: i64 = 1_000_000_000;
@@ -60,14 +60,12 @@ fn config(dir: &Path, script: &str, maker_bps: Decimal, taker_bps: Decimal) -> B
             max_order_notional: dec!(1000),
             max_position: dec!(10),
         },
-        fees: Fees {
-            maker_bps,
-            taker_bps,
-        },
+        fees: FeeModel::from_bps(maker_bps, taker_bps, FeeAsset::Quote),
         latency_ns: 0,
         equity_interval_ns: SEC,
         strategy_limits: StrategyLimits::default(),
         cancel_at_end: true,
+        capital: dec!(10000),
     }
 }
 
@@ -289,4 +287,109 @@ fn on_trade(t) {
         .orders
         .iter()
         .all(|o| o.created_ns == T0 + 2 * SEC && o.updated_ns == T0 + 2 * SEC));
+}
+
+/// Rests a buy at `buy_px` on the first quote and nothing else.
+const REST_BUY: &str = r#"
+fn on_start() { this.sent = false; }
+fn on_quote(q) {
+    if !this.sent {
+        limit("buy", param("buy_px"), param("qty"));
+        this.sent = true;
+    }
+}
+"#;
+
+fn fills_of(buy_px: &str, lines: &[String]) -> Vec<(i64, Decimal)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), REST_BUY, dec!(0), dec!(0));
+    cfg.strategy
+        .params
+        .insert("buy_px".into(), toml::Value::String(buy_px.into()));
+    run(cfg, lines)
+        .fills
+        .iter()
+        .map(|f| ((f.exch_ts_ns - T0) / SEC, f.qty))
+        .collect()
+}
+
+#[test]
+fn volume_displayed_ahead_at_our_price_trades_first() {
+    // Joining a bid of 2 at 100: prints at 100 fill us only past those 2.
+    let lines = vec![
+        quote(0, "100", "100.1", "2"),
+        trade(1, "100", "1.5", "sell"), // 0.5 still ahead
+        quote(2, "100", "100.1", "1"),  // displayed 1 >= 0.5 ahead: unchanged
+        trade(3, "100", "0.7", "sell"), // 0.5 ahead trades, 0.2 is ours
+        trade(4, "100", "1", "sell"),   // the remaining 0.3
+    ];
+    assert_eq!(
+        fills_of("100", &lines),
+        vec![(3, dec!(0.2)), (4, dec!(0.3))]
+    );
+    // Cancellations ahead: the displayed size at our price caps the queue.
+    let lines = vec![
+        quote(0, "100", "100.1", "3"),
+        quote(1, "100", "100.1", "0.5"),
+        trade(2, "100", "0.6", "sell"),
+    ];
+    assert_eq!(fills_of("100", &lines), vec![(2, dec!(0.1))]);
+    // A print through our price fills at once, whatever was ahead.
+    let lines = vec![
+        quote(0, "100", "100.1", "3"),
+        trade(1, "99.99", "0.5", "sell"),
+    ];
+    assert_eq!(fills_of("100", &lines), vec![(1, dec!(0.5))]);
+    // Behind the touch with no depth data: the size first displayed at our price is ahead.
+    let lines = vec![
+        quote(0, "99.9", "100.1", "1"),
+        quote(1, "99.5", "99.6", "0.4"),
+        trade(2, "99.5", "0.5", "sell"),
+    ];
+    assert_eq!(fills_of("99.5", &lines), vec![(2, dec!(0.1))]);
+    // Improving on the touch: nobody ahead.
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        trade(1, "100", "0.5", "sell"),
+    ];
+    assert_eq!(fills_of("100", &lines), vec![(1, dec!(0.5))]);
+}
+
+#[test]
+fn base_asset_fees_leave_dust_but_a_closed_position_reads_zero() {
+    // The issue's script: buy, close_position(), and close again whenever position() != 0.
+    let script = r#"
+fn on_start() { this.stage = 0; }
+fn on_quote(q) {
+    if this.stage == 0 {
+        limit("buy", best_ask(), "0.003");
+        this.stage = 1;
+    } else if position() != 0 {
+        close_position();
+    }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), script, dec!(10), dec!(10));
+    cfg.fees.asset = FeeAsset::Received;
+    let lines: Vec<String> = (0..6).map(|t| quote(t, "100", "100.1", "5")).collect();
+    let out = run(cfg, &lines);
+    let fills: Vec<(&str, Decimal, Decimal, &str)> = out
+        .fills
+        .iter()
+        .map(|f| (f.side.as_str(), f.qty, f.fee, f.fee_asset.as_str()))
+        .collect();
+    // Binance: a buy pays in the base asset it receives, a sell in the quote asset.
+    assert_eq!(
+        fills,
+        vec![
+            ("buy", dec!(0.003), dec!(0.000003), "ABC"),
+            ("sell", dec!(0.002), dec!(0.0002), "USDT"),
+        ]
+    );
+    let s = &out.summary;
+    assert_eq!(s.orders, 2, "one close, then position() == 0: {s:?}");
+    assert_eq!(s.risk_rejects, 0, "{:?}", out.risk_events);
+    // Held: 0.003 - 0.000003 - 0.002 = 0.000997 of dust below the 0.001 lot.
+    assert_eq!(s.final_position, dec!(0.000997));
 }

@@ -12,12 +12,19 @@
 //! - **Resting**: our resting buy fills (as maker, at its own price) when a recorded trade
 //!   prints at or below its price, or when the recorded best ask moves to or below it; a sell
 //!   symmetrically. The trade's (or the crossing quote's) size is the most that can fill from
-//!   that one event, shared in price-time priority among our orders. Queue position ahead of
-//!   us at the same price is not modelled (at-the-price fills are optimistic).
+//!   that one event, shared in price-time priority among our orders.
+//! - **Queue position**: an order resting at a price where the recorded market displays size
+//!   (the touch's size at the touch, the L2 level's behind it) queues behind that size: prints
+//!   at our price trade it first, and only their excess fills us; a print or a touch through
+//!   our price fills us as before. The volume ahead only shrinks: to the size displayed at
+//!   our price whenever the touch or book changes (cancellations ahead of us), to zero when the
+//!   touch moves behind our price. Resting behind a touch with no depth data, the queue is
+//!   unknown until the touch reaches our price; the size shown then is put ahead of us.
 //! - **Latency**: requests reach the venue `latency_ns` of event time after they were sent
 //!   (zero: at once, against the market as of the event that caused them).
-//! - **Fees**: `maker_bps` / `taker_bps` of the fill's notional, charged in the quote asset,
-//!   exact (no rounding).
+//! - **Fees**: the simulator's fee model ([`FeeModel`]): maker/taker rates, the commission
+//!   rounded to 8 decimals and taken, as Binance does, from what the fill delivers (a buy in
+//!   the base asset, a sell in the quote asset) unless the model charges the quote asset.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -31,30 +38,11 @@ use peregrine_engine::order::{
 };
 use peregrine_engine::tick::{Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, Instruments, Price, Qty, Side};
+use peregrine_exchanges::sim::fees::{Charged, FeeModel};
 use peregrine_exchanges::sim::matching::{
     Incoming, MatchError, OrderBook, OrderKind, Owner, TimeInForce as SimTif,
 };
 use rust_decimal::Decimal;
-
-/// Maker and taker fees in basis points of notional.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fees {
-    /// Fee of a fill where our order rested.
-    pub maker_bps: Decimal,
-    /// Fee of a fill where our order took liquidity.
-    pub taker_bps: Decimal,
-}
-
-impl Fees {
-    fn of(&self, price: Price, qty: Qty, maker: bool) -> Decimal {
-        let bps = if maker {
-            self.maker_bps
-        } else {
-            self.taker_bps
-        };
-        price * qty * bps / Decimal::from(10_000)
-    }
-}
 
 /// The signer of a backtest: no credentials; it passes the approved request to the venue.
 #[derive(Debug)]
@@ -119,6 +107,192 @@ struct Market {
     /// Our resting sells.
     asks: OrderBook,
     quote_asset: String,
+    base_asset: String,
+    /// Queue model: per resting order of ours (by venue order id), the recorded volume
+    /// ahead of it.
+    queue: BTreeMap<u64, QueueSpot>,
+    /// Reused list of the queue's ids (no allocation per event).
+    scratch_ids: Vec<u64>,
+}
+
+/// The recorded volume ahead of one of our resting orders: a synthetic order of that size
+/// placed in front of ours at its price, so prints at the price trade it first.
+#[derive(Clone, Copy, Debug)]
+struct QueueSpot {
+    side: Side,
+    price: Price,
+    /// The synthetic order ahead, if any volume is ahead.
+    ahead: Option<u64>,
+    /// Whether the displayed size at the price has been seen (not yet: resting behind a touch
+    /// with no depth data; the first sight of the price at the touch sets the queue).
+    known: bool,
+}
+
+fn improves(side: Side, a: Price, b: Price) -> bool {
+    match side {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
+impl Market {
+    /// The recorded size displayed at `price` on `side`, when the recorded market shows it:
+    /// the touch's size at the touch, zero at a better price (or with nothing recorded on that
+    /// side), the L2 level's size behind the touch; `None` behind a touch without depth.
+    fn displayed(&self, side: Side, price: Price) -> Option<Qty> {
+        let Some((bp, bq)) = self.best(side) else {
+            return Some(Decimal::ZERO);
+        };
+        if bp == price {
+            return Some(bq);
+        }
+        if improves(side, price, bp) {
+            return Some(Decimal::ZERO);
+        }
+        let has_depth = match side {
+            Side::Buy => self.book.best_bid().is_some(),
+            Side::Sell => self.book.best_ask().is_some(),
+        };
+        has_depth.then(|| {
+            self.book
+                .levels(side)
+                .find(|(p, _)| *p == price)
+                .map_or(Decimal::ZERO, |(_, q)| q)
+        })
+    }
+
+    fn book_mut(&mut self, side: Side) -> &mut OrderBook {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// Rests our order `id` of `qty` at `price`, behind the recorded volume displayed there.
+    fn rest(&mut self, id: u64, side: Side, price: Price, qty: Qty, next_synthetic: &mut u64) {
+        let ahead = self.displayed(side, price);
+        let mut spot = QueueSpot {
+            side,
+            price,
+            ahead: None,
+            known: ahead.is_some(),
+        };
+        let book = self.book_mut(side);
+        if let Some(a) = ahead.filter(|a| *a > Decimal::ZERO) {
+            spot.ahead = Some(rest_limit(
+                book,
+                *next_synthetic,
+                Owner::Synthetic,
+                side,
+                price,
+                a,
+            ));
+            *next_synthetic += 1;
+        }
+        rest_limit(book, id, Owner::Account, side, price, qty);
+        self.queue.insert(id, spot);
+    }
+
+    /// Our order `id` left the book: the volume that was ahead of it goes too.
+    fn forget(&mut self, id: u64) {
+        if let Some(spot) = self.queue.remove(&id) {
+            if let Some(sid) = spot.ahead {
+                let book = self.book_mut(spot.side);
+                let _ = book.cancel(sid);
+                let _ = book.take_changes();
+            }
+        }
+    }
+
+    /// A print at `price`: our orders at better prices than it (bids above, asks below) had
+    /// their whole level traded through, so nothing is ahead of them any more.
+    fn traded_through(&mut self, price: Price) {
+        let Market {
+            queue, bids, asks, ..
+        } = self;
+        for q in queue.values_mut() {
+            if !improves(q.side, q.price, price) {
+                continue;
+            }
+            if let Some(sid) = q.ahead.take() {
+                let book = match q.side {
+                    Side::Buy => &mut *bids,
+                    Side::Sell => &mut *asks,
+                };
+                let _ = book.cancel(sid);
+                let _ = book.take_changes();
+            }
+            q.known = true;
+        }
+    }
+
+    /// After the recorded market changed: the volume ahead of each of our orders shrinks to
+    /// what is displayed at its price (cancellations ahead of us), and an order whose queue
+    /// was unknown gets the size first displayed at its price ahead of it.
+    fn observe_queues(&mut self, next_synthetic: &mut u64) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let mut ids = std::mem::take(&mut self.scratch_ids);
+        ids.clear();
+        ids.extend(self.queue.keys().copied());
+        for &id in &ids {
+            let Some(spot) = self.queue.get(&id).copied() else {
+                continue;
+            };
+            let Some(shown) = self.displayed(spot.side, spot.price) else {
+                continue;
+            };
+            let book = self.book_mut(spot.side);
+            if !spot.known {
+                let mut spot = spot;
+                spot.known = true;
+                if shown > Decimal::ZERO {
+                    if let Some(open) = book.cancel(id) {
+                        spot.ahead = Some(rest_limit(
+                            book,
+                            *next_synthetic,
+                            Owner::Synthetic,
+                            spot.side,
+                            spot.price,
+                            shown,
+                        ));
+                        *next_synthetic += 1;
+                        rest_limit(book, id, Owner::Account, spot.side, spot.price, open);
+                    }
+                }
+                self.queue.insert(id, spot);
+            } else if let Some(sid) = spot.ahead {
+                let _ = book.reduce(sid, shown);
+                let _ = book.take_changes();
+            }
+        }
+        self.scratch_ids = ids;
+    }
+}
+
+/// Rests a GTC limit order in one of our books; returns its id.
+fn rest_limit(
+    book: &mut OrderBook,
+    id: u64,
+    owner: Owner,
+    side: Side,
+    price: Price,
+    qty: Qty,
+) -> u64 {
+    let _ = book.submit(Incoming {
+        id,
+        owner,
+        side,
+        qty,
+        kind: OrderKind::Limit {
+            price,
+            tif: SimTif::Gtc,
+            post_only: false,
+        },
+    });
+    let _ = book.take_changes();
+    id
 }
 
 impl Market {
@@ -156,7 +330,7 @@ pub struct BacktestVenue {
     /// Requests by client order id, until final.
     live: BTreeMap<ClientOrderId, OrderRequest>,
     pending: VecDeque<(i64, SignedOrder)>,
-    fees: Fees,
+    fees: FeeModel,
     latency_ns: i64,
     next_trade_id: u64,
     next_synthetic_id: u64,
@@ -177,7 +351,7 @@ impl BacktestVenue {
         run_id: u64,
         instruments: &Arc<Instruments>,
         requests: Receiver<OrderRequest>,
-        fees: Fees,
+        fees: FeeModel,
         latency_ns: u64,
     ) -> Self {
         let markets = instruments
@@ -190,6 +364,9 @@ impl BacktestVenue {
                 bids: OrderBook::new(1, 1),
                 asks: OrderBook::new(1, 1),
                 quote_asset: spec.quote.clone(),
+                base_asset: spec.base.clone(),
+                queue: BTreeMap::new(),
+                scratch_ids: Vec::new(),
             })
             .collect();
         Self {
@@ -271,16 +448,18 @@ impl BacktestVenue {
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         self.stats.fills += 1;
-        let fee_asset = self.markets[req.intent.instrument.index()]
-            .quote_asset
-            .clone();
+        let m = &self.markets[req.intent.instrument.index()];
+        let (fee, fee_asset) = match self.fees.charge(req.intent.side, price, qty, maker) {
+            Charged::Base(f) => (f, m.base_asset.clone()),
+            Charged::Quote(f) => (f, m.quote_asset.clone()),
+        };
         self.report(
             req,
             ExecKind::Fill(FillInfo {
                 trade_id,
                 price,
                 qty,
-                fee: self.fees.of(price, qty, maker),
+                fee,
                 fee_asset,
                 is_maker: maker,
                 leaves_qty,
@@ -376,23 +555,13 @@ impl BacktestVenue {
         }
         if !exec.rested.is_zero() {
             if let OrderKind::Limit { price, .. } = kind {
-                let m = &mut self.markets[i.instrument.index()];
-                let book = match i.side {
-                    Side::Buy => &mut m.bids,
-                    Side::Sell => &mut m.asks,
-                };
-                let _ = book.submit(Incoming {
-                    id: order_id(req.client_order_id),
-                    owner: Owner::Account,
-                    side: i.side,
-                    qty: exec.rested,
-                    kind: OrderKind::Limit {
-                        price,
-                        tif: SimTif::Gtc,
-                        post_only: false,
-                    },
-                });
-                let _ = book.take_changes();
+                self.markets[i.instrument.index()].rest(
+                    order_id(req.client_order_id),
+                    i.side,
+                    price,
+                    exec.rested,
+                    &mut self.next_synthetic_id,
+                );
             }
             return;
         }
@@ -435,6 +604,7 @@ impl BacktestVenue {
         };
         if book.cancel(order_id(id)).is_some() {
             let _ = book.take_changes();
+            m.forget(order_id(id));
             if let Some(req) = self.live.remove(&id) {
                 out.push(self.report(&req, ExecKind::Cancelled));
             }
@@ -452,6 +622,7 @@ impl BacktestVenue {
         };
         match tick.kind {
             TickKind::Trade(t) => {
+                m.traded_through(t.price);
                 // A print at P reaches our bids at P or above and our asks at P or below.
                 self.hit_resting(tick.instrument, Side::Buy, t.price, t.qty, now, out);
                 self.hit_resting(tick.instrument, Side::Sell, t.price, t.qty, now, out);
@@ -479,6 +650,7 @@ impl BacktestVenue {
 
     /// Our resting orders on each side that the recorded opposite touch now reaches.
     fn cross_resting(&mut self, id: InstrumentId, now: i64, out: &mut Vec<ExecReport>) {
+        self.markets[id.index()].observe_queues(&mut self.next_synthetic_id);
         let m = &self.markets[id.index()];
         let ask = m.best(Side::Sell);
         let bid = m.best(Side::Buy);
@@ -545,6 +717,7 @@ impl BacktestVenue {
             out.push(rep);
             if f.maker_remaining.is_zero() {
                 self.live.remove(&req.client_order_id);
+                self.markets[id.index()].forget(f.maker_id);
             }
         }
     }

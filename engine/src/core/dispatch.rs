@@ -300,7 +300,11 @@ impl Core {
             return Ok(intent);
         }
         let id = intent.instrument;
-        let pos = self.positions[strategy][id.index()].qty;
+        // Only the tradable part: sub-lot dust left by base-asset fees cannot be sold.
+        let pos = crate::position::tradable(
+            self.positions[strategy][id.index()].qty,
+            self.s.instruments.spec(id).lot_size,
+        );
         let (open_buy, open_sell) = self.tracker.open_qty(strategy as u16, id);
         let room = match intent.side {
             Side::Sell => pos - open_sell,

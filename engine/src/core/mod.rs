@@ -760,7 +760,7 @@ impl Core {
         let p = self.positions[strategy][id.index()];
         let (open_buy_qty, open_sell_qty) = self.tracker.open_qty(strategy as u16, id);
         InstrumentView {
-            position: p.qty,
+            position: crate::position::tradable(p.qty, self.s.instruments.spec(id).lot_size),
             avg_price: p.avg_price,
             realized_pnl: p.realized_pnl,
             best_bid: st.best_bid,

@@ -8,12 +8,7 @@
 //! | `limit(side, price, qty)`, `limit(side, price, qty, opts)` | limit order; returns its id. `opts`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"`, or a map `#{tif: "IOC", post_only: true, reduce_only: true}` |
 //! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
-//!
-//! Every query and `close_position`/`cancel_all` also take an instrument first
-//! (`position("ETH-USDT")`, `book_bids("ETH-USDT", 5)`, `okx:BTC-USDT` for a market-data
-//! venue's) among the strategy's declared `instruments`; orders take `#{symbol: "ETH-USDT"}`
-//! in their options (trading venue only); `instruments()` lists the names.
-//! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; unrealized: at the last trade, else the mid, else `()`) |
+//! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; the position is its tradable part, a multiple of the lot size: sub-lot dust left by base-asset fees is held but not shown, so a closed position reads exactly 0; unrealized: at the last trade, else the mid, else `()`) |
 //! | `open_orders()` | array of `#{id, side, price, qty, filled, symbol}` (working, no cancel in flight) |
 //! | `best_bid()`, `best_ask()`, `last_price()` | decimals, or `()` while unknown |
 //! | `book_bids(n)`, `book_asks(n)` | up to `n` (<= 10) levels `#{price, qty}`, best first |
@@ -23,8 +18,14 @@
 //! | `now()` | engine time in ns since the epoch (event time in backtests) |
 //! | `set_timer(name, ms)`, `every(name, ms)`, `cancel_timer(name)` | one-shot / repeating `on_timer(name)` on the engine clock |
 //! | `signal(name, value)` | records a signal row (`signals` table) for the frontend |
-//! | `log(x)`, `print(x)` | to the engine's log, tagged with the strategy name |
+//! | `log(x)`, `print(x)` | to the engine's log, tagged with the strategy name (`log` also with `event_ts_ns`: the engine time of the callback, the replayed event time in a backtest) |
+//! | `instruments()`, `utc()`, `in_session(..)`, `bars(..)`, `to_decimal(x)` | the strategy's instrument names; UTC fields of engine time; daily UTC windows; closed-bar history; an exact decimal |
 //! | indicators | see [`super::script_indicators`] |
+//!
+//! Every query and `close_position`/`cancel_all` also take an instrument first
+//! (`position("ETH-USDT")`, `book_bids("ETH-USDT", 5)`, `"okx:BTC-USDT"` for a market-data
+//! venue's) among the strategy's declared `instruments`; orders take `#{symbol: "ETH-USDT"}`
+//! in their options (trading venue only).
 //!
 //! Rounding rule of the order functions: limit prices are rounded to the instrument's tick
 //! size toward the passive side (buys down, sells up: never more aggressive than asked);
@@ -304,10 +305,13 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
     let n = name.clone();
     engine.on_debug(move |s, _, pos| tracing::debug!(strategy = %n, %pos, "{s}"));
     let n = name;
-    engine.register_fn(
-        "log",
-        move |x: Dynamic| tracing::info!(strategy = %n, "{x}"),
-    );
+    let c = ctx.clone();
+    // The engine time of the callback (the replayed event's time in a backtest), besides the
+    // logger's own wall-clock timestamp.
+    engine.register_fn("log", move |x: Dynamic| {
+        let event_ts_ns = c.borrow().now_ns;
+        tracing::info!(strategy = %n, event_ts_ns, "{x}")
+    });
 
     super::views::register(&mut engine);
     super::script_indicators::register(&mut engine);

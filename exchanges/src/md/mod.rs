@@ -17,7 +17,7 @@ pub mod num;
 pub mod protocol;
 #[cfg(test)]
 pub(crate) mod testutil;
-pub(crate) mod time;
+pub mod time;
 
 use std::fmt;
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use peregrine_engine::types::Side;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::config::{SimConfig, SimSymbol};
@@ -656,11 +656,12 @@ impl Exchange {
     ) -> Option<FillReport> {
         let mut order = self.orders.get(&id)?.clone();
         let spec = self.symbols.get(&order.symbol)?.spec.clone();
-        let rate = if is_maker {
-            self.maker_fee
-        } else {
-            self.taker_fee
+        let model = super::fees::FeeModel {
+            maker: self.maker_fee,
+            taker: self.taker_fee,
+            asset: super::fees::FeeAsset::Received,
         };
+        let charged = model.charge(order.side, price, qty, is_maker);
         let quote_qty = price * qty;
         let (commission, commission_asset) = match order.side {
             Side::Buy => {
@@ -673,17 +674,33 @@ impl Exchange {
                 let q = self.balance_mut(&spec.quote);
                 q.locked -= consume;
                 q.free += consume - quote_qty;
-                let commission = fee(qty, rate);
-                self.balance_mut(&spec.base).free += qty - commission;
-                (commission, spec.base.clone())
+                let (commission, asset) = charged_in(charged, &spec);
+                let net = if asset == spec.base {
+                    qty - commission
+                } else {
+                    qty
+                };
+                self.balance_mut(&spec.base).free += net;
+                if asset == spec.quote {
+                    self.balance_mut(&spec.quote).free -= commission;
+                }
+                (commission, asset)
             }
             Side::Sell => {
                 let consume = qty.min(order.locked_left);
                 order.locked_left -= consume;
                 self.balance_mut(&spec.base).locked -= consume;
-                let commission = fee(quote_qty, rate);
-                self.balance_mut(&spec.quote).free += quote_qty - commission;
-                (commission, spec.quote.clone())
+                let (commission, asset) = charged_in(charged, &spec);
+                let net = if asset == spec.quote {
+                    quote_qty - commission
+                } else {
+                    quote_qty
+                };
+                self.balance_mut(&spec.quote).free += net;
+                if asset == spec.base {
+                    self.balance_mut(&spec.base).free -= commission;
+                }
+                (commission, asset)
             }
         };
         order.executed_qty += qty;
@@ -899,9 +916,12 @@ impl Exchange {
     }
 }
 
-/// Commission on `amount` at `rate`, rounded to 8 decimals as Binance does.
-fn fee(amount: Decimal, rate: Decimal) -> Decimal {
-    (amount * rate).round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
+/// A commission from the fee model, with the asset it was taken in.
+fn charged_in(c: super::fees::Charged, spec: &SimSymbol) -> (Decimal, String) {
+    match c {
+        super::fees::Charged::Base(v) => (v, spec.base.clone()),
+        super::fees::Charged::Quote(v) => (v, spec.quote.clone()),
+    }
 }
 
 /// Publishes an aggregate trade on `<symbol>@aggTrade` if anyone subscribed to it.

@@ -406,6 +406,31 @@ impl OrderBook {
         Some(removed.qty)
     }
 
+    /// Lowers a resting order's open quantity to `qty`, keeping its place in the queue (an
+    /// amend that only reduces); `qty` zero removes it. Returns the quantity taken off, or
+    /// `None` if the order is not on the book or `qty` is not below its open quantity.
+    pub fn reduce(&mut self, id: OrderId, qty: Decimal) -> Option<Decimal> {
+        if qty.is_zero() {
+            return self.cancel(id);
+        }
+        let &(side, price) = self.index.get(&id)?;
+        let book = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let level = book.get_mut(&price)?;
+        let order = level.orders.iter_mut().find(|o| o.id == id)?;
+        if qty >= order.qty || qty < Decimal::ZERO {
+            return None;
+        }
+        let cut = order.qty - qty;
+        order.qty = qty;
+        level.total -= cut;
+        let total = level.total;
+        self.log.record(side, price, total);
+        Some(cut)
+    }
+
     fn rest(&mut self, side: Side, price: Decimal, order: Resting) {
         self.index.insert(order.id, (side, price));
         let book = match side {
@@ -565,6 +590,25 @@ mod tests {
         assert_eq!(ex.rested, dec!(0));
         assert_eq!(b.best_ask(), Some((dec!(101), dec!(0.5))));
         assert_eq!(ex.fills[2].maker_remaining, dec!(0.5));
+    }
+
+    #[test]
+    fn reduce_keeps_queue_priority() {
+        let mut b = OrderBook::default();
+        b.submit(limit(1, Owner::Synthetic, Side::Buy, dec!(100), dec!(3)))
+            .unwrap();
+        b.submit(limit(2, Owner::Account, Side::Buy, dec!(100), dec!(1)))
+            .unwrap();
+        assert_eq!(b.reduce(1, dec!(1)), Some(dec!(2)));
+        assert_eq!(b.reduce(1, dec!(5)), None, "only reduces");
+        assert_eq!(b.best_bid(), Some((dec!(100), dec!(2))));
+        let ex = b
+            .submit(limit(3, Owner::Synthetic, Side::Sell, dec!(100), dec!(1.5)))
+            .unwrap();
+        let makers: Vec<_> = ex.fills.iter().map(|f| (f.maker_id, f.qty)).collect();
+        assert_eq!(makers, vec![(1, dec!(1)), (2, dec!(0.5))]);
+        assert_eq!(b.reduce(2, dec!(0)), Some(dec!(0.5)));
+        assert_eq!(b.best_bid(), None);
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod error;
 mod exchange;
 mod fanout;
 pub mod fault;
+pub mod fees;
 mod history;
 mod klines;
 mod ledger;
