@@ -46,20 +46,26 @@ fn check_accepts_the_shipped_strategy_and_reports_errors_with_position() {
 #[test]
 fn check_passes_every_shipped_strategy_and_lists_every_problem_of_a_bad_one() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies");
-    let shipped: Vec<_> = ["ema_cross", "bollinger_mr", "market_maker", "breakout"]
-        .iter()
-        .map(|n| dir.join(format!("{n}.rhai")))
-        .collect();
+    let shipped: Vec<_> = [
+        "ema_cross",
+        "bollinger_mr",
+        "market_maker",
+        "breakout",
+        "pairs_spread",
+    ]
+    .iter()
+    .map(|n| dir.join(format!("{n}.rhai")))
+    .collect();
     let out = peregrine().arg("check").args(&shipped).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert_eq!(stdout.matches(": ok").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches(": ok").count(), 5, "{stdout}");
 
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.rhai");
     std::fs::write(
         &bad,
-        "fn on_trade(t) {\n    limt(\"buy\", t.price, 1);\n    cancel_all(1);\n}\nfn on_timer() {}\n",
+        "fn on_trade(t) {\n    limt(\"buy\", t.price, 1);\n    cancel_all(1, 2);\n}\nfn on_timer() {}\n",
     )
     .unwrap();
     let out = peregrine().arg("check").arg(&bad).output().unwrap();
@@ -72,7 +78,7 @@ fn check_passes_every_shipped_strategy_and_lists_every_problem_of_a_bad_one() {
     );
     assert!(
         stdout.contains(&format!(
-            "{b}:3:5: `cancel_all` takes 0 argument(s), called with 1"
+            "{b}:3:5: `cancel_all` takes 0 or 1 argument(s), called with 2"
         )),
         "{stdout}"
     );
