@@ -86,6 +86,11 @@ impl BarBuilder {
         }
     }
 
+    /// Closes the forming bar now, complete or not (the end of the data in a backtest).
+    pub fn close(&mut self) -> Option<Bar> {
+        self.current.take()
+    }
+
     /// Closes the forming bar if the clock reached its end.
     pub fn on_time(&mut self, now_ns: i64) -> Option<Bar> {
         match self.current {

@@ -417,6 +417,9 @@ impl Backtest {
         // cancelled; requests made on the way (cancels, `on_stop` orders) arrive too.
         self.venue.activate_due(i64::MAX, &mut self.reports);
         self.settle(now)?;
+        // The bar still forming at the end of the data is closed, not dropped.
+        self.core.close_bars();
+        self.settle(now)?;
         self.core.stop();
         self.settle(now)?;
         self.venue.activate_due(i64::MAX, &mut self.reports);

@@ -558,6 +558,19 @@ impl Core {
         );
     }
 
+    /// The end of recorded data: closes every strategy's forming bars (`on_bar` runs for the
+    /// last, partial bar). A backtest calls it before [`Core::stop`]; a live run does not.
+    pub fn close_bars(&mut self) {
+        let now = self.clock.now_ns();
+        for i in 0..self.strategies.len() {
+            if self.strategies[i].halted {
+                continue;
+            }
+            let res = self.strategies[i].host.close_bars(now);
+            self.after_callback(i, res);
+        }
+    }
+
     /// The end of the input: calls every running strategy's `on_stop` and, if configured,
     /// sends cancels for all working orders. The caller then applies the resulting exec
     /// reports with [`Core::on_exec`] and calls [`Core::finish`].

@@ -455,6 +455,17 @@ impl StrategyHost {
         }));
         let engine = api::build_engine(&ctx, spec.limits);
         let (ast, has) = compile_checked(&engine, spec.file, source)?;
+        if has.on_bar && spec.timeframes.is_empty() {
+            // Without timeframes no bar is ever built: `on_bar` would silently never run.
+            return Err(StrategyError::Config {
+                strategy: spec.name.to_string(),
+                message: format!(
+                    "{} defines on_bar but no bars are configured: list timeframes in the \
+                     strategy's `bars` (bars = [\"1m\"]; `--bars 1m` for a backtest)",
+                    spec.file.display()
+                ),
+            });
+        }
         let given_params = ctx.borrow().params.clone();
         let resolved = resolve_params(&engine, &ast, spec.name, spec.file, &given_params)?;
         ctx.borrow_mut().params = resolved;
@@ -683,6 +694,19 @@ impl StrategyHost {
         self.call("on_stop", ())
     }
 
+    /// Closes every forming bar now and calls `on_bar` for each (the end of the data in a
+    /// backtest: the last bar is partial, ending at the last event). Returns the first error.
+    pub fn close_bars(&mut self, now_ns: i64) -> Result<(), StrategyError> {
+        let mut first_err = Ok(());
+        for i in 0..self.bars.len() {
+            if let Some(bar) = self.bars[i].builder.close() {
+                let r = self.fire_bar(i, bar, now_ns);
+                keep_first(&mut first_err, r);
+            }
+        }
+        first_err
+    }
+
     /// The next engine time at which [`StrategyHost::on_clock`] has work (a timer due or a
     /// bar to close), if any.
     pub fn next_deadline(&self) -> Option<i64> {
@@ -747,6 +771,15 @@ impl StrategyHost {
     pub fn reload(&mut self, source: &str, now_ns: i64) -> Result<(), StrategyError> {
         let (ast, has) = compile_checked(&self.engine, &self.file, source)?;
         let name = self.ctx.borrow().name.clone();
+        if has.on_bar && self.bars.is_empty() {
+            return Err(StrategyError::Config {
+                strategy: name,
+                message: format!(
+                    "{}: the new version defines on_bar but no bars are configured",
+                    self.file.display()
+                ),
+            });
+        }
         let resolved = resolve_params(&self.engine, &ast, &name, &self.file, &self.given_params)?;
         self.ctx.borrow_mut().params = resolved;
         self.ast = ast;

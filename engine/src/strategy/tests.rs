@@ -700,3 +700,15 @@ fn bar_history_and_time_helpers() {
     let msg = h.on_trade(trade(dec!(1)), 0, 0).unwrap_err().to_string();
     assert!(msg.contains("no bars: list timeframes"), "{msg}");
 }
+
+#[test]
+fn on_bar_without_bars_is_a_load_error() {
+    let msg = host("fn on_bar(b) { log(b.close); }", Map::new())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("defines on_bar but no bars are configured") && msg.contains("--bars 1m"),
+        "{msg}"
+    );
+}

@@ -100,6 +100,15 @@ fn bars_close_on_the_next_bucket_or_on_the_clock() {
     h.on_clock(2_000 * MS).unwrap();
     let got = signals(&drain(&mut h));
     assert_eq!(got[0], ("1s:open".to_string(), 102.0));
+    // The end of the data closes the forming bar, partial as it is.
+    h.on_trade(trade(dec!(104)), 0, 2_100 * MS).unwrap();
+    h.on_trade(trade(dec!(98)), 0, 2_300 * MS).unwrap();
+    assert!(drain(&mut h).is_empty());
+    h.close_bars(2_300 * MS).unwrap();
+    let got: Vec<f64> = signals(&drain(&mut h)).iter().map(|s| s.1).collect();
+    assert_eq!(got, vec![104.0, 104.0, 98.0, 98.0, 2.0]);
+    h.close_bars(2_400 * MS).unwrap();
+    assert!(drain(&mut h).is_empty(), "a closed bar is not closed twice");
 }
 
 #[test]
