@@ -22,9 +22,12 @@
 //! `isolated`: the engine's core thread alone on CPU 1, everything else (engine I/O runtime,
 //! sink, and the simulator's process, which inherits the bench's CPU 0 affinity) on CPU 0.
 
-use std::io::{BufRead, BufReader};
+#[path = "../tests/sim_process/mod.rs"]
+mod sim_process;
+use sim_process::SimProc;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use peregrine::app::run_engine;
@@ -122,69 +125,14 @@ impl Run {
     }
 }
 
-/// `peregrine sim` in its own process; killed when dropped.
-struct SimProc {
-    child: Child,
-    rest: String,
-    ws: String,
-}
-
-impl Drop for SimProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the simulator binary on a free port with `cfg` and reads its addresses from the
-/// first line it prints (`simulator listening: REST http://.. websocket ws://.. ...`).
+/// Starts the simulator binary on a free port with `cfg` (see `tests/sim_process`).
 fn start_sim(cfg: &Path) -> Result<SimProc, String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["sim", "--port", "0", "--config"])
-        .arg(cfg)
-        .env(KEY_ENV, KEY)
-        .env(SECRET_ENV, SECRET)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start peregrine sim: {e}"))?;
-    let Some(out) = child.stdout.take() else {
-        return Err("no stdout of peregrine sim".into());
-    };
-    let mut out = BufReader::new(out);
-    let mut line = String::new();
-    let read = out.read_line(&mut line);
-    // Keep draining its stdout, so it never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        while out.read_line(&mut rest).is_ok_and(|n| n > 0) {
-            rest.clear();
-        }
-    });
-    let mut proc = SimProc {
-        child,
-        rest: String::new(),
-        ws: String::new(),
-    };
-    read.map_err(|e| format!("reading the simulator's banner: {e}"))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let after = |w: &str| {
-        words
-            .iter()
-            .position(|x| *x == w)
-            .and_then(|i| words.get(i + 1))
-            .map(|s| s.to_string())
-    };
-    match (after("REST"), after("websocket")) {
-        (Some(rest), Some(ws)) => {
-            proc.rest = rest;
-            proc.ws = ws;
-            Ok(proc)
-        }
-        _ => Err(format!("unexpected simulator banner {line:?}")),
-    }
+    sim_process::start(
+        env!("CARGO_BIN_EXE_peregrine"),
+        cfg,
+        &[(KEY_ENV, KEY), (SECRET_ENV, SECRET)],
+        Stdio::inherit(),
+    )
 }
 
 fn us(ns: u64) -> f64 {

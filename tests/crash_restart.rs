@@ -16,8 +16,10 @@
 
 mod pg_support;
 
+mod sim_process;
+use sim_process::SimProc;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,20 +33,6 @@ use sqlx::{Connection, Row};
 const KEY: &str = "crash-test-key";
 const SECRET: &str = "crash-test-secret";
 const SYMBOL: &str = "BTCUSDT";
-
-/// The simulator's process; killed when dropped.
-struct SimProc {
-    child: Child,
-    rest: String,
-    ws: String,
-}
-
-impl Drop for SimProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_peregrine")
@@ -108,38 +96,13 @@ fn start_sim(dir: &Path) -> SimProc {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args(["sim", "--port", "0", "--config"])
-        .arg(&cfg)
-        .env("CRASH_TEST_KEY", KEY)
-        .env("CRASH_TEST_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    // Keep reading its stdout: a closed pipe would make its next line kill it.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
-    // "simulator listening: REST http://127.0.0.1:p  websocket ws://127.0.0.1:p"
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = |w: &str| {
-        words
-            .iter()
-            .position(|x| *x == w)
-            .and_then(|i| words.get(i + 1))
-            .unwrap_or_else(|| panic!("unexpected simulator banner {line:?}"))
-            .to_string()
-    };
-    let (rest, ws) = (at("REST"), at("websocket"));
-    SimProc { child, rest, ws }
+    sim_process::start(
+        bin(),
+        &cfg,
+        &[("CRASH_TEST_KEY", KEY), ("CRASH_TEST_SECRET", SECRET)],
+        Stdio::null(),
+    )
+    .expect("peregrine sim starts")
 }
 
 fn spawn_engine(cfg: &Path, log: &Path, duration: Option<&str>) -> Child {

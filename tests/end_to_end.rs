@@ -2,6 +2,9 @@
 //! adapter over loopback websocket and HTTP, real Rhai strategies, the risk gate, and SQLite.
 //! The simulator's own ledger is the truth the database is checked against.
 
+mod sqlite_rows;
+use sqlite_rows::dec_col;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
@@ -97,11 +100,6 @@ spool_dir = "{spool}"
         spool = dir.join("spool").display(),
     );
     Config::parse(&text, Path::new("e2e.toml")).expect("valid test config")
-}
-
-fn dec_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Decimal {
-    let s: String = row.get(col);
-    Decimal::from_str_exact(&s).unwrap_or_else(|e| panic!("{col}={s:?} is not exact decimal: {e}"))
 }
 
 /// The default: HMAC key, orders and user data over the WebSocket API.

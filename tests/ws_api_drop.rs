@@ -14,6 +14,9 @@
 //! carried orders while the WebSocket API was down; every fill of the simulator's ledger is
 //! in SQLite exactly once with the same economics and no other fill is.
 
+mod sqlite_rows;
+use sqlite_rows::dec_col;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -92,11 +95,6 @@ spool_dir = "{spool}"
         spool = dir.join("spool").display(),
     );
     Config::parse(&text, Path::new("ws-api-drop.toml")).expect("valid test config")
-}
-
-fn dec_col(row: &sqlx::sqlite::SqliteRow, col: &str) -> Decimal {
-    let s: String = row.get(col);
-    Decimal::from_str_exact(&s).unwrap_or_else(|e| panic!("{col}={s:?}: {e}"))
 }
 
 /// The database status of a venue order status at the end of a run.
