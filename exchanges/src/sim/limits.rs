@@ -1,5 +1,5 @@
 //! Request-weight and order-count accounting for the `X-MBX-USED-WEIGHT-1M` and
-//! `X-MBX-ORDER-COUNT-10S` headers, enforcement of both limits (HTTP 429 with `Retry-After`,
+//! `X-MBX-ORDER-COUNT-10S` / `X-MBX-ORDER-COUNT-1D` headers, enforcement of both limits (HTTP 429 with `Retry-After`,
 //! Binance code -1003 / -1015), injected rate-limit faults (429 or 418 with `Retry-After`),
 //! and the server clock offset used to test clock-skew handling.
 
@@ -15,6 +15,8 @@ use super::error::ApiError;
 pub const WEIGHT_PER_MINUTE: u64 = 6000;
 /// Orders allowed per 10 seconds (as advertised in exchangeInfo).
 pub const ORDERS_PER_10S: u64 = 100;
+/// Orders allowed per UTC day (Binance's documented `rateLimit/order` example: 160000).
+pub const ORDERS_PER_DAY: u64 = 160_000;
 
 /// Current usage, reported in response headers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub struct Usage {
     pub weight_1m: u64,
     /// Orders placed in the current 10-second window (only for order requests).
     pub orders_10s: Option<u64>,
+    /// Orders placed in the current UTC day (only for order requests).
+    pub orders_1d: Option<u64>,
 }
 
 /// A request refused by the limits: the error and the `Retry-After` seconds to send.
@@ -40,6 +44,8 @@ struct Counters {
     weight: u64,
     window_10s: i64,
     orders: u64,
+    day: i64,
+    orders_day: u64,
 }
 
 /// An injected refusal: HTTP status (429 or 418) and `Retry-After` seconds.
@@ -51,7 +57,8 @@ pub struct InjectedLimit {
     pub retry_after_s: u64,
 }
 
-/// Fixed-window counters per minute (weight) and per 10 seconds (orders), plus faults.
+/// Fixed-window counters per minute (weight), per 10 seconds and per UTC day (orders), plus
+/// faults.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     counters: Mutex<Counters>,
@@ -63,7 +70,7 @@ pub struct RateLimits {
 impl RateLimits {
     /// Counts a request of `weight` (and an order if `is_order`) at `now_ms` and returns the
     /// usage to report, or the refusal: an injected fault first, else 429 when the minute's
-    /// weight or the 10 s order count is exceeded.
+    /// weight, the 10 s or the day's order count is exceeded.
     pub fn admit(&self, weight: u64, is_order: bool, now_ms: i64) -> Result<Usage, Limited> {
         if let Some(f) = self
             .injected
@@ -114,6 +121,7 @@ impl RateLimits {
         let mut usage = Usage {
             weight_1m: c.weight,
             orders_10s: None,
+            orders_1d: None,
         };
         if is_order {
             let w = now_ms.div_euclid(10_000);
@@ -121,7 +129,25 @@ impl RateLimits {
                 c.window_10s = w;
                 c.orders = 0;
             }
+            let day = now_ms.div_euclid(DAY_MS);
+            if c.day != day {
+                c.day = day;
+                c.orders_day = 0;
+            }
             c.orders += 1;
+            c.orders_day += 1;
+            if c.orders_day > ORDERS_PER_DAY {
+                return Err(Limited {
+                    error: ApiError {
+                        status: StatusCode::TOO_MANY_REQUESTS,
+                        code: -1015,
+                        msg: format!(
+                            "Too many new orders; current limit is {ORDERS_PER_DAY} orders per 1 DAY."
+                        ),
+                    },
+                    retry_after_s: secs_until(now_ms, DAY_MS),
+                });
+            }
             if c.orders > ORDERS_PER_10S {
                 return Err(Limited {
                     error: ApiError {
@@ -135,18 +161,26 @@ impl RateLimits {
                 });
             }
             usage.orders_10s = Some(c.orders);
+            usage.orders_1d = Some(c.orders_day);
         }
         Ok(usage)
     }
 
-    /// Orders counted in the 10-second window containing `now_ms` (`GET /api/v3/rateLimit/order`).
-    pub fn orders_in_window(&self, now_ms: i64) -> u64 {
+    /// Orders counted in the 10-second window and in the UTC day containing `now_ms`
+    /// (`GET /api/v3/rateLimit/order`).
+    pub fn orders_in_windows(&self, now_ms: i64) -> (u64, u64) {
         let c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        if c.window_10s == now_ms.div_euclid(10_000) {
+        let ten_s = if c.window_10s == now_ms.div_euclid(10_000) {
             c.orders
         } else {
             0
-        }
+        };
+        let day = if c.day == now_ms.div_euclid(DAY_MS) {
+            c.orders_day
+        } else {
+            0
+        };
+        (ten_s, day)
     }
 
     /// Makes the next `count` requests fail with `status` (429 or 418) and `Retry-After`.
@@ -171,6 +205,8 @@ impl RateLimits {
     }
 }
 
+const DAY_MS: i64 = 86_400_000;
+
 /// Whole seconds (at least 1) until the end of the current `window_ms` window.
 fn secs_until(now_ms: i64, window_ms: i64) -> u64 {
     let left = window_ms - now_ms.rem_euclid(window_ms);
@@ -188,24 +224,35 @@ mod tests {
             l.admit(5, false, 60_000).unwrap(),
             Usage {
                 weight_1m: 5,
-                orders_10s: None
+                orders_10s: None,
+                orders_1d: None,
             }
         );
         assert_eq!(
             l.admit(1, true, 60_001).unwrap(),
             Usage {
                 weight_1m: 6,
-                orders_10s: Some(1)
+                orders_10s: Some(1),
+                orders_1d: Some(1),
             }
         );
         assert_eq!(
             l.admit(1, true, 70_001).unwrap(),
             Usage {
                 weight_1m: 7,
-                orders_10s: Some(1)
+                orders_10s: Some(1),
+                orders_1d: Some(2),
             }
         );
         assert_eq!(l.admit(1, false, 120_000).unwrap().weight_1m, 1);
+        assert_eq!(l.orders_in_windows(75_000), (1, 2));
+        assert_eq!(
+            l.orders_in_windows(80_000),
+            (0, 2),
+            "the 10 s window turned"
+        );
+        assert_eq!(l.orders_in_windows(DAY_MS), (0, 0), "the day turned");
+        assert_eq!(l.admit(1, true, DAY_MS + 1).unwrap().orders_1d, Some(1));
     }
 
     #[test]

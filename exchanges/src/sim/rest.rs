@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::auth::{check_api_key, check_signed, Params};
 use super::error::ApiError;
 use super::exchange::{tif_str, AccountOrder, NewOrder, OrderType, Placed};
-use super::limits::{Usage, ORDERS_PER_10S};
+use super::limits::{Usage, ORDERS_PER_10S, ORDERS_PER_DAY};
 use super::matching::TimeInForce;
 use super::state::Shared;
 use super::wire::{dec, now_ms, parse_side, side_str};
@@ -124,6 +124,9 @@ fn reply(status: StatusCode, body: String, usage: Usage) -> Response {
     h.insert("x-mbx-used-weight-1m", HeaderValue::from(usage.weight_1m));
     if let Some(n) = usage.orders_10s {
         h.insert("x-mbx-order-count-10s", HeaderValue::from(n));
+    }
+    if let Some(n) = usage.orders_1d {
+        h.insert("x-mbx-order-count-1d", HeaderValue::from(n));
     }
     resp
 }
@@ -243,7 +246,8 @@ pub(super) fn exchange_info_json(shared: &Shared, params: &Params) -> Result<Val
         "timezone": "UTC", "serverTime": now_ms(),
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": ORDERS_PER_10S},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": ORDERS_PER_DAY},
         ],
         "exchangeFilters": [], "symbols": symbols,
     }))
@@ -516,8 +520,8 @@ async fn order_test(
     })
 }
 
-/// `GET /api/v3/rateLimit/order` (signed): the account's order count in the simulator's one
-/// order limit (100 per 10 s).
+/// `GET /api/v3/rateLimit/order` (signed): the account's order counts in the simulator's two
+/// order limits (per 10 s and per UTC day).
 async fn rate_limit_order(
     State(shared): AppState,
     headers: HeaderMap,
@@ -526,11 +530,17 @@ async fn rate_limit_order(
 ) -> Response {
     respond(&shared, 40, false, || {
         signed(&shared, &headers, &query, &body)?;
-        let count = shared.limits.orders_in_window(now_ms());
-        Ok(json!([{
-            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-            "limit": ORDERS_PER_10S, "count": count,
-        }]))
+        let (ten_s, day) = shared.limits.orders_in_windows(now_ms());
+        Ok(json!([
+            {
+                "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                "limit": ORDERS_PER_10S, "count": ten_s,
+            },
+            {
+                "rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+                "limit": ORDERS_PER_DAY, "count": day,
+            },
+        ]))
     })
 }
 

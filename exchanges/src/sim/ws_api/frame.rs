@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::super::auth::Params;
 use super::super::error::ApiError;
-use super::super::limits::{Usage, ORDERS_PER_10S, WEIGHT_PER_MINUTE};
+use super::super::limits::{Usage, ORDERS_PER_10S, ORDERS_PER_DAY, WEIGHT_PER_MINUTE};
 
 /// A parsed request.
 #[derive(Debug)]
@@ -117,22 +117,26 @@ fn valid_id(id: &Value) -> bool {
     }
 }
 
-/// The `rateLimits` array for `usage`: request weight per minute, plus orders per 10 s for
-/// requests that count as orders.
+/// The `rateLimits` array for `usage`: orders per 10 s and per day for requests that count as
+/// orders, then request weight per minute (Binance's order).
 pub fn rate_limits(usage: Usage) -> Value {
-    let mut v = vec![json!({
+    let mut v = Vec::with_capacity(3);
+    if let Some(n) = usage.orders_10s {
+        v.push(json!({
+            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+            "limit": ORDERS_PER_10S, "count": n,
+        }));
+    }
+    if let Some(n) = usage.orders_1d {
+        v.push(json!({
+            "rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+            "limit": ORDERS_PER_DAY, "count": n,
+        }));
+    }
+    v.push(json!({
         "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
         "limit": WEIGHT_PER_MINUTE, "count": usage.weight_1m,
-    })];
-    if let Some(n) = usage.orders_10s {
-        v.insert(
-            0,
-            json!({
-                "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                "limit": ORDERS_PER_10S, "count": n,
-            }),
-        );
-    }
+    }));
     Value::Array(v)
 }
 
@@ -214,12 +218,15 @@ mod tests {
         let usage = Usage {
             weight_1m: 3,
             orders_10s: Some(1),
+            orders_1d: Some(4),
         };
         let v: Value = serde_json::from_str(&ok(&id, &json!({}), Some(usage))).unwrap();
         assert_eq!(v["id"], "x");
         assert_eq!(v["status"], 200);
         assert_eq!(v["rateLimits"][0]["rateLimitType"], "ORDERS");
-        assert_eq!(v["rateLimits"][1]["count"], 3);
+        assert_eq!(v["rateLimits"][1]["interval"], "DAY");
+        assert_eq!(v["rateLimits"][1]["count"], 4);
+        assert_eq!(v["rateLimits"][2]["count"], 3);
         let e = ApiError::bad_signature();
         let v: Value = serde_json::from_str(&error(&id, &e, None, None)).unwrap();
         assert_eq!(v["status"], 400);
