@@ -157,3 +157,32 @@ impl ApiError {
         serde_json::json!({ "code": self.code, "msg": self.msg }).to_string()
     }
 }
+
+/// A failed request with Binance's optional `data` object beside `code` and `msg`
+/// (cancel-replace details): `error.data` on the WebSocket API, `data` in a REST body.
+#[derive(Debug)]
+pub struct Failure {
+    /// The error.
+    pub error: ApiError,
+    /// The `data` object (cancel-replace details).
+    pub data: Option<serde_json::Value>,
+}
+
+impl Failure {
+    /// The REST response body: `{"code":..,"msg":..[,"data":{..}]}`.
+    pub fn body(&self) -> String {
+        match &self.data {
+            None => self.error.body(),
+            Some(d) => {
+                serde_json::json!({ "code": self.error.code, "msg": self.error.msg, "data": d })
+                    .to_string()
+            }
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure { error, data: None }
+    }
+}

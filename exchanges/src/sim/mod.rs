@@ -35,6 +35,7 @@
 //! websockets, [`SimHandle::inject`]).
 
 mod auth;
+mod cancel_replace;
 pub mod config;
 mod error;
 mod exchange;

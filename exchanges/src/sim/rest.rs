@@ -16,13 +16,13 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::auth::{check_api_key, check_signed, Params};
-use super::error::ApiError;
+use super::error::{ApiError, Failure};
 use super::exchange::{tif_str, AccountOrder, NewOrder, OrderType, Placed};
 use super::limits::{Usage, ORDERS_PER_10S, ORDERS_PER_DAY};
 use super::matching::TimeInForce;
 use super::state::Shared;
 use super::wire::{dec, now_ms, parse_side, side_str};
-use super::{market_data, user_stream, ws, ws_api};
+use super::{cancel_replace, market_data, user_stream, ws, ws_api};
 
 type AppState = State<Arc<Shared>>;
 
@@ -45,6 +45,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/ticker/bookTicker", get(market_data::book_ticker))
         .route("/api/v3/order", get(order).post(order).delete(order))
         .route("/api/v3/order/test", post(order_test))
+        .route("/api/v3/order/cancelReplace", post(order_cancel_replace))
         .route("/api/v3/rateLimit/order", get(rate_limit_order))
         .route("/api/v3/openOrders", get(open_orders).delete(open_orders))
         .route("/api/v3/account", get(account))
@@ -138,6 +139,16 @@ pub(super) fn respond(
     is_order: bool,
     f: impl FnOnce() -> Result<Value, ApiError>,
 ) -> Response {
+    respond_with_data(shared, weight, is_order, || f().map_err(Failure::from))
+}
+
+/// [`respond`] for requests whose errors carry Binance's `data` object (cancel-replace).
+fn respond_with_data(
+    shared: &Shared,
+    weight: u64,
+    is_order: bool,
+    f: impl FnOnce() -> Result<Value, Failure>,
+) -> Response {
     let usage = match shared.limits.admit(weight, is_order, now_ms()) {
         Ok(u) => u,
         Err(limited) => {
@@ -151,7 +162,7 @@ pub(super) fn respond(
     };
     match f() {
         Ok(v) => reply(StatusCode::OK, v.to_string(), usage),
-        Err(e) => reply(e.status, e.body(), usage),
+        Err(e) => reply(e.error.status, e.body(), usage),
     }
 }
 
@@ -314,6 +325,22 @@ async fn order(
             Method::DELETE => cancel_order(&shared, &params),
             _ => query_order(&shared, &params),
         }
+    })
+}
+
+/// `POST /api/v3/order/cancelReplace` (signed, weight 1, counts as an order): the WebSocket
+/// API's `order.cancelReplace` over REST, with the same responses (409 / 400 with `data`).
+async fn order_cancel_replace(
+    State(shared): AppState,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let read_at = std::time::Instant::now();
+    respond_with_data(&shared, 1, true, || {
+        let params = signed(&shared, &headers, &query, &body)?;
+        record_order_read(&shared, &params, read_at);
+        cancel_replace::run(&shared, &params)
     })
 }
 

@@ -1,6 +1,6 @@
 //! Tests of the simulator's public surface against a spawned instance on 127.0.0.1: the
 //! market-data REST endpoints (checked against the simulator's own trades), `order/test`,
-//! `rateLimit/order`, `quoteOrderQty` orders, Binance's JSON error for unknown paths, and
+//! `rateLimit/order`, `quoteOrderQty` orders, REST cancel-replace, Binance's JSON error for unknown paths, and
 //! every documented stream name.
 
 use std::collections::HashSet;
@@ -305,6 +305,59 @@ async fn order_test_rate_limit_quote_orders_and_unknown_paths() {
 }
 
 /// What identifies each stream's payload.
+#[tokio::test]
+async fn rest_cancel_replace_answers_as_the_websocket_api_does() {
+    let sim = start().await;
+    let post = reqwest::Method::POST;
+    let (_, t) = get(&sim, "/api/v3/ticker/bookTicker?symbol=BTCUSDT").await;
+    let bid = d(&t["bidPrice"]);
+    let p1 = bid - Decimal::new(100, 0);
+    let p2 = bid - Decimal::new(101, 0);
+    let (s, v) = signed(
+        &sim,
+        post.clone(),
+        "/api/v3/order",
+        &format!("symbol={SYM}&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price={p1}&newClientOrderId=rr-1"),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let replace = |orig: &str, new_cid: &str, qty: &str| {
+        format!(
+            "symbol={SYM}&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId={orig}\
+             &side=BUY&type=LIMIT&timeInForce=GTC&quantity={qty}&price={p2}&newClientOrderId={new_cid}"
+        )
+    };
+    let path = "/api/v3/order/cancelReplace";
+    let (s, v) = signed(&sim, post.clone(), path, &replace("rr-1", "rr-2", "0.001")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (&v["cancelResult"], &v["newOrderResult"]),
+        (&json!("SUCCESS"), &json!("SUCCESS"))
+    );
+    assert_eq!(v["cancelResponse"]["origClientOrderId"], "rr-1");
+    assert_eq!(v["cancelResponse"]["status"], "CANCELED");
+    assert_eq!(v["newOrderResponse"]["clientOrderId"], "rr-2");
+    assert_eq!(d(&v["newOrderResponse"]["price"]), p2);
+    assert_eq!(
+        sim.open_orders(),
+        vec![(SYM.to_string(), "rr-2".to_string())]
+    );
+
+    // rr-1 is gone: the cancel fails, the new order is not attempted (400, -2022, data).
+    let (s, v) = signed(&sim, post.clone(), path, &replace("rr-1", "rr-3", "0.001")).await;
+    assert_eq!((s, v["code"].as_i64()), (400, Some(-2022)), "{v}");
+    assert_eq!(v["msg"], "Order cancel-replace failed.");
+    assert_eq!(v["data"]["newOrderResult"], "NOT_ATTEMPTED");
+    assert_eq!(v["data"]["cancelResponse"]["code"], -2011);
+    // The cancel succeeds, the new order is refused by the balance (409, -2021).
+    let (s, v) = signed(&sim, post, path, &replace("rr-2", "rr-4", "9000")).await;
+    assert_eq!((s, v["code"].as_i64()), (409, Some(-2021)), "{v}");
+    assert_eq!(v["data"]["cancelResult"], "SUCCESS");
+    assert_eq!(v["data"]["newOrderResponse"]["code"], -2010);
+    assert!(sim.open_orders().is_empty());
+    sim.shutdown().await;
+}
+
 fn kind_of(stream: &str, data: &Value) -> String {
     if stream.contains("@depth") && data.get("lastUpdateId").is_some() {
         return format!(

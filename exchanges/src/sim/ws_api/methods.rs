@@ -8,29 +8,15 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::super::auth::{check_timing, KeyKind, Params};
+use super::super::cancel_replace;
 use super::super::error::ApiError;
+pub use super::super::error::Failure;
 use super::super::limits::Usage;
 use super::super::rest;
 use super::super::state::Shared;
 use super::super::wire::now_ms;
-use super::cancel_replace;
 use super::frame::{self, Request};
 use super::session::{Session, SubKind};
-
-/// A failed request: the Binance error and the optional `error.data` object.
-#[derive(Debug)]
-pub struct Failure {
-    /// The error.
-    pub error: ApiError,
-    /// `error.data` (cancel-replace details, rate-limit times).
-    pub data: Option<Value>,
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        Failure { error, data: None }
-    }
-}
 
 /// Request weight of `method` and whether it counts as an order; `None` for an unknown
 /// method. Weights as Binance documents them for the WebSocket API.

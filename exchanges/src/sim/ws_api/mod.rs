@@ -6,7 +6,7 @@
 //! `session.logout`; `userDataStream.subscribe` (authenticated session),
 //! `userDataStream.subscribe.signature` (signed, any session), `userDataStream.unsubscribe`,
 //! `session.subscriptions`; `order.place`, `order.cancel`, `order.cancelReplace`
-//! (`cancel_replace`), `order.status`, `openOrders.status`, `openOrders.cancelAll`. Signed
+//! (`super::cancel_replace`), `order.status`, `openOrders.status`, `openOrders.cancelAll`. Signed
 //! requests carry `apiKey`, `timestamp`, `signature` (HMAC-SHA256 hex or Ed25519 base64 over
 //! the parameters sorted by name) or rely on the `session.logon` key (`session`). Weight and
 //! order counts use the same counters as the REST API; order entry, queries and market data
@@ -14,7 +14,6 @@
 //! events of a subscription arrive on the same connection as
 //! `{"subscriptionId": n, "event": {...}}`.
 
-mod cancel_replace;
 pub mod faults;
 mod frame;
 mod methods;

@@ -1,4 +1,5 @@
-//! `order.cancelReplace`: cancel an open order and place a new one in one request, built from
+//! Cancel-replace (`POST /api/v3/order/cancelReplace` and the WebSocket API's
+//! `order.cancelReplace`): cancel an open order and place a new one in one request, built from
 //! the REST cancel and new-order functions. `cancelReplaceMode` `STOP_ON_FAILURE` places the
 //! new order only if the cancel succeeded; `ALLOW_FAILURE` tries both. One side failing is
 //! -2021 (status 409), both failing (or the cancel failing under `STOP_ON_FAILURE`) -2022
@@ -7,11 +8,10 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::super::auth::Params;
-use super::super::error::ApiError;
-use super::super::rest;
-use super::super::state::Shared;
-use super::methods::Failure;
+use super::auth::Params;
+use super::error::{ApiError, Failure};
+use super::rest;
+use super::state::Shared;
 
 /// Runs a cancel-replace on already authorized `params`.
 pub fn run(shared: &Shared, params: &Params) -> Result<Value, Failure> {
