@@ -96,6 +96,17 @@ impl OrderSigner for NoSigner {
             origin_recv_ns: req.intent.origin_recv_ns,
         })
     }
+    fn sign_replace(
+        &mut self,
+        cancel: ClientOrderId,
+        req: &OrderRequest,
+        wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
+        Ok(SignedOrder {
+            action: SignedAction::Replace { cancel },
+            ..self.sign_new(req, wall_ms)?
+        })
+    }
     fn sign_cancel(
         &mut self,
         id: ClientOrderId,

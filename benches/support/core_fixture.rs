@@ -174,12 +174,24 @@ impl CoreFixture {
     pub fn settle(&mut self) -> usize {
         let mut new_orders = 0;
         while let Ok(o) = self.gateway.try_recv() {
-            if o.action == SignedAction::New {
-                new_orders += 1;
-            }
             let kind = match o.action {
                 SignedAction::Cancel => ExecKind::Cancelled,
+                SignedAction::Replace { cancel } => {
+                    self.core.on_exec(ExecReport {
+                        client_order_id: cancel,
+                        instrument: o.instrument,
+                        side: o.side,
+                        kind: ExecKind::Cancelled,
+                        recv_ns: peregrine_engine::clock::Clock::now_ns(),
+                    });
+                    new_orders += 1;
+                    self.venue_id += 1;
+                    ExecKind::Ack {
+                        venue_order_id: self.venue_id,
+                    }
+                }
                 SignedAction::New => {
+                    new_orders += 1;
                     self.venue_id += 1;
                     ExecKind::Ack {
                         venue_order_id: self.venue_id,

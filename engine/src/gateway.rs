@@ -23,6 +23,14 @@ pub enum SignedAction {
     New,
     /// Cancel an order.
     Cancel,
+    /// Cancel the order `cancel` and, only if that succeeds, place this request's order, in
+    /// one venue request (Binance's cancel-replace with `STOP_ON_FAILURE`). The transport
+    /// reports the new order's `Ack` / `Rejected` and, if the cancel failed, the old order's
+    /// `CancelRejected`; the old order's `Cancelled` comes as for a plain cancel.
+    Replace {
+        /// The working order to cancel.
+        cancel: ClientOrderId,
+    },
 }
 
 /// A fully built and signed venue request: bytes ready to go on the wire.
@@ -30,7 +38,7 @@ pub enum SignedAction {
 pub struct SignedOrder {
     /// What the request does.
     pub action: SignedAction,
-    /// The order it is about.
+    /// The order it is about (for a replace: the new order).
     pub client_order_id: ClientOrderId,
     /// Instrument of the order.
     pub instrument: InstrumentId,
@@ -69,6 +77,15 @@ pub trait OrderSigner: Send {
         client_order_id: ClientOrderId,
         instrument: InstrumentId,
         side: Side,
+        wall_ms: i64,
+    ) -> Result<SignedOrder, SignError>;
+    /// Builds and signs a cancel-replace: cancel our working order `cancel` (same instrument
+    /// and side as `req`) and place `req` only if the cancel succeeded
+    /// ([`SignedAction::Replace`]).
+    fn sign_replace(
+        &mut self,
+        cancel: ClientOrderId,
+        req: &OrderRequest,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError>;
 }

@@ -393,3 +393,73 @@ fn on_quote(q) {
     // Held: 0.003 - 0.000003 - 0.002 = 0.000997 of dust below the 0.001 lot.
     assert_eq!(s.final_position, dec!(0.000997));
 }
+
+/// `replace()` in a backtest behaves as the venue's cancel-replace: the moved order fills at
+/// its new price (the old one is cancelled, never filled), and a replace that reaches the
+/// venue after the old order filled is refused as a whole (old order's cancel and the new
+/// order), so the position is bought once.
+#[test]
+fn replace_moves_the_resting_order_and_fails_whole_when_the_old_one_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        fn on_start() { this.n = 0; this.id = (); }
+        fn on_quote(q) {
+            this.n += 1;
+            if this.n == 1 { this.id = limit("buy", "99", "0.5"); }
+            if this.n == 2 { this.id = replace(this.id, "99.5"); }
+        }
+    "#;
+    // The last state of each order, in the order they were placed.
+    let states = |out: &BacktestOutcome| -> Vec<(Option<Decimal>, OrderStatus)> {
+        let mut last: Vec<(String, Option<Decimal>, OrderStatus)> = Vec::new();
+        for o in &out.orders {
+            match last.iter_mut().find(|(id, _, _)| *id == o.client_order_id) {
+                Some(l) => l.2 = o.status,
+                None => last.push((o.client_order_id.clone(), o.price, o.status)),
+            }
+        }
+        last.into_iter().map(|(_, p, s)| (p, s)).collect()
+    };
+    let fills = |out: &BacktestOutcome| -> Vec<(Decimal, Decimal)> {
+        out.fills.iter().map(|f| (f.price, f.qty)).collect()
+    };
+
+    // Replace at t=2 reaches the venue at t=3; the trade at 99.2 reaches only the new price.
+    let mut cfg = config(dir.path(), script, dec!(0), dec!(0));
+    cfg.latency_ns = SEC as u64;
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        quote(2, "99.9", "100.1", "5"),
+        trade(4, "99.2", "5", "sell"),
+        trade(5, "98.9", "5", "sell"), // would fill the old order too: nothing more
+    ];
+    let out = run(cfg, &lines);
+    assert_eq!(fills(&out), vec![(dec!(99.5), dec!(0.5))]);
+    assert_eq!(
+        states(&out),
+        vec![
+            (Some(dec!(99)), OrderStatus::Cancelled),
+            (Some(dec!(99.5)), OrderStatus::Filled),
+        ]
+    );
+
+    // With 2 s latency the old order fills at t=3, before the replace arrives at t=4.
+    let mut cfg = config(dir.path(), script, dec!(0), dec!(0));
+    cfg.latency_ns = 2 * SEC as u64;
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),
+        quote(2, "99.9", "100.1", "5"),
+        trade(3, "98.9", "5", "sell"),
+        trade(5, "99.2", "5", "sell"), // would fill a 99.5 order: there is none
+    ];
+    let out = run(cfg, &lines);
+    assert_eq!(fills(&out), vec![(dec!(99), dec!(0.5))]);
+    assert_eq!(
+        states(&out),
+        vec![
+            (Some(dec!(99)), OrderStatus::Filled),
+            (Some(dec!(99.5)), OrderStatus::Rejected),
+        ]
+    );
+    assert_eq!(out.summary.final_position, dec!(0.5));
+}

@@ -58,13 +58,19 @@ impl BacktestSigner {
     }
 }
 
-impl OrderSigner for BacktestSigner {
-    fn sign_new(&mut self, req: &OrderRequest, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+impl BacktestSigner {
+    /// A new order or a cancel-replace: the request goes to the venue, the signed form carries
+    /// what it is.
+    fn sign_placement(
+        &mut self,
+        req: &OrderRequest,
+        action: SignedAction,
+    ) -> Result<SignedOrder, SignError> {
         self.requests
             .send(*req)
             .map_err(|_| SignError::Unsupported("the backtest venue is gone"))?;
         Ok(SignedOrder {
-            action: SignedAction::New,
+            action,
             client_order_id: req.client_order_id,
             instrument: req.intent.instrument,
             side: req.intent.side,
@@ -73,6 +79,21 @@ impl OrderSigner for BacktestSigner {
             params: String::new(),
             origin_recv_ns: req.intent.origin_recv_ns,
         })
+    }
+}
+
+impl OrderSigner for BacktestSigner {
+    fn sign_new(&mut self, req: &OrderRequest, _wall_ms: i64) -> Result<SignedOrder, SignError> {
+        self.sign_placement(req, SignedAction::New)
+    }
+
+    fn sign_replace(
+        &mut self,
+        cancel: ClientOrderId,
+        req: &OrderRequest,
+        _wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
+        self.sign_placement(req, SignedAction::Replace { cancel })
     }
 
     fn sign_cancel(
@@ -423,6 +444,37 @@ impl BacktestVenue {
                 self.stats.cancels += 1;
                 self.cancel(signed.client_order_id, signed.instrument, signed.side, out);
             }
+            // As the venue does it with STOP_ON_FAILURE: the new order only if the cancel
+            // went through; otherwise the old order's cancel and the new order are refused.
+            SignedAction::Replace { cancel } => {
+                self.stats.new_orders += 1;
+                self.stats.cancels += 1;
+                let Some(req) = self.live.get(&signed.client_order_id).copied() else {
+                    return;
+                };
+                if self.cancel(cancel, signed.instrument, signed.side, out) {
+                    self.place(req, now, out);
+                    return;
+                }
+                self.live.remove(&req.client_order_id);
+                out.push(ExecReport {
+                    client_order_id: cancel,
+                    instrument: signed.instrument,
+                    side: signed.side,
+                    kind: ExecKind::CancelRejected {
+                        code: -2011,
+                        reason: "Unknown order sent.".into(),
+                    },
+                    recv_ns: 0,
+                });
+                out.push(self.report(
+                    &req,
+                    ExecKind::Rejected {
+                        code: -2022,
+                        reason: "Order cancel-replace failed.".into(),
+                    },
+                ));
+            }
         }
     }
 
@@ -576,13 +628,14 @@ impl BacktestVenue {
         self.live.remove(&req.client_order_id);
     }
 
+    /// Cancels one of our orders (queued or resting); false if it is no longer there.
     fn cancel(
         &mut self,
         id: ClientOrderId,
         instrument: InstrumentId,
         side: Side,
         out: &mut Vec<ExecReport>,
-    ) {
+    ) -> bool {
         // Still in flight: the cancel overtakes nothing; it removes the queued request.
         if let Some(pos) = self
             .pending
@@ -593,10 +646,10 @@ impl BacktestVenue {
             if let Some(req) = self.live.remove(&id) {
                 out.push(self.report(&req, ExecKind::Cancelled));
             }
-            return;
+            return true;
         }
         let Some(m) = self.markets.get_mut(instrument.index()) else {
-            return;
+            return false;
         };
         let book = match side {
             Side::Buy => &mut m.bids,
@@ -608,8 +661,10 @@ impl BacktestVenue {
             if let Some(req) = self.live.remove(&id) {
                 out.push(self.report(&req, ExecKind::Cancelled));
             }
+            true
         } else {
             self.stats.cancel_misses += 1;
+            false
         }
     }
 

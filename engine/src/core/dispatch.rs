@@ -8,14 +8,16 @@ use crossbeam_channel::{never, Receiver};
 use rust_decimal::Decimal;
 
 use super::{Core, StrategySlot};
+use crate::clock::Clock;
 use crate::config::StrategyConfig;
 use crate::events::{SignalRow, SinkEvent};
-use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent};
+use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent, OrderType};
 use crate::risk::{RejectReason, RiskReject};
+use crate::stages::Stage;
 use crate::strategy::{
     BookView, OpenOrder, OrderView, RejectView, ReloadWatcher, Reloaded, BOOK_LEVELS,
 };
-use crate::types::{InstrumentId, Side};
+use crate::types::{InstrumentId, Price, Qty, Side};
 
 /// How often the hot-reload watcher looks at the files.
 const RELOAD_POLL: Duration = Duration::from_millis(250);
@@ -272,6 +274,84 @@ impl Core {
             }
             Err(e) => tracing::error!(order = %id, "cannot sign cancel: {e}"),
         }
+    }
+
+    /// `replace(order, price, qty)` from a script: the working limit order `cancel` of
+    /// strategy `i` becomes a new order `id` at `price` / `qty` (same instrument, side, time
+    /// in force and post-only) in one cancel-replace request. The risk gate checks the new
+    /// order as if the old one were already gone (its working quantity no longer counts);
+    /// an order that is not working any more (filled, cancelled, being cancelled) or is
+    /// another strategy's is refused, through `on_risk_reject`, under the new id.
+    pub(super) fn replace_one(
+        &mut self,
+        i: usize,
+        cancel: ClientOrderId,
+        id: ClientOrderId,
+        price: Price,
+        qty: Qty,
+        origin_recv_ns: u64,
+    ) {
+        let Some(old) = self.tracker.get(&cancel) else {
+            return self.refuse_replace(i, cancel, id, None, "is not an order of this run");
+        };
+        let mut intent = old.request.intent;
+        intent.price = Some(price);
+        intent.qty = qty;
+        intent.origin_recv_ns = origin_recv_ns;
+        let why = if intent.strategy as usize != i {
+            Some("is another strategy's order")
+        } else if old.status.is_terminal() {
+            Some("is no longer working (filled, cancelled or rejected)")
+        } else if old.cancel_sent {
+            Some("is already being cancelled")
+        } else if old.request.intent.order_type != OrderType::Limit {
+            Some("is not a limit order")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return self.refuse_replace(i, cancel, id, Some(intent), why);
+        }
+        let old_leaves = old.leaves();
+        let risk_start = Clock::now_ns();
+        let mut view = self.exposure(&intent);
+        // The old order is cancelled before the new one is placed: it does not count.
+        match intent.side {
+            Side::Buy => view.open_buy_qty -= old_leaves,
+            Side::Sell => view.open_sell_qty -= old_leaves,
+        }
+        view.open_orders = view.open_orders.saturating_sub(1);
+        if let Some(px) = self.mark_of(intent.instrument) {
+            view.gross_exposure = (view.gross_exposure - old_leaves * px).max(Decimal::ZERO);
+        }
+        let checked = self.s.risk.check_order(&intent, &view);
+        self.stages
+            .record(Stage::Risk, Clock::now_ns().saturating_sub(risk_start));
+        if let Err(reject) = checked {
+            return self.on_risk_reject(i, id, &intent, reject);
+        }
+        self.send_approved(i, id, intent, Some(cancel));
+    }
+
+    fn refuse_replace(
+        &mut self,
+        i: usize,
+        cancel: ClientOrderId,
+        id: ClientOrderId,
+        intent: Option<OrderIntent>,
+        why: &str,
+    ) {
+        let Some(intent) = intent else {
+            if let Some(suppressed) = self.warns.cancel_unknown.allow(std::time::Instant::now()) {
+                tracing::warn!(strategy = %self.strategies[i].name, order = %cancel, suppressed, "replace of an unknown order ignored");
+            }
+            return;
+        };
+        let reject = RiskReject {
+            reason: RejectReason::InvalidOrder,
+            message: format!("replace: order {cancel} {why}"),
+        };
+        self.on_risk_reject(i, id, &intent, reject);
     }
 
     /// `signal(name, value)` from a script: a row for the `signals` table.

@@ -68,6 +68,7 @@ fn a_runaway_and_a_throwing_strategy_are_halted_while_another_keeps_trading() {
         match o.action {
             SignedAction::New => news.push(o.client_order_id),
             SignedAction::Cancel => cancels.push(o.client_order_id),
+            SignedAction::Replace { .. } => panic!("no strategy here replaces: {o:?}"),
         }
     }
     assert_eq!(news.len(), 7);

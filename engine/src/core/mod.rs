@@ -831,6 +831,13 @@ impl Core {
                 StrategyAction::Place(id, intent) => self.place(i, id, intent),
                 StrategyAction::CancelAll(id) => self.cancel_matching(Some(i as u16), Some(id)),
                 StrategyAction::Cancel(id) => self.cancel_one(i, id),
+                StrategyAction::Replace {
+                    cancel,
+                    id,
+                    price,
+                    qty,
+                    origin_recv_ns,
+                } => self.replace_one(i, cancel, id, price, qty, origin_recv_ns),
                 StrategyAction::Signal {
                     instrument,
                     name,
@@ -875,7 +882,7 @@ impl Core {
         }
     }
 
-    fn exposure(&self, intent: &OrderIntent) -> ExposureView {
+    pub(super) fn exposure(&self, intent: &OrderIntent) -> ExposureView {
         let id = intent.instrument;
         let st = &self.instruments_state[id.index()];
         let (open_buy_qty, open_sell_qty) = self.tracker.account_open_qty(id);
@@ -917,22 +924,29 @@ impl Core {
             self.on_risk_reject(strategy, client_order_id, &intent, reject);
             return;
         }
-        self.send_approved(strategy, client_order_id, intent);
+        self.send_approved(strategy, client_order_id, intent, None);
     }
 
-    /// Signs, tracks and sends an approved intent under `client_order_id`.
-    fn send_approved(
+    /// Signs, tracks and sends an approved intent under `client_order_id`; with `replaces`,
+    /// as a cancel-replace of that working order (which is then marked cancel-sent).
+    pub(super) fn send_approved(
         &mut self,
         strategy: usize,
         client_order_id: ClientOrderId,
         intent: OrderIntent,
+        replaces: Option<ClientOrderId>,
     ) {
         let sign_start = Clock::now_ns();
         let request = OrderRequest {
             client_order_id,
             intent,
         };
-        let signed = match self.s.signer.sign_new(&request, self.clock.now_ms()) {
+        let now_ms = self.clock.now_ms();
+        let signed = match replaces {
+            None => self.s.signer.sign_new(&request, now_ms),
+            Some(old) => self.s.signer.sign_replace(old, &request, now_ms),
+        };
+        let signed = match signed {
             Ok(s) => s,
             Err(e) => {
                 self.on_risk_reject(
@@ -963,12 +977,16 @@ impl Core {
         self.tracker.insert(request, now);
         self.report.orders += 1;
         self.emit_order(request.client_order_id);
+        if let Some(old) = replaces {
+            self.tracker.mark_cancel_sent(&old);
+            self.report.cancels += 1;
+        }
         // Tracked before it is handed over: its reports come back through this thread, and a
         // transport that is gone turns into a rejection through `on_exec`.
         self.wire_new(signed);
     }
 
-    fn on_risk_reject(
+    pub(super) fn on_risk_reject(
         &mut self,
         strategy: usize,
         id: ClientOrderId,
@@ -1197,6 +1215,11 @@ impl Core {
         self.emit(SinkEvent::Risk(row));
     }
 
+    /// The mark price of an instrument (last trade, else mid), if it has one.
+    pub(super) fn mark_of(&self, id: InstrumentId) -> Option<Price> {
+        mark_price(&self.instruments_state[id.index()])
+    }
+
     /// Gross exposure of the account: per instrument, |position| plus working quantity on both
     /// sides, valued at the last trade (else mid). O(instruments).
     fn gross_exposure(&self) -> Decimal {
@@ -1308,7 +1331,7 @@ impl Core {
                     tracing::error!("cannot flatten: this run has used every client order id");
                     return;
                 };
-                self.send_approved(si, id, intent);
+                self.send_approved(si, id, intent, None);
             }
         }
     }

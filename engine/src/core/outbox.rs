@@ -7,7 +7,7 @@
 //! requests go out at once.
 
 use crate::clock::Clock;
-use crate::gateway::SignedOrder;
+use crate::gateway::{SignedAction, SignedOrder};
 use crate::order::{ClientOrderId, ExecKind, ExecReport};
 use crate::stages::Stage;
 
@@ -45,7 +45,8 @@ impl Outbox {
 }
 
 impl Core {
-    /// Queues a signed new order for the transport (sent at once outside a batch).
+    /// Queues a signed new order or cancel-replace for the transport (sent at once outside a
+    /// batch).
     pub(super) fn wire_new(&mut self, signed: SignedOrder) {
         self.outbox.waiting.push((signed, Purpose::New));
         if self.outbox.depth == 0 {
@@ -92,6 +93,19 @@ impl Core {
         self.outbox.spare = batch;
         for (id, signed) in lost {
             tracing::error!(order = %id, "order gateway is gone; order marked rejected");
+            if let SignedAction::Replace { cancel } = signed.action {
+                // The cancel half never left either: the old order is still working.
+                self.on_exec(ExecReport {
+                    client_order_id: cancel,
+                    instrument: signed.instrument,
+                    side: signed.side,
+                    kind: ExecKind::CancelRejected {
+                        code: 0,
+                        reason: "order gateway is not running".into(),
+                    },
+                    recv_ns: Clock::now_ns(),
+                });
+            }
             self.on_exec(ExecReport {
                 client_order_id: id,
                 instrument: signed.instrument,

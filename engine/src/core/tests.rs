@@ -36,6 +36,17 @@ impl OrderSigner for PlainSigner {
             origin_recv_ns: req.intent.origin_recv_ns,
         })
     }
+    fn sign_replace(
+        &mut self,
+        cancel: ClientOrderId,
+        req: &OrderRequest,
+        wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
+        Ok(SignedOrder {
+            action: SignedAction::Replace { cancel },
+            ..self.sign_new(req, wall_ms)?
+        })
+    }
     fn sign_cancel(
         &mut self,
         id: ClientOrderId,
@@ -476,6 +487,139 @@ fn cancel_then_place_from_one_callback_reach_the_gateway_in_order() {
         .find(|s| s.stage == Stage::Handoff)
         .expect("handoff stage recorded");
     assert!(handoff.latency_ns.count >= 3, "{handoff:?}");
+}
+
+/// `replace(id, price)` moves a working order in one cancel-replace request: the risk gate
+/// does not count the order being replaced (a position limit with room for one order passes),
+/// the old order is cancel-sent until its `Cancelled`, a refused cancel half leaves it working,
+/// and a replace of an order that is already being replaced is refused through
+/// `on_risk_reject` under the new id.
+#[test]
+fn replace_moves_a_working_order_in_one_request() {
+    let script = r#"
+        fn on_trade(t) {
+            let open = open_orders();
+            if open.is_empty() {
+                limit("buy", t.price, "0.01");
+            } else {
+                let id = replace(open[0].id, t.price);
+                signal("replaced", if id == () { 0.0 } else { 1.0 });
+                if t.id == 3 {
+                    // The same order again in the same callback: it is being replaced already.
+                    replace(open[0].id, t.price - 1);
+                }
+            }
+        }
+        fn on_risk_reject(r) { signal("refused", 1.0); }
+    "#;
+    // Room for one order of 0.01 only: a replace counted on top of the old order would fail.
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(0.015),
+    };
+    let mut h = start(script, limits, KillSwitch::new(false));
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let first = recv_order(&mut h);
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Ack { venue_order_id: 1 },
+            ..fill(&first, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    thread::sleep(Duration::from_millis(50));
+    h.ticks.send(trade_tick(dec!(99), 2)).unwrap();
+    let second = recv_order(&mut h);
+    assert_eq!(
+        second.action,
+        SignedAction::Replace {
+            cancel: first.client_order_id
+        }
+    );
+    assert_eq!(second.params, "buy|0.01|99");
+    // The venue refuses the cancel half (and so the new order): the old order is working.
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::CancelRejected {
+                code: -2022,
+                reason: "Order cancel-replace failed.".into(),
+            },
+            ..fill(&first, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Rejected {
+                code: -2022,
+                reason: "Order cancel-replace failed.".into(),
+            },
+            ..fill(&second, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    thread::sleep(Duration::from_millis(50));
+    h.ticks.send(trade_tick(dec!(98), 3)).unwrap();
+    let third = recv_order(&mut h);
+    assert_eq!(
+        (third.action, third.params.as_str()),
+        (
+            SignedAction::Replace {
+                cancel: first.client_order_id
+            },
+            "buy|0.01|98"
+        )
+    );
+    // This time the venue cancels the old order and accepts the new one.
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Cancelled,
+            ..fill(&first, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    h.execs
+        .send(ExecReport {
+            kind: ExecKind::Ack { venue_order_id: 3 },
+            ..fill(&third, 0, dec!(0), dec!(0))
+        })
+        .unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert!(
+        h.gateway.try_recv().is_err(),
+        "the second replace was refused"
+    );
+    h.ticks = crossbeam_channel::bounded(1).0;
+    let report = h.core.join().unwrap().unwrap();
+    assert_eq!((report.orders, report.risk_rejects), (3, 1));
+    let events: Vec<SinkEvent> = h.sink.try_iter().collect();
+    let signals: Vec<(String, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            SinkEvent::Signal(s) => Some((s.name.clone(), s.value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        signals,
+        [("replaced", 1.0), ("replaced", 1.0), ("refused", 1.0)].map(|(n, v)| (n.to_string(), v))
+    );
+    let refusal = events
+        .iter()
+        .find_map(|e| match e {
+            SinkEvent::Risk(r) if r.reason == "invalid_order" => Some(r.message.clone()),
+            _ => None,
+        })
+        .expect("the refused replace is a risk event");
+    assert!(refusal.contains("is already being cancelled"), "{refusal}");
+    let last_state = |id: ClientOrderId| {
+        events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                SinkEvent::Order(o) if o.client_order_id == id.to_string() => Some(o.status),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(last_state(first.client_order_id), OrderStatus::Cancelled);
+    assert_eq!(last_state(second.client_order_id), OrderStatus::Rejected);
 }
 
 /// An order signed while the transport is gone is reported rejected (row, strategy

@@ -7,6 +7,7 @@
 //! | `market(side, qty)`, `market(side, qty, opts)` | market order on the event's instrument (`side`: `"buy"`/`"sell"`); returns its id |
 //! | `limit(side, price, qty)`, `limit(side, price, qty, opts)` | limit order; returns its id. `opts`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"`, or a map `#{tif: "IOC", post_only: true, reduce_only: true}` |
 //! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
+//! | `replace(id, price)`, `replace(id, price, qty)` | move a working limit order in one cancel-replace (new order only if the cancel succeeds; quantity defaults to what is left); returns the new id, or `()` if `id` is no longer open |
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
 //! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; the position is its tradable part, a multiple of the lot size: sub-lot dust left by base-asset fees is held but not shown, so a closed position reads exactly 0; unrealized: at the last trade, else the mid, else `()`) |
 //! | `open_orders()` | array of `#{id, side, price, qty, filled, symbol}` (working, no cancel in flight) |
@@ -50,7 +51,7 @@ use rust_decimal::Decimal;
 use super::views::BarView;
 use super::{HostCtx, StrategyAction, StrategyLimits, Timer, BAR_HISTORY};
 use crate::calendar::UtcTime;
-use crate::order::{OrderIntent, OrderType, TimeInForce};
+use crate::order::{ClientOrderId, OrderIntent, OrderType, TimeInForce};
 use crate::types::{InstrumentId, Price, Qty, Side};
 
 pub(super) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -280,6 +281,57 @@ fn place(
     Ok(cid.to_string().into())
 }
 
+/// `replace(id, price[, qty])`: moves one of the strategy's working limit orders to a new
+/// price (and quantity; without one, what is left of the old order) in one cancel-replace.
+/// Returns the new order's id, or `()` if `id` is not among the strategy's open orders (it
+/// filled or was cancelled in the meantime), so a requote after a fill is not an error.
+fn replace(
+    ctx: &Rc<RefCell<HostCtx>>,
+    id: &str,
+    price: &Dynamic,
+    qty: Option<&Dynamic>,
+) -> RhaiResult<Dynamic> {
+    let cancel: ClientOrderId = id
+        .parse()
+        .map_err(|_| format!("replace: {id:?} is not an order id"))?;
+    let price = to_decimal("price", price)?;
+    let qty = qty.map(|q| to_decimal("quantity", q)).transpose()?;
+    let mut c = ctx.borrow_mut();
+    let Some(old) = c.open_orders.iter().find(|o| o.id == cancel).copied() else {
+        return Ok(Dynamic::UNIT);
+    };
+    if old.price.is_none() {
+        return Err(
+            format!("replace: {id} is a market order; only limit orders can be replaced").into(),
+        );
+    }
+    let lot = c
+        .lot_sizes
+        .get(old.instrument.index())
+        .copied()
+        .unwrap_or_default();
+    let tick = c
+        .tick_sizes
+        .get(old.instrument.index())
+        .copied()
+        .unwrap_or_default();
+    let qty = round_qty(qty.unwrap_or(old.qty - old.filled), lot);
+    let price = round_price(price, tick, old.side);
+    let new_id = c
+        .ids
+        .next_id()
+        .ok_or("this run has used every client order id (u32::MAX); restart the engine")?;
+    let origin_recv_ns = c.origin_recv_ns;
+    c.actions.push(StrategyAction::Replace {
+        cancel,
+        id: new_id,
+        price,
+        qty,
+        origin_recv_ns,
+    });
+    Ok(Dynamic::from(new_id.to_string()))
+}
+
 fn opt_decimal(v: Option<Decimal>) -> Dynamic {
     v.map(Dynamic::from_decimal).unwrap_or(Dynamic::UNIT)
 }
@@ -408,6 +460,18 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
         c.borrow_mut().actions.push(StrategyAction::Cancel(id));
         Ok(())
     });
+    let c = ctx.clone();
+    engine.register_fn(
+        "replace",
+        move |id: &str, price: Dynamic, qty: Dynamic| -> RhaiResult<Dynamic> {
+            replace(&c, id, &price, Some(&qty))
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "replace",
+        move |id: &str, price: Dynamic| -> RhaiResult<Dynamic> { replace(&c, id, &price, None) },
+    );
     let c = ctx.clone();
     engine.register_fn("cancel_all", move || {
         let mut c = c.borrow_mut();

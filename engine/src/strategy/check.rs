@@ -132,7 +132,8 @@ pub(super) fn analyse(
     });
     for (name, argc, method, pos) in calls {
         match name.as_str() {
-            "open_orders" => has.uses_open_orders = true,
+            // `replace` finds the order it moves among the open orders.
+            "open_orders" | "replace" => has.uses_open_orders = true,
             "book_bids" | "book_asks" => has.uses_book = true,
             _ => {}
         }

@@ -109,6 +109,21 @@ pub enum StrategyAction {
     Cancel(ClientOrderId),
     /// Cancel every working order of this strategy on an instrument.
     CancelAll(InstrumentId),
+    /// Replace one working limit order of this strategy with a new one at `price` / `qty`
+    /// (same instrument, side and time in force) under the id the script was given: one
+    /// cancel-replace request, the new order placed only if the cancel succeeds.
+    Replace {
+        /// The working order to cancel.
+        cancel: ClientOrderId,
+        /// The new order's id.
+        id: ClientOrderId,
+        /// The new limit price (already on the tick).
+        price: Price,
+        /// The new quantity (already on the lot; not reduced by what the old order filled).
+        qty: Qty,
+        /// Monotonic receive time of the tick being handled.
+        origin_recv_ns: u64,
+    },
     /// Record a named value for the frontend (`signals` table).
     Signal {
         /// Instrument of the event being handled.

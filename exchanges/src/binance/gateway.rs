@@ -36,16 +36,23 @@
 //! Binance `-1021` (timestamp outside recvWindow) makes the gateway measure the venue clock
 //! offset again at once (shared with the signer); the refused order is reported `Rejected`
 //! and never resent by the gateway, a refused cancel is re-signed and sent once more.
-//! Cancel/replace is cancel-then-new (two requests), not Binance's `order.cancelReplace`: the
-//! engine tracks the cancel and the new order as two orders with their own client ids, which
-//! `cancelReplace`'s single response (and its partial-failure 409) does not fit cleanly.
+//!
+//! A cancel-replace ([`SignedAction::Replace`]: `order.cancelReplace`, or
+//! `POST /api/v3/order/cancelReplace`, always `STOP_ON_FAILURE`) is one request about two
+//! orders. The new order is reported as above (`Ack` from `newOrderResponse.orderId`); the old
+//! one is reported only when its cancel failed: `-2022` (cancel refused, new order not
+//! attempted) and every other refusal give the old order `CancelRejected` and the new one
+//! `Rejected`; `-2021` (cancel done, new order refused) gives the new order `Rejected` and the
+//! User Data Stream reports the old one's `CANCELED`. When the outcome is unknown the new order
+//! is looked up as above, then the old one: still working at the venue -> `CancelRejected`
+//! (so the engine can cancel it again).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_engine::clock::Clock;
 use peregrine_engine::gateway::{ExecSender, SignedAction, SignedOrder};
-use peregrine_engine::order::{ExecKind, ExecReport};
+use peregrine_engine::order::{ClientOrderId, ExecKind, ExecReport};
 use peregrine_engine::types::Side;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -57,8 +64,8 @@ use peregrine_engine::secret::Secret;
 use super::errors::{classify, BinanceError};
 use super::ledger::ExecLedger;
 use super::rest::{
-    parse_new_order_id, parse_order_status, BinanceRest, OrderResponse, OrderStatus, RestError,
-    ORDER_DOES_NOT_EXIST,
+    parse_new_order_id, parse_order_status, parse_replaced_order_id, BinanceRest, OrderResponse,
+    OrderStatus, RestError, ORDER_DOES_NOT_EXIST,
 };
 use super::signer::param;
 use super::ws_api::frame::Reply;
@@ -122,6 +129,7 @@ impl OrderTransport {
             let method = match order.action {
                 SignedAction::New => "order.place",
                 SignedAction::Cancel => "order.cancel",
+                SignedAction::Replace { .. } => "order.cancelReplace",
             };
             match ws.request(method, &order.params).await {
                 Ok(reply) => {
@@ -293,8 +301,15 @@ pub async fn run_gateway(
             absorb(&mut stats, done);
         }
         match order.action {
-            SignedAction::New => {
+            SignedAction::New | SignedAction::Replace { .. } => {
                 stats.new_orders += 1;
+                let replaced = match order.action {
+                    SignedAction::Replace { cancel } => Some(cancel),
+                    _ => None,
+                };
+                if replaced.is_some() {
+                    stats.cancels += 1;
+                }
                 let refusal = if let Some(until) = blocked_until.filter(|u| *u > Instant::now()) {
                     Some(format!(
                         "not sent: rate limited, {} ms until Retry-After passes",
@@ -307,14 +322,22 @@ pub async fn run_gateway(
                 };
                 if let Some(reason) = refusal {
                     tracing::warn!(client_order_id = %order.client_order_id, %reason, "binance gateway");
+                    if let Some(old) = replaced {
+                        ctx.cancel_refused(&order, old, 0, reason.clone());
+                    }
                     let kind = ExecKind::Rejected { code: 0, reason };
                     if !ctx.report(&order, order.side, kind, &mut stats) {
                         break;
                     }
                     continue;
                 }
-                match ctx.t.send(&order).await {
-                    Ok(resp) => match parse_new_order_id(&resp.body) {
+                let sent = ctx.t.send(&order).await;
+                let new_order_id = |body: &str| match replaced {
+                    None => parse_new_order_id(body),
+                    Some(_) => parse_replaced_order_id(body),
+                };
+                match sent {
+                    Ok(resp) => match new_order_id(&resp.body) {
                         Ok(venue_order_id) => {
                             let kind = ExecKind::Ack { venue_order_id };
                             if !ctx.report(&order, order.side, kind, &mut stats) {
@@ -325,7 +348,9 @@ pub async fn run_gateway(
                             tracing::warn!(client_order_id = %order.client_order_id, error = %e, "binance new order: unreadable 2xx response; looking it up");
                             stats.unknown_outcomes += 1;
                             let c = ctx.clone();
-                            lookups.spawn(async move { c.resolve(order, e).await });
+                            lookups.spawn(
+                                async move { c.resolve_placement(order, replaced, e).await },
+                            );
                         }
                     },
                     Err(e) => {
@@ -343,6 +368,12 @@ pub async fn run_gateway(
                         if e.certainly_not_executed() {
                             let (code, reason) = reject_reason(&e);
                             tracing::info!(client_order_id = %order.client_order_id, code, %reason, "binance new order rejected");
+                            // -2021: the cancel went through (the stream reports it); any other
+                            // refusal left the old order working.
+                            if let Some(old) = replaced.filter(|_| code != REPLACE_PARTIALLY_FAILED)
+                            {
+                                ctx.cancel_refused(&order, old, code, reason.clone());
+                            }
                             if !ctx.report(
                                 &order,
                                 order.side,
@@ -355,7 +386,9 @@ pub async fn run_gateway(
                             tracing::warn!(client_order_id = %order.client_order_id, error = %e, "binance new order: outcome unknown; looking it up");
                             stats.unknown_outcomes += 1;
                             let c = ctx.clone();
-                            lookups.spawn(async move { c.resolve(order, e).await });
+                            lookups.spawn(
+                                async move { c.resolve_placement(order, replaced, e).await },
+                            );
                         }
                     }
                 }
@@ -396,6 +429,9 @@ fn block_for(cfg: &GatewayConfig, status: u16, retry_after: Option<Duration>) ->
         cfg.default_429_block
     })
 }
+
+/// Binance `-2021`: a cancel-replace whose cancel succeeded and whose new order failed.
+const REPLACE_PARTIALLY_FAILED: i64 = -2021;
 
 fn reject_reason(e: &RestError) -> (i64, String) {
     match e {
@@ -473,6 +509,56 @@ impl Ctx {
             return Err(());
         }
         Ok(Some(outcome))
+    }
+
+    /// Reports `CancelRejected` for `old`, the order a cancel-replace was to cancel.
+    fn cancel_refused(&self, order: &SignedOrder, old: ClientOrderId, code: i64, reason: String) {
+        let report = ExecReport {
+            client_order_id: old,
+            instrument: order.instrument,
+            side: order.side,
+            kind: ExecKind::CancelRejected { code, reason },
+            recv_ns: Clock::now_ns(),
+        };
+        if self.exec_tx.send(report).is_err() {
+            tracing::debug!("exec report receiver is gone");
+        }
+    }
+
+    /// [`Self::resolve`] for a new order or a cancel-replace; for the latter, then asks the
+    /// venue about the old order and reports `CancelRejected` if it is still working.
+    async fn resolve_placement(
+        &self,
+        order: SignedOrder,
+        replaced: Option<ClientOrderId>,
+        first_error: RestError,
+    ) -> LookupOutcome {
+        let outcome = self.resolve(order.clone(), first_error).await;
+        let Some(old) = replaced else {
+            return outcome;
+        };
+        let symbol = param(&order.params, "symbol").unwrap_or_default();
+        match self.t.query_order(symbol, &old.to_string()).await {
+            Ok(s) if s.status == "NEW" || s.status == "PARTIALLY_FILLED" => {
+                tracing::info!(client_order_id = %old, venue_status = %s.status, "cancel-replace: the old order is still working");
+                self.cancel_refused(
+                    &order,
+                    old,
+                    0,
+                    format!(
+                        "cancel-replace outcome unknown; the order is still {}",
+                        s.status
+                    ),
+                );
+            }
+            Ok(s) => {
+                tracing::debug!(client_order_id = %old, venue_status = %s.status, "cancel-replace: old order no longer working; the user stream reports it");
+            }
+            Err(e) => {
+                tracing::error!(client_order_id = %old, error = %e, "cancel-replace: cannot look up the old order; reconcile the account");
+            }
+        }
+        outcome
     }
 
     /// Finds out what the venue did with a new order whose outcome is unknown.

@@ -875,6 +875,24 @@ pub fn parse_new_order_id(body: &str) -> Result<u64, RestError> {
         .map_err(|e| RestError::Decode(e.to_string()))
 }
 
+/// The new order's `orderId` in a successful cancel-replace response
+/// (`{"cancelResult":..,"newOrderResult":..,"cancelResponse":{..},"newOrderResponse":{"orderId":..}}`).
+pub fn parse_replaced_order_id(body: &str) -> Result<u64, RestError> {
+    #[derive(Deserialize)]
+    struct NewOrder {
+        #[serde(rename = "orderId")]
+        order_id: u64,
+    }
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(rename = "newOrderResponse")]
+        new_order: NewOrder,
+    }
+    serde_json::from_str::<Raw>(body)
+        .map(|r| r.new_order.order_id)
+        .map_err(|e| RestError::Decode(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use super::gateway::{run_gateway, GatewayConfig};
 use super::ledger::ExecLedger;
 use super::reconcile::Reconciler;
 use super::rest::{BinanceRest, RestError};
-use super::signer::BinanceSigner;
+use super::signer::{param, BinanceSigner};
 use crate::sim::{spawn, SimConfig, SimHandle};
 
 const RUN: u64 = 0xabc;
@@ -334,4 +334,176 @@ async fn clock_offset_of_two_seconds_is_measured_applied_and_alarmed() {
     drop(gw_tx);
     gw.await.unwrap();
     e.sim.shutdown().await;
+}
+
+/// Reports from `rx` until `done` holds for what has arrived (10 s at most).
+async fn reports_until(
+    rx: &crossbeam_channel::Receiver<ExecReport>,
+    got: &mut Vec<ExecReport>,
+    done: impl Fn(&[ExecReport]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(got) {
+        assert!(tokio::time::Instant::now() < deadline, "{got:#?}");
+        got.extend(rx.try_iter());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn has(got: &[ExecReport], seq: u32, want: impl Fn(&ExecKind) -> bool) -> bool {
+    got.iter()
+        .any(|r| r.client_order_id.seq == seq && want(&r.kind))
+}
+
+/// Cancel-replace through the real gateway and simulator, over REST and over the WebSocket
+/// API: success (new order acked, the old one gone), a cancel half that fails (`-2022`: old
+/// order `CancelRejected`, new one `Rejected`, nothing placed) and a new half that fails
+/// (`-2021`: only the new order `Rejected`; the old one is cancelled at the venue).
+async fn cancel_replace_scenario(ws_api: bool) {
+    let mut e = env(5000).await;
+    e.rest.sync_time().await.unwrap();
+    let (_, bids, _) = e.sim.book("BTCUSDT", 1).unwrap();
+    let bid = bids[0].0;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (gw_tx, exec_rx, gw, ws_task) = if ws_api {
+        use super::gateway::OrderTransport;
+        use super::sign::ApiKeySigner;
+        use super::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
+        let d = SimConfig::default();
+        let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
+        let ledger = Arc::new(ExecLedger::default());
+        let (api, task) = spawn_ws_api(
+            WsApiParts {
+                cfg: WsApiConfig::new(e.sim.ws_api_url()),
+                auth: WsAuth {
+                    api_key: Secret::new(d.api_key.clone()),
+                    signer: Arc::new(ApiKeySigner::hmac(d.api_secret.as_bytes())),
+                    clock_offset_ms: e.rest.clock_offset(),
+                },
+                instruments: e.instruments.clone(),
+                exec_tx: exec_tx.clone(),
+                ledger: ledger.clone(),
+                usage: None,
+            },
+            stop_rx,
+        );
+        let mut ready = api.ready();
+        tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| *r))
+            .await
+            .unwrap()
+            .unwrap();
+        let key = Some(Secret::new(d.api_key.clone()));
+        e.signer = BinanceSigner::new(
+            e.instruments.clone(),
+            &ApiCredentials {
+                key: Secret::new(d.api_key.clone()),
+                secret: Secret::new(d.api_secret.clone()),
+            },
+            5000,
+        )
+        .with_clock_offset(e.rest.clock_offset())
+        .ws_api(key.clone());
+        let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
+        let gw = tokio::spawn(run_gateway(
+            OrderTransport::ws_api(e.rest.clone(), api, key),
+            gw_rx,
+            exec_tx,
+            ledger,
+            GatewayConfig::default(),
+        ));
+        (gw_tx, exec_rx, gw, Some(task))
+    } else {
+        let (gw_tx, exec_rx, gw) = gateway(&e.rest);
+        (gw_tx, exec_rx, gw, None)
+    };
+    let now = peregrine_engine::clock::Clock::wall_ms;
+    let id = |seq| ClientOrderId { run: RUN, seq };
+    let mut got = Vec::new();
+
+    let first = e.request(1, Side::Buy, bid - dec!(100), dec!(0.001));
+    gw_tx.send(e.sign(&first)).unwrap();
+    reports_until(&exec_rx, &mut got, |g| {
+        has(g, 1, |k| matches!(k, ExecKind::Ack { .. }))
+    })
+    .await;
+
+    let second = e.request(2, Side::Buy, bid - dec!(101), dec!(0.001));
+    let signed = e.signer.sign_replace(id(1), &second, now()).unwrap();
+    assert_eq!(signed.path, super::signer::CANCEL_REPLACE_PATH);
+    assert_eq!(
+        param(&signed.params, "cancelReplaceMode"),
+        Some("STOP_ON_FAILURE")
+    );
+    assert_eq!(
+        param(&signed.params, "cancelOrigClientOrderId"),
+        Some(id(1).to_string().as_str())
+    );
+    gw_tx.send(signed).unwrap();
+    reports_until(&exec_rx, &mut got, |g| {
+        has(g, 2, |k| matches!(k, ExecKind::Ack { .. }))
+    })
+    .await;
+    assert_eq!(
+        e.sim.open_orders(),
+        vec![("BTCUSDT".to_string(), id(2).to_string())]
+    );
+
+    // Order 1 is gone: the cancel half fails, nothing is placed.
+    let third = e.request(3, Side::Buy, bid - dec!(102), dec!(0.001));
+    gw_tx
+        .send(e.signer.sign_replace(id(1), &third, now()).unwrap())
+        .unwrap();
+    reports_until(&exec_rx, &mut got, |g| {
+        has(g, 3, |k| {
+            matches!(k, ExecKind::Rejected { code: -2022, .. })
+        }) && has(g, 1, |k| {
+            matches!(k, ExecKind::CancelRejected { code: -2022, .. })
+        })
+    })
+    .await;
+
+    // The cancel half succeeds, the new order is refused (balance): only order 4 is rejected.
+    let fourth = e.request(4, Side::Buy, bid - dec!(103), dec!(9000));
+    gw_tx
+        .send(e.signer.sign_replace(id(2), &fourth, now()).unwrap())
+        .unwrap();
+    reports_until(&exec_rx, &mut got, |g| {
+        has(g, 4, |k| {
+            matches!(k, ExecKind::Rejected { code: -2021, .. })
+        })
+    })
+    .await;
+    assert!(e.sim.open_orders().is_empty(), "order 2 was cancelled");
+    drop(gw_tx);
+    let stats = gw.await.unwrap();
+    got.extend(exec_rx.try_iter());
+    assert!(
+        !has(&got, 2, |k| matches!(k, ExecKind::CancelRejected { .. })),
+        "{got:#?}"
+    );
+    assert!(!has(&got, 3, |k| matches!(k, ExecKind::Ack { .. })));
+    assert_eq!((stats.new_orders, stats.cancels), (4, 3), "{stats:?}");
+    if ws_api {
+        assert_eq!(stats.via_ws_api, 4, "{stats:?}");
+        // The user data stream reports both cancels.
+        reports_until(&exec_rx, &mut got, |g| {
+            has(g, 1, |k| *k == ExecKind::Cancelled) && has(g, 2, |k| *k == ExecKind::Cancelled)
+        })
+        .await;
+    }
+    let _ = stop_tx.send(true);
+    if let Some(t) = ws_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    e.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_replace_over_rest() {
+    cancel_replace_scenario(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_replace_over_the_websocket_api() {
+    cancel_replace_scenario(true).await;
 }

@@ -23,6 +23,8 @@ use super::sign::ApiKeySigner;
 
 /// Path of Binance spot's order endpoint (new: `POST`, cancel: `DELETE`, query: `GET`).
 pub const ORDER_PATH: &str = "/api/v3/order";
+/// REST path of a cancel-replace.
+pub const CANCEL_REPLACE_PATH: &str = "/api/v3/order/cancelReplace";
 
 /// Which wire form the signer produces.
 #[derive(Clone)]
@@ -221,6 +223,102 @@ struct NewFields<'a> {
 }
 
 impl BinanceSigner {
+    /// A new order (`cancel` = `None`) or a cancel-replace of our order `cancel`.
+    fn sign_placement(
+        &self,
+        req: &OrderRequest,
+        wall_ms: i64,
+        cancel: Option<ClientOrderId>,
+    ) -> Result<SignedOrder, SignError> {
+        let f = self.new_fields(req)?;
+        let ts = self.venue_ms(wall_ms);
+        let params = match self.form {
+            Form::Rest => {
+                let mut p = String::with_capacity(256);
+                p.push_str("symbol=");
+                p.push_str(f.symbol);
+                p.push_str("&side=");
+                p.push_str(f.side);
+                p.push_str("&type=");
+                p.push_str(f.kind);
+                if let Some(old) = cancel {
+                    let _ = write!(
+                        p,
+                        "&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId={old}"
+                    );
+                }
+                if let Some(tif) = f.tif {
+                    p.push_str("&timeInForce=");
+                    p.push_str(tif);
+                }
+                p.push_str("&quantity=");
+                p.push_str(&f.qty);
+                if let Some(price) = &f.price {
+                    p.push_str("&price=");
+                    p.push_str(price);
+                }
+                let _ = write!(
+                    p,
+                    "&newClientOrderId={}&newOrderRespType=RESULT&recvWindow={}&timestamp={ts}",
+                    req.client_order_id, self.recv_window_ms
+                );
+                self.finish(p)
+            }
+            Form::WsApi(_) => {
+                let coid = req.client_order_id.to_string();
+                let old = cancel.map(|c| c.to_string());
+                let recv = self.recv_window_ms.to_string();
+                let ts = ts.to_string();
+                let mut fields: [(&str, &str, bool); 12] = [("", "", false); 12];
+                let mut n = 0;
+                // Alphabetical: cancelOrigClientOrderId, cancelReplaceMode, newClientOrderId,
+                // newOrderRespType, price, quantity, recvWindow, side, symbol, timeInForce,
+                // timestamp, type.
+                let mut push = |k, v, q| {
+                    fields[n] = (k, v, q);
+                    n += 1;
+                };
+                if let Some(old) = &old {
+                    push("cancelOrigClientOrderId", old.as_str(), true);
+                    push("cancelReplaceMode", "STOP_ON_FAILURE", true);
+                }
+                push("newClientOrderId", coid.as_str(), true);
+                push("newOrderRespType", "RESULT", true);
+                if let Some(price) = &f.price {
+                    push("price", price.as_str(), true);
+                }
+                push("quantity", f.qty.as_str(), true);
+                push("recvWindow", recv.as_str(), false);
+                push("side", f.side, true);
+                push("symbol", f.symbol, true);
+                if let Some(tif) = f.tif {
+                    push("timeInForce", tif, true);
+                }
+                push("timestamp", ts.as_str(), false);
+                push("type", f.kind, true);
+                self.ws_params(&fields[..n], 260)
+            }
+        };
+        let it = &req.intent;
+        Ok(SignedOrder {
+            action: match cancel {
+                None => SignedAction::New,
+                Some(cancel) => SignedAction::Replace { cancel },
+            },
+            client_order_id: req.client_order_id,
+            instrument: it.instrument,
+            side: it.side,
+            method: HttpMethod::Post,
+            path: if cancel.is_some() {
+                CANCEL_REPLACE_PATH
+            } else {
+                ORDER_PATH
+            },
+            params,
+            origin_recv_ns: it.origin_recv_ns,
+        })
+    }
+
     fn new_fields<'a>(&'a self, req: &OrderRequest) -> Result<NewFields<'a>, SignError> {
         let it = &req.intent;
         let symbol = self.symbol(it.instrument)?;
@@ -285,74 +383,19 @@ impl OrderSigner for BinanceSigner {
     /// recvWindow, timestamp`, then `signature` (REST); the same fields as JSON `params` in
     /// the WebSocket API form.
     fn sign_new(&mut self, req: &OrderRequest, wall_ms: i64) -> Result<SignedOrder, SignError> {
-        let f = self.new_fields(req)?;
-        let ts = self.venue_ms(wall_ms);
-        let params = match self.form {
-            Form::Rest => {
-                let mut p = String::with_capacity(256);
-                p.push_str("symbol=");
-                p.push_str(f.symbol);
-                p.push_str("&side=");
-                p.push_str(f.side);
-                p.push_str("&type=");
-                p.push_str(f.kind);
-                if let Some(tif) = f.tif {
-                    p.push_str("&timeInForce=");
-                    p.push_str(tif);
-                }
-                p.push_str("&quantity=");
-                p.push_str(&f.qty);
-                if let Some(price) = &f.price {
-                    p.push_str("&price=");
-                    p.push_str(price);
-                }
-                let _ = write!(
-                    p,
-                    "&newClientOrderId={}&newOrderRespType=RESULT&recvWindow={}&timestamp={ts}",
-                    req.client_order_id, self.recv_window_ms
-                );
-                self.finish(p)
-            }
-            Form::WsApi(_) => {
-                let coid = req.client_order_id.to_string();
-                let recv = self.recv_window_ms.to_string();
-                let ts = ts.to_string();
-                let mut fields: [(&str, &str, bool); 10] = [("", "", false); 10];
-                let mut n = 0;
-                // Alphabetical: newClientOrderId, newOrderRespType, price, quantity,
-                // recvWindow, side, symbol, timeInForce, timestamp, type.
-                let mut push = |k, v, q| {
-                    fields[n] = (k, v, q);
-                    n += 1;
-                };
-                push("newClientOrderId", coid.as_str(), true);
-                push("newOrderRespType", "RESULT", true);
-                if let Some(price) = &f.price {
-                    push("price", price.as_str(), true);
-                }
-                push("quantity", f.qty.as_str(), true);
-                push("recvWindow", recv.as_str(), false);
-                push("side", f.side, true);
-                push("symbol", f.symbol, true);
-                if let Some(tif) = f.tif {
-                    push("timeInForce", tif, true);
-                }
-                push("timestamp", ts.as_str(), false);
-                push("type", f.kind, true);
-                self.ws_params(&fields[..n], 200)
-            }
-        };
-        let it = &req.intent;
-        Ok(SignedOrder {
-            action: SignedAction::New,
-            client_order_id: req.client_order_id,
-            instrument: it.instrument,
-            side: it.side,
-            method: HttpMethod::Post,
-            path: ORDER_PATH,
-            params,
-            origin_recv_ns: it.origin_recv_ns,
-        })
+        self.sign_placement(req, wall_ms, None)
+    }
+
+    /// The new order's fields as in [`Self::sign_new`], plus `cancelReplaceMode=STOP_ON_FAILURE`
+    /// and `cancelOrigClientOrderId` (`POST /api/v3/order/cancelReplace`, or
+    /// `order.cancelReplace`).
+    fn sign_replace(
+        &mut self,
+        cancel: ClientOrderId,
+        req: &OrderRequest,
+        wall_ms: i64,
+    ) -> Result<SignedOrder, SignError> {
+        self.sign_placement(req, wall_ms, Some(cancel))
     }
 
     /// `symbol, origClientOrderId, recvWindow, timestamp`, then `signature` (or the JSON form).
