@@ -213,65 +213,98 @@ fn market_maker_quotes_both_sides_and_skews_by_inventory() {
     // Same book: the quotes stay, no traffic.
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     assert!(drain(&mut h).is_empty());
-    // The venue confirms each cancel: the script places the replacement then (the risk gate
-    // still counts an order whose cancel is in flight).
-    let confirm = |h: &mut StrategyHost, out: &[StrategyAction]| {
-        let mut after = Vec::new();
-        for a in out {
-            if let StrategyAction::Cancel(id) = a {
-                let o = OrderView {
-                    instrument: InstrumentId(0),
-                    symbol: "BTC-USDT".into(),
-                    id: id.to_string().into(),
-                    status: "cancelled",
-                    reason: "".into(),
-                    side: Side::Buy,
-                    price: None,
-                    qty: dec!(0.01),
-                    filled: dec!(0),
-                };
-                h.on_order(o, 0).unwrap();
-                after.extend(drain(h));
-            }
-        }
-        after
+    // What the core shows the script: its working quotes (ids as placed).
+    let open = |out: &[StrategyAction]| -> Vec<OpenOrder> {
+        out.iter()
+            .filter_map(|a| match a {
+                StrategyAction::Place(id, i) => Some((*id, i.side, i.price, i.qty)),
+                StrategyAction::Replace { id, price, qty, .. } => {
+                    Some((*id, Side::Buy, Some(*price), *qty))
+                }
+                _ => None,
+            })
+            .map(|(id, side, price, qty)| OpenOrder {
+                id,
+                instrument: InstrumentId(0),
+                side,
+                price,
+                qty,
+                filled: dec!(0),
+            })
+            .collect()
     };
-    // Long one lot: both quotes move down a tick: cancels first, the new quotes once the
-    // cancels are final.
+    let order_event = |id: ClientOrderId, status: &'static str| OrderView {
+        instrument: InstrumentId(0),
+        symbol: "BTC-USDT".into(),
+        id: id.to_string().into(),
+        status,
+        reason: "".into(),
+        side: Side::Buy,
+        price: None,
+        qty: dec!(0.01),
+        filled: dec!(0),
+    };
+    let quotes = open(&out);
+    h.set_open_orders(quotes.clone());
+    // Long one lot: both quotes move down a tick, each in one cancel-replace.
     h.set_view(InstrumentId(0), view(dec!(0.01), dec!(100), dec!(100.1)));
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     let out = drain(&mut h);
-    assert_eq!(cancels(&out), 2);
-    assert!(
-        placed(&out).is_empty(),
-        "nothing placed before the cancels are final"
-    );
-    // Another update while the cancels are in flight: no second cancel, nothing placed.
-    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
-    assert!(drain(&mut h).is_empty());
-    let after = confirm(&mut h, &out);
+    let moves: Vec<(ClientOrderId, Decimal, Decimal)> = out
+        .iter()
+        .filter_map(|a| match a {
+            StrategyAction::Replace {
+                cancel, price, qty, ..
+            } => Some((*cancel, *price, *qty)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        placed(&after)
-            .iter()
-            .map(|p| (p.0, p.2))
-            .collect::<Vec<_>>(),
+        moves,
         vec![
-            (Side::Buy, Some(dec!(100.02))),
-            (Side::Sell, Some(dec!(100.06)))
+            (quotes[0].id, dec!(100.02), dec!(0.01)),
+            (quotes[1].id, dec!(100.06), dec!(0.01)),
         ]
     );
-    // At the inventory limit: no bid any more, the ask skewed further down.
+    assert_eq!((cancels(&out), placed(&out).len()), (0, 0), "{out:?}");
+    // Another update while the moves are in flight: nothing more is sent.
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    assert!(drain(&mut h).is_empty());
+    // The bid's move fails at the venue (its cancel refused): the old bid is kept and moved
+    // again on the next update; the ask's move is acknowledged.
+    let moved = open(&out);
+    h.on_order(order_event(quotes[0].id, "cancel_rejected"), 0)
+        .unwrap();
+    h.on_order(order_event(moved[0].id, "rejected"), 0).unwrap();
+    h.on_order(order_event(quotes[1].id, "cancelled"), 0)
+        .unwrap();
+    h.on_order(order_event(moved[1].id, "accepted"), 0).unwrap();
+    assert!(
+        placed(&drain(&mut h)).is_empty(),
+        "a refused move does not double the quote"
+    );
+    let mut ask = moved[1];
+    ask.side = Side::Sell;
+    h.set_open_orders(vec![quotes[0], ask]);
+    h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
+    let out = drain(&mut h);
+    assert!(
+        matches!(out.as_slice(), [StrategyAction::Replace { cancel, price, .. }] if *cancel == quotes[0].id && *price == dec!(100.02)),
+        "{out:?}"
+    );
+    h.on_order(order_event(quotes[0].id, "cancelled"), 0)
+        .unwrap();
+    let bid = open(&out)[0];
+    h.on_order(order_event(bid.id, "accepted"), 0).unwrap();
+    h.set_open_orders(vec![bid, ask]);
+    // At the inventory limit: the bid is pulled (cancelled), the ask moves further down.
     h.set_view(InstrumentId(0), view(dec!(0.02), dec!(100), dec!(100.1)));
     h.on_quote(quote(dec!(100), dec!(100.1)), 0, 0).unwrap();
     let out = drain(&mut h);
-    assert_eq!(cancels(&out), 2);
-    let after = confirm(&mut h, &out);
-    assert_eq!(
-        placed(&after)
-            .iter()
-            .map(|p| (p.0, p.2))
-            .collect::<Vec<_>>(),
-        vec![(Side::Sell, Some(dec!(100.05)))]
+    assert_eq!(cancels(&out), 1);
+    assert!(
+        out.iter().any(|a| matches!(a, StrategyAction::Replace { cancel, price, .. } if *cancel == ask.id && *price == dec!(100.05))),
+        "{out:?}"
     );
     // The refresh timer re-quotes from the last known book without an update.
     assert_eq!(h.next_deadline(), Some(1_000_000_000));
