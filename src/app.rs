@@ -341,7 +341,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         GatewayConfig::default(),
     ));
     let alarm = crate::venue_guard::alarm_to_sink(sink_tx.clone(), run_id);
-    let (restore, truth) = crate::venue_guard::take_start_truth(
+    let (restore, truth, balances) = crate::venue_guard::take_start_truth(
         &cfg.venue,
         &rest,
         &instruments,
@@ -400,6 +400,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
         restore,
+        balances,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use peregrine_engine::account::StartBalance;
 use peregrine_engine::clock::Clock;
 use peregrine_engine::config::RiskConfig;
 use peregrine_engine::config::{ForeignOrders, VenueConfig};
@@ -45,8 +46,9 @@ pub fn alarm_to_sink(sink: SinkSender, run_id: u64) -> AlarmFn {
 /// `peregrine_exchanges::binance::venue_truth`): records the first checkpoints in the sink,
 /// queues the adopted orders' exec reports on `exec_tx` (the core applies them after the
 /// adoption) and returns what the core restores (positions from the stored fills, adopted
-/// orders) with the truth the reconciler continues from. Call it once the user stream is
-/// connected and before the core starts.
+/// orders) with the truth the reconciler continues from, and the account's balances as the
+/// core must start from (the venue's, less the queued fills the core will book). Call it once
+/// the user stream is connected and before the core starts.
 pub async fn take_start_truth(
     venue: &VenueConfig,
     rest: &BinanceRest,
@@ -55,7 +57,20 @@ pub async fn take_start_truth(
     exec_tx: &ExecSender,
     sink: &SinkSender,
     alarm: &AlarmFn,
-) -> anyhow::Result<(CoreRestore, VenueTruth)> {
+) -> anyhow::Result<(CoreRestore, VenueTruth, Vec<StartBalance>)> {
+    // Before the truth: a fill between the two would be in the balances and reported by the
+    // user stream as well (the truth's own fills are taken out below).
+    let snapshot: Vec<StartBalance> = rest
+        .balances()
+        .await
+        .context("reading the account's balances at start (GET /api/v3/account)")?
+        .into_iter()
+        .map(|(asset, free, locked)| StartBalance {
+            asset,
+            free,
+            locked,
+        })
+        .collect();
     let policy = StartPolicy {
         earlier: venue.on_start_earlier_orders,
         foreign: venue.foreign_orders,
@@ -67,6 +82,7 @@ pub async fn take_start_truth(
         sink.send(SinkEvent::Checkpoint(c))
             .map_err(|e| anyhow::anyhow!("the sink is gone: {e}"))?;
     }
+    let balances = peregrine_engine::account::before_fills(&snapshot, &truth.reports, instruments);
     for r in truth.reports.drain(..) {
         exec_tx
             .send(r)
@@ -82,7 +98,7 @@ pub async fn take_start_truth(
         fills: db.fills,
         adopted: std::mem::take(&mut truth.adopted),
     };
-    Ok((restore, truth))
+    Ok((restore, truth, balances))
 }
 
 /// The running guards.

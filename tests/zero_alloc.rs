@@ -244,6 +244,7 @@ fn core_allocs(cfg: StrategyConfig, make: impl Fn(u64) -> Tick, n: u64) -> u64 {
         drain_timeout: Duration::from_millis(10),
         progress_interval: Duration::ZERO,
         restore: Default::default(),
+        balances: Vec::new(),
     };
     let tuning = CoreTuning {
         hub: hub.clone(),

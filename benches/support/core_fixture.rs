@@ -90,6 +90,7 @@ impl CoreFixture {
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
             restore: Default::default(),
+            balances: Vec::new(),
         };
         let core = match Core::with_clock(setup, EngineClock::replay(0)) {
             Ok(c) => c,

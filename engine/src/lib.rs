@@ -2,6 +2,7 @@
 //! risk gate, order and position tracking, sinks and latency recorders. It never imports a
 //! venue: adapters plug in through [`gateway`] and by producing [`tick::Tick`]s.
 
+pub mod account;
 pub mod bars;
 pub mod book;
 pub mod calendar;

@@ -215,10 +215,12 @@ impl OrderTracker {
 
     /// Every order not yet in a final state, oldest id first (for reconciliation).
     pub fn working_orders(&self) -> Vec<&TrackedOrder> {
-        self.working
-            .iter()
-            .filter_map(|id| self.orders.get(id))
-            .collect()
+        self.working().collect()
+    }
+
+    /// Every order not yet in a final state, oldest id first, without collecting them.
+    pub fn working(&self) -> impl Iterator<Item = &TrackedOrder> {
+        self.working.iter().filter_map(|id| self.orders.get(id))
     }
 
     /// Every order this run knows (any state).

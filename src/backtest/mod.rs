@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use peregrine_engine::account::StartBalance;
 use peregrine_engine::clock::EngineClock;
 use peregrine_engine::config::StrategyConfig;
 use peregrine_engine::core::{Core, CoreError, CoreReport, CoreSetup};
@@ -307,6 +308,18 @@ impl Backtest {
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
             restore: Default::default(),
+            balances: cfg
+                .strategy
+                .instruments
+                .first()
+                .and_then(|s| cfg.instruments.by_symbol(s))
+                .map(|id| StartBalance {
+                    asset: cfg.instruments.spec(id).quote.clone(),
+                    free: cfg.capital,
+                    locked: Decimal::ZERO,
+                })
+                .into_iter()
+                .collect(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();

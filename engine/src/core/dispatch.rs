@@ -83,6 +83,9 @@ impl Core {
                 }
             }
         }
+        if self.strategies[i].host.wants_account() {
+            self.refresh_account_view(i);
+        }
         let host = &mut self.strategies[i].host;
         if host.wants_open_orders() {
             let orders: Vec<OpenOrder> = self
@@ -253,6 +256,51 @@ impl Core {
             return;
         }
         self.send_cancel(id);
+    }
+
+    /// What `balance()`, `available()` and `equity()` read in strategy `i`: every asset's
+    /// balance, less for `available` what working orders hold (ours, and what untracked orders
+    /// held at start); equity is the account valued in the quote asset of the strategy's first
+    /// instrument, each other asset at the mark of its instrument against that quote on the
+    /// trading venue (an asset without one is left out).
+    pub(super) fn refresh_account_view(&mut self, i: usize) {
+        let instruments = self.s.instruments.clone();
+        let instruments = instruments.as_ref();
+        let quote = self.strategies[i]
+            .host
+            .instrument_at(0)
+            .map(|id| instruments.spec(id).quote.as_str());
+        let mut equity = Decimal::ZERO;
+        let mut assets = self.strategies[i].host.take_account_buffer();
+        for (asset, balance, held_at_start) in self.balances.iter() {
+            let held: Decimal = self
+                .tracker
+                .working()
+                .filter_map(|o| crate::account::hold(o, instruments))
+                .filter(|(a, _)| *a == asset.as_str())
+                .map(|(_, h)| h)
+                .sum();
+            assets.push(crate::strategy::AssetView {
+                asset: asset.clone(),
+                balance,
+                available: balance - held - held_at_start,
+            });
+            let Some(quote) = quote else {
+                continue;
+            };
+            if asset.as_str() == quote {
+                equity += balance;
+            } else if let Some(px) = instruments
+                .iter()
+                .find(|(_, s)| {
+                    s.venue == self.s.venue && s.base == asset.as_str() && s.quote == quote
+                })
+                .and_then(|(id, _)| self.mark_of(id))
+            {
+                equity += balance * px;
+            }
+        }
+        self.strategies[i].host.set_account(assets, equity);
     }
 
     /// Signs and sends a cancel for one of our orders and marks it as cancel-sent.

@@ -97,6 +97,9 @@ pub struct CoreSetup {
     pub progress_interval: Duration,
     /// Positions and orders carried over from earlier runs (empty for a backtest).
     pub restore: CoreRestore,
+    /// The venue account's balances at start (`balance()` / `available()` / `equity()`; empty:
+    /// unknown, every balance reads 0 until fills move it).
+    pub balances: Vec<crate::account::StartBalance>,
 }
 
 /// What a run did; the run summary.
@@ -256,6 +259,8 @@ pub struct Core {
     tracker: OrderTracker,
     positions: Vec<Vec<Position>>,
     account_positions: Vec<Decimal>,
+    /// The account's balances per asset (start + our fills).
+    balances: crate::account::Balances,
     /// Hot-reload watcher, if a strategy asked for it.
     /// The shared client-order-id sequence (also used for engine-initiated orders).
     ids: OrderIds,
@@ -319,6 +324,7 @@ impl Core {
     /// pass `crossbeam_channel::never()`.
     pub fn with_clock(setup: CoreSetup, clock: EngineClock) -> Result<Self, CoreError> {
         let restore = setup.restore;
+        let start_balances = setup.balances;
         let n_inst = setup.instruments.len();
         let mut strategies = Vec::with_capacity(setup.strategies.len());
         // Client order ids come from one sequence shared by the strategies (their order
@@ -367,6 +373,7 @@ impl Core {
             tracker: OrderTracker::new(n_strat, n_inst),
             positions: vec![vec![Position::default(); n_inst]; n_strat],
             account_positions: vec![Decimal::ZERO; n_inst],
+            balances: Default::default(),
             ids,
             reload,
             notify_depth: 0,
@@ -404,6 +411,11 @@ impl Core {
             },
         };
         core.apply_restore(restore);
+        core.balances = crate::account::Balances::new(
+            &start_balances,
+            core.tracker.working(),
+            &core.s.instruments,
+        );
         Ok(core)
     }
 
@@ -1113,6 +1125,15 @@ impl Core {
                 }
             }
         };
+        self.balances.apply_fill(
+            &spec.base,
+            &spec.quote,
+            side,
+            f.price,
+            f.qty,
+            f.fee,
+            &f.fee_asset,
+        );
         let pos = &mut self.positions[si][id.index()];
         pos.apply_fill_with_fee(side, f.price, f.qty, fee);
         EngineCounters::bump(&self.tuning.hub.counters.fills);

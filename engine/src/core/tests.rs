@@ -122,6 +122,15 @@ fn start_gate_many(
     gate: RiskGate,
     adjust: impl FnOnce(&mut Vec<StrategyConfig>),
 ) -> Harness {
+    start_full(scripts, gate, adjust, Vec::new())
+}
+
+fn start_full(
+    scripts: &[(&str, &str)],
+    gate: RiskGate,
+    adjust: impl FnOnce(&mut Vec<StrategyConfig>),
+    balances: Vec<crate::account::StartBalance>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut strategies = Vec::new();
     for (name, script) in scripts {
@@ -161,6 +170,7 @@ fn start_gate_many(
         drain_timeout: Duration::from_secs(2),
         progress_interval: Duration::ZERO,
         restore: Default::default(),
+        balances,
     };
     let core = thread::spawn(move || run_core(setup));
     Harness {
@@ -620,6 +630,66 @@ fn replace_moves_a_working_order_in_one_request() {
     };
     assert_eq!(last_state(first.client_order_id), OrderStatus::Cancelled);
     assert_eq!(last_state(second.client_order_id), OrderStatus::Rejected);
+}
+
+/// `balance()`, `available()` and `equity()`: the venue's balances at start, moved exactly by
+/// each fill (fee included), `available` less what the working order holds, equity in the
+/// quote asset with the base asset at the last trade.
+#[test]
+fn balances_follow_fills_and_working_orders_hold_what_they_may_spend() {
+    let script = r#"
+        fn on_trade(t) {
+            if t.id == 1 { limit("buy", "100", "0.01"); }
+            signal("usdt", balance("USDT"));
+            signal("usdt_free", available("USDT"));
+            signal("btc", balance("BTC"));
+            signal("equity", equity());
+        }
+    "#;
+    let limits = RiskLimits {
+        max_order_notional: dec!(1000),
+        max_position: dec!(1),
+    };
+    let start = vec![
+        crate::account::StartBalance {
+            asset: "USDT".into(),
+            free: dec!(990),
+            locked: dec!(10), // an order of another system holds 10
+        },
+        crate::account::StartBalance {
+            asset: "BTC".into(),
+            free: dec!(0),
+            locked: dec!(0),
+        },
+    ];
+    let mut h = start_full(
+        &[("s1", script)],
+        RiskGate::new(limits, KillSwitch::new(false)),
+        |_| {},
+        start,
+    );
+    h.ticks.send(trade_tick(dec!(100), 1)).unwrap();
+    let o = recv_order(&mut h);
+    h.execs.send(fill(&o, 7, dec!(0.004), dec!(0.006))).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    h.ticks.send(trade_tick(dec!(110), 2)).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    h.ticks = crossbeam_channel::bounded(1).0;
+    let _ = h.core.join().unwrap().unwrap();
+    let values: Vec<(String, f64)> = h
+        .sink
+        .try_iter()
+        .filter_map(|e| match e {
+            SinkEvent::Signal(s) => Some((s.name, s.value)),
+            _ => None,
+        })
+        .collect();
+    let at = |k: usize| -> Vec<f64> { values[k * 4..k * 4 + 4].iter().map(|v| v.1).collect() };
+    // Tick 1: the order was signed in this callback but the view was taken before it.
+    assert_eq!(at(0), vec![1000.0, 990.0, 0.0, 1000.0]);
+    // Tick 2: bought 0.004 @ 100 with a 0.01 USDT fee: 1000 - 0.4 - 0.01 = 999.59; the buy's
+    // 0.006 left holds 0.6; BTC 0.004 marked at 110 = 0.44.
+    assert_eq!(at(1), vec![999.59, 988.99, 0.004, 1000.03]);
 }
 
 /// An order signed while the transport is gone is reported rejected (row, strategy

@@ -11,6 +11,8 @@
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
 //! | `position()`, `avg_price()`, `realized_pnl()`, `unrealized_pnl()` | position details (decimals; the position is its tradable part, a multiple of the lot size: sub-lot dust left by base-asset fees is held but not shown, so a closed position reads exactly 0; unrealized: at the last trade, else the mid, else `()`) |
 //! | `open_orders()` | array of `#{id, side, price, qty, filled, symbol}` (working, no cancel in flight) |
+//! | `balance(asset)`, `available(asset)` | the account's balance of `asset` (the venue's at start plus our fills) and what working orders leave of it (0 for an asset never held) |
+//! | `equity()` | the account valued in the quote asset of the strategy's first instrument, other assets at their mark on the trading venue (one without an instrument against that quote is left out) |
 //! | `best_bid()`, `best_ask()`, `last_price()` | decimals, or `()` while unknown |
 //! | `book_bids(n)`, `book_asks(n)` | up to `n` (<= 10) levels `#{price, qty}`, best first |
 //! | `open_buy_qty()`, `open_sell_qty()` | our working quantity per side |
@@ -621,6 +623,24 @@ fn register_queries(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
             })
             .collect()
     }
+    let c = ctx.clone();
+    engine.register_fn("balance", move |asset: &str| -> Decimal {
+        c.borrow()
+            .account
+            .iter()
+            .find(|a| a.asset == asset)
+            .map_or(Decimal::ZERO, |a| a.balance)
+    });
+    let c = ctx.clone();
+    engine.register_fn("available", move |asset: &str| -> Decimal {
+        c.borrow()
+            .account
+            .iter()
+            .find(|a| a.asset == asset)
+            .map_or(Decimal::ZERO, |a| a.available)
+    });
+    let c = ctx.clone();
+    engine.register_fn("equity", move || c.borrow().equity);
     let c = ctx.clone();
     engine.register_fn("open_orders", move || orders(&c.borrow(), None));
     let c = ctx.clone();

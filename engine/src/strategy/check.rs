@@ -50,6 +50,8 @@ pub(super) fn checking_engine() -> Engine {
         views: vec![InstrumentView::default()],
         books: Vec::new(),
         open_orders: Vec::new(),
+        account: Vec::new(),
+        equity: rust_decimal::Decimal::ZERO,
         current: InstrumentId(0),
         origin_recv_ns: 0,
         now_ns: 0,
@@ -134,6 +136,7 @@ pub(super) fn analyse(
         match name.as_str() {
             // `replace` finds the order it moves among the open orders.
             "open_orders" | "replace" => has.uses_open_orders = true,
+            "balance" | "available" | "equity" => has.uses_account = true,
             "book_bids" | "book_asks" => has.uses_book = true,
             _ => {}
         }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rhai::{CallFnOptions, Dynamic, Engine, ImmutableString, Map, Scope, AST};
+use rust_decimal::Decimal;
 
 pub use api::{params_to_map, round_price, round_qty};
 pub use check::check_source;
@@ -98,6 +99,17 @@ pub struct OpenOrder {
     pub qty: Qty,
     /// Filled so far.
     pub filled: Qty,
+}
+
+/// One asset of the account as `balance(asset)` / `available(asset)` read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetView {
+    /// Asset name (`BTC`).
+    pub asset: ImmutableString,
+    /// Balance: the venue's at start plus our fills.
+    pub balance: Decimal,
+    /// Balance less what working orders hold.
+    pub available: Decimal,
 }
 
 /// What a script asked the engine to do during a callback.
@@ -195,6 +207,10 @@ pub(crate) struct HostCtx {
     /// Top levels per instrument, (bids best first, asks best first).
     pub books: Vec<(Levels, Levels)>,
     pub open_orders: Vec<OpenOrder>,
+    /// The account's assets, for `balance()` / `available()`.
+    pub account: Vec<AssetView>,
+    /// The account valued in the first instrument's quote asset, for `equity()`.
+    pub equity: Decimal,
     pub current: InstrumentId,
     pub origin_recv_ns: u64,
     pub now_ns: i64,
@@ -254,6 +270,8 @@ pub(crate) struct Callbacks {
     uses_open_orders: bool,
     /// The script reads book levels (the core then copies them before its callbacks).
     uses_book: bool,
+    /// The script reads `balance()`, `available()` or `equity()`.
+    uses_account: bool,
 }
 
 impl Callbacks {
@@ -459,6 +477,8 @@ impl StrategyHost {
                 n
             ],
             open_orders: Vec::new(),
+            account: Vec::new(),
+            equity: rust_decimal::Decimal::ZERO,
             current: first,
             origin_recv_ns: 0,
             now_ns: 0,
@@ -578,6 +598,27 @@ impl StrategyHost {
     /// [`StrategyHost::set_open_orders`] before each callback.
     pub fn wants_open_orders(&self) -> bool {
         self.has.uses_open_orders
+    }
+
+    /// True if the script reads `balance()`, `available()` or `equity()`: the core then
+    /// refreshes them with [`StrategyHost::set_account`] before each callback.
+    pub fn wants_account(&self) -> bool {
+        self.has.uses_account
+    }
+
+    /// The account buffer, emptied, to be refilled and given back with
+    /// [`StrategyHost::set_account`] (so a refresh does not allocate).
+    pub fn take_account_buffer(&mut self) -> Vec<AssetView> {
+        let mut v = std::mem::take(&mut self.ctx.borrow_mut().account);
+        v.clear();
+        v
+    }
+
+    /// Replaces what `balance()`, `available()` and `equity()` return.
+    pub fn set_account(&mut self, assets: Vec<AssetView>, equity: Decimal) {
+        let mut c = self.ctx.borrow_mut();
+        c.account = assets;
+        c.equity = equity;
     }
 
     /// True if the script has `on_book` or reads book levels.
