@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use rust_decimal::Decimal;
+
 use crate::types::{InstrumentId, Price, Qty, Side};
 
 /// Our id for an order, unique across runs: the run's identity ([`crate::run_id`]) and a
@@ -158,6 +160,70 @@ pub struct OrderIntent {
     pub post_only: bool,
     /// Monotonic receive time of the tick that caused this intent (for tick-to-order latency).
     pub origin_recv_ns: u64,
+}
+
+/// When a conditional order the engine holds is sent, judged on each trade of its instrument
+/// (the last price, as venues trigger stops): the order then goes through the risk gate as
+/// any other, on the tick that crossed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Trigger {
+    /// Stop: a sell once a trade is at or below `price`, a buy at or above.
+    Stop {
+        /// Trigger price.
+        price: Price,
+    },
+    /// Take-profit: a sell once a trade is at or above `price`, a buy at or below.
+    TakeProfit {
+        /// Trigger price.
+        price: Price,
+    },
+    /// Trailing stop: a sell once a trade is `offset` below the highest trade since it was
+    /// placed, a buy once one is `offset` above the lowest; with `percent`, `offset` is a
+    /// percentage of that extreme.
+    Trailing {
+        /// Distance from the extreme (price units, or percent).
+        offset: Decimal,
+        /// `offset` is a percentage.
+        percent: bool,
+        /// The highest (sell) or lowest (buy) trade seen so far.
+        extreme: Option<Price>,
+    },
+}
+
+impl Trigger {
+    /// Feeds one trade at `price` to the trigger of an order on `side`; true if it fires.
+    pub fn on_trade(&mut self, side: Side, price: Price) -> bool {
+        match (self, side) {
+            (Trigger::Stop { price: p }, Side::Sell)
+            | (Trigger::TakeProfit { price: p }, Side::Buy) => price <= *p,
+            (Trigger::Stop { price: p }, Side::Buy)
+            | (Trigger::TakeProfit { price: p }, Side::Sell) => price >= *p,
+            (
+                Trigger::Trailing {
+                    offset,
+                    percent,
+                    extreme,
+                },
+                side,
+            ) => {
+                let ext = match (*extreme, side) {
+                    (Some(e), Side::Sell) => e.max(price),
+                    (Some(e), Side::Buy) => e.min(price),
+                    (None, _) => price,
+                };
+                *extreme = Some(ext);
+                let dist = if *percent {
+                    ext * *offset / Decimal::ONE_HUNDRED
+                } else {
+                    *offset
+                };
+                match side {
+                    Side::Sell => price <= ext - dist,
+                    Side::Buy => price >= ext + dist,
+                }
+            }
+        }
+    }
 }
 
 /// An order approved by the risk gate, with its id: what the gateway sends.

@@ -463,3 +463,57 @@ fn replace_moves_the_resting_order_and_fails_whole_when_the_old_one_filled() {
     );
     assert_eq!(out.summary.final_position, dec!(0.5));
 }
+
+/// Conditional orders held by the engine fire on the trade that reaches their trigger, before
+/// the strategy sees it: a trailing stop (5 % below the highest trade), a take-profit and a
+/// stop, each a market order at the recorded touch; a cancelled one never fires.
+#[test]
+fn stops_take_profits_and_trailing_stops_fire_on_the_crossing_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        fn on_start() { this.n = 0; }
+        fn on_quote(q) {
+            this.n += 1;
+            if this.n == 1 {
+                market("buy", "1");
+                stop("sell", "95", "0.4");
+                take_profit("sell", "110", "0.3");
+                trailing_stop("sell", "0.3", #{percent: 5});
+                this.gone = take_profit("sell", "105", "0.5");
+            }
+            if this.n == 2 { cancel(this.gone); }
+        }
+    "#;
+    let cfg = config(dir.path(), script, dec!(0), dec!(0));
+    let lines = vec![
+        quote(0, "99.9", "100.1", "5"),  // buy 1 at 100.1; the four held
+        quote(1, "103.9", "104.1", "5"), // the 105 take-profit is cancelled
+        trade(1, "104", "1", "buy"),     // trailing high 104 (fires at 98.8)
+        quote(2, "107.9", "108.1", "5"),
+        trade(2, "108", "1", "buy"), // high 108: fires at 102.6; 105 would have fired
+        quote(3, "101.9", "102.1", "5"),
+        trade(3, "102", "1", "sell"), // trailing stop: sell 0.3 at 101.9
+        quote(4, "110.9", "111.1", "5"),
+        trade(4, "111", "1", "buy"), // take-profit: sell 0.3 at 110.9
+        quote(5, "93.9", "94.1", "5"),
+        trade(5, "94", "1", "sell"), // stop: sell 0.4 at 93.9
+        trade(6, "90", "1", "sell"), // nothing left to fire
+    ];
+    let out = run(cfg, &lines);
+    let fills: Vec<(i64, &str, Decimal, Decimal)> = out
+        .fills
+        .iter()
+        .map(|f| ((f.exch_ts_ns - T0) / SEC, f.side.as_str(), f.price, f.qty))
+        .collect();
+    assert_eq!(
+        fills,
+        vec![
+            (0, "buy", dec!(100.1), dec!(1)),
+            (3, "sell", dec!(101.9), dec!(0.3)),
+            (4, "sell", dec!(110.9), dec!(0.3)),
+            (5, "sell", dec!(93.9), dec!(0.4)),
+        ]
+    );
+    assert_eq!(out.summary.final_position, Decimal::ZERO);
+    assert_eq!(out.summary.orders, 4);
+}

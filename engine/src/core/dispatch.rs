@@ -240,6 +240,9 @@ impl Core {
 
     /// `cancel(id)` from a script: only the strategy's own working orders.
     pub(super) fn cancel_one(&mut self, i: usize, id: ClientOrderId) {
+        if self.drop_conditional(i, id) {
+            return;
+        }
         let Some(o) = self.tracker.get(&id) else {
             if let Some(suppressed) = self.warns.cancel_unknown.allow(std::time::Instant::now()) {
                 tracing::warn!(strategy = %self.strategies[i].name, order = %id, suppressed, "cancel of an unknown order ignored");

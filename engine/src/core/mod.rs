@@ -261,6 +261,8 @@ pub struct Core {
     account_positions: Vec<Decimal>,
     /// The account's balances per asset (start + our fills).
     balances: crate::account::Balances,
+    /// Conditional orders held until their trigger fires (`conditional.rs`).
+    held: Vec<conditional::Held>,
     /// Hot-reload watcher, if a strategy asked for it.
     /// The shared client-order-id sequence (also used for engine-initiated orders).
     ids: OrderIds,
@@ -374,6 +376,7 @@ impl Core {
             positions: vec![vec![Position::default(); n_inst]; n_strat],
             account_positions: vec![Decimal::ZERO; n_inst],
             balances: Default::default(),
+            held: Vec::new(),
             ids,
             reload,
             notify_depth: 0,
@@ -611,6 +614,10 @@ impl Core {
     }
 
     fn drain(&mut self, mut execs: Receiver<ExecReport>) {
+        let held = self.held_count();
+        if held > 0 {
+            tracing::warn!(held, "conditional orders held by the engine end with the run (they are not persisted); place them again after a restart");
+        }
         self.stop();
         let deadline = Instant::now() + self.s.drain_timeout;
         while self.tracker.working_count() > 0 {
@@ -713,6 +720,8 @@ impl Core {
             TickKind::Trade(t) => {
                 st.last_price = Some(t.price);
                 self.check_account_limits();
+                // Held stops fire on this trade, before strategies react to it.
+                self.fire_conditionals(tick.instrument, t.price, tick.recv_ns);
                 let symbol = self.symbols[tick.instrument.index()].clone();
                 let view = TradeView {
                     instrument: tick.instrument,
@@ -841,6 +850,9 @@ impl Core {
         for a in actions.drain(..) {
             match a {
                 StrategyAction::Place(id, intent) => self.place(i, id, intent),
+                StrategyAction::Conditional(id, trigger, intent) => {
+                    self.hold_conditional(i, id, trigger, intent)
+                }
                 StrategyAction::CancelAll(id) => self.cancel_matching(Some(i as u16), Some(id)),
                 StrategyAction::Cancel(id) => self.cancel_one(i, id),
                 StrategyAction::Replace {
@@ -1021,6 +1033,7 @@ impl Core {
     }
 
     fn cancel_matching(&mut self, strategy: Option<u16>, instrument: Option<InstrumentId>) {
+        self.drop_conditionals(strategy, instrument);
         for id in self.tracker.cancellable(strategy, instrument) {
             self.send_cancel(id);
         }
@@ -1375,6 +1388,7 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
     })
 }
 
+mod conditional;
 mod dispatch;
 mod outbox;
 mod restore;

@@ -99,3 +99,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn triggers_fire_on_the_side_they_protect() {
+    use rust_decimal_macros::dec;
+    let feed = |mut t: Trigger, side: Side, prices: &[Decimal]| -> Option<usize> {
+        prices.iter().position(|p| t.on_trade(side, *p))
+    };
+    let stop = Trigger::Stop { price: dec!(95) };
+    assert_eq!(
+        feed(stop, Side::Sell, &[dec!(99), dec!(95.01), dec!(95)]),
+        Some(2)
+    );
+    assert_eq!(feed(stop, Side::Buy, &[dec!(94), dec!(95)]), Some(1));
+    let tp = Trigger::TakeProfit { price: dec!(110) };
+    assert_eq!(feed(tp, Side::Sell, &[dec!(109.99), dec!(110)]), Some(1));
+    assert_eq!(feed(tp, Side::Buy, &[dec!(111), dec!(110)]), Some(1));
+    let by_amount = Trigger::Trailing {
+        offset: dec!(2),
+        percent: false,
+        extreme: None,
+    };
+    // Sell: high 105, fires at 103 or below; buy: low 95, fires at 97 or above.
+    assert_eq!(
+        feed(
+            by_amount,
+            Side::Sell,
+            &[dec!(100), dec!(105), dec!(103.01), dec!(103)]
+        ),
+        Some(3)
+    );
+    assert_eq!(
+        feed(
+            by_amount,
+            Side::Buy,
+            &[dec!(100), dec!(95), dec!(96.99), dec!(97)]
+        ),
+        Some(3)
+    );
+    let pct = Trigger::Trailing {
+        offset: dec!(10),
+        percent: true,
+        extreme: None,
+    };
+    assert_eq!(
+        feed(pct, Side::Sell, &[dec!(200), dec!(180.01), dec!(180)]),
+        Some(2)
+    );
+}

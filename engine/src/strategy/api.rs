@@ -6,6 +6,9 @@
 //! | --- | --- |
 //! | `market(side, qty)`, `market(side, qty, opts)` | market order on the event's instrument (`side`: `"buy"`/`"sell"`); returns its id |
 //! | `limit(side, price, qty)`, `limit(side, price, qty, opts)` | limit order; returns its id. `opts`: `"GTC"` (default), `"IOC"`, `"FOK"`, `"POST_ONLY"`, or a map `#{tif: "IOC", post_only: true, reduce_only: true}` |
+//! | `stop(side, trigger, qty[, opts])`, `stop_limit(side, trigger, price, qty[, opts])` | a stop held by the engine: when a trade is at or beyond `trigger` against the position (a sell at or below, a buy at or above) a market / limit order is placed under the returned id |
+//! | `take_profit(side, trigger, qty[, opts])`, `take_profit_limit(side, trigger, price, qty[, opts])` | the same, triggered the other way (a sell at or above, a buy at or below) |
+//! | `trailing_stop(side, qty, #{amount: x} \| #{percent: p}[, opts])` | a market order once a trade is `x` (or `p` %) beyond the best trade since it was placed (a sell below the highest, a buy above the lowest) |
 //! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
 //! | `replace(id, price)`, `replace(id, price, qty)` | move a working limit order in one cancel-replace (new order only if the cancel succeeds; quantity defaults to what is left); returns the new id, or `()` if `id` is no longer open |
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
@@ -53,7 +56,7 @@ use rust_decimal::Decimal;
 use super::views::BarView;
 use super::{HostCtx, StrategyAction, StrategyLimits, Timer, BAR_HISTORY};
 use crate::calendar::UtcTime;
-use crate::order::{ClientOrderId, OrderIntent, OrderType, TimeInForce};
+use crate::order::{ClientOrderId, OrderIntent, OrderType, TimeInForce, Trigger};
 use crate::types::{InstrumentId, Price, Qty, Side};
 
 pub(super) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -236,9 +239,66 @@ fn place(
     qty: &Dynamic,
     opts: OrderOpts,
 ) -> RhaiResult<ImmutableString> {
+    let (cid, intent) = build_order(ctx, side, price, qty, opts)?;
+    ctx.borrow_mut()
+        .actions
+        .push(StrategyAction::Place(cid, intent));
+    Ok(cid.to_string().into())
+}
+
+/// A conditional order: held by the engine until `trigger` fires, then placed as a market
+/// order (`price` `None`) or a limit order.
+fn conditional(
+    ctx: &Rc<RefCell<HostCtx>>,
+    side: &str,
+    trigger: Trigger,
+    price: Option<&Dynamic>,
+    qty: &Dynamic,
+    opts: OrderOpts,
+) -> RhaiResult<ImmutableString> {
+    if let Trigger::Stop { price: p } | Trigger::TakeProfit { price: p } = trigger {
+        if p <= Decimal::ZERO {
+            return Err(format!("trigger price must be positive, got {p}").into());
+        }
+    }
+    let (cid, intent) = build_order(ctx, side, price, qty, opts)?;
+    ctx.borrow_mut()
+        .actions
+        .push(StrategyAction::Conditional(cid, trigger, intent));
+    Ok(cid.to_string().into())
+}
+
+/// `#{amount: x}` or `#{percent: p}` of `trailing_stop`.
+fn trailing(m: &Map) -> RhaiResult<Trigger> {
+    let (offset, percent) = match (m.get("amount"), m.get("percent"), m.len()) {
+        (Some(a), None, 1) => (to_decimal("amount", a)?, false),
+        (None, Some(p), 1) => (to_decimal("percent", p)?, true),
+        _ => return Err("trailing_stop takes #{amount: x} or #{percent: p} (one of them)".into()),
+    };
+    if offset <= Decimal::ZERO || (percent && offset >= Decimal::ONE_HUNDRED) {
+        return Err(format!(
+            "trailing distance must be positive (and a percent below 100), got {offset}"
+        )
+        .into());
+    }
+    Ok(Trigger::Trailing {
+        offset,
+        percent,
+        extreme: None,
+    })
+}
+
+/// Validates an order's fields and gives it an id (the action is pushed by the caller).
+fn build_order(
+    ctx: &Rc<RefCell<HostCtx>>,
+    side: &str,
+    price: Option<&Dynamic>,
+    qty: &Dynamic,
+    opts: OrderOpts,
+) -> RhaiResult<(ClientOrderId, OrderIntent)> {
     let side = parse_side(side)?;
     let qty = to_decimal("quantity", qty)?;
-    let mut c = ctx.borrow_mut();
+    let c = ctx.borrow();
     let id = match &opts.symbol {
         Some(sym) => instrument_named(&c, sym)?,
         None => c.current,
@@ -279,8 +339,7 @@ fn place(
         .ids
         .next_id()
         .ok_or("this run has used every client order id (u32::MAX); restart the engine")?;
-    c.actions.push(StrategyAction::Place(cid, intent));
-    Ok(cid.to_string().into())
+    Ok((cid, intent))
 }
 
 /// `replace(id, price[, qty])`: moves one of the strategy's working limit orders to a new
@@ -423,6 +482,66 @@ fn register_orders(engine: &mut Engine, ctx: &Rc<RefCell<HostCtx>>) {
         "limit",
         move |side: &str, price: Dynamic, qty: Dynamic, opts: Map| {
             place(&c, side, Some(&price), &qty, parse_opts(&opts)?)
+        },
+    );
+    // Conditional orders, held by the engine and placed when their trigger fires.
+    let trig = |p: &Dynamic, stop: bool| -> RhaiResult<Trigger> {
+        let price = to_decimal("trigger", p)?;
+        Ok(if stop {
+            Trigger::Stop { price }
+        } else {
+            Trigger::TakeProfit { price }
+        })
+    };
+    for (name, stop) in [("stop", true), ("take_profit", false)] {
+        let c = ctx.clone();
+        engine.register_fn(name, move |side: &str, trigger: Dynamic, qty: Dynamic| {
+            conditional(&c, side, trig(&trigger, stop)?, None, &qty, GTC)
+        });
+        let c = ctx.clone();
+        engine.register_fn(
+            name,
+            move |side: &str, trigger: Dynamic, qty: Dynamic, opts: Map| {
+                conditional(
+                    &c,
+                    side,
+                    trig(&trigger, stop)?,
+                    None,
+                    &qty,
+                    parse_opts(&opts)?,
+                )
+            },
+        );
+    }
+    for (name, stop) in [("stop_limit", true), ("take_profit_limit", false)] {
+        let c = ctx.clone();
+        engine.register_fn(
+            name,
+            move |side: &str, trigger: Dynamic, price: Dynamic, qty: Dynamic| {
+                conditional(&c, side, trig(&trigger, stop)?, Some(&price), &qty, GTC)
+            },
+        );
+        let c = ctx.clone();
+        engine.register_fn(
+            name,
+            move |side: &str, trigger: Dynamic, price: Dynamic, qty: Dynamic, opts: Map| {
+                let o = parse_opts(&opts)?;
+                conditional(&c, side, trig(&trigger, stop)?, Some(&price), &qty, o)
+            },
+        );
+    }
+    let c = ctx.clone();
+    engine.register_fn(
+        "trailing_stop",
+        move |side: &str, qty: Dynamic, dist: Map| {
+            conditional(&c, side, trailing(&dist)?, None, &qty, GTC)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "trailing_stop",
+        move |side: &str, qty: Dynamic, dist: Map, opts: Map| {
+            conditional(&c, side, trailing(&dist)?, None, &qty, parse_opts(&opts)?)
         },
     );
     fn close(ctx: &Rc<RefCell<HostCtx>>, sym: Option<&str>) -> RhaiResult<Dynamic> {

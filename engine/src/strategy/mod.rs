@@ -117,6 +117,9 @@ pub struct AssetView {
 pub enum StrategyAction {
     /// Place an order (the risk gate decides) under the id the script was given.
     Place(ClientOrderId, OrderIntent),
+    /// Hold an order in the engine until its trigger fires on a trade of its instrument, then
+    /// place it (the risk gate decides then) under this id.
+    Conditional(ClientOrderId, crate::order::Trigger, OrderIntent),
     /// Cancel one working order of this strategy.
     Cancel(ClientOrderId),
     /// Cancel every working order of this strategy on an instrument.
