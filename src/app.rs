@@ -399,6 +399,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         cancel_on_stop: cfg.engine.cancel_on_stop,
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
+        equity_interval: Duration::from_secs(cfg.engine.equity_snapshot_interval_s),
         restore,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,

@@ -69,6 +69,7 @@ fn stated() -> BTreeSet<String> {
         "order_events",
         "kill_switches",
         "runs",
+        "equity_snapshots",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -87,6 +88,7 @@ fn stated() -> BTreeSet<String> {
         &[
             "fills",
             "order_events",
+            "equity_snapshots",
             "risk_events",
             "signals",
             "latency_stats",

@@ -3,6 +3,7 @@
 //! kill switch in `global_settings`. Each test has a database of its own (see
 //! `pg_support`), with the Supabase stub and the engine's migrations applied.
 
+mod equity_check;
 mod pg_support;
 
 use std::collections::HashSet;
@@ -161,6 +162,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     assert_eq!(
         published,
         [
+            "equity_snapshots",
             "fills",
             "global_settings",
             "kill_switches",
@@ -828,6 +830,119 @@ async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
         expected.len() + run2_fills,
         "exactly the pre-kill fills (committed or spooled) plus the restart's own"
     );
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// A live run writes `equity_snapshots` every second and at the stop, valued from the
+/// engine's positions (the check in `equity_check`); the rows are the owner's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equity_snapshots_value_the_positions_and_stay_private() {
+    let Some(db) = test_db("equity").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), TAKER, &db.url(), 20).replace(
+        "progress_interval_s = 0\n",
+        "progress_interval_s = 0\nequity_snapshot_interval_s = 1\n",
+    );
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("equity.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let mut c = db.conn().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "select count(*) from fills").await < 3 {
+        assert!(Instant::now() < deadline, "no fills reached the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    let snaps: Vec<equity_check::Snap> = sqlx::query(
+        "select id, ts_ns, scope::text as scope, strategy, symbol, qty, mark, realized_pnl, \
+         unrealized_pnl, fees, equity from equity_snapshots where user_id = $1::uuid",
+    )
+    .bind(USER_A)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| equity_check::Snap {
+        id: r.get("id"),
+        ts_ns: r.get("ts_ns"),
+        scope: r.get("scope"),
+        strategy: r.get("strategy"),
+        symbol: r.get("symbol"),
+        qty: r.get("qty"),
+        mark: r.get("mark"),
+        realized: r.get("realized_pnl"),
+        unrealized: r.get("unrealized_pnl"),
+        fees: r.get("fees"),
+        equity: r.get("equity"),
+    })
+    .collect();
+    let positions: Vec<equity_check::Pos> =
+        sqlx::query("select strategy, symbol, qty, avg_price, realized_pnl, fees from positions")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| equity_check::Pos {
+                strategy: r.get("strategy"),
+                symbol: r.get("symbol"),
+                qty: r.get("qty"),
+                avg_price: r.get("avg_price"),
+                realized: r.get("realized_pnl"),
+                fees: r.get("fees"),
+            })
+            .collect();
+    // At least three 1 s snapshots after the first fills, and the one at the stop.
+    let taken = equity_check::check(&snaps, &positions, 4);
+    eprintln!("{taken} equity snapshots, {} rows", snaps.len());
+    // Fees were paid, so realized PnL moved; the time twin is the engine time.
+    let (fees, at_ok): (Decimal, bool) = sqlx::query_as(
+        "select fees, ts_at = to_timestamp(ts_ns / 1e9) from equity_snapshots \
+         where scope = 'account' and symbol is null order by ts_ns desc limit 1",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(fees > Decimal::ZERO && at_ok);
+
+    // The owner reads them (through the user_id index's policy); user B reads none; anon nothing.
+    for (user, visible) in [(USER_A, snaps.len() as i64), (USER_B, 0)] {
+        let mut tx = c.begin().await.unwrap();
+        sqlx::query("select set_config('request.jwt.claims', $1, true)")
+            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql("set local role authenticated")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&mut tx, "select count(*) from equity_snapshots").await,
+            visible,
+            "{user}"
+        );
+        for sql in [
+            "update equity_snapshots set equity = 1e9",
+            "delete from equity_snapshots",
+            "insert into equity_snapshots (user_id, id, run_id, ts_ns, scope, venue, realized_pnl, fees) values (auth.uid(), 'x', 'r', 1, 'account', 'binance', 1, 0)",
+        ] {
+            assert_refused(&mut tx, sql, "authenticated").await;
+        }
+        tx.rollback().await.unwrap();
+    }
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role anon")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_refused(&mut tx, "select count(*) from equity_snapshots", "anon").await;
+    tx.rollback().await.unwrap();
     c.close().await.ok();
     db.drop_db().await;
 }

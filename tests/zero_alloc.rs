@@ -232,6 +232,7 @@ fn core_allocs(cfg: StrategyConfig, make: impl Fn(u64) -> Tick, n: u64) -> u64 {
         cancel_on_stop: false,
         drain_timeout: Duration::from_millis(10),
         progress_interval: Duration::ZERO,
+        equity_interval: Duration::ZERO,
         restore: Default::default(),
     };
     let tuning = CoreTuning {

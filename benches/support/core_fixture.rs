@@ -89,6 +89,7 @@ impl CoreFixture {
             cancel_on_stop: false,
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
+            equity_interval: Duration::ZERO,
             restore: Default::default(),
         };
         let core = match Core::with_clock(setup, EngineClock::replay(0)) {

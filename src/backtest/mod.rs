@@ -306,6 +306,7 @@ impl Backtest {
             cancel_on_stop: cfg.cancel_at_end,
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
+            equity_interval: Duration::ZERO,
             restore: Default::default(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;

@@ -149,6 +149,7 @@ fn start_gate_many(
         cancel_on_stop: true,
         drain_timeout: Duration::from_secs(2),
         progress_interval: Duration::ZERO,
+        equity_interval: Duration::ZERO,
         restore: Default::default(),
     };
     let core = thread::spawn(move || run_core(setup));

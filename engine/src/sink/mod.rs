@@ -204,6 +204,8 @@ pub struct SinkStats {
     pub signals: u64,
     /// Latency window rows inserted.
     pub latency_stats: u64,
+    /// Equity snapshot rows inserted.
+    pub equity_snapshots: u64,
     /// Batches committed.
     pub batches: u64,
     /// Failed batch writes that were retried.
