@@ -13,6 +13,7 @@ use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::remote_kill::follow_kill_switch;
+use peregrine_engine::sink::strategy_rows::follow_strategies;
 use peregrine_engine::sink::{pg, redact_url, spawn_sink_with_start, SinkConfig, StartQuery};
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
@@ -283,10 +284,23 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             sink_user_id(&cfg),
             kill.clone(),
             Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
-            remote_kill_rx,
+            remote_kill_rx.clone(),
         )))
     } else {
         None
+    };
+    // The user's `strategies` rows: each new version is checked and handed to the core.
+    let (db_reload_tx, db_reloads) = crossbeam_channel::unbounded();
+    let strategy_rows = match (pg::is_postgres_url(&cfg.sink.url), sink_user_id(&cfg)) {
+        (true, Some(user)) => Some(tokio::spawn(follow_strategies(
+            pg::connect_options(&cfg.sink.url)?,
+            user,
+            cfg.strategies.iter().map(|s| s.name.clone()).collect(),
+            db_reload_tx,
+            Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
+            remote_kill_rx,
+        ))),
+        _ => None,
     };
 
     let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
@@ -401,6 +415,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
         equity_interval: Duration::from_secs(cfg.engine.equity_snapshot_interval_s),
         restore,
+        db_reloads,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -493,6 +508,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .context("the sink failed to flush")?;
     let _ = remote_kill_stop.send(true);
     if let Some(task) = remote_kill {
+        let _ = task.await;
+    }
+    if let Some(task) = strategy_rows {
         let _ = task.await;
     }
     let sim_ledger = match sim_handle {

@@ -70,6 +70,8 @@ fn stated() -> BTreeSet<String> {
         "kill_switches",
         "runs",
         "equity_snapshots",
+        "strategies",
+        "strategy_reloads",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -89,6 +91,7 @@ fn stated() -> BTreeSet<String> {
             "fills",
             "order_events",
             "equity_snapshots",
+            "strategy_reloads",
             "risk_events",
             "signals",
             "latency_stats",
@@ -98,7 +101,7 @@ fn stated() -> BTreeSet<String> {
         &["INSERT"],
     );
     add(
-        &["user_roles", "kill_switches"],
+        &["user_roles", "kill_switches", "strategies"],
         "service_role",
         &["INSERT", "UPDATE", "DELETE"],
     );

@@ -170,7 +170,9 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
             "orders",
             "positions",
             "risk_events",
-            "runs"
+            "runs",
+            "strategies",
+            "strategy_reloads"
         ]
     );
     // Money stays exact.
@@ -943,6 +945,193 @@ async fn equity_snapshots_value_the_positions_and_stay_private() {
         .unwrap();
     assert_refused(&mut tx, "select count(*) from equity_snapshots", "anon").await;
     tx.rollback().await.unwrap();
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// Counts signals `v` = `value` recorded after engine time `after_ns`.
+async fn signals_after(c: &mut PgConnection, value: f64, after_ns: i64) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from signals where name = 'v' and value = $1 and ts_ns > $2",
+    )
+    .bind(value)
+    .bind(after_ns)
+    .fetch_one(c)
+    .await
+    .expect("signals")
+}
+
+/// Waits (up to 20 s) until `sql` (a boolean query) is true.
+async fn wait_until(c: &mut PgConnection, sql: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok: bool = sqlx::query_scalar(sql).fetch_one(&mut *c).await.expect(sql);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {sql}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The reload row of `version`: (accepted, message, ts_ns).
+async fn reload_of(c: &mut PgConnection, version: i64) -> (bool, String, i64) {
+    wait_until(
+        c,
+        &format!("select exists (select 1 from strategy_reloads where version = {version})"),
+    )
+    .await;
+    sqlx::query_as(
+        "select accepted, message, ts_ns from strategy_reloads where version = $1 \
+         and origin = 'database' and strategy = 's' and user_id = $2::uuid",
+    )
+    .bind(version)
+    .bind(USER_A)
+    .fetch_one(c)
+    .await
+    .expect("reload row")
+}
+
+/// A running engine follows its user's `strategies` row: a new source or new parameters
+/// are swapped in (the signals show which version runs), a broken script and parameters
+/// of the wrong type are refused and recorded while the running version keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategies_rows_hot_reload_a_running_engine_and_refusals_are_recorded() {
+    let Some(db) = test_db("strategies").await else {
+        return;
+    };
+    const FILE_V: &str = r#"
+fn on_start() { this.n = 0; }
+fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", 1.0); } }
+"#;
+    const ROW_V: &str = r#"
+fn on_start() { this.n = 0; }
+fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2.0)); } }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), FILE_V, &db.url(), 20)
+        .replace("params = { qty = \"0.0002\" }\n", "")
+        .replace("kill_switch_poll_s = 30", "kill_switch_poll_s = 1");
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("rows.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let mut c = db.conn().await;
+    wait_until(&mut c, "select count(*) > 0 from signals where value = 1").await;
+
+    // An edge function (service_role) writes the row: version 1 replaces the file's.
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("insert into strategies (user_id, name, source) values ($1::uuid, 's', $2)")
+        .bind(USER_A)
+        .bind(ROW_V)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 1).await;
+    assert!(ok, "{msg}");
+    wait_until(
+        &mut c,
+        &format!("select count(*) > 0 from signals where value = 2 and ts_ns > {at}"),
+    )
+    .await;
+
+    // New parameters only: version 2.
+    sqlx::query("update strategies set params = '{\"level\": 3.5}' where name = 's'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 2).await;
+    assert!(ok, "{msg}");
+    wait_until(
+        &mut c,
+        &format!("select count(*) > 0 from signals where value = 3.5 and ts_ns > {at}"),
+    )
+    .await;
+
+    // A broken script: refused before it reaches the core; 3.5 keeps coming.
+    sqlx::query("update strategies set source = 'fn on_trade(t) { let x = ; }' where name = 's'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 3).await;
+    assert!(!ok);
+    assert!(msg.contains("strategies row \"s\" v3"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        signals_after(&mut c, 3.5, at).await > 0,
+        "the running version stopped"
+    );
+
+    // Parameters of the wrong type for the script's default: refused, as at config load.
+    sqlx::query(
+        "update strategies set source = $1, params = '{\"level\": \"high\"}' where name = 's'",
+    )
+    .bind(ROW_V)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 4).await;
+    assert!(!ok);
+    assert!(msg.contains("level"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        signals_after(&mut c, 3.5, at).await > 0,
+        "the running version stopped"
+    );
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    // The row: version 4, its hash; every change audited.
+    let (version, sha): (i64, String) =
+        sqlx::query_as("select version, source_sha256 from strategies where name = 's'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        count(
+            &mut c,
+            "select count(*) from audit_log where entity = 'strategies'"
+        )
+        .await,
+        4
+    );
+
+    // Browsers: the owner reads the row and the outcomes, B nothing; nobody writes.
+    for (user, visible) in [(USER_A, 1), (USER_B, 0)] {
+        let mut tx = c.begin().await.unwrap();
+        sqlx::query("select set_config('request.jwt.claims', $1, true)")
+            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql("set local role authenticated")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&mut tx, "select count(*) from strategies").await,
+            visible
+        );
+        assert_eq!(
+            count(&mut tx, "select count(*) from strategy_reloads").await,
+            visible * 4
+        );
+        for sql in [
+            "update strategies set params = '{}'",
+            "delete from strategies",
+            "insert into strategies (user_id, name, source) values (auth.uid(), 'x', '')",
+            "delete from strategy_reloads",
+        ] {
+            assert_refused(&mut tx, sql, "authenticated").await;
+        }
+        tx.rollback().await.unwrap();
+    }
     c.close().await.ok();
     db.drop_db().await;
 }

@@ -234,6 +234,7 @@ fn core_allocs(cfg: StrategyConfig, make: impl Fn(u64) -> Tick, n: u64) -> u64 {
         progress_interval: Duration::ZERO,
         equity_interval: Duration::ZERO,
         restore: Default::default(),
+        db_reloads: crossbeam_channel::never(),
     };
     let tuning = CoreTuning {
         hub: hub.clone(),

@@ -91,6 +91,7 @@ impl CoreFixture {
             progress_interval: Duration::ZERO,
             equity_interval: Duration::ZERO,
             restore: Default::default(),
+            db_reloads: crossbeam_channel::never(),
         };
         let core = match Core::with_clock(setup, EngineClock::replay(0)) {
             Ok(c) => c,

@@ -304,6 +304,30 @@ pub struct EquityRow {
     pub equity: Option<Price>,
 }
 
+/// The outcome of one new version of a strategy (a changed file or `strategies` row),
+/// inserted once on `id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrategyReloadRow {
+    /// Unique id (`<run hex>-r<seq>`).
+    pub id: String,
+    /// The run id in hex.
+    pub run_id: String,
+    /// Engine time, ns since the epoch.
+    pub ts_ns: i64,
+    /// Strategy name.
+    pub strategy: String,
+    /// `file` or `database`.
+    pub origin: String,
+    /// The `strategies` row version (database origin only).
+    pub version: Option<i64>,
+    /// FNV-1a hash of the source, hex (as in the reload log line).
+    pub source_hash: String,
+    /// True if the new version runs now; false if refused (the old one keeps running).
+    pub accepted: bool,
+    /// What happened (the refusal's reasons).
+    pub message: String,
+}
+
 /// Everything the sink persists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SinkEvent {
@@ -325,4 +349,6 @@ pub enum SinkEvent {
     Run(RunRow),
     /// One row of an equity snapshot.
     Equity(EquityRow),
+    /// A strategy reload accepted or refused.
+    StrategyReload(StrategyReloadRow),
 }

@@ -308,6 +308,7 @@ impl Backtest {
             progress_interval: Duration::ZERO,
             equity_interval: Duration::ZERO,
             restore: Default::default(),
+            db_reloads: crossbeam_channel::never(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();

@@ -68,6 +68,7 @@ fn core_with(
         progress_interval: Duration::ZERO,
         equity_interval: interval,
         restore: Default::default(),
+        db_reloads: crossbeam_channel::never(),
     };
     (Core::new(setup).unwrap(), gateway, sink)
 }

@@ -99,6 +99,9 @@ pub struct CoreSetup {
     pub equity_interval: Duration,
     /// Positions and orders carried over from earlier runs (empty for a backtest).
     pub restore: CoreRestore,
+    /// New versions of strategies from their `strategies` rows
+    /// ([`crate::sink::strategy_rows`]); `crossbeam_channel::never()` without a database.
+    pub db_reloads: Receiver<crate::strategy::Reloaded>,
 }
 
 /// What a run did; the run summary.
@@ -271,6 +274,8 @@ pub struct Core {
     /// Equity snapshots taken, and when the last one was.
     equity_seq: u64,
     last_equity: Instant,
+    /// Strategy reloads recorded.
+    reload_seq: u64,
     actions: Vec<StrategyAction>,
     report: CoreReport,
     core_latency: LatencyRecorder,
@@ -310,6 +315,7 @@ struct CoreSetupRest {
     drain_timeout: Duration,
     progress_interval: Duration,
     equity_interval: Duration,
+    db_reloads: Receiver<crate::strategy::Reloaded>,
 }
 
 impl Core {
@@ -381,6 +387,7 @@ impl Core {
             risk_seq: 0,
             equity_seq: 0,
             last_equity: Instant::now(),
+            reload_seq: 0,
             actions: Vec::with_capacity(16),
             report: CoreReport::default(),
             core_latency: LatencyRecorder::new(),
@@ -410,6 +417,7 @@ impl Core {
                 drain_timeout: setup.drain_timeout,
                 progress_interval: setup.progress_interval,
                 equity_interval: setup.equity_interval,
+                db_reloads: setup.db_reloads,
             },
         };
         core.apply_restore(restore);
@@ -420,6 +428,7 @@ impl Core {
         let ticks = self.s.ticks.clone();
         let mut execs = self.s.execs.clone();
         let reloads = self.reload_receiver();
+        let db_reloads = self.s.db_reloads.clone();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
         let mut kill_gen = self.s.risk.kill_switch().generation();
@@ -435,6 +444,9 @@ impl Core {
             }
             // A hot-reloaded strategy is swapped in between events.
             while let Ok(new) = reloads.try_recv() {
+                self.apply_reload(new);
+            }
+            while let Ok(new) = db_reloads.try_recv() {
                 self.apply_reload(new);
             }
             self.poll_clock();

@@ -151,6 +151,7 @@ fn start_gate_many(
         progress_interval: Duration::ZERO,
         equity_interval: Duration::ZERO,
         restore: Default::default(),
+        db_reloads: crossbeam_channel::never(),
     };
     let core = thread::spawn(move || run_core(setup));
     Harness {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::events::{
     CheckpointRow, EquityRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow,
-    SignalRow, SinkEvent,
+    SignalRow, SinkEvent, StrategyReloadRow,
 };
 
 /// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries
@@ -34,6 +34,8 @@ pub(crate) struct Batch<'a> {
     pub(crate) latency: Vec<&'a LatencyStatRow>,
     /// Every equity snapshot row, in arrival order.
     pub(crate) equity: Vec<&'a EquityRow>,
+    /// Every strategy reload outcome, in arrival order.
+    pub(crate) reloads: Vec<&'a StrategyReloadRow>,
     /// Trade-history checkpoint per (venue, symbol): the greatest of the explicit checkpoint
     /// events and the batch's fills (written with the fills, in the same transaction).
     pub(crate) checkpoints: Vec<CheckpointRow>,
@@ -105,6 +107,7 @@ impl<'a> Batch<'a> {
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
                 SinkEvent::Equity(row) => batch.equity.push(row),
+                SinkEvent::StrategyReload(row) => batch.reloads.push(row),
                 SinkEvent::Run(row) => {
                     match batch.runs.iter_mut().find(|(_, r)| r.run_id == row.run_id) {
                         Some(kept) => *kept = (seq, row),
@@ -135,6 +138,7 @@ impl<'a> Batch<'a> {
             + self.signals.len()
             + self.latency.len()
             + self.equity.len()
+            + self.reloads.len()
             + self.checkpoints.len()
             + self.runs.len()
     }

@@ -474,6 +474,30 @@ pub(crate) async fn write_batch(
         .rows_affected();
     }
 
+    if !batch.reloads.is_empty() {
+        let r = &batch.reloads;
+        written.strategy_reloads = sqlx::query(
+            "INSERT INTO public.strategy_reloads (user_id, id, run_id, ts_ns, strategy, origin, \
+             version, source_hash, accepted, message) \
+             SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
+             $6::text[], $7::int8[], $8::text[], $9::bool[], $10::text[]) \
+             ON CONFLICT (user_id, id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(r.iter().map(|x| x.id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.run_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.ts_ns).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.strategy.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.origin.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.version).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.source_hash.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.accepted).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.message.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
     // The trade-history checkpoint moves with the fills, in their transaction, never back.
     for c in &batch.checkpoints {
         sqlx::query(

@@ -49,6 +49,7 @@ pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, ser
             "signals": written.signals,
             "latency_stats": written.latency_stats,
             "equity_snapshots": written.equity_snapshots,
+            "strategy_reloads": written.strategy_reloads,
         }),
     )
 }
@@ -73,6 +74,8 @@ pub(crate) struct Written {
     pub(crate) latency_stats: u64,
     /// Equity snapshot rows inserted.
     pub(crate) equity_snapshots: u64,
+    /// Strategy reload outcomes inserted.
+    pub(crate) strategy_reloads: u64,
 }
 
 /// Opens (creating the file and its parent directory if missing) the SQLite database at
@@ -331,6 +334,26 @@ pub(crate) async fn write_batch(
         });
         qb.push(" ON CONFLICT (id) DO NOTHING");
         written.equity_snapshots += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.reloads.chunks(chunk_rows(9)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO strategy_reloads (id, run_id, ts_ns, strategy, origin, version, \
+             source_hash, accepted, message) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.run_id.as_str())
+                .push_bind(r.ts_ns)
+                .push_bind(r.strategy.as_str())
+                .push_bind(r.origin.as_str())
+                .push_bind(r.version)
+                .push_bind(r.source_hash.as_str())
+                .push_bind(r.accepted)
+                .push_bind(r.message.as_str());
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        written.strategy_reloads += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
     // The trade-history checkpoint moves with the fills, in their transaction, never back.

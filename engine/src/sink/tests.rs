@@ -133,6 +133,7 @@ fn migrations_apply_and_create_parent_dir() {
                 "risk_events",
                 "runs",
                 "signals",
+                "strategy_reloads",
                 "venue_checkpoints"
             ]
         );
@@ -304,6 +305,64 @@ fn equity_snapshots_land_exactly_once_with_their_nulls() {
             assert_eq!(t.get::<Option<String>, _>(col), None, "{col}");
         }
         assert_eq!(t.get::<String, _>("fees"), "0.000000000000000001");
+    });
+}
+
+#[test]
+fn strategy_reload_outcomes_land_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let row = |id: &str, accepted: bool, version: Option<i64>| {
+        SinkEvent::StrategyReload(crate::events::StrategyReloadRow {
+            id: id.into(),
+            run_id: "abc".into(),
+            ts_ns: 5,
+            strategy: "mm".into(),
+            origin: if version.is_some() {
+                "database"
+            } else {
+                "file"
+            }
+            .into(),
+            version,
+            source_hash: "00ff".into(),
+            accepted,
+            message: if accepted { "reloaded" } else { "refused: x" }.into(),
+        })
+    };
+    let (tx, join) = spawn_sink(cfg(&url, 1, Duration::from_millis(5))).expect("spawn");
+    tx.send(row("abc-r1", true, None)).expect("send");
+    tx.send(row("abc-r2", false, Some(3))).expect("send");
+    tx.send(row("abc-r2", false, Some(3))).expect("send");
+    drop(tx);
+    assert_eq!(join.join().expect("join").strategy_reloads, 2);
+    rt().block_on(async {
+        let pool = sqlite_pool(&url).await.expect("pool");
+        let got: Vec<(String, String, Option<i64>, bool, String)> = sqlx::query_as(
+            "SELECT id, origin, version, accepted, message FROM strategy_reloads ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        assert_eq!(
+            got,
+            [
+                (
+                    "abc-r1".into(),
+                    "file".into(),
+                    None,
+                    true,
+                    "reloaded".into()
+                ),
+                (
+                    "abc-r2".into(),
+                    "database".into(),
+                    Some(3),
+                    false,
+                    "refused: x".into()
+                )
+            ]
+        );
     });
 }
 

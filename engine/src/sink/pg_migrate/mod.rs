@@ -68,6 +68,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!("20261203120000_kill_switches.sql"),
     migration!("20261203130000_runs.sql"),
     migration!("20261203140000_equity_snapshots.sql"),
+    migration!("20261203150000_strategies.sql"),
 ];
 
 /// The CLI's history table, created exactly as the CLI creates it (`supabase/cli`,
