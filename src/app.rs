@@ -196,7 +196,8 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let instruments = Arc::new(crate::venues::registry(&cfg)?);
 
     // Venue endpoints and keys: the in-process simulator with throwaway keys, or the
-    // configured venue with keys from the environment (`[venue] key_type`).
+    // configured venue with the user's keys from Supabase Vault or keys from the environment
+    // (`[venue] key_type`).
     let (sim_handle, ws_base, rest_base, venue_keys): (
         Option<SimHandle>,
         String,
@@ -236,11 +237,16 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         let keys = crate::venue_keys::from_credentials(credentials, kind)?;
         (Some(handle), ws, rest, keys)
     } else {
+        // The user's keys in Supabase Vault, else the environment's.
+        let keys = match crate::venue_keys::from_vault(&cfg, sink_user_id(&cfg).as_deref()).await? {
+            Some(k) => k,
+            None => crate::venue_keys::from_env(&cfg)?,
+        };
         (
             None,
             cfg.venue.ws_url.clone(),
             cfg.venue.rest_url.clone(),
-            crate::venue_keys::from_env(&cfg)?,
+            keys,
         )
     };
 
@@ -587,6 +593,23 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
             account,
         }),
     }
+}
+
+/// `peregrine keys check`: validates `user`'s keys from Supabase Vault against the venue's
+/// account endpoint and prints the outcome (never a key).
+pub fn keys_check_cli(config: &Path, user: &str) -> Result<()> {
+    let mut cfg = Config::load(config)?;
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.is_empty() {
+            cfg.sink.url = url;
+        }
+    }
+    let balances = runtime()?.block_on(crate::venue_keys::check_keys(&cfg, user))?;
+    println!(
+        "keys of user {user} for {}/{}: valid ({balances} balances on the account)",
+        cfg.venue.name, cfg.venue.account
+    );
+    Ok(())
 }
 
 /// `peregrine migrate`: applies the Supabase migrations to `DATABASE_URL` (or `url`).

@@ -1135,3 +1135,157 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
     c.close().await.ok();
     db.drop_db().await;
 }
+
+/// Stores `key`/`secret` for `user` in the Vault as an edge function would (service_role),
+/// with the `user_exchange_keys` row naming them.
+async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
+         values ($1::uuid, 'binance', 'hmac', vault.create_secret($2), vault.create_secret($3))",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(secret)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A run whose keys are only in Supabase Vault (no environment variable holds them) trades
+/// with them against a venue (the simulator) that accepts only those keys; the keys appear
+/// in no table the engine writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_trades_with_the_users_keys_from_the_vault() {
+    let Some(db) = test_db("vault_keys").await else {
+        return;
+    };
+    let (key, secret) = ("vault-key-of-a-0123456789", "vault-secret-of-a-9876543210");
+    let sim = peregrine_exchanges::sim::spawn(
+        peregrine_exchanges::sim::SimConfig {
+            api_key: key.into(),
+            api_secret: secret.into(),
+            md_interval_ms: 5,
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut c = db.conn().await;
+    store_keys(&mut c, USER_A, key, secret).await;
+    // B's keys are someone else's: never used for A's run.
+    store_keys(&mut c, USER_B, "key-of-b", "secret-of-b").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), TAKER, &db.url(), 20)
+        .replace("[sim]\nenabled = true\n", "[sim]\nenabled = false\n")
+        .replace(
+            "ws_url = \"ws://127.0.0.1:1\"",
+            &format!("ws_url = \"{}\"", sim.ws_base_url()),
+        )
+        .replace(
+            "rest_url = \"http://127.0.0.1:1\"\n",
+            &format!(
+                "rest_url = \"{}\"\nws_api_url = \"{}/ws-api/v3\"\n\
+                 api_key_env = \"PEREGRINE_VAULT_TEST_NO_SUCH_KEY\"\n\
+                 api_secret_env = \"PEREGRINE_VAULT_TEST_NO_SUCH_SECRET\"\n",
+                sim.rest_base_url(),
+                sim.ws_base_url()
+            ),
+        );
+    assert!(std::env::var("PEREGRINE_VAULT_TEST_NO_SUCH_KEY").is_err());
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("vault.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "select count(*) from fills").await < 3 {
+        assert!(!engine.is_finished(), "the engine stopped early");
+        assert!(Instant::now() < deadline, "no fills reached the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+    assert!(
+        !sim.ledger().is_empty(),
+        "the venue made fills for the Vault's key"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("select count(*) from fills where user_id <> '{USER_A}'")
+        )
+        .await,
+        0
+    );
+    // `peregrine keys check`: A's keys are valid; B's are refused by the venue (and the
+    // error shows no key); a user without keys is told so.
+    let check_cfg =
+        peregrine_engine::config::Config::parse(&text, Path::new("vault.toml")).unwrap();
+    let n = peregrine::venue_keys::check_keys(&check_cfg, USER_A)
+        .await
+        .expect("A's keys are valid");
+    assert!(n > 0);
+    let e = format!(
+        "{:#}",
+        peregrine::venue_keys::check_keys(&check_cfg, USER_B)
+            .await
+            .expect_err("B's keys are not the venue's")
+    );
+    assert!(e.contains("refused") && e.contains("-2015"), "{e}");
+    assert!(!e.contains("key-of-b") && !e.contains("secret-of-b"), "{e}");
+    let e = format!(
+        "{:#}",
+        peregrine::venue_keys::check_keys(&check_cfg, "cccccccc-0000-4000-8000-000000000003")
+            .await
+            .expect_err("no keys")
+    );
+    assert!(e.contains("no user_exchange_keys row"), "{e}");
+    // The same through the binary.
+    let file = dir.path().join("vault.toml");
+    std::fs::write(&file, &text).unwrap();
+    for (user, ok) in [(USER_A, true), (USER_B, false)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"));
+        cmd.args(["keys", "check", "--config"])
+            .arg(&file)
+            .args(["--user", user])
+            .env_remove("DATABASE_URL");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("peregrine keys check");
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), ok, "{user}: {shown}");
+        assert_eq!(shown.contains("valid ("), ok, "{shown}");
+        for s in [key, secret, "key-of-b", "secret-of-b"] {
+            assert!(!shown.contains(s), "a key in the output: {shown}");
+        }
+    }
+    // The secrets are nowhere but in the vault.
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from (select to_jsonb(t)::text as j from audit_log t \
+         union all select to_jsonb(t)::text from runs t \
+         union all select to_jsonb(t)::text from risk_events t \
+         union all select to_jsonb(t)::text from orders t \
+         union all select to_jsonb(t)::text from user_exchange_keys t) x \
+         where j like '%' || $1 || '%' or j like '%' || $2 || '%'",
+    )
+    .bind(key)
+    .bind(secret)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    sim.shutdown().await;
+    c.close().await.ok();
+    db.drop_db().await;
+}

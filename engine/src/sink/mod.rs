@@ -34,6 +34,7 @@ pub mod spool;
 mod sqlite;
 pub mod start_state;
 pub mod strategy_rows;
+pub mod vault_keys;
 mod worker;
 
 #[cfg(test)]
