@@ -13,6 +13,7 @@ use peregrine_engine::risk::setup::gate_from_config;
 use peregrine_engine::risk::{InstrumentLimits, KillSwitch};
 use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::sink::remote_kill::follow_kill_switch;
+use peregrine_engine::sink::strategy_rows::follow_strategies;
 use peregrine_engine::sink::{pg, redact_url, spawn_sink_with_start, SinkConfig, StartQuery};
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::strategy::StrategyLimits;
@@ -195,7 +196,8 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     let instruments = Arc::new(crate::venues::registry(&cfg)?);
 
     // Venue endpoints and keys: the in-process simulator with throwaway keys, or the
-    // configured venue with keys from the environment (`[venue] key_type`).
+    // configured venue with the user's keys from Supabase Vault or keys from the environment
+    // (`[venue] key_type`).
     let (sim_handle, ws_base, rest_base, venue_keys): (
         Option<SimHandle>,
         String,
@@ -235,11 +237,16 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         let keys = crate::venue_keys::from_credentials(credentials, kind)?;
         (Some(handle), ws, rest, keys)
     } else {
+        // The user's keys in Supabase Vault, else the environment's.
+        let keys = match crate::venue_keys::from_vault(&cfg, sink_user_id(&cfg).as_deref()).await? {
+            Some(k) => k,
+            None => crate::venue_keys::from_env(&cfg)?,
+        };
         (
             None,
             cfg.venue.ws_url.clone(),
             cfg.venue.rest_url.clone(),
-            crate::venue_keys::from_env(&cfg)?,
+            keys,
         )
     };
 
@@ -283,10 +290,23 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             sink_user_id(&cfg),
             kill.clone(),
             Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
-            remote_kill_rx,
+            remote_kill_rx.clone(),
         )))
     } else {
         None
+    };
+    // The user's `strategies` rows: each new version is checked and handed to the core.
+    let (db_reload_tx, db_reloads) = crossbeam_channel::unbounded();
+    let strategy_rows = match (pg::is_postgres_url(&cfg.sink.url), sink_user_id(&cfg)) {
+        (true, Some(user)) => Some(tokio::spawn(follow_strategies(
+            pg::connect_options(&cfg.sink.url)?,
+            user,
+            cfg.strategies.iter().map(|s| s.name.clone()).collect(),
+            db_reload_tx,
+            Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
+            remote_kill_rx,
+        ))),
+        _ => None,
     };
 
     let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
@@ -399,8 +419,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         cancel_on_stop: cfg.engine.cancel_on_stop,
         drain_timeout: Duration::from_millis(cfg.engine.drain_timeout_ms),
         progress_interval: Duration::from_secs(cfg.engine.progress_interval_s),
+        equity_interval: Duration::from_secs(cfg.engine.equity_snapshot_interval_s),
         restore,
         balances,
+        db_reloads,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -495,6 +517,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     if let Some(task) = remote_kill {
         let _ = task.await;
     }
+    if let Some(task) = strategy_rows {
+        let _ = task.await;
+    }
     let sim_ledger = match sim_handle {
         Some(h) => {
             let ledger = h.ledger();
@@ -569,6 +594,23 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
             account,
         }),
     }
+}
+
+/// `peregrine keys check`: validates `user`'s keys from Supabase Vault against the venue's
+/// account endpoint and prints the outcome (never a key).
+pub fn keys_check_cli(config: &Path, user: &str) -> Result<()> {
+    let mut cfg = Config::load(config)?;
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.is_empty() {
+            cfg.sink.url = url;
+        }
+    }
+    let balances = runtime()?.block_on(crate::venue_keys::check_keys(&cfg, user))?;
+    println!(
+        "keys of user {user} for {}/{}: valid ({balances} balances on the account)",
+        cfg.venue.name, cfg.venue.account
+    );
+    Ok(())
 }
 
 /// `peregrine migrate`: applies the Supabase migrations to `DATABASE_URL` (or `url`).

@@ -144,12 +144,33 @@ enum Command {
         #[arg(long, default_value = peregrine::download::DEFAULT_BASE_URL)]
         base_url: String,
     },
+    /// Exchange keys stored in Supabase Vault (`user_exchange_keys`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Apply the Supabase migrations (supabase/migrations, embedded) to PostgreSQL.
     Migrate {
         /// PostgreSQL URL; default: the DATABASE_URL environment variable. The password is
         /// never printed.
         #[arg(long)]
         database_url: Option<String>,
+    },
+}
+
+/// `peregrine keys ...`.
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Validate a user's keys for the config's venue and account against the venue's
+    /// account endpoint (Binance `GET /api/v3/account`). The database is the config's
+    /// `[sink] url` or `DATABASE_URL`.
+    Check {
+        /// Config file (venue URLs, `[venue] account`, database).
+        #[arg(long, default_value = "config/default.toml")]
+        config: PathBuf,
+        /// The user (`auth.users.id`).
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -212,6 +233,9 @@ fn main() -> ExitCode {
             out,
             base_url,
         }),
+        Command::Keys {
+            action: KeysCommand::Check { config, user },
+        } => peregrine::app::keys_check_cli(&config, &user),
         Command::Migrate { database_url } => peregrine::app::migrate_cli(database_url.as_deref()),
     };
     match result {

@@ -82,6 +82,71 @@ pub fn from_env(cfg: &Config) -> Result<VenueKeys> {
     })
 }
 
+/// The run's user's key for the configured venue and account from Supabase Vault
+/// (`user_exchange_keys`), if the sink is PostgreSQL, a user is set and the user has one;
+/// otherwise `None` (the caller falls back to the environment).
+pub async fn from_vault(cfg: &Config, user_id: Option<&str>) -> Result<Option<VenueKeys>> {
+    let Some(user) = user_id else {
+        return Ok(None);
+    };
+    if !peregrine_engine::sink::pg::is_postgres_url(&cfg.sink.url) {
+        return Ok(None);
+    }
+    let opts = peregrine_engine::sink::pg::connect_options(&cfg.sink.url)?;
+    let Some(stored) = peregrine_engine::sink::vault_keys::load_user_keys(
+        &opts,
+        user,
+        &cfg.venue.name,
+        &cfg.venue.account,
+    )
+    .await
+    .context("loading the user's exchange keys from Supabase Vault")?
+    else {
+        return Ok(None);
+    };
+    let kind = match stored.key_type.as_str() {
+        "hmac" => KeyType::Hmac,
+        "ed25519" => KeyType::Ed25519,
+        other => anyhow::bail!("user_exchange_keys.key_type {other:?} is not hmac or ed25519"),
+    };
+    let signer = ApiKeySigner::from_secret(kind, &stored.credentials.secret)
+        .context("loading the API key stored in Supabase Vault")?;
+    tracing::info!(venue = %cfg.venue.name, account = %cfg.venue.account, key_type = %stored.key_type, "exchange keys loaded from Supabase Vault");
+    Ok(Some(VenueKeys {
+        credentials: stored.credentials,
+        signer: Arc::new(signer),
+    }))
+}
+
+/// Validates `user`'s Vault keys for the configured venue and account against the venue's
+/// account endpoint (`GET /api/v3/account` at `[venue] rest_url`), as the seed's
+/// `exchange-validate` edge function does: the number of balances if the venue accepts
+/// them, else the venue's refusal (its code and message, never the key).
+pub async fn check_keys(cfg: &Config, user: &str) -> Result<usize> {
+    let keys = from_vault(cfg, Some(user)).await?.with_context(|| {
+        format!(
+            "user {user} has no user_exchange_keys row for {}/{} (or the sink is not PostgreSQL)",
+            cfg.venue.name, cfg.venue.account
+        )
+    })?;
+    let rest = peregrine_exchanges::binance::rest::BinanceRest::new(
+        &cfg.venue.rest_url,
+        keys.credentials.clone(),
+        cfg.venue.recv_window_ms,
+        std::time::Duration::from_secs(10),
+    )
+    .context("building the REST client")?
+    .with_signer(keys.signer.clone());
+    rest.sync_time().await.context("reading the venue's time")?;
+    let balances = rest.balances().await.with_context(|| {
+        format!(
+            "the venue refused user {user}'s keys for {}/{}",
+            cfg.venue.name, cfg.venue.account
+        )
+    })?;
+    Ok(balances.len())
+}
+
 /// A fresh random Ed25519 key pair for the in-process simulator: (private key PKCS#8 PEM as a
 /// [`Secret`], public key PEM).
 pub fn throwaway_ed25519() -> Result<(Secret, String)> {

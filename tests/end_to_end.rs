@@ -2,6 +2,7 @@
 //! adapter over loopback websocket and HTTP, real Rhai strategies, the risk gate, and SQLite.
 //! The simulator's own ledger is the truth the database is checked against.
 
+mod equity_check;
 mod sqlite_rows;
 use sqlite_rows::dec_col;
 
@@ -56,6 +57,7 @@ fn config(dir: &Path, venue_extra: &str) -> Config {
 [engine]
 progress_interval_s = 0
 drain_timeout_ms = 5000
+equity_snapshot_interval_s = 2
 [sim]
 enabled = true
 seed = 7
@@ -302,4 +304,45 @@ async fn fills_exactly_once(venue_extra: &str) {
         below_min >= 1,
         "below-minimum orders are refused before they leave"
     );
+
+    // Equity snapshots every 2 s of the 6 s run (once something is held) and at the stop, valued from the positions.
+    let opt = |r: &sqlx::sqlite::SqliteRow, col: &str| {
+        r.get::<Option<String>, _>(col)
+            .map(|s| Decimal::from_str_exact(&s).expect("exact decimal text"))
+    };
+    let snaps: Vec<equity_check::Snap> = sqlx::query("SELECT * FROM equity_snapshots")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| equity_check::Snap {
+            id: r.get("id"),
+            ts_ns: r.get("ts_ns"),
+            scope: r.get("scope"),
+            strategy: r.get("strategy"),
+            symbol: r.get("symbol"),
+            qty: opt(r, "qty"),
+            mark: opt(r, "mark"),
+            realized: dec_col(r, "realized_pnl"),
+            unrealized: opt(r, "unrealized_pnl"),
+            fees: dec_col(r, "fees"),
+            equity: opt(r, "equity"),
+        })
+        .collect();
+    let positions: Vec<equity_check::Pos> = sqlx::query("SELECT * FROM positions")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| equity_check::Pos {
+            strategy: r.get("strategy"),
+            symbol: r.get("symbol"),
+            qty: dec_col(r, "qty"),
+            avg_price: dec_col(r, "avg_price"),
+            realized: dec_col(r, "realized_pnl"),
+            fees: dec_col(r, "fees"),
+        })
+        .collect();
+    let taken = equity_check::check(&snaps, &positions, 2);
+    eprintln!("{taken} equity snapshots, {} rows", snaps.len());
 }

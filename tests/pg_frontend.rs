@@ -110,7 +110,8 @@ async fn enums_js_safe_twins_and_fills_under_their_order() {
     .await;
     assert_eq!(
         types,
-        "fills.side:order_side order_events.status:order_status orders.order_type:order_type \
+        "equity_snapshots.scope:equity_scope fills.side:order_side \
+         order_events.status:order_status orders.order_type:order_type \
          orders.side:order_side \
          orders.status:order_status orders.time_in_force:time_in_force \
          risk_events.kind:risk_reason runs.status:run_status"

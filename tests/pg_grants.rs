@@ -10,7 +10,7 @@ mod pg_support;
 
 use std::collections::BTreeSet;
 
-use pg_support::{test_db_with, Grants, TestDb, USER_A};
+use pg_support::{test_db_with, Grants, TestDb, USER_A, USER_B};
 use sqlx::{Connection, PgConnection};
 
 const ROLES: &str = "(values ('anon'), ('authenticated'), ('service_role')) as r (name)";
@@ -69,6 +69,10 @@ fn stated() -> BTreeSet<String> {
         "order_events",
         "kill_switches",
         "runs",
+        "equity_snapshots",
+        "strategies",
+        "strategy_reloads",
+        "user_exchange_keys",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -87,6 +91,8 @@ fn stated() -> BTreeSet<String> {
         &[
             "fills",
             "order_events",
+            "equity_snapshots",
+            "strategy_reloads",
             "risk_events",
             "signals",
             "latency_stats",
@@ -96,7 +102,12 @@ fn stated() -> BTreeSet<String> {
         &["INSERT"],
     );
     add(
-        &["user_roles", "kill_switches"],
+        &[
+            "user_roles",
+            "kill_switches",
+            "strategies",
+            "user_exchange_keys",
+        ],
         "service_role",
         &["INSERT", "UPDATE", "DELETE"],
     );
@@ -178,6 +189,50 @@ async fn check(db: &TestDb) -> BTreeSet<String> {
         )
         .await
     );
+    // Exchange keys in the Vault: an edge function (service_role) stores a user's key and
+    // reads it decrypted; browsers and anon reach nothing in the vault, and a browser's
+    // own key row holds no secret.
+    let store = format!(
+        "insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
+         values ('{USER_B}', 'binance', 'hmac', \
+                 vault.create_secret('key-b', 'binance/{USER_B}/key'), \
+                 vault.create_secret('secret-b', 'binance/{USER_B}/secret'))"
+    );
+    assert!(
+        allowed(&mut c, Some("service_role"), &store).await,
+        "service_role stores keys"
+    );
+    sqlx::raw_sql(&store)
+        .execute(&mut c)
+        .await
+        .expect("keys of B");
+    let read = "select s.decrypted_secret from user_exchange_keys k \
+                join vault.decrypted_secrets s on s.id = k.api_secret_id";
+    assert!(
+        allowed(&mut c, Some("service_role"), read).await,
+        "service_role reads keys"
+    );
+    for role in ["anon", "authenticated"] {
+        for sql in [
+            "select decrypted_secret from vault.decrypted_secrets",
+            "select secret from vault.secrets",
+            "select vault.create_secret('x')",
+        ] {
+            assert!(
+                !allowed(&mut c, Some(role), sql).await,
+                "{role} could: {sql}"
+            );
+        }
+    }
+    let vault_rights: Vec<String> = sqlx::query_scalar(
+        "select r || ' ' || o from (values ('anon'), ('authenticated'), ('service_role')) v (r), \
+         (values ('vault.secrets'), ('vault.decrypted_secrets')) t (o) \
+         where has_table_privilege(r, o, 'SELECT') order by 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("vault rights");
+    assert_eq!(vault_rights, ["service_role vault.decrypted_secrets"]);
     c.close().await.ok();
     got
 }

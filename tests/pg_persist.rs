@@ -3,6 +3,7 @@
 //! kill switch in `global_settings`. Each test has a database of its own (see
 //! `pg_support`), with the Supabase stub and the engine's migrations applied.
 
+mod equity_check;
 mod pg_support;
 
 use std::collections::HashSet;
@@ -161,6 +162,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     assert_eq!(
         published,
         [
+            "equity_snapshots",
             "fills",
             "global_settings",
             "kill_switches",
@@ -168,7 +170,9 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
             "orders",
             "positions",
             "risk_events",
-            "runs"
+            "runs",
+            "strategies",
+            "strategy_reloads"
         ]
     );
     // Money stays exact.
@@ -828,6 +832,460 @@ async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
         expected.len() + run2_fills,
         "exactly the pre-kill fills (committed or spooled) plus the restart's own"
     );
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// A live run writes `equity_snapshots` every second and at the stop, valued from the
+/// engine's positions (the check in `equity_check`); the rows are the owner's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equity_snapshots_value_the_positions_and_stay_private() {
+    let Some(db) = test_db("equity").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), TAKER, &db.url(), 20).replace(
+        "progress_interval_s = 0\n",
+        "progress_interval_s = 0\nequity_snapshot_interval_s = 1\n",
+    );
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("equity.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let mut c = db.conn().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "select count(*) from fills").await < 3 {
+        assert!(Instant::now() < deadline, "no fills reached the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    let snaps: Vec<equity_check::Snap> = sqlx::query(
+        "select id, ts_ns, scope::text as scope, strategy, symbol, qty, mark, realized_pnl, \
+         unrealized_pnl, fees, equity from equity_snapshots where user_id = $1::uuid",
+    )
+    .bind(USER_A)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| equity_check::Snap {
+        id: r.get("id"),
+        ts_ns: r.get("ts_ns"),
+        scope: r.get("scope"),
+        strategy: r.get("strategy"),
+        symbol: r.get("symbol"),
+        qty: r.get("qty"),
+        mark: r.get("mark"),
+        realized: r.get("realized_pnl"),
+        unrealized: r.get("unrealized_pnl"),
+        fees: r.get("fees"),
+        equity: r.get("equity"),
+    })
+    .collect();
+    let positions: Vec<equity_check::Pos> =
+        sqlx::query("select strategy, symbol, qty, avg_price, realized_pnl, fees from positions")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| equity_check::Pos {
+                strategy: r.get("strategy"),
+                symbol: r.get("symbol"),
+                qty: r.get("qty"),
+                avg_price: r.get("avg_price"),
+                realized: r.get("realized_pnl"),
+                fees: r.get("fees"),
+            })
+            .collect();
+    // At least three 1 s snapshots after the first fills, and the one at the stop.
+    let taken = equity_check::check(&snaps, &positions, 4);
+    eprintln!("{taken} equity snapshots, {} rows", snaps.len());
+    // Fees were paid, so realized PnL moved; the time twin is the engine time.
+    let (fees, at_ok): (Decimal, bool) = sqlx::query_as(
+        "select fees, ts_at = to_timestamp(ts_ns / 1e9) from equity_snapshots \
+         where scope = 'account' and symbol is null order by ts_ns desc limit 1",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert!(fees > Decimal::ZERO && at_ok);
+
+    // The owner reads them (through the user_id index's policy); user B reads none; anon nothing.
+    for (user, visible) in [(USER_A, snaps.len() as i64), (USER_B, 0)] {
+        let mut tx = c.begin().await.unwrap();
+        sqlx::query("select set_config('request.jwt.claims', $1, true)")
+            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql("set local role authenticated")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&mut tx, "select count(*) from equity_snapshots").await,
+            visible,
+            "{user}"
+        );
+        for sql in [
+            "update equity_snapshots set equity = 1e9",
+            "delete from equity_snapshots",
+            "insert into equity_snapshots (user_id, id, run_id, ts_ns, scope, venue, realized_pnl, fees) values (auth.uid(), 'x', 'r', 1, 'account', 'binance', 1, 0)",
+        ] {
+            assert_refused(&mut tx, sql, "authenticated").await;
+        }
+        tx.rollback().await.unwrap();
+    }
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role anon")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_refused(&mut tx, "select count(*) from equity_snapshots", "anon").await;
+    tx.rollback().await.unwrap();
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// Counts signals `v` = `value` recorded after engine time `after_ns`.
+async fn signals_after(c: &mut PgConnection, value: f64, after_ns: i64) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from signals where name = 'v' and value = $1 and ts_ns > $2",
+    )
+    .bind(value)
+    .bind(after_ns)
+    .fetch_one(c)
+    .await
+    .expect("signals")
+}
+
+/// Waits (up to 20 s) until `sql` (a boolean query) is true.
+async fn wait_until(c: &mut PgConnection, sql: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok: bool = sqlx::query_scalar(sql).fetch_one(&mut *c).await.expect(sql);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {sql}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The reload row of `version`: (accepted, message, ts_ns).
+async fn reload_of(c: &mut PgConnection, version: i64) -> (bool, String, i64) {
+    wait_until(
+        c,
+        &format!("select exists (select 1 from strategy_reloads where version = {version})"),
+    )
+    .await;
+    sqlx::query_as(
+        "select accepted, message, ts_ns from strategy_reloads where version = $1 \
+         and origin = 'database' and strategy = 's' and user_id = $2::uuid",
+    )
+    .bind(version)
+    .bind(USER_A)
+    .fetch_one(c)
+    .await
+    .expect("reload row")
+}
+
+/// A running engine follows its user's `strategies` row: a new source or new parameters
+/// are swapped in (the signals show which version runs), a broken script and parameters
+/// of the wrong type are refused and recorded while the running version keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategies_rows_hot_reload_a_running_engine_and_refusals_are_recorded() {
+    let Some(db) = test_db("strategies").await else {
+        return;
+    };
+    const FILE_V: &str = r#"
+fn on_start() { this.n = 0; }
+fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", 1.0); } }
+"#;
+    const ROW_V: &str = r#"
+fn on_start() { this.n = 0; }
+fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2.0)); } }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), FILE_V, &db.url(), 20)
+        .replace("params = { qty = \"0.0002\" }\n", "")
+        .replace("kill_switch_poll_s = 30", "kill_switch_poll_s = 1");
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("rows.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let mut c = db.conn().await;
+    wait_until(&mut c, "select count(*) > 0 from signals where value = 1").await;
+
+    // An edge function (service_role) writes the row: version 1 replaces the file's.
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("insert into strategies (user_id, name, source) values ($1::uuid, 's', $2)")
+        .bind(USER_A)
+        .bind(ROW_V)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 1).await;
+    assert!(ok, "{msg}");
+    wait_until(
+        &mut c,
+        &format!("select count(*) > 0 from signals where value = 2 and ts_ns > {at}"),
+    )
+    .await;
+
+    // New parameters only: version 2.
+    sqlx::query("update strategies set params = '{\"level\": 3.5}' where name = 's'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 2).await;
+    assert!(ok, "{msg}");
+    wait_until(
+        &mut c,
+        &format!("select count(*) > 0 from signals where value = 3.5 and ts_ns > {at}"),
+    )
+    .await;
+
+    // A broken script: refused before it reaches the core; 3.5 keeps coming.
+    sqlx::query("update strategies set source = 'fn on_trade(t) { let x = ; }' where name = 's'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 3).await;
+    assert!(!ok);
+    assert!(msg.contains("strategies row \"s\" v3"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        signals_after(&mut c, 3.5, at).await > 0,
+        "the running version stopped"
+    );
+
+    // Parameters of the wrong type for the script's default: refused, as at config load.
+    sqlx::query(
+        "update strategies set source = $1, params = '{\"level\": \"high\"}' where name = 's'",
+    )
+    .bind(ROW_V)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let (ok, msg, at) = reload_of(&mut c, 4).await;
+    assert!(!ok);
+    assert!(msg.contains("level"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        signals_after(&mut c, 3.5, at).await > 0,
+        "the running version stopped"
+    );
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    // The row: version 4, its hash; every change audited.
+    let (version, sha): (i64, String) =
+        sqlx::query_as("select version, source_sha256 from strategies where name = 's'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(sha.len(), 64);
+    assert_eq!(
+        count(
+            &mut c,
+            "select count(*) from audit_log where entity = 'strategies'"
+        )
+        .await,
+        4
+    );
+
+    // Browsers: the owner reads the row and the outcomes, B nothing; nobody writes.
+    for (user, visible) in [(USER_A, 1), (USER_B, 0)] {
+        let mut tx = c.begin().await.unwrap();
+        sqlx::query("select set_config('request.jwt.claims', $1, true)")
+            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql("set local role authenticated")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&mut tx, "select count(*) from strategies").await,
+            visible
+        );
+        assert_eq!(
+            count(&mut tx, "select count(*) from strategy_reloads").await,
+            visible * 4
+        );
+        for sql in [
+            "update strategies set params = '{}'",
+            "delete from strategies",
+            "insert into strategies (user_id, name, source) values (auth.uid(), 'x', '')",
+            "delete from strategy_reloads",
+        ] {
+            assert_refused(&mut tx, sql, "authenticated").await;
+        }
+        tx.rollback().await.unwrap();
+    }
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// Stores `key`/`secret` for `user` in the Vault as an edge function would (service_role),
+/// with the `user_exchange_keys` row naming them.
+async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
+         values ($1::uuid, 'binance', 'hmac', vault.create_secret($2), vault.create_secret($3))",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(secret)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A run whose keys are only in Supabase Vault (no environment variable holds them) trades
+/// with them against a venue (the simulator) that accepts only those keys; the keys appear
+/// in no table the engine writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_trades_with_the_users_keys_from_the_vault() {
+    let Some(db) = test_db("vault_keys").await else {
+        return;
+    };
+    let (key, secret) = ("vault-key-of-a-0123456789", "vault-secret-of-a-9876543210");
+    let sim = peregrine_exchanges::sim::spawn(
+        peregrine_exchanges::sim::SimConfig {
+            api_key: key.into(),
+            api_secret: secret.into(),
+            md_interval_ms: 5,
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut c = db.conn().await;
+    store_keys(&mut c, USER_A, key, secret).await;
+    // B's keys are someone else's: never used for A's run.
+    store_keys(&mut c, USER_B, "key-of-b", "secret-of-b").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), TAKER, &db.url(), 20)
+        .replace("[sim]\nenabled = true\n", "[sim]\nenabled = false\n")
+        .replace(
+            "ws_url = \"ws://127.0.0.1:1\"",
+            &format!("ws_url = \"{}\"", sim.ws_base_url()),
+        )
+        .replace(
+            "rest_url = \"http://127.0.0.1:1\"\n",
+            &format!(
+                "rest_url = \"{}\"\nws_api_url = \"{}/ws-api/v3\"\n\
+                 api_key_env = \"PEREGRINE_VAULT_TEST_NO_SUCH_KEY\"\n\
+                 api_secret_env = \"PEREGRINE_VAULT_TEST_NO_SUCH_SECRET\"\n",
+                sim.rest_base_url(),
+                sim.ws_base_url()
+            ),
+        );
+    assert!(std::env::var("PEREGRINE_VAULT_TEST_NO_SUCH_KEY").is_err());
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("vault.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut c, "select count(*) from fills").await < 3 {
+        assert!(!engine.is_finished(), "the engine stopped early");
+        assert!(Instant::now() < deadline, "no fills reached the database");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+    assert!(
+        !sim.ledger().is_empty(),
+        "the venue made fills for the Vault's key"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("select count(*) from fills where user_id <> '{USER_A}'")
+        )
+        .await,
+        0
+    );
+    // `peregrine keys check`: A's keys are valid; B's are refused by the venue (and the
+    // error shows no key); a user without keys is told so.
+    let check_cfg =
+        peregrine_engine::config::Config::parse(&text, Path::new("vault.toml")).unwrap();
+    let n = peregrine::venue_keys::check_keys(&check_cfg, USER_A)
+        .await
+        .expect("A's keys are valid");
+    assert!(n > 0);
+    let e = format!(
+        "{:#}",
+        peregrine::venue_keys::check_keys(&check_cfg, USER_B)
+            .await
+            .expect_err("B's keys are not the venue's")
+    );
+    assert!(e.contains("refused") && e.contains("-2015"), "{e}");
+    assert!(!e.contains("key-of-b") && !e.contains("secret-of-b"), "{e}");
+    let e = format!(
+        "{:#}",
+        peregrine::venue_keys::check_keys(&check_cfg, "cccccccc-0000-4000-8000-000000000003")
+            .await
+            .expect_err("no keys")
+    );
+    assert!(e.contains("no user_exchange_keys row"), "{e}");
+    // The same through the binary.
+    let file = dir.path().join("vault.toml");
+    std::fs::write(&file, &text).unwrap();
+    for (user, ok) in [(USER_A, true), (USER_B, false)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"));
+        cmd.args(["keys", "check", "--config"])
+            .arg(&file)
+            .args(["--user", user])
+            .env_remove("DATABASE_URL");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("peregrine keys check");
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.success(), ok, "{user}: {shown}");
+        assert_eq!(shown.contains("valid ("), ok, "{shown}");
+        for s in [key, secret, "key-of-b", "secret-of-b"] {
+            assert!(!shown.contains(s), "a key in the output: {shown}");
+        }
+    }
+    // The secrets are nowhere but in the vault.
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from (select to_jsonb(t)::text as j from audit_log t \
+         union all select to_jsonb(t)::text from runs t \
+         union all select to_jsonb(t)::text from risk_events t \
+         union all select to_jsonb(t)::text from orders t \
+         union all select to_jsonb(t)::text from user_exchange_keys t) x \
+         where j like '%' || $1 || '%' or j like '%' || $2 || '%'",
+    )
+    .bind(key)
+    .bind(secret)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    sim.shutdown().await;
     c.close().await.ok();
     db.drop_db().await;
 }

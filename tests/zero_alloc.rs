@@ -243,8 +243,10 @@ fn core_allocs(cfg: StrategyConfig, make: impl Fn(u64) -> Tick, n: u64) -> u64 {
         cancel_on_stop: false,
         drain_timeout: Duration::from_millis(10),
         progress_interval: Duration::ZERO,
+        equity_interval: Duration::ZERO,
         restore: Default::default(),
         balances: Vec::new(),
+        db_reloads: crossbeam_channel::never(),
     };
     let tuning = CoreTuning {
         hub: hub.clone(),

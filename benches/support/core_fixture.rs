@@ -89,8 +89,10 @@ impl CoreFixture {
             cancel_on_stop: false,
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
+            equity_interval: Duration::ZERO,
             restore: Default::default(),
             balances: Vec::new(),
+            db_reloads: crossbeam_channel::never(),
         };
         let core = match Core::with_clock(setup, EngineClock::replay(0)) {
             Ok(c) => c,

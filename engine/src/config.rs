@@ -110,6 +110,11 @@ pub struct EngineConfig {
     /// [`crate::run_id`]); engines on one machine trading one account should share it.
     #[serde(default = "default_run_sequence_file")]
     pub run_sequence_file: PathBuf,
+    /// Interval of the `equity_snapshots` rows (realized, unrealized, fees, mark and equity
+    /// per strategy and for the account), in seconds (0 = off; otherwise one more at the
+    /// stop).
+    #[serde(default = "default_equity_snapshot_s")]
+    pub equity_snapshot_interval_s: u64,
 }
 
 impl Default for EngineConfig {
@@ -120,8 +125,13 @@ impl Default for EngineConfig {
             drain_timeout_ms: default_drain_ms(),
             progress_interval_s: default_progress_s(),
             run_sequence_file: default_run_sequence_file(),
+            equity_snapshot_interval_s: default_equity_snapshot_s(),
         }
     }
+}
+
+fn default_equity_snapshot_s() -> u64 {
+    10
 }
 
 fn default_run_sequence_file() -> PathBuf {

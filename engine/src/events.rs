@@ -249,6 +249,85 @@ pub struct RunRow {
     pub heartbeat_ns: i64,
 }
 
+/// What an equity snapshot row covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EquityScope {
+    /// One strategy's own positions.
+    Strategy,
+    /// The account: every configured strategy's positions summed.
+    Account,
+}
+
+impl EquityScope {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EquityScope::Strategy => "strategy",
+            EquityScope::Account => "account",
+        }
+    }
+}
+
+/// PnL of one strategy or of the account at one moment, per instrument (`symbol` set) or
+/// over all instruments (`symbol` `None`), taken from the core's positions every
+/// `[engine] equity_snapshot_interval_s` (inserted once on `id`). `equity` is realized +
+/// unrealized PnL (since the positions began, not the account balance); `unrealized_pnl`
+/// and `equity` are `None` while a held instrument has no price yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EquityRow {
+    /// Unique id (`<run hex>-q<snapshot>-<row>`).
+    pub id: String,
+    /// The run id in hex (as in client order ids).
+    pub run_id: String,
+    /// Engine time of the snapshot, ns since the epoch.
+    pub ts_ns: i64,
+    /// Strategy or account.
+    pub scope: EquityScope,
+    /// The strategy (`None` for the account).
+    pub strategy: Option<String>,
+    /// Venue name.
+    pub venue: String,
+    /// Canonical symbol; `None` for the total over instruments.
+    pub symbol: Option<String>,
+    /// Signed quantity held (per instrument only).
+    pub qty: Option<Qty>,
+    /// Mark price: last trade, else mid of the touch (per instrument only, once known).
+    pub mark: Option<Price>,
+    /// Realized PnL in quote currency, net of fees.
+    pub realized_pnl: Price,
+    /// Unrealized PnL at the mark.
+    pub unrealized_pnl: Option<Price>,
+    /// Fees paid in quote currency.
+    pub fees: Price,
+    /// Realized + unrealized PnL.
+    pub equity: Option<Price>,
+}
+
+/// The outcome of one new version of a strategy (a changed file or `strategies` row),
+/// inserted once on `id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrategyReloadRow {
+    /// Unique id (`<run hex>-r<seq>`).
+    pub id: String,
+    /// The run id in hex.
+    pub run_id: String,
+    /// Engine time, ns since the epoch.
+    pub ts_ns: i64,
+    /// Strategy name.
+    pub strategy: String,
+    /// `file` or `database`.
+    pub origin: String,
+    /// The `strategies` row version (database origin only).
+    pub version: Option<i64>,
+    /// FNV-1a hash of the source, hex (as in the reload log line).
+    pub source_hash: String,
+    /// True if the new version runs now; false if refused (the old one keeps running).
+    pub accepted: bool,
+    /// What happened (the refusal's reasons).
+    pub message: String,
+}
+
 /// Everything the sink persists.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SinkEvent {
@@ -268,4 +347,8 @@ pub enum SinkEvent {
     Checkpoint(CheckpointRow),
     /// The run's start, heartbeat or stop.
     Run(RunRow),
+    /// One row of an equity snapshot.
+    Equity(EquityRow),
+    /// A strategy reload accepted or refused.
+    StrategyReload(StrategyReloadRow),
 }

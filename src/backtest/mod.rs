@@ -307,6 +307,7 @@ impl Backtest {
             cancel_on_stop: cfg.cancel_at_end,
             drain_timeout: Duration::ZERO,
             progress_interval: Duration::ZERO,
+            equity_interval: Duration::ZERO,
             restore: Default::default(),
             balances: cfg
                 .strategy
@@ -320,6 +321,7 @@ impl Backtest {
                 })
                 .into_iter()
                 .collect(),
+            db_reloads: crossbeam_channel::never(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();

@@ -41,3 +41,35 @@ begin
         create publication supabase_realtime;
     end if;
 end $$;
+-- Supabase Vault's interface (the `supabase_vault` extension; docs: supabase.com/docs/guides/
+-- database/vault): `vault.secrets`, the `vault.decrypted_secrets` view with
+-- `decrypted_secret`, and `vault.create_secret(secret, name, description)` returning the
+-- new id. This stand-in does NOT encrypt (the real one stores authenticated ciphertext);
+-- it only gives the engine and the tests the same tables, view, function and owner
+-- (nobody but the owner has any right on them, as on a project before grants).
+create schema if not exists vault;
+create table if not exists vault.secrets (
+    id          uuid        primary key default gen_random_uuid(),
+    name        text        unique,
+    description text        not null default '',
+    secret      text        not null,
+    key_id      uuid,
+    nonce       bytea,
+    created_at  timestamptz not null default now(),
+    updated_at  timestamptz not null default now()
+);
+create or replace view vault.decrypted_secrets as
+    select id, name, description, secret, secret as decrypted_secret, key_id, nonce,
+           created_at, updated_at
+    from vault.secrets;
+create or replace function vault.create_secret(
+    new_secret text, new_name text default null, new_description text default '',
+    new_key_id uuid default null) returns uuid
+    language sql security definer set search_path = '' as $$
+    insert into vault.secrets (secret, name, description, key_id)
+    values (new_secret, new_name, new_description, new_key_id)
+    returning id
+$$;
+revoke all on schema vault from public;
+revoke all on all tables in schema vault from public;
+revoke all on function vault.create_secret(text, text, text, uuid) from public;

@@ -10,12 +10,12 @@ use rust_decimal::Decimal;
 use super::{Core, StrategySlot};
 use crate::clock::Clock;
 use crate::config::StrategyConfig;
-use crate::events::{SignalRow, SinkEvent};
+use crate::events::{SignalRow, SinkEvent, StrategyReloadRow};
 use crate::order::{ClientOrderId, ExecKind, ExecReport, OrderIntent, OrderType};
 use crate::risk::{RejectReason, RiskReject};
 use crate::stages::Stage;
 use crate::strategy::{
-    BookView, OpenOrder, OrderView, RejectView, ReloadWatcher, Reloaded, BOOK_LEVELS,
+    BookView, OpenOrder, OrderView, RejectView, ReloadOrigin, ReloadWatcher, Reloaded, BOOK_LEVELS,
 };
 use crate::types::{InstrumentId, Price, Qty, Side};
 
@@ -457,26 +457,57 @@ impl Core {
         Ok(intent)
     }
 
-    /// Swaps in a new version of a strategy (checked on the watcher thread).
+    /// Swaps in a new version of a strategy (checked on the watcher thread or by the
+    /// database follower), and records the outcome (`strategy_reloads`).
     pub(super) fn apply_reload(&mut self, new: Reloaded) {
         let now = self.engine_now();
         let Some(slot) = self.strategies.get_mut(new.strategy) else {
             return;
         };
-        if slot.halted {
-            tracing::warn!(strategy = %slot.name, "halted strategy not reloaded");
-            return;
-        }
-        match slot.host.reload(&new.source, now) {
-            Ok(()) => {
-                tracing::info!(strategy = %slot.name, hash = format!("{:016x}", new.hash), "strategy reloaded; orders, positions and `this` kept");
-                self.after_callback(new.strategy, Ok(()));
+        let name = slot.name.clone();
+        let outcome = if let Some(why) = new.refused.clone() {
+            tracing::error!(strategy = %name, "reload refused, the running version stays: {why}");
+            Err(why)
+        } else if slot.halted {
+            tracing::warn!(strategy = %name, "halted strategy not reloaded");
+            Err("the strategy is halted (too many errors); not reloaded".to_string())
+        } else {
+            match slot.host.reload_with(&new.source, new.params.as_ref(), now) {
+                Ok(()) => {
+                    tracing::info!(strategy = %name, hash = format!("{:016x}", new.hash), origin = new.origin.as_str(), "strategy reloaded; orders, positions and `this` kept");
+                    self.after_callback(new.strategy, Ok(()));
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(strategy = %name, "reload failed, the previous version keeps running: {e}");
+                    self.risk_event(
+                        Some(name.clone()),
+                        None,
+                        "strategy_reload_failed",
+                        e.to_string(),
+                    );
+                    Err(e.to_string())
+                }
             }
-            Err(e) => {
-                let name = slot.name.clone();
-                tracing::error!(strategy = %name, "reload failed, the previous version keeps running: {e}");
-                self.risk_event(Some(name), None, "strategy_reload_failed", e.to_string());
-            }
-        }
+        };
+        self.reload_seq += 1;
+        let row = StrategyReloadRow {
+            id: format!("{}-r{}", self.run_hex, self.reload_seq),
+            run_id: self.run_hex.clone(),
+            ts_ns: now,
+            strategy: name,
+            origin: new.origin.as_str().to_string(),
+            version: match new.origin {
+                ReloadOrigin::Database { version } => Some(version),
+                ReloadOrigin::File => None,
+            },
+            source_hash: format!("{:016x}", new.hash),
+            accepted: outcome.is_ok(),
+            message: match outcome {
+                Ok(()) => "reloaded; orders, positions and `this` kept".to_string(),
+                Err(why) => format!("refused, the previous version keeps running: {why}"),
+            },
+        };
+        self.emit(SinkEvent::StrategyReload(row));
     }
 }

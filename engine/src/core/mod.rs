@@ -95,11 +95,16 @@ pub struct CoreSetup {
     pub drain_timeout: Duration,
     /// Interval of the progress log line (zero = off).
     pub progress_interval: Duration,
+    /// Interval of the `equity_snapshots` rows (zero = off; otherwise one more at the end).
+    pub equity_interval: Duration,
     /// Positions and orders carried over from earlier runs (empty for a backtest).
     pub restore: CoreRestore,
     /// The venue account's balances at start (`balance()` / `available()` / `equity()`; empty:
     /// unknown, every balance reads 0 until fills move it).
     pub balances: Vec<crate::account::StartBalance>,
+    /// New versions of strategies from their `strategies` rows
+    /// ([`crate::sink::strategy_rows`]); `crossbeam_channel::never()` without a database.
+    pub db_reloads: Receiver<crate::strategy::Reloaded>,
 }
 
 /// What a run did; the run summary.
@@ -273,6 +278,11 @@ pub struct Core {
     outbox: outbox::Outbox,
     signal_seq: u64,
     risk_seq: u64,
+    /// Equity snapshots taken, and when the last one was.
+    equity_seq: u64,
+    last_equity: Instant,
+    /// Strategy reloads recorded.
+    reload_seq: u64,
     actions: Vec<StrategyAction>,
     report: CoreReport,
     core_latency: LatencyRecorder,
@@ -311,6 +321,8 @@ struct CoreSetupRest {
     cancel_on_stop: bool,
     drain_timeout: Duration,
     progress_interval: Duration,
+    equity_interval: Duration,
+    db_reloads: Receiver<crate::strategy::Reloaded>,
 }
 
 impl Core {
@@ -383,6 +395,9 @@ impl Core {
             outbox: outbox::Outbox::default(),
             signal_seq: 0,
             risk_seq: 0,
+            equity_seq: 0,
+            last_equity: Instant::now(),
+            reload_seq: 0,
             actions: Vec::with_capacity(16),
             report: CoreReport::default(),
             core_latency: LatencyRecorder::new(),
@@ -411,6 +426,8 @@ impl Core {
                 cancel_on_stop: setup.cancel_on_stop,
                 drain_timeout: setup.drain_timeout,
                 progress_interval: setup.progress_interval,
+                equity_interval: setup.equity_interval,
+                db_reloads: setup.db_reloads,
             },
         };
         core.apply_restore(restore);
@@ -426,6 +443,7 @@ impl Core {
         let ticks = self.s.ticks.clone();
         let mut execs = self.s.execs.clone();
         let reloads = self.reload_receiver();
+        let db_reloads = self.s.db_reloads.clone();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
         let mut kill_gen = self.s.risk.kill_switch().generation();
@@ -443,6 +461,9 @@ impl Core {
             while let Ok(new) = reloads.try_recv() {
                 self.apply_reload(new);
             }
+            while let Ok(new) = db_reloads.try_recv() {
+                self.apply_reload(new);
+            }
             self.poll_clock();
             let gen = self.s.risk.kill_switch().generation();
             if gen != kill_gen {
@@ -458,6 +479,12 @@ impl Core {
             if !self.tuning.window.is_zero() && self.window_started.elapsed() >= self.tuning.window
             {
                 self.close_latency_window();
+            }
+            if !self.s.equity_interval.is_zero()
+                && self.last_equity.elapsed() >= self.s.equity_interval
+            {
+                self.last_equity = Instant::now();
+                self.snapshot_equity();
             }
         }
         drop(pump);
@@ -649,6 +676,9 @@ impl Core {
     pub fn finish(mut self) -> CoreReport {
         self.report.realized_pnl = self.total_realized().normalize().to_string();
         self.close_latency_window();
+        if !self.s.equity_interval.is_zero() {
+            self.snapshot_equity();
+        }
         self.tuning.hub.with_cumulative(|c| {
             self.report.latency_ns = c.summary(Stage::TickToOrder);
             self.report.queue_latency_ns = c.summary(Stage::Queue);
@@ -1380,6 +1410,122 @@ impl Core {
     }
 }
 
+/// Sums of one scope of an equity snapshot (a strategy, an instrument of the account, a
+/// total); `unrealized` becomes `None` once a held instrument has no mark.
+#[derive(Clone, Copy, Debug)]
+struct EquitySum {
+    rows: usize,
+    qty: Decimal,
+    realized: Decimal,
+    unrealized: Option<Decimal>,
+    fees: Decimal,
+}
+
+impl Default for EquitySum {
+    fn default() -> Self {
+        Self {
+            rows: 0,
+            qty: Decimal::ZERO,
+            realized: Decimal::ZERO,
+            unrealized: Some(Decimal::ZERO),
+            fees: Decimal::ZERO,
+        }
+    }
+}
+
+impl EquitySum {
+    fn add(&mut self, p: &Position, unrealized: Option<Decimal>) {
+        self.rows += 1;
+        self.qty += p.qty;
+        self.realized += p.realized_pnl;
+        self.fees += p.fees;
+        self.unrealized = self.unrealized.zip(unrealized).map(|(a, b)| a + b);
+    }
+}
+
+impl Core {
+    /// Emits one equity snapshot from the positions (nothing while every position is empty):
+    /// per strategy, a row per instrument it has a position in and its total; for the
+    /// account, a row per instrument (the strategies' positions summed; unrealized PnL is
+    /// each strategy's at its own entry) and the total. Marks: [`mark_price`].
+    fn snapshot_equity(&mut self) {
+        let n_inst = self.instruments_state.len();
+        let marks: Vec<Option<Price>> = self.instruments_state.iter().map(mark_price).collect();
+        let unrealized = |p: &Position, i: usize| -> Option<Decimal> {
+            if p.qty.is_zero() {
+                Some(Decimal::ZERO)
+            } else {
+                marks[i].map(|m| p.unrealized_pnl(m))
+            }
+        };
+        let mut account = vec![EquitySum::default(); n_inst];
+        let mut account_total = EquitySum::default();
+        let mut rows = Vec::new();
+        for (si, slot) in self.strategies.iter().enumerate() {
+            let mut total = EquitySum::default();
+            for (i, p) in self.positions[si].iter().enumerate() {
+                if *p == Position::default() {
+                    continue;
+                }
+                let u = unrealized(p, i);
+                let mut one = EquitySum::default();
+                one.add(p, u);
+                rows.push((
+                    crate::events::EquityScope::Strategy,
+                    Some(slot.name.clone()),
+                    Some(i),
+                    one,
+                ));
+                total.add(p, u);
+                account[i].add(p, u);
+                account_total.add(p, u);
+            }
+            if total.rows > 0 {
+                rows.push((
+                    crate::events::EquityScope::Strategy,
+                    Some(slot.name.clone()),
+                    None,
+                    total,
+                ));
+            }
+        }
+        if account_total.rows == 0 {
+            return;
+        }
+        for (i, sum) in account.into_iter().enumerate() {
+            if sum.rows > 0 {
+                rows.push((crate::events::EquityScope::Account, None, Some(i), sum));
+            }
+        }
+        rows.push((
+            crate::events::EquityScope::Account,
+            None,
+            None,
+            account_total,
+        ));
+        self.equity_seq += 1;
+        let now = self.clock.now_ns();
+        for (k, (scope, strategy, inst, sum)) in rows.into_iter().enumerate() {
+            let row = crate::events::EquityRow {
+                id: format!("{}-q{}-{}", self.run_hex, self.equity_seq, k),
+                run_id: self.run_hex.clone(),
+                ts_ns: now,
+                scope,
+                strategy,
+                venue: self.s.venue.clone(),
+                symbol: inst.map(|i| self.symbols[i].to_string()),
+                qty: inst.map(|_| sum.qty),
+                mark: inst.and_then(|i| marks[i]),
+                realized_pnl: sum.realized,
+                unrealized_pnl: sum.unrealized,
+                fees: sum.fees,
+                equity: sum.unrealized.map(|u| sum.realized + u),
+            };
+            self.emit(SinkEvent::Equity(row));
+        }
+    }
+}
+
 /// Mark price of an instrument: last trade, else mid of the touch.
 fn mark_price(st: &InstrumentState) -> Option<Price> {
     st.last_price.or(match (st.best_bid, st.best_ask) {
@@ -1400,3 +1546,6 @@ mod tests;
 
 #[cfg(test)]
 mod dispatch_tests;
+
+#[cfg(test)]
+mod equity_tests;

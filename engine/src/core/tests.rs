@@ -169,8 +169,10 @@ fn start_full(
         cancel_on_stop: true,
         drain_timeout: Duration::from_secs(2),
         progress_interval: Duration::ZERO,
+        equity_interval: Duration::ZERO,
         restore: Default::default(),
         balances,
+        db_reloads: crossbeam_channel::never(),
     };
     let core = thread::spawn(move || run_core(setup));
     Harness {

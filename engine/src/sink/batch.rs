@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use crate::events::{
-    CheckpointRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow, SignalRow,
-    SinkEvent,
+    CheckpointRow, EquityRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow,
+    SignalRow, SinkEvent, StrategyReloadRow,
 };
 
 /// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries
@@ -32,6 +32,10 @@ pub(crate) struct Batch<'a> {
     pub(crate) signals: Vec<&'a SignalRow>,
     /// Every latency window, in arrival order.
     pub(crate) latency: Vec<&'a LatencyStatRow>,
+    /// Every equity snapshot row, in arrival order.
+    pub(crate) equity: Vec<&'a EquityRow>,
+    /// Every strategy reload outcome, in arrival order.
+    pub(crate) reloads: Vec<&'a StrategyReloadRow>,
     /// Trade-history checkpoint per (venue, symbol): the greatest of the explicit checkpoint
     /// events and the batch's fills (written with the fills, in the same transaction).
     pub(crate) checkpoints: Vec<CheckpointRow>,
@@ -102,6 +106,8 @@ impl<'a> Batch<'a> {
                 SinkEvent::Risk(row) => batch.risks.push(row),
                 SinkEvent::Signal(row) => batch.signals.push(row),
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
+                SinkEvent::Equity(row) => batch.equity.push(row),
+                SinkEvent::StrategyReload(row) => batch.reloads.push(row),
                 SinkEvent::Run(row) => {
                     match batch.runs.iter_mut().find(|(_, r)| r.run_id == row.run_id) {
                         Some(kept) => *kept = (seq, row),
@@ -131,6 +137,8 @@ impl<'a> Batch<'a> {
             + self.risks.len()
             + self.signals.len()
             + self.latency.len()
+            + self.equity.len()
+            + self.reloads.len()
             + self.checkpoints.len()
             + self.runs.len()
     }

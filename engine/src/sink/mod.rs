@@ -27,11 +27,14 @@
 mod batch;
 mod error;
 pub mod pg;
+mod pg_follow;
 pub mod pg_migrate;
 pub mod remote_kill;
 pub mod spool;
 mod sqlite;
 pub mod start_state;
+pub mod strategy_rows;
+pub mod vault_keys;
 mod worker;
 
 #[cfg(test)]
@@ -204,6 +207,10 @@ pub struct SinkStats {
     pub signals: u64,
     /// Latency window rows inserted.
     pub latency_stats: u64,
+    /// Equity snapshot rows inserted.
+    pub equity_snapshots: u64,
+    /// Strategy reload outcomes inserted.
+    pub strategy_reloads: u64,
     /// Batches committed.
     pub batches: u64,
     /// Failed batch writes that were retried.

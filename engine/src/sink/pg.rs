@@ -445,6 +445,59 @@ pub(crate) async fn write_batch(
         .rows_affected();
     }
 
+    if !batch.equity.is_empty() {
+        let r = &batch.equity;
+        written.equity_snapshots = sqlx::query(
+            "INSERT INTO public.equity_snapshots (user_id, id, run_id, ts_ns, scope, strategy, \
+             venue, symbol, qty, mark, realized_pnl, unrealized_pnl, fees, equity) \
+             SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], \
+             $5::text[]::public.equity_scope[], $6::text[], $7::text[], $8::text[], \
+             $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], \
+             $14::numeric[]) ON CONFLICT (user_id, id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(r.iter().map(|x| x.id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.run_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.ts_ns).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.scope.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.strategy.as_deref()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.venue.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.symbol.as_deref()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.qty).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.mark).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.realized_pnl).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.unrealized_pnl).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.fees).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.equity).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
+    if !batch.reloads.is_empty() {
+        let r = &batch.reloads;
+        written.strategy_reloads = sqlx::query(
+            "INSERT INTO public.strategy_reloads (user_id, id, run_id, ts_ns, strategy, origin, \
+             version, source_hash, accepted, message) \
+             SELECT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], \
+             $6::text[], $7::int8[], $8::text[], $9::bool[], $10::text[]) \
+             ON CONFLICT (user_id, id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(r.iter().map(|x| x.id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.run_id.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.ts_ns).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.strategy.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.origin.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.version).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.source_hash.as_str()).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.accepted).collect::<Vec<_>>())
+        .bind(r.iter().map(|x| x.message.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
     // The trade-history checkpoint moves with the fills, in their transaction, never back.
     for c in &batch.checkpoints {
         sqlx::query(

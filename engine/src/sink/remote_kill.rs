@@ -18,10 +18,11 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::watch;
 
 use super::pg::lazy_pool;
+use super::pg_follow::{follow, Follow};
 use crate::risk::KillSwitch;
 
 /// The notification channel the `global_settings` trigger uses.
@@ -37,72 +38,22 @@ pub async fn follow_kill_switch(
     user_id: Option<String>,
     kill: KillSwitch,
     poll: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let pool = lazy_pool(opts);
     let mut follower = Follower {
         kill,
         user_id,
         last: None,
         errors: 0,
     };
-    let mut listener: Option<PgListener> = None;
-    let mut ticker = tokio::time::interval(poll.max(Duration::from_millis(10)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        if listener.is_none() {
-            listener = connect_listener(&pool, &mut follower).await;
-            // Whatever changed while we were not listening.
-            follower.read(&pool).await;
-        }
-        let Some(l) = listener.as_mut() else {
-            tokio::select! {
-                _ = stopped(&mut stop) => break,
-                _ = ticker.tick() => {}
-            }
-            continue;
-        };
-        tokio::select! {
-            _ = stopped(&mut stop) => break,
-            _ = ticker.tick() => follower.read(&pool).await,
-            n = l.try_recv() => match n {
-                // Any change of either table: read both rows again.
-                Ok(Some(_)) => follower.read(&pool).await,
-                Ok(None) => {
-                    tracing::warn!("kill switch LISTEN connection lost; reconnecting");
-                    listener = None;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "kill switch LISTEN failed; reconnecting");
-                    listener = None;
-                }
-            },
-        }
-    }
-    pool.close().await;
-}
-
-/// Resolves once `stop` is true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-/// Connects a listener on [`CHANNEL`], or logs why not.
-async fn connect_listener(pool: &PgPool, f: &mut Follower) -> Option<PgListener> {
-    let mut l = match PgListener::connect_with(pool).await {
-        Ok(l) => l,
-        Err(e) => {
-            f.error("connecting the kill switch listener", &e);
-            return None;
-        }
-    };
-    match l.listen_all([CHANNEL, USER_CHANNEL]).await {
-        Ok(()) => Some(l),
-        Err(e) => {
-            f.error("LISTEN global_settings, kill_switches", &e);
-            None
-        }
-    }
+    follow(
+        lazy_pool(opts),
+        &[CHANNEL, USER_CHANNEL],
+        poll,
+        stop,
+        &mut follower,
+    )
+    .await;
 }
 
 /// State of the follower: the last remote state seen.
@@ -155,7 +106,7 @@ impl Rows {
     }
 }
 
-impl Follower {
+impl Follow for Follower {
     fn error(&mut self, what: &str, e: &sqlx::Error) {
         if self.errors.is_multiple_of(20) {
             tracing::warn!(error = %e, what, "kill switch follower cannot reach the database (the local switch still works)");
@@ -190,7 +141,9 @@ impl Follower {
             Err(e) => self.error("reading the kill switches", &e),
         }
     }
+}
 
+impl Follower {
     /// Sets the engine's switch on a change of the remote state (`Some(reason)`: engaged).
     /// The first state read only acts if it is engaged (a clear remote state does not clear
     /// a local switch).

@@ -48,6 +48,8 @@ pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, ser
             "risk_events": written.risk_events,
             "signals": written.signals,
             "latency_stats": written.latency_stats,
+            "equity_snapshots": written.equity_snapshots,
+            "strategy_reloads": written.strategy_reloads,
         }),
     )
 }
@@ -70,6 +72,10 @@ pub(crate) struct Written {
     pub(crate) signals: u64,
     /// Latency window rows inserted.
     pub(crate) latency_stats: u64,
+    /// Equity snapshot rows inserted.
+    pub(crate) equity_snapshots: u64,
+    /// Strategy reload outcomes inserted.
+    pub(crate) strategy_reloads: u64,
 }
 
 /// Opens (creating the file and its parent directory if missing) the SQLite database at
@@ -303,6 +309,51 @@ pub(crate) async fn write_batch(
         });
         qb.push(" ON CONFLICT (run_id, stage, window_end_ns) DO NOTHING");
         written.latency_stats += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.equity.chunks(chunk_rows(13)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO equity_snapshots (id, run_id, ts_ns, scope, strategy, venue, symbol, \
+             qty, mark, realized_pnl, unrealized_pnl, fees, equity) ",
+        );
+        let text = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string());
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.run_id.as_str())
+                .push_bind(r.ts_ns)
+                .push_bind(r.scope.as_str())
+                .push_bind(r.strategy.as_deref())
+                .push_bind(r.venue.as_str())
+                .push_bind(r.symbol.as_deref())
+                .push_bind(text(r.qty))
+                .push_bind(text(r.mark))
+                .push_bind(r.realized_pnl.to_string())
+                .push_bind(text(r.unrealized_pnl))
+                .push_bind(r.fees.to_string())
+                .push_bind(text(r.equity));
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        written.equity_snapshots += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+
+    for chunk in batch.reloads.chunks(chunk_rows(9)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO strategy_reloads (id, run_id, ts_ns, strategy, origin, version, \
+             source_hash, accepted, message) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.as_str())
+                .push_bind(r.run_id.as_str())
+                .push_bind(r.ts_ns)
+                .push_bind(r.strategy.as_str())
+                .push_bind(r.origin.as_str())
+                .push_bind(r.version)
+                .push_bind(r.source_hash.as_str())
+                .push_bind(r.accepted)
+                .push_bind(r.message.as_str());
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING");
+        written.strategy_reloads += qb.build().execute(&mut *tx).await?.rows_affected();
     }
 
     // The trade-history checkpoint moves with the fills, in their transaction, never back.

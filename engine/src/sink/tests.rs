@@ -124,6 +124,7 @@ fn migrations_apply_and_create_parent_dir() {
             tables,
             [
                 "audit_log",
+                "equity_snapshots",
                 "fills",
                 "latency_stats",
                 "order_events",
@@ -132,6 +133,7 @@ fn migrations_apply_and_create_parent_dir() {
                 "risk_events",
                 "runs",
                 "signals",
+                "strategy_reloads",
                 "venue_checkpoints"
             ]
         );
@@ -249,6 +251,118 @@ fn every_row_kind_lands_with_exact_decimals() {
             Some("mm")
         );
         assert_eq!(r.get::<Option<String>, _>("symbol"), None);
+    });
+}
+
+fn equity(id: &str, symbol: Option<&str>, unrealized: Option<Decimal>) -> SinkEvent {
+    SinkEvent::Equity(crate::events::EquityRow {
+        id: id.to_string(),
+        run_id: "abc".into(),
+        ts_ns: 1_764_090_000_123_456_789,
+        scope: crate::events::EquityScope::Account,
+        strategy: None,
+        venue: "binance".into(),
+        symbol: symbol.map(str::to_string),
+        qty: symbol.map(|_| dec!(-0.00000001)),
+        mark: symbol.map(|_| dec!(123456789.123456789)),
+        realized_pnl: dec!(-1.000000000000000001),
+        unrealized_pnl: unrealized,
+        fees: dec!(0.000000000000000001),
+        equity: unrealized.map(|u| u + dec!(-1.000000000000000001)),
+    })
+}
+
+#[test]
+fn equity_snapshots_land_exactly_once_with_their_nulls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let (tx, join) = spawn_sink(cfg(&url, 2, Duration::from_millis(5))).expect("spawn");
+    for _ in 0..2 {
+        tx.send(equity("abc-q1-0", Some("BTC-USDT"), Some(dec!(0.25))))
+            .expect("send");
+        tx.send(equity("abc-q1-1", None, None)).expect("send");
+    }
+    drop(tx);
+    assert_eq!(join.join().expect("join").equity_snapshots, 2);
+    rt().block_on(async {
+        let pool = sqlite_pool(&url).await.expect("pool");
+        let rows = sqlx::query("SELECT * FROM equity_snapshots ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 2);
+        let (r, t) = (&rows[0], &rows[1]);
+        assert_eq!(r.get::<String, _>("scope"), "account");
+        assert_eq!(r.get::<Option<String>, _>("strategy"), None);
+        assert_eq!(r.get::<String, _>("qty"), "-0.00000001");
+        assert_eq!(r.get::<String, _>("mark"), "123456789.123456789");
+        assert_eq!(r.get::<String, _>("realized_pnl"), "-1.000000000000000001");
+        assert_eq!(r.get::<String, _>("unrealized_pnl"), "0.25");
+        assert_eq!(dec_col(r, "equity"), dec!(-0.750000000000000001));
+        assert_eq!(r.get::<i64, _>("ts_ns"), 1_764_090_000_123_456_789);
+        // The total has no quantity or mark; no price yet: no unrealized PnL or equity.
+        for col in ["symbol", "qty", "mark", "unrealized_pnl", "equity"] {
+            assert_eq!(t.get::<Option<String>, _>(col), None, "{col}");
+        }
+        assert_eq!(t.get::<String, _>("fees"), "0.000000000000000001");
+    });
+}
+
+#[test]
+fn strategy_reload_outcomes_land_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let row = |id: &str, accepted: bool, version: Option<i64>| {
+        SinkEvent::StrategyReload(crate::events::StrategyReloadRow {
+            id: id.into(),
+            run_id: "abc".into(),
+            ts_ns: 5,
+            strategy: "mm".into(),
+            origin: if version.is_some() {
+                "database"
+            } else {
+                "file"
+            }
+            .into(),
+            version,
+            source_hash: "00ff".into(),
+            accepted,
+            message: if accepted { "reloaded" } else { "refused: x" }.into(),
+        })
+    };
+    let (tx, join) = spawn_sink(cfg(&url, 1, Duration::from_millis(5))).expect("spawn");
+    tx.send(row("abc-r1", true, None)).expect("send");
+    tx.send(row("abc-r2", false, Some(3))).expect("send");
+    tx.send(row("abc-r2", false, Some(3))).expect("send");
+    drop(tx);
+    assert_eq!(join.join().expect("join").strategy_reloads, 2);
+    rt().block_on(async {
+        let pool = sqlite_pool(&url).await.expect("pool");
+        let got: Vec<(String, String, Option<i64>, bool, String)> = sqlx::query_as(
+            "SELECT id, origin, version, accepted, message FROM strategy_reloads ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        assert_eq!(
+            got,
+            [
+                (
+                    "abc-r1".into(),
+                    "file".into(),
+                    None,
+                    true,
+                    "reloaded".into()
+                ),
+                (
+                    "abc-r2".into(),
+                    "database".into(),
+                    Some(3),
+                    false,
+                    "refused: x".into()
+                )
+            ]
+        );
     });
 }
 

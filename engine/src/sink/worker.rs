@@ -412,6 +412,8 @@ impl Worker {
                     self.stats.risk_events += w.risk_events;
                     self.stats.signals += w.signals;
                     self.stats.latency_stats += w.latency_stats;
+                    self.stats.equity_snapshots += w.equity_snapshots;
+                    self.stats.strategy_reloads += w.strategy_reloads;
                     self.stats.batches += 1;
                     let last_seq = batch.seq_range.1;
                     drop(batch);

@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 pub use api::{params_to_map, round_price, round_qty};
 pub use check::check_source;
 pub use error::StrategyError;
-pub use reload::{source_hash, ReloadWatcher, Reloaded};
+pub use reload::{source_hash, ReloadOrigin, ReloadWatcher, Reloaded};
 pub use views::{BarView, BookView, FillView, OrderView, QuoteView, RejectView, TradeView};
 
 use crate::bars::{parse_timeframe, BarBuilder};
@@ -828,6 +828,17 @@ impl StrategyHost {
     /// `this`, timers, bar builders, open orders and positions, then calls `on_reload()` if
     /// the new version has it. On error the old version keeps running.
     pub fn reload(&mut self, source: &str, now_ns: i64) -> Result<(), StrategyError> {
+        self.reload_with(source, None, now_ns)
+    }
+
+    /// [`StrategyHost::reload`] with new parameters (`None`: the running ones), validated
+    /// against the new source as at load; on an error nothing changes.
+    pub fn reload_with(
+        &mut self,
+        source: &str,
+        params: Option<&std::collections::BTreeMap<String, toml::Value>>,
+        now_ns: i64,
+    ) -> Result<(), StrategyError> {
         let (ast, has) = compile_checked(&self.engine, &self.file, source)?;
         let name = self.ctx.borrow().name.clone();
         if has.on_bar && self.bars.is_empty() {
@@ -839,7 +850,9 @@ impl StrategyHost {
                 ),
             });
         }
-        let resolved = resolve_params(&self.engine, &ast, &name, &self.file, &self.given_params)?;
+        let given = params.map_or_else(|| self.given_params.clone(), api::params_to_map);
+        let resolved = resolve_params(&self.engine, &ast, &name, &self.file, &given)?;
+        self.given_params = given;
         self.ctx.borrow_mut().params = resolved;
         self.ast = ast;
         self.has = has;

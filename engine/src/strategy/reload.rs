@@ -18,7 +18,29 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::check_source;
 
-/// A new, checked version of a strategy's source.
+/// Where a new version of a strategy comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadOrigin {
+    /// Its file changed (`hot_reload = true`).
+    File,
+    /// Its `strategies` row in the database changed (this `version` of the row).
+    Database {
+        /// The row's version.
+        version: i64,
+    },
+}
+
+impl ReloadOrigin {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadOrigin::File => "file",
+            ReloadOrigin::Database { .. } => "database",
+        }
+    }
+}
+
+/// A new version of a strategy, checked off the core thread.
 #[derive(Clone, Debug)]
 pub struct Reloaded {
     /// Index of the strategy (its position in the config).
@@ -27,6 +49,13 @@ pub struct Reloaded {
     pub source: String,
     /// Its [`source_hash`].
     pub hash: u64,
+    /// New parameters (`None`: keep the running ones).
+    pub params: Option<std::collections::BTreeMap<String, toml::Value>>,
+    /// File or database row.
+    pub origin: ReloadOrigin,
+    /// Why the check refused it (the core records the refusal and keeps the running
+    /// version); `None` if it passed.
+    pub refused: Option<String>,
 }
 
 /// The watcher thread; it stops at its next poll after this handle is dropped.
@@ -122,6 +151,9 @@ fn watch(
                     strategy: w.strategy,
                     source,
                     hash,
+                    params: None,
+                    origin: ReloadOrigin::File,
+                    refused: None,
                 })
                 .is_err()
             {

@@ -67,6 +67,9 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!("20261203110000_order_events_realtime.sql"),
     migration!("20261203120000_kill_switches.sql"),
     migration!("20261203130000_runs.sql"),
+    migration!("20261203140000_equity_snapshots.sql"),
+    migration!("20261203150000_strategies.sql"),
+    migration!("20261203160000_user_exchange_keys.sql"),
 ];
 
 /// The CLI's history table, created exactly as the CLI creates it (`supabase/cli`,
