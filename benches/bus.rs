@@ -28,7 +28,10 @@ fn events() -> Vec<(&'static str, BusEvent)> {
         (0..10)
             .map(|i| {
                 let px = if side == 0 { 43_000 - i } else { 43_001 + i };
-                [d(&format!("{px}.{:02}", i * 7)), d(&format!("0.{:05}", 100 + i * 31))]
+                [
+                    d(&format!("{px}.{:02}", i * 7)),
+                    d(&format!("0.{:05}", 100 + i * 31)),
+                ]
             })
             .collect()
     };

@@ -23,7 +23,7 @@ use peregrine_engine::tick::Tick;
 use peregrine_exchanges::binance::feed::FeedStats;
 use peregrine_exchanges::bus::assemble::{AssembleStats, Assembler};
 use peregrine_exchanges::bus::publish::{
-    ensure_stream, serve_snapshots, PublishStats, Publisher, StreamSettings,
+    ensure_stream, serve_snapshots, Publisher, StreamSettings,
 };
 use peregrine_exchanges::bus::Subjects;
 use peregrine_exchanges::sim;
@@ -110,11 +110,8 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
     let (shelf, pub_stats) = (publisher.shelf(), publisher.stats());
 
     let (sim_handle, ws_base, rest_base) = if cfg.sim.enabled {
-        let sim_cfg = crate::app::sim_config(
-            &cfg,
-            crate::app::random_hex(32),
-            crate::app::random_hex(32),
-        )?;
+        let sim_cfg =
+            crate::app::sim_config(&cfg, crate::app::random_hex(32), crate::app::random_hex(32))?;
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, cfg.sim.port));
         let handle = sim::spawn(sim_cfg, bind)
             .await

@@ -148,8 +148,16 @@ async fn feed_node_publishes_numbered_events_to_jetstream_and_answers_snapshots(
         assert_eq!(ev.seq, prev + 1);
     }
 
-    for k in [Kind::Trade, Kind::Quote, Kind::BookSnapshot, Kind::BookDelta] {
-        assert!(kinds.get(&k).copied().unwrap_or(0) > 0, "{k:?} published: {kinds:?}");
+    for k in [
+        Kind::Trade,
+        Kind::Quote,
+        Kind::BookSnapshot,
+        Kind::BookDelta,
+    ] {
+        assert!(
+            kinds.get(&k).copied().unwrap_or(0) > 0,
+            "{k:?} published: {kinds:?}"
+        );
     }
     assert_eq!(received, out.messages, "every published message arrived");
     assert_eq!(out.assemble.incomplete, 0);

@@ -355,12 +355,19 @@ mod tests {
         let mut events = Vec::new();
         // Levels of a delta whose end was lost, then the manager's owed Stale.
         a.push(&tick(0, level(Side::Buy, "1", "1", 5, 0)), 0, &mut events);
-        a.push(&tick(0, TickKind::Status(FeedStatus::Stale)), 0, &mut events);
+        a.push(
+            &tick(0, TickKind::Status(FeedStatus::Stale)),
+            0,
+            &mut events,
+        );
         // Snapshot levels without their start.
         let end = BookDelta::SNAPSHOT | BookDelta::END_OF_BATCH;
         a.push(&tick(0, level(Side::Buy, "1", "1", 5, end)), 0, &mut events);
         assert_eq!(events.len(), 1);
-        assert!(matches!(events[0].1.payload, Payload::Status(FeedStatus::Stale)));
+        assert!(matches!(
+            events[0].1.payload,
+            Payload::Status(FeedStatus::Stale)
+        ));
         assert_eq!(
             a.stats,
             AssembleStats {

@@ -535,9 +535,8 @@ impl BusEvent {
             kind: EventKind::Status,
             field: "kind",
         })?;
-        let need = |v: Option<Decimal>, field: &'static str| {
-            v.ok_or(CodecError::Missing { kind, field })
-        };
+        let need =
+            |v: Option<Decimal>, field: &'static str| v.ok_or(CodecError::Missing { kind, field });
         let payload = match kind {
             EventKind::Trade => Payload::Trade(Trade {
                 price: need(ev.price, "price")?,
@@ -546,14 +545,12 @@ impl BusEvent {
                     kind,
                     field: "side",
                 })?,
-                trade_id: ev
-                    .trade_id
-                    .as_deref()
-                    .and_then(|t| t.parse().ok())
-                    .ok_or(CodecError::Missing {
+                trade_id: ev.trade_id.as_deref().and_then(|t| t.parse().ok()).ok_or(
+                    CodecError::Missing {
                         kind,
                         field: "trade_id",
-                    })?,
+                    },
+                )?,
             }),
             EventKind::Quote => Payload::Quote(Quote {
                 bid_px: need(ev.bid_px, "bid_px")?,
@@ -764,7 +761,10 @@ mod tests {
         v.extend_from_slice(&[0, 0xff, 0xff, 0xff, 0x0f, 0]);
         assert!(matches!(BusEvent::decode(&v), Err(CodecError::Levels(_))));
         assert!(matches!(BusEvent::decode(&[]), Err(CodecError::Empty)));
-        assert!(BusEvent::decode(br#"{"bus_seq":1,"pub_ts_ns":0,"venue":"x","symbol":"A-B","kind":"trade"}"#).is_err());
+        assert!(BusEvent::decode(
+            br#"{"bus_seq":1,"pub_ts_ns":0,"venue":"x","symbol":"A-B","kind":"trade"}"#
+        )
+        .is_err());
     }
 
     #[test]

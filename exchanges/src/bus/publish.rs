@@ -236,7 +236,8 @@ impl Publisher {
         for (_, spec) in instruments.iter() {
             check_token("venue", &spec.venue)?;
             check_token("symbol", &spec.symbol)?;
-            let subject = |k: Kind| async_nats::Subject::from(subjects.md(&spec.venue, &spec.symbol, k));
+            let subject =
+                |k: Kind| async_nats::Subject::from(subjects.md(&spec.venue, &spec.symbol, k));
             names.push((
                 spec.venue.clone(),
                 spec.symbol.clone(),

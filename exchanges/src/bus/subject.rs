@@ -11,7 +11,9 @@ pub const DEFAULT_PREFIX: &str = "peregrine";
 
 /// A subject token is invalid: empty, or holding `.`, `*`, `>` or whitespace.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} {token:?} cannot be a NATS subject token (empty, or has '.', '*', '>' or whitespace)")]
+#[error(
+    "{what} {token:?} cannot be a NATS subject token (empty, or has '.', '*', '>' or whitespace)"
+)]
 pub struct TokenError {
     /// Which name (prefix, venue, symbol).
     pub what: &'static str,
@@ -95,7 +97,9 @@ impl Subjects {
 
     /// Venue, symbol and kind of a market-data subject under this prefix.
     pub fn parse_md<'a>(&self, subject: &'a str) -> Option<(&'a str, &'a str, Kind)> {
-        let rest = subject.strip_prefix(self.prefix.as_str())?.strip_prefix(".md.")?;
+        let rest = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".md.")?;
         let mut it = rest.split('.');
         let (venue, symbol, kind) = (it.next()?, it.next()?, it.next()?);
         if it.next().is_some() {
