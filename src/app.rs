@@ -133,7 +133,7 @@ pub fn sim_cli(config: &Path, port: u16) -> Result<()> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     runtime_pinned(None)
 }
 
@@ -149,7 +149,7 @@ fn runtime_pinned(cpu: Option<usize>) -> Result<tokio::runtime::Runtime> {
     b.build().context("starting the async runtime")
 }
 
-fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimConfig> {
+pub(crate) fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimConfig> {
     let mut symbols = Vec::new();
     for i in &cfg.instruments {
         let spec = InstrumentSpec::from_canonical("binance", &i.symbol, i.tick_size, i.lot_size)
@@ -182,7 +182,7 @@ fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> Result<SimCo
 }
 
 /// A random hex string for the in-process simulator's throwaway credentials.
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut b = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut b);
@@ -694,7 +694,7 @@ async fn check_instrument_rules(
 }
 
 /// The Binance feed's configuration: the endpoints plus the `[venue]` feed knobs.
-fn feed_config(cfg: &Config, ws_base: String, rest_base: String) -> FeedConfig {
+pub(crate) fn feed_config(cfg: &Config, ws_base: String, rest_base: String) -> FeedConfig {
     let mut feed = FeedConfig::new(ws_base, rest_base);
     (feed.reconnect_min, feed.reconnect_max) = cfg.venue.reconnect_range();
     feed.idle_timeout = cfg.venue.stale_after();

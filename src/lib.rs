@@ -5,6 +5,7 @@
 pub mod app;
 pub mod backtest;
 pub mod download;
+pub mod feed;
 pub mod import;
 pub mod kill;
 pub mod metrics;

@@ -57,6 +57,16 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
     },
+    /// Run a feed node: hold the venue connections of the config and publish every
+    /// normalized event to the NATS JetStream bus of its `[bus]` section.
+    Feed {
+        /// Config file (its venue, [sim], [[instruments]], [[market_data]] and [bus]).
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this long (e.g. `30s`, `5m`); default: until Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
     /// Trip (or, with --reset, reset) the kill switch of a running engine through the kill file
     /// named in the config's `risk.kill_switch_file`.
     Kill {
@@ -195,6 +205,7 @@ fn main() -> ExitCode {
             out,
             duration,
         } => peregrine::app::record_cli(&config, &out, duration),
+        Command::Feed { config, duration } => peregrine::feed::feed_cli(&config, duration),
         Command::Kill {
             config,
             reset,

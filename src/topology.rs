@@ -128,6 +128,11 @@ pub struct FeedParts {
 pub type MdFuture = Pin<Box<dyn Future<Output = FeedStatsSnapshot> + Send>>;
 
 impl FeedParts {
+    /// Runs the trading venue's feed and every market-data connection until they stop.
+    pub async fn run(self) {
+        self.future().await
+    }
+
     async fn future(self) {
         let trading = async move {
             let snap =

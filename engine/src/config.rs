@@ -10,6 +10,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub mod bus;
 mod decimal;
 mod limits;
 mod locate;
@@ -88,6 +89,9 @@ pub struct Config {
     /// The Prometheus `/metrics` and `/health` endpoint.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// The NATS market-data bus (`[bus]`), used by `peregrine feed` only.
+    #[serde(default)]
+    pub bus: bus::BusSection,
 }
 
 /// Core loop settings.
@@ -721,6 +725,7 @@ impl Config {
             message,
         };
         limits::validate(self).map_err(|(field, message)| invalid(field, message))?;
+        bus::validate(&self.bus).map_err(|(field, message)| invalid(field, message))?;
         if self.venue.name != "binance" {
             return Err(invalid(
                 "venue.name".into(),

@@ -18,6 +18,7 @@ use std::io::{self, BufRead, Write};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::bars::Bar;
 use crate::types::Side;
 
 /// What one interchange line describes.
@@ -34,6 +35,9 @@ pub enum EventKind {
     BookDelta,
     /// Feed or book status change (see [`EventLine::status`]).
     Status,
+    /// A closed time bar (see [`EventLine::bar`]); the market-data bus carries them, a
+    /// backtest builds its own from trades and skips these lines.
+    Bar,
 }
 
 /// Feed status carried by a `status` line.
@@ -128,6 +132,61 @@ pub struct EventLine {
     /// Why the status changed (gap, checksum, silence, ...), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+
+    /// The bar carried by a `bar` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bar: Option<BarFields>,
+}
+
+/// The OHLCV of a `bar` line (exact decimals, strings in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BarFields {
+    /// Bucket start, ns since the epoch.
+    pub start_ns: i64,
+    /// Bucket length, ns.
+    pub timeframe_ns: i64,
+    /// First trade price.
+    pub open: Decimal,
+    /// Highest trade price.
+    pub high: Decimal,
+    /// Lowest trade price.
+    pub low: Decimal,
+    /// Last trade price.
+    pub close: Decimal,
+    /// Traded quantity.
+    pub volume: Decimal,
+    /// Number of trades.
+    pub trades: u64,
+}
+
+impl From<Bar> for BarFields {
+    fn from(b: Bar) -> Self {
+        BarFields {
+            start_ns: b.start_ns,
+            timeframe_ns: b.timeframe_ns,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            trades: b.trades,
+        }
+    }
+}
+
+impl From<BarFields> for Bar {
+    fn from(b: BarFields) -> Self {
+        Bar {
+            start_ns: b.start_ns,
+            timeframe_ns: b.timeframe_ns,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            trades: b.trades,
+        }
+    }
 }
 
 /// Why an interchange line could not be read.

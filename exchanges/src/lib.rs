@@ -6,6 +6,7 @@
 
 pub mod binance;
 pub mod book_sync;
+pub mod bus;
 pub mod bybit;
 pub mod coinbase;
 pub mod kraken;

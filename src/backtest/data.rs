@@ -125,6 +125,8 @@ impl TickDecoder {
                 };
                 out.push(tick(TickKind::Status(s)));
             }
+            // The backtest builds bars from the trades it replays; recorded bars add nothing.
+            EventKind::Bar => {}
         }
         Ok(())
     }
