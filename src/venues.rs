@@ -12,6 +12,7 @@ use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::bybit::Category;
+use peregrine_exchanges::md::channels::Channels;
 use peregrine_exchanges::md::Reason;
 use peregrine_exchanges::protocols::{market_data_protocol, ProtocolOptions};
 use peregrine_exchanges::venue::{Venue, VenueProtocol};
@@ -102,6 +103,11 @@ pub fn market_data_feeds(
                 MarketCategory::Linear => Category::Linear,
             },
             ws_url: md.ws_url.clone(),
+            channels: md
+                .channels
+                .as_deref()
+                .map(|names| Channels::parse(venue, names))
+                .transpose()?,
         };
         let proto = market_data_protocol(venue, instruments.clone(), options)
             .with_context(|| format!("{venue} has no market-data protocol"))?;
@@ -226,6 +232,12 @@ mod tests {
         );
         // Real endpoints only as defaults; nothing here connects.
         assert_eq!(feeds[0].proto.url(), "wss://ws.okx.com:8443/ws/v5/public");
+        // The example's OKX `channels` are what it subscribes to.
+        let sub = &feeds[0].proto.subscribe_messages()[0];
+        for c in ["trades", "tickers", "books5"] {
+            assert!(sub.contains(&format!(r#""channel":"{c}""#)), "{c}: {sub}");
+        }
+        assert!(!sub.contains(r#""channel":"books""#), "{sub}");
     }
 
     #[test]

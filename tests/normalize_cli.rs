@@ -97,6 +97,46 @@ fn okx_frames_keep_exact_decimal_text() {
     assert_eq!((ev[3].seq, ev[3].prev_seq), (Some(123_457), Some(123_456)));
 }
 
+/// OKX `books5`, `tickers` and the tick-by-tick books (`okx_channels.jsonl`: the docs'
+/// `books5` and `tickers` examples, the `books` examples renamed to `books50-l2-tbt` /
+/// `books-l2-tbt`, whose pushes have the same shape).
+#[test]
+fn okx_books5_tickers_and_tick_by_tick_books() {
+    let file = frames("okx_channels");
+    let out = normalize(&["--venue", "okx", file.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let kinds: Vec<_> = ev.iter().map(|e| e.kind.unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::BookSnapshot,
+            EventKind::Quote,
+            EventKind::BookSnapshot,
+            EventKind::BookDelta
+        ]
+    );
+    assert_eq!(
+        (ev[0].symbol.as_str(), ev[0].seq),
+        ("BCH-USDT-SWAP", Some(363_996_337))
+    );
+    assert_eq!((ev[0].bids.len(), ev[0].asks.len()), (5, 5));
+    assert_eq!(ev[0].asks[4][0].to_string(), "111.1");
+    assert_eq!(
+        (
+            ev[1].bid_px.unwrap().to_string(),
+            ev[1].ask_qty.unwrap().to_string()
+        ),
+        ("8888.88".to_string(), "11".to_string())
+    );
+    assert_eq!((ev[2].seq, ev[2].prev_seq), (Some(123_456), Some(-1)));
+    assert_eq!((ev[3].seq, ev[3].prev_seq), (Some(123_457), Some(123_456)));
+}
+
 #[test]
 fn kraken_frames() {
     let (ev, _) = ok("kraken", &[]);

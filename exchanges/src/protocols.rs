@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use peregrine_engine::types::Instruments;
 
+use crate::md::channels::Channels;
 use crate::venue::{Venue, VenueProtocol};
 
 /// Options that only some venues use.
@@ -13,6 +14,9 @@ pub struct ProtocolOptions {
     pub bybit_category: crate::bybit::Category,
     /// Websocket URL instead of the venue's public endpoint (e.g. a local server in tests).
     pub ws_url: Option<String>,
+    /// The channels to subscribe to (`[[market_data]] channels`); `None`: the venue's
+    /// default set (Coinbase's `heartbeats` is always subscribed).
+    pub channels: Option<Channels>,
 }
 
 impl Default for ProtocolOptions {
@@ -21,6 +25,7 @@ impl Default for ProtocolOptions {
         Self {
             bybit_category: crate::bybit::Category::Spot,
             ws_url: None,
+            channels: None,
         }
     }
 }
@@ -35,14 +40,20 @@ pub fn market_data_protocol(
     options: ProtocolOptions,
 ) -> Option<Box<dyn VenueProtocol>> {
     let url = options.ws_url;
+    let channels = options.channels.as_ref();
     Some(match venue {
         Venue::Binance => return None,
         Venue::Bybit => Box::new(
-            crate::bybit::protocol(instruments, options.bybit_category).with_url_override(url),
+            crate::bybit::protocol(instruments, options.bybit_category, channels)
+                .with_url_override(url),
         ),
-        Venue::Okx => Box::new(crate::okx::protocol(instruments).with_url_override(url)),
-        Venue::Kraken => Box::new(crate::kraken::protocol(instruments).with_url_override(url)),
-        Venue::Coinbase => Box::new(crate::coinbase::protocol(instruments).with_url_override(url)),
+        Venue::Okx => Box::new(crate::okx::protocol(instruments, channels).with_url_override(url)),
+        Venue::Kraken => {
+            Box::new(crate::kraken::protocol(instruments, channels).with_url_override(url))
+        }
+        Venue::Coinbase => {
+            Box::new(crate::coinbase::protocol(instruments, channels).with_url_override(url))
+        }
     })
 }
 

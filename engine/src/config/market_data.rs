@@ -43,6 +43,74 @@ pub struct MarketDataConfig {
     /// Overrides `venue.max_frame_bytes` for this connection.
     #[serde(default)]
     pub max_frame_bytes: Option<usize>,
+    /// The venue's channels to subscribe to, by the venue's own names (see
+    /// [`VENUE_CHANNELS`]); absent: the venue's default set.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+}
+
+/// Per venue: every channel `channels` accepts (the venue's own names), and the ones among them
+/// that carry an L2 book. At most one book channel per connection: two would feed the same
+/// book (and OKX refuses `books-l2-tbt` next to `books`/`books50-l2-tbt`).
+pub const VENUE_CHANNELS: [(&str, &[&str], &[&str]); 4] = [
+    (
+        "okx",
+        &[
+            "trades",
+            "bbo-tbt",
+            "tickers",
+            "books",
+            "books5",
+            "books50-l2-tbt",
+            "books-l2-tbt",
+        ],
+        &["books", "books5", "books50-l2-tbt", "books-l2-tbt"],
+    ),
+    (
+        "bybit",
+        &["publicTrade", "orderbook.1", "orderbook.50", "tickers"],
+        &["orderbook.50"],
+    ),
+    ("kraken", &["trade", "ticker", "book"], &["book"]),
+    (
+        "coinbase",
+        &["market_trades", "ticker", "level2"],
+        &["level2"],
+    ),
+];
+
+/// Checks a `channels` list for `venue`: not empty, every name one of the venue's (see
+/// [`VENUE_CHANNELS`]), none twice, at most one book channel. The error says what is wrong.
+pub fn check_channels(venue: &str, names: &[String]) -> Result<(), String> {
+    let Some((_, all, books)) = VENUE_CHANNELS.iter().find(|(v, ..)| *v == venue) else {
+        return Err(format!("{venue:?} has no selectable channels"));
+    };
+    if names.is_empty() {
+        return Err("at least one channel is required".into());
+    }
+    for (i, name) in names.iter().enumerate() {
+        if !all.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown {venue} channel {name:?}; known: {}",
+                all.join(", ")
+            ));
+        }
+        if names[..i].contains(name) {
+            return Err(format!("channel {name:?} is listed twice"));
+        }
+    }
+    let chosen: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| books.contains(n))
+        .collect();
+    if chosen.len() > 1 {
+        return Err(format!(
+            "at most one book channel per venue ({} would feed the same book)",
+            chosen.join(" and ")
+        ));
+    }
+    Ok(())
 }
 
 /// Bybit's market category, which picks its public endpoint.
@@ -192,6 +260,9 @@ pub(super) fn validate(
             return Err((field("category"), "only bybit has market categories".into()));
         }
         validate_knobs(md, venue_cfg, &field)?;
+        if let Some(names) = &md.channels {
+            check_channels(venue, names).map_err(|e| (field("channels"), e))?;
+        }
         if md.instruments.is_empty() {
             return Err((
                 field("instruments"),
@@ -391,6 +462,46 @@ instruments = [{ symbol = "BTC-USD", tick_size = "0.1", lot_size = "0.00000001" 
             .resolve(&cfg.instruments)
             .expect("resolved");
         assert_eq!(kraken.tick_size.to_string(), "0.1");
+    }
+
+    #[test]
+    fn channels_are_the_venue_own_names_with_at_most_one_book() {
+        let entry = |venue: &str, channels: &str| {
+            format!(
+                "[[market_data]]\nvenue = \"{venue}\"\nchannels = {channels}\ninstruments = [{{ symbol = \"BTC-USDT\" }}]\n"
+            )
+        };
+        let cfg = parse(&entry("okx", r#"["trades", "books5", "tickers"]"#)).expect("valid");
+        assert_eq!(
+            cfg.market_data[0].channels.as_deref(),
+            Some(&["trades".to_string(), "books5".into(), "tickers".into()][..])
+        );
+        assert!(parse(&entry("bybit", r#"["tickers", "orderbook.50"]"#)).is_ok());
+        assert_eq!(parse(OKX).expect("valid").market_data[0].channels, None);
+        let f = "market_data[0].channels";
+        refused(&entry("okx", "[]"), f, "at least one channel");
+        refused(
+            &entry("okx", r#"["books", "candle1m"]"#),
+            f,
+            "unknown okx channel \"candle1m\"",
+        );
+        refused(&entry("okx", r#"["trades", "trades"]"#), f, "listed twice");
+        refused(
+            &entry("okx", r#"["books-l2-tbt", "books5"]"#),
+            f,
+            "books-l2-tbt and books5 would feed the same book",
+        );
+        // Each venue's names only: Bybit's topic prefix is not an OKX channel.
+        refused(
+            &entry("okx", r#"["publicTrade"]"#),
+            f,
+            "unknown okx channel",
+        );
+        for (venue, all, books) in VENUE_CHANNELS {
+            assert!(books.iter().all(|b| all.contains(b)), "{venue}");
+            let names: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+            assert!(check_channels(venue, &names[..1]).is_ok(), "{venue}");
+        }
     }
 
     #[test]

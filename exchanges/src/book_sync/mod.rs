@@ -25,7 +25,9 @@
 //!
 //! Every rule also checks for a crossed book after applying. On a gap, a bad checksum or a
 //! crossed book the sequencer emits `Status(Stale)`, counts it, forgets the book and answers
-//! [`SyncOutcome::Resync`]; the next snapshot rebuilds it and emits `Status(Resynced)`.
+//! [`SyncOutcome::Resync`]; the next snapshot rebuilds it and emits `Status(Resynced)`. A
+//! snapshot while in sync (a venue that sends only snapshots, such as OKX `books5`) replaces
+//! the book and emits no status.
 
 mod checksum;
 mod side;
@@ -245,6 +247,9 @@ impl BookSequencer {
         out: &mut dyn FnMut(Tick),
     ) -> SyncOutcome {
         let seq = msg.seq.unwrap_or(0);
+        // A snapshot into a book that is in sync (OKX `books5` sends nothing else) replaces
+        // it without a `Resynced`: only a book that was lost is resynced.
+        let was_lost = !self.is_synced();
         if self.rule == BookRule::Binance {
             if let Some(&(first, ..)) = self.buffered.first() {
                 if seq < first {
@@ -287,7 +292,7 @@ impl BookSequencer {
         if self.rule == BookRule::Binance {
             outcome = self.replay_buffer(recv_ns, out);
         }
-        if self.is_synced() && std::mem::replace(&mut self.synced_once, true) {
+        if self.is_synced() && std::mem::replace(&mut self.synced_once, true) && was_lost {
             out(self.tick(exch_ts_ns, recv_ns, TickKind::Status(FeedStatus::Resynced)));
         }
         outcome

@@ -524,3 +524,35 @@ fn kraken_levels_pushed_out_of_the_depth_are_deleted_downstream() {
         ]
     );
 }
+
+/// OKX `books5` sends only snapshots: each one replaces the book in sync without a status
+/// (a `Resynced` follows only a lost book), and a later gap-free snapshot after a stale one
+/// resyncs it.
+#[test]
+fn snapshots_into_a_synced_book_replace_it_without_a_status() {
+    let mut r = Run::new(BookRule::Okx);
+    let levels = base_levels();
+    for seq in [10, 12, 15] {
+        let mut snap = msg(&levels);
+        (snap.snapshot, snap.seq) = (true, Some(seq));
+        assert_eq!(r.feed(snap), SyncOutcome::Applied);
+    }
+    assert_eq!(r.statuses(), vec![]);
+    let snapshots = r
+        .take()
+        .iter()
+        .filter(|t| matches!(t.kind, TickKind::BookSnapshot { .. }))
+        .count();
+    assert_eq!(snapshots, 3);
+    let smaller = [lv(Side::Buy, "100", "1"), lv(Side::Sell, "101", "3")];
+    let mut snap = msg(&smaller);
+    (snap.snapshot, snap.seq) = (true, Some(16));
+    r.feed(snap);
+    assert_eq!(r.bids(), vec![(d("100"), d("1"))]);
+    assert_eq!(r.asks(), vec![(d("101"), d("3"))]);
+    r.seq.mark_stale(7, 9, &mut |_| {});
+    let mut snap = msg(&levels);
+    (snap.snapshot, snap.seq) = (true, Some(20));
+    r.feed(snap);
+    assert_eq!(r.statuses(), vec![FeedStatus::Resynced]);
+}

@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
+use crate::md::channels::Channels;
 use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
@@ -37,9 +38,6 @@ pub enum Category {
     /// `/v5/public/linear` (USDT/USDC perpetuals and futures).
     Linear,
 }
-
-/// Depth of the L2 topic subscribed to (`orderbook.50`).
-pub const BOOK_DEPTH: u32 = 50;
 
 /// The Bybit v5 normalizer: one pass over each frame with [`Reader`], messages collected in a
 /// reusable [`Batch`] (no allocation per frame once grown).
@@ -439,18 +437,16 @@ pub fn url(category: Category) -> &'static str {
     }
 }
 
-/// Subscribe requests for `symbols` (venue spelling): trades, level 1 and the 50-level book.
-/// Spot accepts at most 10 args per request, so topics are sent in chunks of 10.
-pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
+/// What [`protocol`] subscribes to unless the config names other channels (topic prefixes).
+pub const DEFAULT_CHANNELS: [&str; 3] = ["publicTrade", "orderbook.1", "orderbook.50"];
+
+/// Subscribe requests for `symbols` (venue spelling): topic `<channel>.<symbol>` for each of
+/// `channels` (e.g. `orderbook.50.BTCUSDT`). Spot accepts at most 10 args per request, so
+/// topics are sent in chunks of 10.
+pub fn subscribe_messages(symbols: &[&str], channels: &Channels) -> Vec<String> {
     let topics: Vec<String> = symbols
         .iter()
-        .flat_map(|s| {
-            [
-                format!("publicTrade.{s}"),
-                format!("orderbook.1.{s}"),
-                format!("orderbook.{BOOK_DEPTH}.{s}"),
-            ]
-        })
+        .flat_map(|s| channels.names().iter().map(move |c| format!("{c}.{s}")))
         .collect();
     topics
         .chunks(10)
@@ -462,13 +458,19 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The Bybit market-data protocol for the Bybit instruments of `instruments`.
-pub fn protocol(instruments: Arc<Instruments>, category: Category) -> MdProtocol<Normalizer> {
+/// The Bybit market-data protocol for the Bybit instruments of `instruments`, subscribing to
+/// `channels` (`None`: [`DEFAULT_CHANNELS`]).
+pub fn protocol(
+    instruments: Arc<Instruments>,
+    category: Category,
+    channels: Option<&Channels>,
+) -> MdProtocol<Normalizer> {
     let symbols = venue_symbols(&instruments, Venue::Bybit);
     let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let default = Channels::of(&DEFAULT_CHANNELS);
     let wiring = Wiring {
         url: url(category).to_string(),
-        subscribe: subscribe_messages(&refs),
+        subscribe: subscribe_messages(&refs, channels.unwrap_or(&default)),
         heartbeat: Heartbeat::Text {
             every: Duration::from_secs(20),
             payload: r#"{"op":"ping"}"#.to_string(),

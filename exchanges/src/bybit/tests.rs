@@ -141,7 +141,10 @@ fn control_and_errors() {
 
 #[test]
 fn subscribe_messages_chunk_by_ten_args() {
-    let msgs = subscribe_messages(&["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
+    let msgs = subscribe_messages(
+        &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"],
+        &Channels::of(&DEFAULT_CHANNELS),
+    );
     assert_eq!(msgs.len(), 2);
     let first: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
     assert_eq!(first["op"], "subscribe");
@@ -158,7 +161,7 @@ fn registry() -> Arc<Instruments> {
 
 #[test]
 fn protocol_resyncs_on_gap_and_recovers_on_snapshot() {
-    let mut p = protocol(registry(), Category::Linear);
+    let mut p = protocol(registry(), Category::Linear, None);
     assert_eq!(p.url(), "wss://stream.bybit.com/v5/public/linear");
     assert!(
         matches!(p.heartbeat(), Heartbeat::Text { ref payload, every } if payload == r#"{"op":"ping"}"# && every == Duration::from_secs(20))
@@ -210,7 +213,7 @@ proptest! {
 
 #[test]
 fn a_crossed_quote_is_refused_and_marks_the_book_stale() {
-    let mut p = protocol(registry(), Category::Spot);
+    let mut p = protocol(registry(), Category::Spot, None);
     let mut ticks = Vec::new();
     let mut out = |t| ticks.push(t);
     p.on_connect(&mut out);

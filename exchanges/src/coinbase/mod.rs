@@ -24,6 +24,7 @@ use peregrine_engine::types::{Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
+use crate::md::channels::Channels;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
@@ -414,9 +415,9 @@ fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Jso
 
 /// One subscribe message per channel for `symbols` (`BTC-USD`): `heartbeats`,
 /// `market_trades`, `ticker`, `level2`.
-pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
-    ["heartbeats", "market_trades", "ticker", "level2"]
-        .iter()
+pub fn subscribe_messages(symbols: &[&str], channels: &Channels) -> Vec<String> {
+    std::iter::once("heartbeats")
+        .chain(channels.names().iter().copied())
         .map(|c| {
             serde_json::json!({"type": "subscribe", "product_ids": symbols, "channel": c})
                 .to_string()
@@ -424,13 +425,21 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// What [`protocol`] subscribes to (besides `heartbeats`) unless the config names fewer.
+pub const DEFAULT_CHANNELS: [&str; 3] = ["market_trades", "ticker", "level2"];
+
 /// The Coinbase market-data protocol for the Coinbase instruments of `instruments`.
-pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
+/// Subscribes to `heartbeats` and `channels` (`None`: [`DEFAULT_CHANNELS`]).
+pub fn protocol(
+    instruments: Arc<Instruments>,
+    channels: Option<&Channels>,
+) -> MdProtocol<Normalizer> {
     let symbols = venue_symbols(&instruments, Venue::Coinbase);
     let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let default = Channels::of(&DEFAULT_CHANNELS);
     let wiring = Wiring {
         url: URL.to_string(),
-        subscribe: subscribe_messages(&refs),
+        subscribe: subscribe_messages(&refs, channels.unwrap_or(&default)),
         // The `heartbeats` channel keeps the connection alive; the client sends nothing.
         heartbeat: Heartbeat::ServerOnly,
         max_session: None,

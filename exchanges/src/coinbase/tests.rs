@@ -136,7 +136,7 @@ fn registry() -> Arc<Instruments> {
 
 #[test]
 fn protocol_detects_connection_sequence_gaps_across_channels() {
-    let mut p = protocol(registry());
+    let mut p = protocol(registry(), None);
     assert_eq!(p.heartbeat(), Heartbeat::ServerOnly);
     assert_eq!(p.subscribe_messages().len(), 4);
     assert!(p.subscribe_messages()[0].contains(r#""channel":"heartbeats""#));

@@ -21,6 +21,7 @@ use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
+use crate::md::channels::Channels;
 use crate::md::json::{JsonResult, Num, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{side, BookMsg, MdError, Msg, Parsed, QuoteMsg, TimeCache, VenueNormalizer};
@@ -395,14 +396,25 @@ fn read_book<'a>(
     Ok(())
 }
 
-/// Subscribe requests for `symbols` (`BTC/USD`): trades (no snapshot of past trades), the
-/// BBO-triggered ticker, and the book at [`BOOK_DEPTH`].
-pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
-    vec![
-        serde_json::json!({"method": "subscribe", "params": {"channel": "trade", "symbol": symbols, "snapshot": false}, "req_id": 1}).to_string(),
-        serde_json::json!({"method": "subscribe", "params": {"channel": "ticker", "symbol": symbols, "event_trigger": "bbo"}, "req_id": 2}).to_string(),
-        serde_json::json!({"method": "subscribe", "params": {"channel": "book", "symbol": symbols, "depth": BOOK_DEPTH, "snapshot": true}, "req_id": 3}).to_string(),
-    ]
+/// What [`protocol`] subscribes to unless the config names fewer channels.
+pub const DEFAULT_CHANNELS: [&str; 3] = ["trade", "ticker", "book"];
+
+/// Subscribe requests for `symbols` (`BTC/USD`), for each of `channels`: trades (no snapshot
+/// of past trades), the BBO-triggered ticker, the book at [`BOOK_DEPTH`].
+pub fn subscribe_messages(symbols: &[&str], channels: &Channels) -> Vec<String> {
+    let all = [
+        serde_json::json!({"method": "subscribe", "params": {"channel": "trade", "symbol": symbols, "snapshot": false}, "req_id": 1}),
+        serde_json::json!({"method": "subscribe", "params": {"channel": "ticker", "symbol": symbols, "event_trigger": "bbo"}, "req_id": 2}),
+        serde_json::json!({"method": "subscribe", "params": {"channel": "book", "symbol": symbols, "depth": BOOK_DEPTH, "snapshot": true}, "req_id": 3}),
+    ];
+    all.iter()
+        .filter(|m| {
+            m["params"]["channel"]
+                .as_str()
+                .is_some_and(|c| channels.has(c))
+        })
+        .map(serde_json::Value::to_string)
+        .collect()
 }
 
 /// The pair's decimal places, from the configured tick and lot sizes (Kraken's
@@ -416,13 +428,17 @@ pub fn precision(spec: &InstrumentSpec) -> (u32, u32) {
 
 /// The Kraken market-data protocol for the Kraken instruments of `instruments`. The book
 /// checksum needs each pair's precision: configure `tick_size`/`lot_size` as Kraken's
-/// `price_increment`/`qty_increment`.
-pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
+/// `price_increment`/`qty_increment`. Subscribes to `channels` (`None`: [`DEFAULT_CHANNELS`]).
+pub fn protocol(
+    instruments: Arc<Instruments>,
+    channels: Option<&Channels>,
+) -> MdProtocol<Normalizer> {
     let symbols = venue_symbols(&instruments, Venue::Kraken);
     let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let default = Channels::of(&DEFAULT_CHANNELS);
     let wiring = Wiring {
         url: URL.to_string(),
-        subscribe: subscribe_messages(&refs),
+        subscribe: subscribe_messages(&refs, channels.unwrap_or(&default)),
         heartbeat: Heartbeat::Text {
             every: Duration::from_secs(30),
             payload: r#"{"method":"ping"}"#.to_string(),

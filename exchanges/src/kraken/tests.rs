@@ -132,7 +132,7 @@ fn protocol_verifies_the_documented_checksum_and_resyncs_on_a_bad_one() {
         precision(reg.spec(peregrine_engine::types::InstrumentId(0))),
         (1, 8)
     );
-    let mut p = protocol(reg);
+    let mut p = protocol(reg, None);
     assert_eq!(p.url(), URL);
     let subs = p.subscribe_messages();
     assert!(

@@ -9,6 +9,7 @@
 //! from those messages.
 
 pub mod batch;
+pub mod channels;
 #[cfg(test)]
 mod checks_tests;
 mod error;

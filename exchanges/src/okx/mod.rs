@@ -1,9 +1,13 @@
 //! OKX v5 public market data: normalizer and websocket wiring.
 //!
 //! Channels on `wss://ws.okx.com:8443/ws/v5/public`: `trades` (`side` = taker side,
-//! `tradeId`), `bbo-tbt` (best bid/offer), `books` (400-level L2: `action` `snapshot` then
-//! `update`, `seqId`/`prevSeqId`, optional `checksum`). Levels are
-//! `[px, sz, "0", numOrders]` strings. Control: `{"event":"subscribe",..}` acks,
+//! `tradeId`), `bbo-tbt` (best bid/offer), `tickers` (its `bidPx`/`bidSz`/`askPx`/`askSz` as a
+//! quote without sequence), `books` (400 levels every 100 ms), `books50-l2-tbt` (50 levels)
+//! and `books-l2-tbt` (400 levels, both tick by tick: `action` `snapshot` then `update`,
+//! `seqId`/`prevSeqId`, optional `checksum`), `books5` (a 5-level snapshot every push, no
+//! `action`, `seqId` only). Levels are `[px, sz, "0", numOrders]` strings. OKX serves the two
+//! `-l2-tbt` channels only to logged-in VIP4+ accounts (others get error 64003, reported as a
+//! venue error); this connection does not log in. Control: `{"event":"subscribe",..}` acks,
 //! `{"event":"error","code":..,"msg":..}`, `notice` events and the text `pong`. Keep-alive:
 //! send the text `ping` when nothing was received for < 30 s.
 //!
@@ -18,6 +22,7 @@ use peregrine_engine::types::{InstrumentSpec, Instruments, Side};
 
 use crate::book_sync::BookRule;
 use crate::md::batch::Batch;
+use crate::md::channels::Channels;
 use crate::md::json::{JsonResult, Reader};
 use crate::md::protocol::{venue_symbols, MdProtocol, Wiring};
 use crate::md::{
@@ -50,7 +55,11 @@ impl Normalizer {
 enum Channel {
     Trades,
     Bbo,
+    Tickers,
+    /// Snapshot then updates.
     Books,
+    /// A full snapshot every push (`books5`).
+    Books5,
     Other,
 }
 
@@ -58,10 +67,15 @@ fn channel_kind(channel: &str) -> Channel {
     match channel {
         "trades" | "trades-all" => Channel::Trades,
         "bbo-tbt" => Channel::Bbo,
+        "tickers" => Channel::Tickers,
         "books" | "books-l2-tbt" | "books50-l2-tbt" => Channel::Books,
+        "books5" => Channel::Books5,
         _ => Channel::Other,
     }
 }
+
+/// What [`protocol`] subscribes to unless the config names other channels.
+pub const DEFAULT_CHANNELS: [&str; 3] = ["trades", "bbo-tbt", "books"];
 
 /// The subscription a push belongs to.
 #[derive(Clone, Copy)]
@@ -164,9 +178,13 @@ impl VenueNormalizer for Normalizer {
         }
         let mut snapshot = false;
         match channel_kind(arg.channel) {
-            Channel::Trades => {}
+            Channel::Trades | Channel::Tickers => {}
             Channel::Bbo => {
                 arg.inst_id.ok_or(MdError::MissingField("instId"))?;
+            }
+            Channel::Books5 => {
+                arg.inst_id.ok_or(MdError::MissingField("instId"))?;
+                snapshot = true;
             }
             Channel::Books => {
                 arg.inst_id.ok_or(MdError::MissingField("instId"))?;
@@ -208,8 +226,11 @@ fn read_data<'a>(
 ) -> JsonResult<()> {
     match (channel_kind(arg.channel), arg.inst_id) {
         (Channel::Trades, _) => r.array(|r| read_trade(r, frame, batch)),
+        (Channel::Tickers, _) => r.array(|r| read_ticker(r, frame, batch)),
         (Channel::Bbo, Some(symbol)) => r.array(|r| read_book(r, frame, symbol, true, batch)),
-        (Channel::Books, Some(symbol)) => r.array(|r| read_book(r, frame, symbol, false, batch)),
+        (Channel::Books | Channel::Books5, Some(symbol)) => {
+            r.array(|r| read_book(r, frame, symbol, false, batch))
+        }
         // Reported from the envelope (missing instId, unsupported channel).
         _ => r.skip(),
     }
@@ -256,7 +277,52 @@ fn read_trade<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> Json
     Ok(())
 }
 
-/// One `books` / `bbo-tbt` element: all levels, or the best bid and offer (`bbo`).
+/// One `tickers` element: its best bid and offer as a quote (`last`/`lastSz` carry no trade
+/// id and the 24 h fields are not market data of the interchange: both are skipped).
+fn read_ticker<'a>(r: &mut Reader<'a>, frame: &'a str, batch: &mut Batch) -> JsonResult<()> {
+    let (mut inst_id, mut ts) = (None, None);
+    let mut bbo = [None; 4];
+    r.object(|r, key| {
+        match key {
+            b"instId" => inst_id = Some(r.str()?),
+            b"bidPx" => bbo[0] = Some(r.decimal_str()?),
+            b"bidSz" => bbo[1] = Some(r.decimal_str()?),
+            b"askPx" => bbo[2] = Some(r.decimal_str()?),
+            b"askSz" => bbo[3] = Some(r.decimal_str()?),
+            b"ts" => ts = Some(r.str()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    if batch.failed() {
+        return Ok(());
+    }
+    const FIELDS: [&str; 4] = ["bidPx", "bidSz", "askPx", "askSz"];
+    let fields = (|| -> Result<_, MdError> {
+        let inst_id = inst_id.ok_or(MdError::MissingField("instId"))?;
+        let ts = ts.ok_or(MdError::MissingField("ts"))?;
+        let mut v = [rust_decimal::Decimal::ZERO; 4];
+        for (i, n) in bbo.iter().enumerate() {
+            v[i] = n
+                .ok_or(MdError::MissingField(FIELDS[i]))?
+                .decimal(FIELDS[i])?;
+        }
+        let quote = QuoteMsg {
+            bid_px: v[0],
+            bid_qty: v[1],
+            ask_px: v[2],
+            ask_qty: v[3],
+            seq: None,
+        };
+        Ok((inst_id, ms_to_ns("ts", uint_str("ts", ts)?)?, quote))
+    })();
+    if let Some((symbol, ts, quote)) = batch.check(fields) {
+        batch.quote(frame, symbol, Some(ts), quote);
+    }
+    Ok(())
+}
+
+/// One `books` / `books5` / `bbo-tbt` element: all levels, or the best bid and offer (`bbo`).
 fn read_book<'a>(
     r: &mut Reader<'a>,
     frame: &'a str,
@@ -357,24 +423,32 @@ fn read_book<'a>(
     Ok(())
 }
 
-/// One subscribe request for `symbols` (instIds): `trades`, `bbo-tbt` and `books` each.
-pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
+/// One subscribe request for `symbols` (instIds): each of `channels` per symbol.
+pub fn subscribe_messages(symbols: &[&str], channels: &Channels) -> Vec<String> {
     let args: Vec<serde_json::Value> = symbols
         .iter()
         .flat_map(|s| {
-            ["trades", "bbo-tbt", "books"].map(|c| serde_json::json!({"channel": c, "instId": s}))
+            channels
+                .names()
+                .iter()
+                .map(move |c| serde_json::json!({"channel": c, "instId": s}))
         })
         .collect();
     vec![serde_json::json!({"id": "1", "op": "subscribe", "args": args}).to_string()]
 }
 
-/// The OKX market-data protocol for the OKX instruments of `instruments`.
-pub fn protocol(instruments: Arc<Instruments>) -> MdProtocol<Normalizer> {
+/// The OKX market-data protocol for the OKX instruments of `instruments`, subscribing to
+/// `channels` (`None`: [`DEFAULT_CHANNELS`]).
+pub fn protocol(
+    instruments: Arc<Instruments>,
+    channels: Option<&Channels>,
+) -> MdProtocol<Normalizer> {
     let symbols = venue_symbols(&instruments, Venue::Okx);
     let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let default = Channels::of(&DEFAULT_CHANNELS);
     let wiring = Wiring {
         url: URL.to_string(),
-        subscribe: subscribe_messages(&refs),
+        subscribe: subscribe_messages(&refs, channels.unwrap_or(&default)),
         heartbeat: Heartbeat::Text {
             every: Duration::from_secs(25),
             payload: "ping".to_string(),

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::venue_server::{BookShape, Fault, SymbolSetup, VenueServer};
 use super::{run_connection, FeedStats, FeedStatsSnapshot, WsConfig};
+use crate::md::channels::Channels;
 use crate::protocols::{market_data_protocol, ProtocolOptions};
 use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
@@ -224,6 +225,17 @@ struct Case {
 impl Case {
     /// Starts the test venue and a connection manager on it; `stale_after` is the watchdog.
     async fn start(venue: Venue, fault: Option<Fault>, seed: u64, stale_after: Duration) -> Self {
+        Self::start_with(venue, fault, seed, stale_after, None).await
+    }
+
+    /// [`Case::start`] subscribing to `channels` (the venue's names) instead of its default.
+    async fn start_with(
+        venue: Venue,
+        fault: Option<Fault>,
+        seed: u64,
+        stale_after: Duration,
+        channels: Option<&[&str]>,
+    ) -> Self {
         let (syms, max_ticks) = symbols(venue);
         let mut reg = Instruments::new();
         let mut setups = Vec::new();
@@ -247,8 +259,15 @@ impl Case {
         let srv = VenueServer::start(venue, setups, seed, STEP)
             .await
             .expect("the test venue binds 127.0.0.1");
-        let inner = market_data_protocol(venue, Arc::new(reg), ProtocolOptions::default())
-            .expect("a market-data protocol");
+        let options = ProtocolOptions {
+            channels: channels.map(|c| {
+                let names: Vec<String> = c.iter().map(|s| s.to_string()).collect();
+                Channels::parse(venue, &names).expect("valid channels")
+            }),
+            ..ProtocolOptions::default()
+        };
+        let inner =
+            market_data_protocol(venue, Arc::new(reg), options).expect("a market-data protocol");
         let proto = Local {
             inner,
             url: srv.url().to_string(),
@@ -501,37 +520,77 @@ fault_tests! {
 #[tokio::test]
 async fn every_venue_stays_in_sync_without_faults() {
     for venue in [Venue::Bybit, Venue::Okx, Venue::Kraken, Venue::Coinbase] {
-        let tag = format!("[{venue} no fault]");
-        let mut c = Case::start(venue, None, 7, Duration::from_secs(5)).await;
-        c.wait_for("300 steps", |c| c.srv.steps() >= 300).await;
-        c.srv.freeze();
-        c.wait_for("the market to freeze", |c| c.srv.is_quiet())
-            .await;
-        let deadline = tokio::time::Instant::now() + PHASE;
-        while !(0..2).all(|i| c.in_sync(i)) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{tag}\n{}\n{}",
-                c.explain(0),
-                c.explain(1)
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            c.drain();
-        }
-        let s = c.stats.snapshot();
-        assert_eq!(
-            (
-                s.reconnects,
-                s.resync_requests,
-                s.malformed,
-                s.stale,
-                s.dropped
-            ),
-            (0, 0, 0, 0, 0),
-            "{tag} {s:?}"
-        );
-        assert!(c.mirrors.iter().all(|m| m.statuses.is_empty()), "{tag}");
-        c.stop.send_replace(true);
-        let _ = c.task.await;
+        in_sync_without_faults(venue, None).await;
     }
+}
+
+/// Every OKX book and quote channel over a live socket: `books5` (a 5-level snapshot every
+/// push: the book is replaced each time without a status), the tick-by-tick `books50-l2-tbt`
+/// and `books-l2-tbt`, `tickers` alone as the quote source or next to `bbo-tbt`. The client's
+/// book must equal the venue's (its depth window) and its last quote the true top.
+#[tokio::test]
+async fn okx_channels_stay_in_sync_over_a_live_socket() {
+    for channels in [
+        &["trades", "books5", "tickers"][..],
+        &["trades", "books50-l2-tbt", "tickers"],
+        &["trades", "books-l2-tbt", "bbo-tbt", "tickers"],
+    ] {
+        let snapshots = in_sync_without_faults(Venue::Okx, Some(channels)).await;
+        if channels.contains(&"books5") {
+            assert!(
+                snapshots.iter().all(|&n| n > 10),
+                "{channels:?}: books5 replaces the book on every push: {snapshots:?}"
+            );
+        } else {
+            assert_eq!(
+                snapshots,
+                [1, 1],
+                "{channels:?}: one snapshot, then updates"
+            );
+        }
+    }
+}
+
+/// Runs `venue` (subscribing to `channels`, else its default) for 300 steps without faults,
+/// freezes it, and checks every book, quote and trade against the truth, with no status and
+/// no resync. Returns the snapshots each instrument received.
+async fn in_sync_without_faults(venue: Venue, channels: Option<&[&str]>) -> [usize; 2] {
+    let tag = format!("[{venue} no fault, channels {channels:?}]");
+    let mut c = Case::start_with(venue, None, 7, Duration::from_secs(5), channels).await;
+    c.wait_for("300 steps", |c| c.srv.steps() >= 300).await;
+    c.srv.freeze();
+    c.wait_for("the market to freeze", |c| c.srv.is_quiet())
+        .await;
+    let deadline = tokio::time::Instant::now() + PHASE;
+    while !(0..2).all(|i| c.in_sync(i)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{tag}\n{}\n{}",
+            c.explain(0),
+            c.explain(1)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        c.drain();
+    }
+    let s = c.stats.snapshot();
+    assert_eq!(
+        (
+            s.reconnects,
+            s.resync_requests,
+            s.malformed,
+            s.stale,
+            s.dropped,
+            s.venue_errors
+        ),
+        (0, 0, 0, 0, 0, 0),
+        "{tag} {s:?}"
+    );
+    assert!(
+        c.mirrors.iter().all(|m| m.statuses.is_empty()),
+        "{tag} {:?}",
+        c.mirrors.iter().map(|m| &m.statuses).collect::<Vec<_>>()
+    );
+    c.stop.send_replace(true);
+    let _ = c.task.await;
+    [c.mirrors[0].snapshots, c.mirrors[1].snapshots]
 }

@@ -353,7 +353,7 @@ fn snapshots(m: &mut Market, enc: &mut Encoder) -> Vec<String> {
             false,
         ));
         if let Some((b, a)) = m.books[i].top() {
-            out.push(enc.bbo(i, &m.seqs[i], b, a));
+            out.extend(enc.bbo(i, &m.seqs[i], b, a));
         }
     }
     out
@@ -447,7 +447,7 @@ fn step(m: &mut Market, enc: &mut Encoder, ticks: u64) -> Vec<Out> {
     for i in touched {
         if let Some((b, a)) = m.books[i].top() {
             if tops[i] != Some((b, a)) {
-                out.push(Out::Text(enc.bbo(i, &m.seqs[i], b, a)));
+                out.extend(enc.bbo(i, &m.seqs[i], b, a).into_iter().map(Out::Text));
             }
         }
     }

@@ -82,6 +82,21 @@ pub(crate) struct Encoder {
     /// Coinbase `sequence_num`: per connection, across all channels.
     conn_seq: u64,
     heartbeats: u64,
+    /// OKX: the book channel the client subscribed to (`books`, `books5`, `books50-l2-tbt`,
+    /// `books-l2-tbt`).
+    okx_book: String,
+    /// OKX: the quote channels the client subscribed to (`bbo-tbt`, `tickers`).
+    okx_quotes: Vec<String>,
+}
+
+/// OKX's book channels and the depth each shows (`None`: all 400, deeper than the test books).
+fn okx_book_depth(channel: &str) -> Option<Option<usize>> {
+    match channel {
+        "books" | "books-l2-tbt" => Some(None),
+        "books50-l2-tbt" => Some(Some(50)),
+        "books5" => Some(Some(5)),
+        _ => None,
+    }
 }
 
 /// Unix time in milliseconds.
@@ -183,6 +198,8 @@ impl Encoder {
             syms,
             conn_seq: 0,
             heartbeats: 0,
+            okx_book: "books".into(),
+            okx_quotes: Vec::new(),
         }
     }
 
@@ -258,18 +275,25 @@ impl Encoder {
                 if s("op") != "subscribe" {
                     return Err(format!("unexpected request {text}"));
                 }
-                let mut syms = Vec::new();
+                let (mut syms, mut depth) = (Vec::new(), None);
                 for a in v["args"].as_array().ok_or("no args")? {
                     r.frames.push(format!(
                         r#"{{"id":{},"event":"subscribe","arg":{a},"connId":"a4d3ae55"}}"#,
                         v["id"]
                     ));
-                    if a["channel"] == "books" {
+                    let channel = a["channel"].as_str().unwrap_or_default();
+                    if let Some(d) = okx_book_depth(channel) {
                         syms.push(a["instId"].as_str().unwrap_or_default().to_string());
+                        (self.okx_book, depth) = (channel.to_string(), d);
+                    }
+                    if ["bbo-tbt", "tickers"].contains(&channel)
+                        && !self.okx_quotes.iter().any(|q| q == channel)
+                    {
+                        self.okx_quotes.push(channel.to_string());
                     }
                 }
                 if !syms.is_empty() {
-                    r.book = Some((syms, None));
+                    r.book = Some((syms, depth));
                 }
             }
             Venue::Kraken => {
@@ -369,11 +393,32 @@ impl Encoder {
                     ms.saturating_sub(2)
                 )
             }
+            Venue::Okx if self.okx_book == "books5" => {
+                // A 5-level snapshot every push (`view` is the top 5), `seqId` only.
+                if !snapshot {
+                    seq.seq_id += rng.random_range(1..=3);
+                }
+                let arr = |l: &[TextLevel]| {
+                    let v: Vec<String> = l
+                        .iter()
+                        .map(|(p, q)| format!(r#"["{p}","{q}","0","{}"]"#, 1 + p.len() % 5))
+                        .collect();
+                    format!("[{}]", v.join(","))
+                };
+                let (vb, va) = (self.texts(view.0), self.texts(view.1));
+                format!(
+                    r#"{{"arg":{{"channel":"books5","instId":"{sym}"}},"data":[{{"asks":{},"bids":{},"instId":"{sym}","ts":"{ms}","seqId":{}}}]}}"#,
+                    arr(&va),
+                    arr(&vb),
+                    seq.seq_id
+                )
+            }
             Venue::Okx => {
                 let prev = if snapshot { -1 } else { seq.seq_id };
                 if !snapshot {
                     seq.seq_id += rng.random_range(1..=3);
                 }
+                let channel = &self.okx_book;
                 let (vb, va) = (self.texts(view.0), self.texts(view.1));
                 let mut sum = okx_checksum(&vb, &va);
                 if corrupt {
@@ -391,7 +436,7 @@ impl Encoder {
                 };
                 let action = if snapshot { "snapshot" } else { "update" };
                 format!(
-                    r#"{{"arg":{{"channel":"books","instId":"{sym}"}},"action":"{action}","data":[{{"asks":{},"bids":{},"ts":"{ms}","checksum":{sum},"prevSeqId":{prev},"seqId":{}}}]}}"#,
+                    r#"{{"arg":{{"channel":"{channel}","instId":"{sym}"}},"action":"{action}","data":[{{"asks":{},"bids":{},"ts":"{ms}","checksum":{sum},"prevSeqId":{prev},"seqId":{}}}]}}"#,
                     arr(&asks),
                     arr(&bids),
                     seq.seq_id
@@ -445,19 +490,43 @@ impl Encoder {
         }
     }
 
-    /// Best bid and offer of symbol `i`.
+    /// Best bid and offer of symbol `i`: one frame per quote channel (OKX `bbo-tbt` and/or
+    /// `tickers`, as subscribed), one for the other venues.
     pub fn bbo(
         &mut self,
         i: usize,
         seq: &SeqState,
         bid: (Decimal, Decimal),
         ask: (Decimal, Decimal),
+    ) -> Vec<String> {
+        if self.venue != Venue::Okx {
+            return vec![self.bbo_frame(i, seq, bid, ask, "")];
+        }
+        let channels = self.okx_quotes.clone();
+        channels
+            .iter()
+            .map(|c| self.bbo_frame(i, seq, bid, ask, c))
+            .collect()
+    }
+
+    /// One best bid and offer frame (`channel`: OKX's quote channel).
+    fn bbo_frame(
+        &mut self,
+        i: usize,
+        seq: &SeqState,
+        bid: (Decimal, Decimal),
+        ask: (Decimal, Decimal),
+        channel: &str,
     ) -> String {
         let sym = self.syms[i].symbol.clone();
         let (bp, bq) = (self.price_text(bid.0), self.qty_text(bid.1));
         let (ap, aq) = (self.price_text(ask.0), self.qty_text(ask.1));
         let ms = now_ms();
         match self.venue {
+            // The docs' tickers example with this book's top (`last` is the bid: any price).
+            Venue::Okx if channel == "tickers" => format!(
+                r#"{{"arg":{{"channel":"tickers","instId":"{sym}"}},"data":[{{"instType":"SPOT","instId":"{sym}","last":"{bp}","lastSz":"0.1","askPx":"{ap}","askSz":"{aq}","bidPx":"{bp}","bidSz":"{bq}","open24h":"{bp}","high24h":"{ap}","low24h":"{bp}","volCcy24h":"2222","vol24h":"2222","sodUtc0":"{bp}","sodUtc8":"{bp}","ts":"{ms}"}}]}}"#
+            ),
             Venue::Bybit => format!(
                 r#"{{"topic":"orderbook.1.{sym}","type":"snapshot","ts":{ms},"data":{{"s":"{sym}","b":[["{bp}","{bq}"]],"a":[["{ap}","{aq}"]],"u":{},"seq":{}}},"cts":{ms}}}"#,
                 seq.u, seq.cross
