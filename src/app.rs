@@ -796,17 +796,7 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
             stop_rx,
             Arc::new(FeedStats::default()),
         ));
-        match duration {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C; stopping"),
-                }
-            }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        until_stopped(duration).await;
         let _ = stop_tx.send(true);
         let mut stats = vec![feed.await.context("the feed task panicked")?];
         for f in md_feeds {
@@ -828,4 +818,19 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
         stats.iter().map(|s| s.reconnects).sum::<u64>()
     );
     Ok(())
+}
+
+/// Returns after `duration`, or at Ctrl-C (without a duration: at Ctrl-C only).
+pub(crate) async fn until_stopped(duration: Option<Duration>) {
+    match duration {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C; stopping"),
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -54,17 +54,7 @@ pub fn feed_cli(config: &Path, duration: Option<Duration>) -> Result<()> {
     let out = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
-            match duration {
-                Some(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C; stopping"),
-                    }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+            crate::app::until_stopped(duration).await;
             let _ = stop_tx.send(true);
         });
         run_feed_node(cfg, stop_rx).await

@@ -511,10 +511,11 @@ impl Ctx {
         Ok(Some(outcome))
     }
 
-    /// Reports `CancelRejected` for `old`, the order a cancel-replace was to cancel.
-    fn cancel_refused(&self, order: &SignedOrder, old: ClientOrderId, code: i64, reason: String) {
+    /// Reports `CancelRejected` for `id`: the order `order` cancels, or the one a
+    /// cancel-replace `order` was to cancel (same instrument and side).
+    fn cancel_refused(&self, order: &SignedOrder, id: ClientOrderId, code: i64, reason: String) {
         let report = ExecReport {
-            client_order_id: old,
+            client_order_id: id,
             instrument: order.instrument,
             side: order.side,
             kind: ExecKind::CancelRejected { code, reason },
@@ -710,16 +711,7 @@ impl Ctx {
                 Err(e) => {
                     tracing::warn!(client_order_id = %order.client_order_id, error = %e, "binance cancel refused");
                     let (code, reason) = reject_reason(&e);
-                    let report = ExecReport {
-                        client_order_id: order.client_order_id,
-                        instrument: order.instrument,
-                        side: order.side,
-                        kind: ExecKind::CancelRejected { code, reason },
-                        recv_ns: Clock::now_ns(),
-                    };
-                    if self.exec_tx.send(report).is_err() {
-                        tracing::debug!("exec report receiver is gone");
-                    }
+                    self.cancel_refused(order, order.client_order_id, code, reason);
                     return block;
                 }
             }
