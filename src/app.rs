@@ -428,18 +428,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // which the metrics endpoint reads.
     let hub = Arc::new(LatencyHub::new());
     let (feed_stop_tx, feed_stop_rx) = watch::channel(false);
-    let feed_stats = Arc::new(FeedStats {
-        latency: hub.clone(),
-        ..FeedStats::default()
-    });
     // The `[[market_data]]` venues: market data only, into the same queue.
-    let md_feeds = crate::venues::market_data_feeds(&cfg, &instruments, &hub, None)?;
-    let mut venue_stats = vec![(Venue::Binance, feed_stats.clone())];
-    venue_stats.extend(md_feeds.iter().map(|f| (f.venue, f.stats.clone())));
-    let md_futures = md_feeds
-        .into_iter()
-        .map(|f| Box::pin(f.run(tick_tx.clone(), feed_stop_rx.clone())) as _)
-        .collect();
+    let crate::venues::AllFeeds {
+        trading: feed_stats,
+        venue_stats,
+        market_data: md_futures,
+    } = crate::venues::all_feeds(&cfg, &instruments, &hub, &tick_tx, &feed_stop_rx)?;
     let core_running = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics = if cfg.metrics.enabled {

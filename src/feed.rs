@@ -20,7 +20,6 @@ use peregrine_engine::config::Config;
 use peregrine_engine::sink::redact_url;
 use peregrine_engine::stages::LatencyHub;
 use peregrine_engine::tick::Tick;
-use peregrine_exchanges::binance::feed::FeedStats;
 use peregrine_exchanges::bus::assemble::{AssembleStats, Assembler};
 use peregrine_exchanges::bus::publish::{
     ensure_stream, serve_snapshots, Publisher, StreamSettings,
@@ -115,17 +114,11 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
     let hub = Arc::new(LatencyHub::new());
     let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.bus.queue_capacity);
     let (feed_stop_tx, feed_stop_rx) = watch::channel(false);
-    let feed_stats = Arc::new(FeedStats {
-        latency: hub.clone(),
-        ..FeedStats::default()
-    });
-    let md_feeds = crate::venues::market_data_feeds(&cfg, &instruments, &hub, None)?;
-    let mut venue_stats = vec![(Venue::Binance, feed_stats.clone())];
-    venue_stats.extend(md_feeds.iter().map(|f| (f.venue, f.stats.clone())));
-    let md_futures = md_feeds
-        .into_iter()
-        .map(|f| Box::pin(f.run(tick_tx.clone(), feed_stop_rx.clone())) as _)
-        .collect();
+    let crate::venues::AllFeeds {
+        trading: feed_stats,
+        venue_stats,
+        market_data: md_futures,
+    } = crate::venues::all_feeds(&cfg, &instruments, &hub, &tick_tx, &feed_stop_rx)?;
     let feeds = crate::topology::FeedParts {
         cfg: crate::app::feed_config(&cfg, ws_base, rest_base),
         instruments: instruments.clone(),

@@ -85,6 +85,47 @@ impl MdFeed {
     }
 }
 
+/// Every feed of a run into one tick queue: the trading venue's [`FeedStats`] (its latency
+/// into `hub`), the `[[market_data]]` venues' connections ready to run into `out` until
+/// `stop`, and each venue's counters for the summary and `/metrics`.
+pub struct AllFeeds {
+    /// The trading venue's feed counters.
+    pub trading: Arc<peregrine_exchanges::binance::feed::FeedStats>,
+    /// Counters per venue, the trading venue first.
+    pub venue_stats: Vec<(
+        peregrine_exchanges::venue::Venue,
+        Arc<peregrine_exchanges::binance::feed::FeedStats>,
+    )>,
+    /// The `[[market_data]]` connections, to hand to the topology.
+    pub market_data: Vec<crate::topology::MdFuture>,
+}
+
+/// Builds [`AllFeeds`] for `cfg`.
+pub fn all_feeds(
+    cfg: &Config,
+    instruments: &Arc<Instruments>,
+    hub: &Arc<LatencyHub>,
+    out: &Sender<Tick>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<AllFeeds> {
+    let trading = Arc::new(peregrine_exchanges::binance::feed::FeedStats {
+        latency: hub.clone(),
+        ..Default::default()
+    });
+    let md_feeds = market_data_feeds(cfg, instruments, hub, None)?;
+    let mut venue_stats = vec![(peregrine_exchanges::venue::Venue::Binance, trading.clone())];
+    venue_stats.extend(md_feeds.iter().map(|f| (f.venue, f.stats.clone())));
+    let market_data = md_feeds
+        .into_iter()
+        .map(|f| Box::pin(f.run(out.clone(), stop.clone())) as crate::topology::MdFuture)
+        .collect();
+    Ok(AllFeeds {
+        trading,
+        venue_stats,
+        market_data,
+    })
+}
+
 /// The market-data connections of every `[[market_data]]` venue, resolving symbols through
 /// `instruments` (built by [`registry`]), recording stage latency into `hub` and handing raw
 /// frames to `tap` if given.

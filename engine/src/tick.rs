@@ -87,6 +87,38 @@ impl BookDelta {
     pub fn is_end_of_batch(&self) -> bool {
         self.flags & Self::END_OF_BATCH != 0
     }
+
+    /// The ticks of one book message given as `[price, qty]` levels: a
+    /// [`TickKind::BookSnapshot`] marker first if it is a snapshot, then one delta per level
+    /// (bids, then asks), the last one flagged [`BookDelta::END_OF_BATCH`].
+    pub fn message<'a>(
+        bids: &'a [[Price; 2]],
+        asks: &'a [[Price; 2]],
+        seq: u64,
+        snapshot: bool,
+    ) -> impl Iterator<Item = TickKind> + 'a {
+        let n = bids.len() + asks.len();
+        let marker = snapshot.then_some(TickKind::BookSnapshot { seq });
+        let levels = bids
+            .iter()
+            .map(|l| (Side::Buy, l))
+            .chain(asks.iter().map(|l| (Side::Sell, l)))
+            .enumerate()
+            .map(move |(i, (side, [price, qty]))| {
+                let mut flags = if snapshot { Self::SNAPSHOT } else { 0 };
+                if i + 1 == n {
+                    flags |= Self::END_OF_BATCH;
+                }
+                TickKind::BookDelta(BookDelta {
+                    side,
+                    price: *price,
+                    qty: *qty,
+                    seq,
+                    flags,
+                })
+            });
+        marker.into_iter().chain(levels)
+    }
 }
 
 /// Feed/book health as seen by strategies and the risk gate.

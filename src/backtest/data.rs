@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use peregrine_engine::interchange::{EventKind, EventLine, InterchangeError, StatusKind};
 use peregrine_engine::tick::{BookDelta, FeedStatus, Quote, Tick, TickKind, Trade};
-use peregrine_engine::types::{InstrumentId, Instruments, Side};
+use peregrine_engine::types::{InstrumentId, Instruments};
 use rust_decimal::Decimal;
 
 use super::BacktestError;
@@ -93,28 +93,7 @@ impl TickDecoder {
             EventKind::BookSnapshot | EventKind::BookDelta => {
                 let seq = ev.seq.unwrap_or(0);
                 let snapshot = kind == EventKind::BookSnapshot;
-                if snapshot {
-                    out.push(tick(TickKind::BookSnapshot { seq }));
-                }
-                let n = ev.bids.len() + ev.asks.len();
-                let levels = ev
-                    .bids
-                    .iter()
-                    .map(|l| (Side::Buy, l))
-                    .chain(ev.asks.iter().map(|l| (Side::Sell, l)));
-                for (i, (side, [price, qty])) in levels.enumerate() {
-                    let mut flags = if snapshot { BookDelta::SNAPSHOT } else { 0 };
-                    if i + 1 == n {
-                        flags |= BookDelta::END_OF_BATCH;
-                    }
-                    out.push(tick(TickKind::BookDelta(BookDelta {
-                        side,
-                        price: *price,
-                        qty: *qty,
-                        seq,
-                        flags,
-                    })));
-                }
+                out.extend(BookDelta::message(&ev.bids, &ev.asks, seq, snapshot).map(tick));
             }
             EventKind::Status => {
                 let s = match ev.status.ok_or_else(|| missing(line, "status", kind))? {

@@ -212,28 +212,7 @@ pub fn to_ticks(instrument: InstrumentId, ev: &BusEvent, recv_ns: u64, out: &mut
         Payload::Bar(_) => {}
         Payload::BookDelta(b) | Payload::BookSnapshot(b) => {
             let snapshot = matches!(ev.payload, Payload::BookSnapshot(_));
-            if snapshot {
-                out.push(tick(TickKind::BookSnapshot { seq: b.venue_seq }));
-            }
-            let n = b.bids.len() + b.asks.len();
-            let levels = b
-                .bids
-                .iter()
-                .map(|l| (Side::Buy, l))
-                .chain(b.asks.iter().map(|l| (Side::Sell, l)));
-            for (i, (side, [price, qty])) in levels.enumerate() {
-                let mut flags = if snapshot { BookDelta::SNAPSHOT } else { 0 };
-                if i + 1 == n {
-                    flags |= BookDelta::END_OF_BATCH;
-                }
-                out.push(tick(TickKind::BookDelta(BookDelta {
-                    side,
-                    price: *price,
-                    qty: *qty,
-                    seq: b.venue_seq,
-                    flags,
-                })));
-            }
+            out.extend(BookDelta::message(&b.bids, &b.asks, b.venue_seq, snapshot).map(tick));
         }
     }
 }
