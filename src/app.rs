@@ -24,6 +24,7 @@ use peregrine_exchanges::binance::ledger::ExecLedger;
 use peregrine_exchanges::binance::rest::BinanceRest;
 use peregrine_exchanges::binance::signer::BinanceSigner;
 use peregrine_exchanges::binance::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
+use peregrine_exchanges::md::channels::Channels;
 use peregrine_exchanges::sim::{self, LedgerFill, SimConfig, SimHandle, SimSymbol};
 use peregrine_exchanges::venue::Venue;
 use peregrine_exchanges::ws::FeedStatsSnapshot;
@@ -461,7 +462,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         setup,
         crate::topology::core_tuning(&cfg.tuning, hub.clone()),
         crate::topology::FeedParts {
-            cfg: feed_config(&cfg, ws_base.clone(), rest_base.clone()),
+            cfg: feed_config(&cfg, ws_base.clone(), rest_base.clone())?,
             instruments: instruments.clone(),
             out: tick_tx,
             stop: feed_stop_rx,
@@ -688,13 +689,19 @@ async fn check_instrument_rules(
 }
 
 /// The Binance feed's configuration: the endpoints plus the `[venue]` feed knobs.
-pub(crate) fn feed_config(cfg: &Config, ws_base: String, rest_base: String) -> FeedConfig {
+pub(crate) fn feed_config(cfg: &Config, ws_base: String, rest_base: String) -> Result<FeedConfig> {
     let mut feed = FeedConfig::new(ws_base, rest_base);
     (feed.reconnect_min, feed.reconnect_max) = cfg.venue.reconnect_range();
     feed.idle_timeout = cfg.venue.stale_after();
     feed.max_session = cfg.venue.max_session();
     feed.max_frame_bytes = cfg.venue.max_frame_bytes;
-    feed
+    feed.channels = cfg
+        .venue
+        .channels
+        .as_deref()
+        .map(|names| Channels::parse(Venue::Binance, names))
+        .transpose()?;
+    Ok(feed)
 }
 
 /// One line of `peregrine record` output.
@@ -772,7 +779,7 @@ pub fn record_cli(config: &Path, out: &Path, duration: Option<Duration>) -> Resu
         } else {
             (None, cfg.venue.ws_url.clone(), cfg.venue.rest_url.clone())
         };
-        let mut feed_cfg = feed_config(&cfg, ws_base, rest_base);
+        let mut feed_cfg = feed_config(&cfg, ws_base, rest_base)?;
         // The tap moves into the feeds: the writer ends when the last of them is dropped.
         feed_cfg.tap = Some(tap);
         // Book ticks are built as in a run (snapshots included); nobody needs them here.

@@ -120,7 +120,7 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
         market_data: md_futures,
     } = crate::venues::all_feeds(&cfg, &instruments, &hub, &tick_tx, &feed_stop_rx)?;
     let feeds = crate::topology::FeedParts {
-        cfg: crate::app::feed_config(&cfg, ws_base, rest_base),
+        cfg: crate::app::feed_config(&cfg, ws_base, rest_base)?,
         instruments: instruments.clone(),
         out: tick_tx,
         stop: feed_stop_rx,

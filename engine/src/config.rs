@@ -257,6 +257,12 @@ pub struct VenueConfig {
     /// and the order is cancelled).
     #[serde(default)]
     pub foreign_orders: ForeignOrders,
+    /// The market streams subscribed per instrument, by Binance's stream names without the
+    /// `<symbol>@` (see [`market_data::VENUE_CHANNELS`]): `trade`, `aggTrade`, `bookTicker`,
+    /// one book stream (`depth`, `depth@100ms`, or partial depth `depth5/10/20[@100ms]`).
+    /// Absent: `trade`, `bookTicker`, `depth@100ms`.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
 }
 
 /// `[venue] on_start_earlier_orders`.
@@ -737,6 +743,10 @@ impl Config {
                 ),
             ));
         }
+        if let Some(names) = &self.venue.channels {
+            market_data::check_channels("binance", names)
+                .map_err(|e| invalid("venue.channels".into(), e))?;
+        }
         if self.venue.recv_window_ms == 0 || self.venue.recv_window_ms > 60_000 {
             return Err(invalid(
                 "venue.recv_window_ms".into(),
@@ -1005,6 +1015,11 @@ url = "sqlite://data/peregrine.db"
             ("venue.stale_after_ms", "stale_after_ms = 0"),
             ("venue.max_session_s", "max_session_s = 0"),
             ("venue.max_frame_bytes", "max_frame_bytes = 10"),
+            (
+                "venue.channels",
+                "channels = [\"trade\", \"depth\", \"depth20\"]",
+            ),
+            ("venue.channels", "channels = [\"trades\"]"),
         ] {
             let text = GOOD.replace(
                 "rest_url = \"https://api.binance.com\"",

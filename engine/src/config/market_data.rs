@@ -51,8 +51,36 @@ pub struct MarketDataConfig {
 
 /// Per venue: every channel `channels` accepts (the venue's own names), and the ones among them
 /// that carry an L2 book. At most one book channel per connection: two would feed the same
-/// book (and OKX refuses `books-l2-tbt` next to `books`/`books50-l2-tbt`).
-pub const VENUE_CHANNELS: [(&str, &[&str], &[&str]); 4] = [
+/// book (and OKX refuses `books-l2-tbt` next to `books`/`books50-l2-tbt`). Binance's are its
+/// stream names without the `<symbol>@` (`[venue] channels`): diff depth `depth` (1000 ms) or
+/// `depth@100ms`, partial depth `depth5/10/20` (1000 ms) or with `@100ms`.
+pub const VENUE_CHANNELS: [(&str, &[&str], &[&str]); 5] = [
+    (
+        "binance",
+        &[
+            "trade",
+            "aggTrade",
+            "bookTicker",
+            "depth",
+            "depth@100ms",
+            "depth5",
+            "depth5@100ms",
+            "depth10",
+            "depth10@100ms",
+            "depth20",
+            "depth20@100ms",
+        ],
+        &[
+            "depth",
+            "depth@100ms",
+            "depth5",
+            "depth5@100ms",
+            "depth10",
+            "depth10@100ms",
+            "depth20",
+            "depth20@100ms",
+        ],
+    ),
     (
         "okx",
         &[

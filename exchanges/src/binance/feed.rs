@@ -1,9 +1,12 @@
 //! The Binance market-data feed: [`BinanceProtocol`] (normalize -> book sync -> ticks) run by
 //! the shared connection manager ([`crate::ws`]).
 //!
-//! One combined-stream connection carries `<sym>@trade`, `<sym>@bookTicker` and
-//! `<sym>@depth@100ms` for every configured instrument (the streams are in the URL, so a
-//! reconnect resubscribes by itself). Each frame is stamped with [`Clock::now_ns`] on arrival.
+//! One combined-stream connection carries the configured streams of every instrument
+//! ([`FeedConfig::channels`]; by default `<sym>@trade`, `<sym>@bookTicker` and
+//! `<sym>@depth@100ms`). The streams are in the URL, so a reconnect resubscribes by itself.
+//! With partial depth (`<sym>@depth5/10/20[@100ms]`) instead of the diff stream, every push
+//! is a snapshot of the top levels that replaces the book on the same sequencer, and no REST
+//! snapshot is fetched. Each frame is stamped with [`Clock::now_ns`] on arrival.
 //! Books follow Binance's documented procedure on the shared sequencer
 //! ([`crate::book_sync::BookSequencer`] with [`BookRule::Binance`]: updates buffered until the
 //! REST snapshot, `U`/`u` against `lastUpdateId`); the REST depth snapshot is fetched in the
@@ -29,6 +32,7 @@ use super::depth::DepthSnapshot;
 use super::normalize::Normalizer;
 use super::rest::{BinanceRest, RestError};
 use crate::book_sync::{BookRule, BookSequencer, SyncOutcome};
+use crate::md::channels::Channels;
 use crate::md::protocol::market_tick;
 use crate::md::{BookMsg, FrameKind, Level, MdError, MsgKind, VenueNormalizer};
 use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
@@ -68,7 +72,13 @@ pub struct FeedConfig {
     pub max_frame_bytes: usize,
     /// Raw-frame tap (`peregrine record`).
     pub tap: Option<FrameTap>,
+    /// The streams per instrument, by Binance's names without `<symbol>@`; `None`:
+    /// [`DEFAULT_CHANNELS`].
+    pub channels: Option<Channels>,
 }
+
+/// The streams subscribed per instrument when [`FeedConfig::channels`] is `None`.
+pub const DEFAULT_CHANNELS: [&str; 3] = ["trade", "bookTicker", "depth@100ms"];
 
 impl FeedConfig {
     /// Defaults for the given endpoints: all instruments, depth limit 1000, reconnect
@@ -89,6 +99,7 @@ impl FeedConfig {
             max_session: None,
             max_frame_bytes: 16 << 20,
             tap: None,
+            channels: None,
         }
     }
 
@@ -183,6 +194,8 @@ pub struct BinanceProtocol {
     levels: Vec<Level>,
     /// Messages of symbols this connection does not follow (dropped).
     unknown_symbols: u64,
+    /// The book stream is partial depth: snapshots only, no REST snapshot.
+    partial_depth: bool,
 }
 
 impl BinanceProtocol {
@@ -211,15 +224,14 @@ impl BinanceProtocol {
         if ids.is_empty() {
             return Err(FeedSetupError::NoInstruments);
         }
+        let default = Channels::of(&DEFAULT_CHANNELS);
+        let channels = cfg.channels.as_ref().unwrap_or(&default);
+        let partial_depth = channels.names().iter().any(|n| is_partial_depth(n));
         let streams: Vec<String> = ids
             .iter()
             .flat_map(|id| {
                 let s = instruments.spec(*id).venue_symbol.to_lowercase();
-                [
-                    format!("{s}@trade"),
-                    format!("{s}@bookTicker"),
-                    format!("{s}@depth@100ms"),
-                ]
+                channels.names().iter().map(move |c| format!("{s}@{c}"))
             })
             .collect();
         let url = format!(
@@ -252,6 +264,7 @@ impl BinanceProtocol {
             snap_rx,
             levels: Vec::with_capacity(256),
             unknown_symbols: 0,
+            partial_depth,
         })
     }
 
@@ -379,6 +392,7 @@ impl VenueProtocol for BinanceProtocol {
     ) -> Result<FrameOutcome, FrameError> {
         let books = &mut self.books;
         let unknown = &mut self.unknown_symbols;
+        let partial = &self.partial_depth;
         // A book that needs a snapshot after this frame.
         let mut fetch = None;
         let parsed = self.normalizer.normalize(frame, &mut |msg| {
@@ -397,9 +411,14 @@ impl VenueProtocol for BinanceProtocol {
                         out(t);
                     }
                 }
-                // Partial depth is not subscribed here: its snapshots would bypass the diff
-                // stream's sequence.
-                MsgKind::Book(b) if b.snapshot => {}
+                // Partial depth: each push replaces the book (the sequencer keeps it in sync
+                // without a status). Never next to the diff stream, whose sequence its
+                // snapshots would bypass (one book channel, checked with the config).
+                MsgKind::Book(b) if b.snapshot => {
+                    if *partial {
+                        book.sync.on_book(&b, msg.exch_ts_ns, recv_ns, out);
+                    }
+                }
                 MsgKind::Book(b) => {
                     // Buffered until a snapshot; a gap marks the book stale and fetches a new
                     // snapshot, keeping the connection.
@@ -442,7 +461,10 @@ impl VenueProtocol for BinanceProtocol {
                         .position(|b| b.symbol.eq_ignore_ascii_case(symbol));
                     if let Some(i) = found {
                         self.books[i].sync.mark_stale(0, recv_ns, out);
-                        self.fetch(i, Duration::ZERO);
+                        // Partial depth repairs itself with its next push.
+                        if !self.partial_depth {
+                            self.fetch(i, Duration::ZERO);
+                        }
                     }
                 }
                 Err(e.into())
@@ -472,6 +494,12 @@ impl VenueProtocol for BinanceProtocol {
         }
         FrameOutcome::Data
     }
+}
+
+/// True for a partial-depth stream name (`depth5`, `depth10@100ms`, ...).
+fn is_partial_depth(name: &str) -> bool {
+    let levels = name.split('@').next().unwrap_or_default();
+    matches!(levels, "depth5" | "depth10" | "depth20")
 }
 
 /// True for the venue name of Binance instruments (a registry may hold other venues' too).

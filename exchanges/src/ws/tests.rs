@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use peregrine_engine::book::OrderBook;
-use peregrine_engine::tick::{BookDelta, FeedStatus, Tick, TickKind};
+use peregrine_engine::tick::{BookDelta, FeedStatus, Quote, Tick, TickKind};
 use peregrine_engine::types::{InstrumentId, InstrumentSpec, Instruments, Side};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::{run_connection, FeedStats, FeedStatsSnapshot, FrameTap, WsConfig};
 use crate::binance::feed::{run_feed_with_stats, FeedConfig};
+use crate::md::channels::Channels;
 use crate::sim::{self, Fault, SimConfig, SimHandle};
 use crate::venue::{FrameError, FrameOutcome, Heartbeat, Venue, VenueProtocol};
 
@@ -41,6 +42,8 @@ struct Mirror {
     book: OrderBook,
     snapshots: usize,
     statuses: Vec<FeedStatus>,
+    trades: usize,
+    last_quote: Option<Quote>,
 }
 
 impl Mirror {
@@ -52,7 +55,8 @@ impl Mirror {
             }
             TickKind::BookDelta(d) => self.book.apply(&d),
             TickKind::Status(s) => self.statuses.push(s),
-            TickKind::Trade(_) | TickKind::Quote(_) => {}
+            TickKind::Trade(_) => self.trades += 1,
+            TickKind::Quote(q) => self.last_quote = Some(q),
         }
     }
 
@@ -134,17 +138,23 @@ impl Harness {
     /// Lets the market run, pauses it, and waits until the client's book is the simulator's
     /// true book, level by level. Returns the statuses seen up to then.
     async fn settle(&mut self, run_for: Duration) -> Vec<FeedStatus> {
+        self.settle_top(run_for, 5000).await
+    }
+
+    /// [`Harness::settle`] against the simulator's top `levels` levels per side (partial
+    /// depth shows no more).
+    async fn settle_top(&mut self, run_for: Duration, levels: usize) -> Vec<FeedStatus> {
         tokio::time::sleep(run_for).await;
         self.sim.pause_market();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             self.drain();
-            let (id, bids, asks) = self.sim.book("BTCUSDT", 5000).unwrap();
+            let (id, bids, asks) = self.sim.book("BTCUSDT", levels).unwrap();
             let (my_bids, my_asks) = self.mirror.levels();
             let trusted = matches!(self.mirror.statuses.last(), Some(Connected | Resynced));
             if trusted && self.mirror.book.seq == id && my_bids == bids && my_asks == asks {
                 assert!(
-                    bids.len() >= 10 && asks.len() >= 10,
+                    bids.len() >= levels.min(10) && asks.len() >= levels.min(10),
                     "a real two-sided book"
                 );
                 return self.mirror.statuses.clone();
@@ -193,6 +203,53 @@ async fn fault_case(
 }
 
 const RUN: Duration = Duration::from_millis(600);
+
+/// Every Binance market stream over a live socket to the simulator, in the sets a user picks
+/// with `[venue] channels`: trades from `trade` or `aggTrade`, quotes from `bookTicker`, the
+/// book from the diff stream (`depth` at 1000 ms) or from partial depth (`depth5/10/20`, at
+/// 1000 ms or `@100ms`), whose every push replaces the top levels. The book ends equal to the
+/// simulator's (its top N for partial depth) with no resync, trades arrive, and the last quote
+/// is the true top.
+#[tokio::test]
+async fn every_binance_channel_set_decodes_over_the_simulator() {
+    for (names, levels) in [
+        (&["aggTrade", "bookTicker", "depth"][..], 5000),
+        (&["trade", "bookTicker", "depth5"], 5),
+        (&["aggTrade", "depth10@100ms"], 10),
+        (&["trade", "depth20@100ms"], 20),
+    ] {
+        let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let channels = Channels::parse(Venue::Binance, &list).expect("valid channels");
+        let mut h = start(|c| c.channels = Some(channels)).await;
+        let statuses = h.settle_top(Duration::from_millis(1500), levels).await;
+        assert_eq!(statuses, [Connected], "{names:?}");
+        assert!(h.mirror.trades > 0, "{names:?}: trades arrive");
+        if names.contains(&"bookTicker") {
+            let (_, bids, asks) = h.sim.book("BTCUSDT", 1).unwrap();
+            h.wait_for("the last quote to be the true top", |h| {
+                h.mirror.last_quote.is_some_and(|q| {
+                    (q.bid_px, q.bid_qty, q.ask_px, q.ask_qty)
+                        == (bids[0].0, bids[0].1, asks[0].0, asks[0].1)
+                })
+            })
+            .await;
+        } else {
+            assert!(h.mirror.last_quote.is_none(), "{names:?}: no quote stream");
+        }
+        if levels < 5000 {
+            assert!(
+                h.mirror.snapshots > 1,
+                "{names:?}: partial depth replaces the book on each push"
+            );
+        }
+        let s = h.stop().await;
+        assert_eq!(
+            (s.resync_requests, s.malformed, s.dropped),
+            (0, 0, 0),
+            "{names:?} {s:?}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn disconnect_mid_stream_reconnects_and_resyncs() {

@@ -551,6 +551,24 @@ async fn okx_channels_stay_in_sync_over_a_live_socket() {
     }
 }
 
+/// Bybit's `tickers` over a live socket, alone as the quote source and next to `orderbook.1`:
+/// the linear snapshot, then deltas carrying only the changed best bid/offer fields, merged
+/// into a full quote that must end equal to the true top.
+#[tokio::test]
+async fn bybit_tickers_stay_in_sync_over_a_live_socket() {
+    for channels in [
+        &["publicTrade", "orderbook.50", "tickers"][..],
+        &["publicTrade", "orderbook.50", "orderbook.1", "tickers"],
+    ] {
+        let snapshots = in_sync_without_faults(Venue::Bybit, Some(channels)).await;
+        assert_eq!(
+            snapshots,
+            [1, 1],
+            "{channels:?}: one snapshot, then updates"
+        );
+    }
+}
+
 /// Runs `venue` (subscribing to `channels`, else its default) for 300 steps without faults,
 /// freezes it, and checks every book, quote and trade against the truth, with no status and
 /// no resync. Returns the snapshots each instrument received.

@@ -85,8 +85,12 @@ pub(crate) struct Encoder {
     /// OKX: the book channel the client subscribed to (`books`, `books5`, `books50-l2-tbt`,
     /// `books-l2-tbt`).
     okx_book: String,
-    /// OKX: the quote channels the client subscribed to (`bbo-tbt`, `tickers`).
-    okx_quotes: Vec<String>,
+    /// OKX and Bybit: the quote channels the client subscribed to (OKX `bbo-tbt`, `tickers`;
+    /// Bybit `orderbook.1`, `tickers`).
+    quotes: Vec<String>,
+    /// Bybit: per symbol, the best bid/offer texts of the last `tickers` push on this
+    /// connection (`None`: the next push is the snapshot).
+    bybit_tickers: Vec<Option<[String; 4]>>,
 }
 
 /// OKX's book channels and the depth each shows (`None`: all 400, deeper than the test books).
@@ -193,13 +197,15 @@ pub(crate) fn kraken_checksum(
 impl Encoder {
     /// A fresh connection's encoder.
     pub fn new(venue: Venue, syms: Vec<SymWire>) -> Self {
+        let n = syms.len();
         Self {
             venue,
             syms,
             conn_seq: 0,
             heartbeats: 0,
             okx_book: "books".into(),
-            okx_quotes: Vec::new(),
+            quotes: Vec::new(),
+            bybit_tickers: vec![None; n],
         }
     }
 
@@ -256,6 +262,16 @@ impl Encoder {
                 ),
                 "subscribe" => {
                     let args = v["args"].as_array().ok_or("no args")?;
+                    for topic in args.iter().filter_map(Value::as_str) {
+                        let channel = ["orderbook.1", "tickers"]
+                            .into_iter()
+                            .find(|c| topic.strip_prefix(c).is_some_and(|r| r.starts_with('.')));
+                        if let Some(c) = channel {
+                            if !self.quotes.iter().any(|q| q == c) {
+                                self.quotes.push(c.to_string());
+                            }
+                        }
+                    }
                     let syms: Vec<String> = args
                         .iter()
                         .filter_map(|a| a.as_str()?.strip_prefix("orderbook.50."))
@@ -287,9 +303,9 @@ impl Encoder {
                         (self.okx_book, depth) = (channel.to_string(), d);
                     }
                     if ["bbo-tbt", "tickers"].contains(&channel)
-                        && !self.okx_quotes.iter().any(|q| q == channel)
+                        && !self.quotes.iter().any(|q| q == channel)
                     {
-                        self.okx_quotes.push(channel.to_string());
+                        self.quotes.push(channel.to_string());
                     }
                 }
                 if !syms.is_empty() {
@@ -499,10 +515,10 @@ impl Encoder {
         bid: (Decimal, Decimal),
         ask: (Decimal, Decimal),
     ) -> Vec<String> {
-        if self.venue != Venue::Okx {
+        if !matches!(self.venue, Venue::Okx | Venue::Bybit) {
             return vec![self.bbo_frame(i, seq, bid, ask, "")];
         }
-        let channels = self.okx_quotes.clone();
+        let channels = self.quotes.clone();
         channels
             .iter()
             .map(|c| self.bbo_frame(i, seq, bid, ask, c))
@@ -527,6 +543,7 @@ impl Encoder {
             Venue::Okx if channel == "tickers" => format!(
                 r#"{{"arg":{{"channel":"tickers","instId":"{sym}"}},"data":[{{"instType":"SPOT","instId":"{sym}","last":"{bp}","lastSz":"0.1","askPx":"{ap}","askSz":"{aq}","bidPx":"{bp}","bidSz":"{bq}","open24h":"{bp}","high24h":"{ap}","low24h":"{bp}","volCcy24h":"2222","vol24h":"2222","sodUtc0":"{bp}","sodUtc8":"{bp}","ts":"{ms}"}}]}}"#
             ),
+            Venue::Bybit if channel == "tickers" => self.bybit_ticker(i, seq, [bp, bq, ap, aq], ms),
             Venue::Bybit => format!(
                 r#"{{"topic":"orderbook.1.{sym}","type":"snapshot","ts":{ms},"data":{{"s":"{sym}","b":[["{bp}","{bq}"]],"a":[["{ap}","{aq}"]],"u":{},"seq":{}}},"cts":{ms}}}"#,
                 seq.u, seq.cross
@@ -546,6 +563,37 @@ impl Encoder {
                 )
             }
         }
+    }
+
+    /// A Bybit linear `tickers` push of symbol `i` with this best bid/offer (`top`: bid price,
+    /// bid size, ask price, ask size as printed): the docs' snapshot shape the first time on
+    /// this connection, then a `delta` carrying only the fields that changed.
+    fn bybit_ticker(&mut self, i: usize, seq: &SeqState, top: [String; 4], ms: u64) -> String {
+        const FIELDS: [&str; 4] = ["bid1Price", "bid1Size", "ask1Price", "ask1Size"];
+        let sym = self.syms[i].symbol.clone();
+        let cs = seq.cross;
+        let frame = match &self.bybit_tickers[i] {
+            None => {
+                let [bp, bq, ap, aq] = &top;
+                format!(
+                    r#"{{"topic":"tickers.{sym}","type":"snapshot","data":{{"symbol":"{sym}","tickDirection":"PlusTick","price24hPcnt":"0.017103","lastPrice":"{bp}","prevPrice24h":"{bp}","highPrice24h":"{ap}","lowPrice24h":"{bp}","prevPrice1h":"{bp}","markPrice":"{bp}","indexPrice":"{bp}","openInterest":"68744.761","openInterestValue":"1183601235.91","turnover24h":"1570383121.943499","volume24h":"91705.276","nextFundingTime":"1673280000000","fundingRate":"-0.000212","bid1Price":"{bp}","bid1Size":"{bq}","ask1Price":"{ap}","ask1Size":"{aq}"}},"cs":{cs},"ts":{ms}}}"#
+                )
+            }
+            Some(last) => {
+                let changed: Vec<String> = FIELDS
+                    .iter()
+                    .zip(top.iter().zip(last))
+                    .filter(|(_, (now, before))| now != before)
+                    .map(|(f, (now, _))| format!(r#","{f}":"{now}""#))
+                    .collect();
+                format!(
+                    r#"{{"topic":"tickers.{sym}","type":"delta","data":{{"symbol":"{sym}"{}}},"cs":{cs},"ts":{ms}}}"#,
+                    changed.concat()
+                )
+            }
+        };
+        self.bybit_tickers[i] = Some(top);
+        frame
     }
 
     /// A public trade of symbol `i`.
