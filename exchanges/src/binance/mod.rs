@@ -29,6 +29,7 @@ pub mod ledger;
 pub mod normalize;
 pub mod reconcile;
 pub mod rest;
+pub mod sbe;
 pub mod sign;
 pub mod signer;
 pub mod user_stream;

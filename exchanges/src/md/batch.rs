@@ -64,6 +64,44 @@ struct Rec {
     body: Body,
 }
 
+/// The value checks of a trade (unsigned prices and quantities are the decimal reader's): an
+/// empty symbol or trade id, a zero price or a zero quantity. Every decoder applies them, the
+/// binary one included.
+#[inline]
+pub fn trade_problem(symbol: &str, trade_id: &str, price: Price, qty: Qty) -> Option<MdError> {
+    if symbol.is_empty() {
+        Some(MdError::EmptySymbol)
+    } else if trade_id.is_empty() {
+        Some(MdError::EmptyTradeId)
+    } else if price.is_zero() {
+        Some(MdError::NonPositivePrice { field: "price" })
+    } else if qty.is_zero() {
+        Some(MdError::ZeroTradeQty { field: "qty" })
+    } else {
+        None
+    }
+}
+
+/// The value checks of a quote: an empty symbol, a zero price with a quantity, or a bid at or
+/// above the ask. An empty side is spelled price 0, quantity 0 (Binance's `bookTicker` of a
+/// one-sided book).
+#[inline]
+pub fn quote_problem(symbol: &str, quote: &QuoteMsg) -> Option<MdError> {
+    let bid_empty = quote.bid_px.is_zero() && quote.bid_qty.is_zero();
+    let ask_empty = quote.ask_px.is_zero() && quote.ask_qty.is_zero();
+    if symbol.is_empty() {
+        Some(MdError::EmptySymbol)
+    } else if quote.bid_px.is_zero() && !bid_empty {
+        Some(MdError::NonPositivePrice { field: "bid_px" })
+    } else if quote.ask_px.is_zero() && !ask_empty {
+        Some(MdError::NonPositivePrice { field: "ask_px" })
+    } else if !bid_empty && !ask_empty && quote.bid_px >= quote.ask_px {
+        Some(crossed(symbol, quote))
+    } else {
+        None
+    }
+}
+
 /// The error of a crossed quote (out of line: rare).
 #[cold]
 #[inline(never)]
@@ -173,18 +211,7 @@ impl Batch {
         if self.failed() {
             return;
         }
-        let bad = if symbol.is_empty() {
-            Some(MdError::EmptySymbol)
-        } else if trade_id.is_empty() {
-            Some(MdError::EmptyTradeId)
-        } else if price.is_zero() {
-            Some(MdError::NonPositivePrice { field: "price" })
-        } else if qty.is_zero() {
-            Some(MdError::ZeroTradeQty { field: "qty" })
-        } else {
-            None
-        };
-        if let Some(e) = bad {
+        if let Some(e) = trade_problem(symbol, trade_id, price, qty) {
             self.fail(e);
             return;
         }
@@ -207,22 +234,7 @@ impl Batch {
         if self.failed() {
             return;
         }
-        // An empty side is spelled price 0, quantity 0 (Binance's `bookTicker` of a one-sided
-        // book); a zero price with a quantity is refused.
-        let bid_empty = quote.bid_px.is_zero() && quote.bid_qty.is_zero();
-        let ask_empty = quote.ask_px.is_zero() && quote.ask_qty.is_zero();
-        let bad = if symbol.is_empty() {
-            Some(MdError::EmptySymbol)
-        } else if quote.bid_px.is_zero() && !bid_empty {
-            Some(MdError::NonPositivePrice { field: "bid_px" })
-        } else if quote.ask_px.is_zero() && !ask_empty {
-            Some(MdError::NonPositivePrice { field: "ask_px" })
-        } else if !bid_empty && !ask_empty && quote.bid_px >= quote.ask_px {
-            Some(crossed(symbol, &quote))
-        } else {
-            None
-        };
-        if let Some(e) = bad {
+        if let Some(e) = quote_problem(symbol, &quote) {
             self.fail(e);
             return;
         }
