@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(binance bybit okx kraken coinbase)
+[ ${#targets[@]} -gt 0 ] || targets=(binance binance_sbe bybit okx kraken coinbase)
 
 if [ "$secs" = check ]; then
   cargo build --bins --target-dir ../target

@@ -42,6 +42,13 @@ pub fn check(venue: Venue, data: &[u8]) {
     }
 }
 
+/// Runs `data` (one binary frame) through the Binance SBE decoder; panics when a message breaks
+/// the shared reader's promises (there is no text to compare decimals with).
+pub fn check_sbe(data: &[u8]) {
+    let mut d = peregrine_exchanges::binance::sbe::SbeDecoder::new();
+    let _ = d.decode(data, &mut |m| check_values(m));
+}
+
 fn positive(d: Decimal) -> bool {
     d > Decimal::ZERO
 }
@@ -56,27 +63,13 @@ fn kept(frame: &str, what: &str, d: Decimal) {
 }
 
 fn check_msg(frame: &str, m: &Msg<'_, '_>) {
-    // Binance's REST depth snapshot names no symbol (the caller knows it): only a snapshot may.
-    let snapshot = matches!(m.kind, MsgKind::Book(b) if b.snapshot);
-    assert!(snapshot || !m.symbol.is_empty(), "empty symbol: {frame}");
+    check_values(m);
     match m.kind {
         MsgKind::Trade(t) => {
-            assert!(positive(t.price), "trade price {}: {frame}", t.price);
-            assert!(positive(t.qty), "trade qty {}: {frame}", t.qty);
-            assert!(!t.trade_id.is_empty(), "empty trade id: {frame}");
             kept(frame, "price", t.price);
             kept(frame, "qty", t.qty);
         }
         MsgKind::Quote(q) => {
-            assert!(
-                positive(q.bid_px) && positive(q.ask_px),
-                "quote prices: {frame}"
-            );
-            assert!(q.bid_px < q.ask_px, "crossed quote passed: {frame}");
-            assert!(
-                !q.bid_qty.is_sign_negative() && !q.ask_qty.is_sign_negative(),
-                "negative quote qty: {frame}"
-            );
             for (what, d) in [
                 ("bid", q.bid_px),
                 ("bid qty", q.bid_qty),
@@ -88,10 +81,45 @@ fn check_msg(frame: &str, m: &Msg<'_, '_>) {
         }
         MsgKind::Book(b) => {
             for &(_, p, q) in b.levels {
-                assert!(positive(p), "level price {p}: {frame}");
-                assert!(!q.is_sign_negative(), "level qty {q}: {frame}");
                 kept(frame, "level price", p);
                 kept(frame, "level qty", q);
+            }
+        }
+    }
+}
+
+/// The value promises of one message, whatever its encoding.
+fn check_values(m: &Msg<'_, '_>) {
+    // Binance's REST depth snapshot names no symbol (the caller knows it): only a snapshot may.
+    let snapshot = matches!(m.kind, MsgKind::Book(b) if b.snapshot);
+    assert!(snapshot || !m.symbol.is_empty(), "empty symbol: {m:?}");
+    match m.kind {
+        MsgKind::Trade(t) => {
+            assert!(positive(t.price), "trade price: {m:?}");
+            assert!(positive(t.qty), "trade qty: {m:?}");
+            assert!(!t.trade_id.is_empty(), "empty trade id: {m:?}");
+        }
+        MsgKind::Quote(q) => {
+            // An empty side is price 0, quantity 0 (a one-sided book); else a positive price.
+            let bid_empty = q.bid_px.is_zero() && q.bid_qty.is_zero();
+            let ask_empty = q.ask_px.is_zero() && q.ask_qty.is_zero();
+            assert!(
+                (bid_empty || positive(q.bid_px)) && (ask_empty || positive(q.ask_px)),
+                "quote prices: {m:?}"
+            );
+            assert!(
+                bid_empty || ask_empty || q.bid_px < q.ask_px,
+                "crossed quote passed: {m:?}"
+            );
+            assert!(
+                !q.bid_qty.is_sign_negative() && !q.ask_qty.is_sign_negative(),
+                "negative quote qty: {m:?}"
+            );
+        }
+        MsgKind::Book(b) => {
+            for &(_, p, q) in b.levels {
+                assert!(positive(p), "level price {p}: {m:?}");
+                assert!(!q.is_sign_negative(), "level qty {q}: {m:?}");
             }
         }
     }

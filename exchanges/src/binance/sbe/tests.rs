@@ -367,3 +367,39 @@ fn bad_frames_are_refused_with_their_reason() {
     // An exponent past the decimal range.
     assert!(sbe(&bba_frame(1, 1, (-29, 0), [1, 1, 2, 1], "X")).is_err());
 }
+
+#[test]
+fn the_committed_sbe_frames_decode() {
+    // `tests/frames/binance_sbe.hex` (the fuzz seeds): trades (two), bestBidAsk, depth20, diff.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/frames/binance_sbe.hex"
+    );
+    let text = std::fs::read_to_string(path).expect("frames file");
+    let frames: Vec<Vec<u8>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).expect("hex"))
+                .collect()
+        })
+        .collect();
+    let counts: Vec<usize> = frames
+        .iter()
+        .map(|f| sbe(f).expect("decodes").len())
+        .collect();
+    assert_eq!(counts, [2, 1, 1, 1]);
+    assert_eq!(
+        sbe(&frames[1]).unwrap(),
+        sbe(&bba_frame(
+            1_700_000_000_000_000,
+            400_900_217,
+            (-8, -8),
+            [2_535_190_000, 3_121_000_000, 2_536_520_000, 4_066_000_000],
+            "BNBUSDT"
+        ))
+        .unwrap()
+    );
+}
