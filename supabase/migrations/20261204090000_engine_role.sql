@@ -14,8 +14,8 @@
 -- | -------------------------------------------------------------- | --------------------- |
 -- | orders, positions, venue_checkpoints, runs (upserted)          | SELECT, INSERT, UPDATE |
 -- | fills (appended, read back at start)                           | SELECT, INSERT        |
--- | order_events, risk_events, signals, latency_stats,             | INSERT                |
--- | equity_snapshots, strategy_reloads, audit_log (appended)       |                       |
+-- | order_events, risk_events, signals, latency_stats,             | INSERT, and SELECT on |
+-- | equity_snapshots, strategy_reloads, audit_log (appended)       | the conflict keys     |
 -- | kill_switches, strategies, user_exchange_keys (followed)       | SELECT                |
 -- | global_settings (the global kill switch)                       | SELECT (every row)    |
 -- | user_roles, vault.*                                            | nothing               |
@@ -82,6 +82,16 @@ grant insert on table public.order_events, public.risk_events, public.signals,
     to peregrine_engine;
 grant select on table public.kill_switches, public.strategies, public.user_exchange_keys,
     public.global_settings to peregrine_engine;
+-- `INSERT ... ON CONFLICT (cols) DO NOTHING` reads its conflict target: SELECT on exactly
+-- those columns (and the arbiter index's predicate column) of the appended tables.
+grant select (user_id, venue, client_order_id, status, filled_qty) on table public.order_events
+    to peregrine_engine;
+grant select (user_id, id) on table public.risk_events, public.signals,
+    public.equity_snapshots, public.strategy_reloads to peregrine_engine;
+grant select (user_id, run_id, stage, window_end_ns) on table public.latency_stats
+    to peregrine_engine;
+grant select (user_id, action, entity_id, actor_kind) on table public.audit_log
+    to peregrine_engine;
 
 -- Policies, one per table and command the engine is granted.
 do $$
@@ -101,7 +111,11 @@ begin
         execute format('create policy %I on public.%I for insert to peregrine_engine '
                        'with check (%s)', t || '_engine_insert', t, served);
     end loop;
-    foreach t in array array['fills', 'kill_switches', 'strategies', 'user_exchange_keys'] loop
+    -- Also the appended tables: an INSERT that reads its conflict target must see the new
+    -- row through a SELECT policy (their SELECT grant is the conflict keys only).
+    foreach t in array array['fills', 'kill_switches', 'strategies', 'user_exchange_keys',
+                             'order_events', 'risk_events', 'signals', 'latency_stats',
+                             'equity_snapshots', 'strategy_reloads', 'audit_log'] loop
         execute format('drop policy if exists %I on public.%I', t || '_engine_select', t);
         execute format('create policy %I on public.%I for select to peregrine_engine '
                        'using (%s)', t || '_engine_select', t, served);
