@@ -95,6 +95,32 @@ async fn count(c: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(c).await.expect(sql)
 }
 
+/// A transaction as an edge function (service_role).
+async fn as_service_role(c: &mut PgConnection) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// A transaction as `user` signed in, as PostgREST opens it (claims, then role,
+/// transaction-local).
+async fn as_user<'c>(c: &'c mut PgConnection, user: &str) -> sqlx::Transaction<'c, sqlx::Postgres> {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::raw_sql("set local role authenticated")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
 /// Runs `sql` in a savepoint of `tx` and asserts that the database refuses it.
 async fn assert_refused(tx: &mut PgConnection, sql: &str, role: &str) {
     sqlx::raw_sql("savepoint t")
@@ -185,16 +211,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
 
     // As user A (PostgREST's sequence: claims, then role, transaction-local).
     for (user, orders, fills, positions) in [(USER_A, 1, 1, 1), (USER_B, 2, 2, 1)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         let others: i64 = sqlx::query_scalar(
             "select (select count(*) from orders where user_id <> auth.uid()) \
              + (select count(*) from fills where user_id <> auth.uid()) \
@@ -741,7 +758,11 @@ async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
     let dir = tempfile::tempdir().unwrap();
     // Long batch age: at the kill, the spool certainly holds fills not yet in the database.
     let cfg = dir.path().join("crash.toml");
-    std::fs::write(&cfg, engine_config(dir.path(), TAKER, &db.engine_url(), 1500)).unwrap();
+    std::fs::write(
+        &cfg,
+        engine_config(dir.path(), TAKER, &db.engine_url(), 1500),
+    )
+    .unwrap();
     let bin = env!("CARGO_BIN_EXE_peregrine");
     let mut child = std::process::Command::new(bin)
         .args(["run", "--config"])
@@ -913,16 +934,7 @@ async fn equity_snapshots_value_the_positions_and_stay_private() {
 
     // The owner reads them (through the user_id index's policy); user B reads none; anon nothing.
     for (user, visible) in [(USER_A, snaps.len() as i64), (USER_B, 0)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         assert_eq!(
             count(&mut tx, "select count(*) from equity_snapshots").await,
             visible,
@@ -1018,11 +1030,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
     wait_until(&mut c, "select count(*) > 0 from signals where value = 1").await;
 
     // An edge function (service_role) writes the row: version 1 replaces the file's.
-    let mut tx = c.begin().await.unwrap();
-    sqlx::raw_sql("set local role service_role")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = as_service_role(&mut c).await;
     sqlx::query("insert into strategies (user_id, name, source) values ($1::uuid, 's', $2)")
         .bind(USER_A)
         .bind(ROW_V)
@@ -1103,16 +1111,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
 
     // Browsers: the owner reads the row and the outcomes, B nothing; nobody writes.
     for (user, visible) in [(USER_A, 1), (USER_B, 0)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         assert_eq!(
             count(&mut tx, "select count(*) from strategies").await,
             visible
@@ -1138,11 +1137,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
 /// Stores `key`/`secret` for `user` in the Vault as an edge function would (service_role),
 /// with the `user_exchange_keys` row naming them.
 async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
-    let mut tx = c.begin().await.unwrap();
-    sqlx::raw_sql("set local role service_role")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = as_service_role(c).await;
     sqlx::query(
         "insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
          values ($1::uuid, 'binance', 'hmac', vault.create_secret($2), vault.create_secret($3))",
@@ -1154,6 +1149,27 @@ async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A simulator (in this process, not the engine's) whose account has the HMAC `key` /
+/// `secret` and optionally an Ed25519 key.
+async fn vault_sim(
+    key: &str,
+    secret: &str,
+    ed25519_key: Option<peregrine_exchanges::sim::SimEd25519Key>,
+) -> peregrine_exchanges::sim::SimHandle {
+    peregrine_exchanges::sim::spawn(
+        peregrine_exchanges::sim::SimConfig {
+            api_key: key.into(),
+            api_secret: secret.into(),
+            ed25519_key,
+            md_interval_ms: 5,
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// A config trading at `sim` (not in-process) as user A on `db` through the engine's role,
@@ -1219,17 +1235,7 @@ async fn a_run_trades_with_the_users_keys_from_the_vault() {
         return;
     };
     let (key, secret) = ("vault-key-of-a-0123456789", "vault-secret-of-a-9876543210");
-    let sim = peregrine_exchanges::sim::spawn(
-        peregrine_exchanges::sim::SimConfig {
-            api_key: key.into(),
-            api_secret: secret.into(),
-            md_interval_ms: 5,
-            ..Default::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = vault_sim(key, secret, None).await;
     let mut c = db.conn().await;
     store_keys(&mut c, USER_A, key, secret).await;
     // B's keys are someone else's: never used for A's run.
@@ -1322,21 +1328,15 @@ async fn a_changed_key_row_is_loaded_by_the_running_engine() {
     let (old_key, old_secret) = ("rotating-old-key-0123456789", "rotating-old-secret-987654");
     let new_key = "rotating-new-ed25519-key-42";
     let (new_pem, new_public) = peregrine_exchanges::binance::sign::generate_ed25519().unwrap();
-    let sim = peregrine_exchanges::sim::spawn(
-        peregrine_exchanges::sim::SimConfig {
-            api_key: old_key.into(),
-            api_secret: old_secret.into(),
-            ed25519_key: Some(peregrine_exchanges::sim::SimEd25519Key {
-                api_key: new_key.into(),
-                public_key_pem: new_public,
-            }),
-            md_interval_ms: 5,
-            ..Default::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
+    let sim = vault_sim(
+        old_key,
+        old_secret,
+        Some(peregrine_exchanges::sim::SimEd25519Key {
+            api_key: new_key.into(),
+            public_key_pem: new_public,
+        }),
     )
-    .await
-    .unwrap();
+    .await;
     let mut c = db.conn().await;
     store_keys(&mut c, USER_A, old_key, old_secret).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1347,11 +1347,7 @@ async fn a_changed_key_row_is_loaded_by_the_running_engine() {
     wait_for_count(&mut c, "select count(*) from fills", 3, &engine).await;
 
     // The edge function rotates A's key (service_role): new Vault secrets, the row updated.
-    let mut tx = c.begin().await.unwrap();
-    sqlx::raw_sql("set local role service_role")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = as_service_role(&mut c).await;
     sqlx::query(
         "update user_exchange_keys set key_type = 'ed25519', \
          api_key_id = vault.create_secret($2), api_secret_id = vault.create_secret($3) \
@@ -1528,17 +1524,8 @@ fn on_trade(t) {
 
     // Each user, as a browser does it (claims, then role, transaction-local).
     for user in [USER_A, USER_B, USER_C] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let seen = rows_per_user(&mut *tx, &tables).await;
+        let mut tx = as_user(&mut c, user).await;
+        let seen = rows_per_user(&mut tx, &tables).await;
         let own: Vec<_> = all.iter().filter(|(_, u, _)| u == user).cloned().collect();
         assert_eq!(seen, own, "{user} sees other users' rows (or misses own)");
         tx.rollback().await.unwrap();

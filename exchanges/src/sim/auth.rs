@@ -310,6 +310,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_revoked_key_is_refused_and_the_other_keeps_working() {
+        let cfg = SimConfig::default();
+        let keys = ApiKeys::new(&cfg).unwrap();
+        assert_eq!(keys.kind(&cfg.api_key), Some(KeyKind::Hmac));
+        keys.revoke(&cfg.api_key);
+        assert_eq!(keys.kind(&cfg.api_key), None);
+        assert!(keys.check(&cfg.api_key).is_err());
+        let sig = sign::signature_hex(cfg.api_secret.as_bytes(), b"a=1");
+        assert!(!keys.verify(&cfg.api_key, b"a=1", &sig));
+        keys.revoke("some-other-key");
+        assert_eq!(keys.kind(&cfg.api_key), None);
+    }
+
+    #[test]
     fn signature_is_split_from_query_or_body() {
         let (p, s) = split_signature("symbol=X&timestamp=1&signature=ab", "");
         assert_eq!(
