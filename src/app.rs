@@ -252,6 +252,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     };
 
     let usage = peregrine_engine::risk::VenueUsage::shared();
+    // The account's key, shared by the REST client, the WebSocket API and the core's signer,
+    // and replaced there when the user's key row changes.
+    let key_ring = venue_keys.ring();
     let rest = BinanceRest::new(
         &rest_base,
         venue_keys.credentials.clone(),
@@ -259,7 +262,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         Duration::from_secs(10),
     )
     .context("building the REST client")?
-    .with_signer(venue_keys.signer.clone())
+    .with_keys(key_ring.clone())
     .with_usage(usage.clone());
     let venue_rules = check_instrument_rules(&rest, &instruments).await?;
     // Venue clock offset before the first signed request (re-measured every minute).
@@ -310,6 +313,22 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         _ => None,
     };
 
+    // The user's `user_exchange_keys` row (not for the in-process simulator's throwaway
+    // keys): a changed key replaces the one in `key_ring`.
+    let key_rows = match (
+        pg::is_postgres_url(&cfg.sink.url) && !cfg.sim.enabled,
+        sink_user_id(&cfg),
+    ) {
+        (true, Some(user)) => Some(crate::venue_keys::spawn_key_follower(
+            &cfg,
+            user,
+            &venue_keys,
+            key_ring.clone(),
+            remote_kill_stop.subscribe(),
+        )?),
+        _ => None,
+    };
+
     let (tick_tx, tick_rx) = crossbeam_channel::bounded(cfg.engine.tick_queue_capacity);
     let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
     let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -331,8 +350,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         WsApiParts {
             cfg: ws_cfg,
             auth: WsAuth {
-                api_key: venue_keys.credentials.key.clone(),
-                signer: venue_keys.signer.clone(),
+                keys: key_ring.clone(),
                 clock_offset_ms: rest.clock_offset(),
             },
             instruments: instruments.clone(),
@@ -350,7 +368,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
 
     let ws_orders = cfg.venue.order_transport == OrderTransportConfig::WsApi;
     let transport = if ws_orders {
-        OrderTransport::ws_api(rest.clone(), ws_api.clone(), venue_keys.ws_api_key())
+        OrderTransport::ws_api(rest.clone(), ws_api.clone())
     } else {
         OrderTransport::rest(rest.clone())
     };
@@ -412,6 +430,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             } else {
                 s
             }
+            .with_keys(key_ring.clone())
         }),
         gateway: gw_tx,
         ticks: tick_rx,
@@ -513,6 +532,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         let _ = task.await;
     }
     if let Some(task) = strategy_rows {
+        let _ = task.await;
+    }
+    if let Some(task) = key_rows {
         let _ = task.await;
     }
     let sim_ledger = match sim_handle {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use peregrine_engine::config::{Config, KeyTypeConfig};
 use peregrine_engine::secret::{ApiCredentials, Secret};
+use peregrine_engine::sink::vault_keys::StoredKeys;
+use peregrine_exchanges::binance::keyring::{KeyRing, VenueKey};
 use peregrine_exchanges::binance::sign::{ApiKeySigner, KeyType};
 
 /// The run's API key and signer.
@@ -25,6 +27,43 @@ impl VenueKeys {
             KeyType::Ed25519 => None,
         }
     }
+
+    /// A key ring holding this key (shared by the REST client, the WebSocket API and the
+    /// order signer; replaced when the key row changes).
+    pub fn ring(&self) -> std::sync::Arc<KeyRing> {
+        KeyRing::new(self.venue_key())
+    }
+
+    /// The key and its signer, for a [`KeyRing`].
+    pub fn venue_key(&self) -> VenueKey {
+        VenueKey::new(self.credentials.key.clone(), self.signer.clone())
+    }
+
+    /// The key as the Vault row would hold it (to tell a changed row from this one).
+    pub fn as_stored(&self) -> StoredKeys {
+        StoredKeys {
+            key_type: match self.signer.key_type() {
+                KeyType::Hmac => "hmac".into(),
+                KeyType::Ed25519 => "ed25519".into(),
+            },
+            credentials: self.credentials.clone(),
+        }
+    }
+}
+
+/// The signer of a key read from Supabase Vault.
+pub fn from_stored(stored: StoredKeys) -> Result<VenueKeys> {
+    let kind = match stored.key_type.as_str() {
+        "hmac" => KeyType::Hmac,
+        "ed25519" => KeyType::Ed25519,
+        other => anyhow::bail!("user_exchange_keys.key_type {other:?} is not hmac or ed25519"),
+    };
+    let signer = ApiKeySigner::from_secret(kind, &stored.credentials.secret)
+        .context("loading the API key stored in Supabase Vault")?;
+    Ok(VenueKeys {
+        credentials: stored.credentials,
+        signer: Arc::new(signer),
+    })
 }
 
 /// `[venue] key_type` as the adapter's type.
@@ -104,18 +143,8 @@ pub async fn from_vault(cfg: &Config, user_id: Option<&str>) -> Result<Option<Ve
     else {
         return Ok(None);
     };
-    let kind = match stored.key_type.as_str() {
-        "hmac" => KeyType::Hmac,
-        "ed25519" => KeyType::Ed25519,
-        other => anyhow::bail!("user_exchange_keys.key_type {other:?} is not hmac or ed25519"),
-    };
-    let signer = ApiKeySigner::from_secret(kind, &stored.credentials.secret)
-        .context("loading the API key stored in Supabase Vault")?;
     tracing::info!(venue = %cfg.venue.name, account = %cfg.venue.account, key_type = %stored.key_type, "exchange keys loaded from Supabase Vault");
-    Ok(Some(VenueKeys {
-        credentials: stored.credentials,
-        signer: Arc::new(signer),
-    }))
+    from_stored(stored).map(Some)
 }
 
 /// Validates `user`'s Vault keys for the configured venue and account against the venue's
@@ -125,7 +154,7 @@ pub async fn from_vault(cfg: &Config, user_id: Option<&str>) -> Result<Option<Ve
 pub async fn check_keys(cfg: &Config, user: &str) -> Result<usize> {
     let keys = from_vault(cfg, Some(user)).await?.with_context(|| {
         format!(
-            "user {user} has no user_exchange_keys row for {}/{} (or the sink is not PostgreSQL)",
+            "user {user} has no user_exchange_keys row for {}/{} that this engine's database role serves (or the sink is not PostgreSQL)",
             cfg.venue.name, cfg.venue.account
         )
     })?;
@@ -152,4 +181,49 @@ pub async fn check_keys(cfg: &Config, user: &str) -> Result<usize> {
 pub fn throwaway_ed25519() -> Result<(Secret, String)> {
     peregrine_exchanges::binance::sign::generate_ed25519()
         .context("generating a throwaway Ed25519 key for the simulator")
+}
+
+/// Follows `user`'s `user_exchange_keys` row for the configured venue and account while the
+/// run lasts (until `stop`): a changed key replaces the one in `ring`, so the WebSocket API
+/// reconnects with it and the REST client and order signer use it from then on. `current`
+/// is the key the run started with. A key that cannot be loaded (bad PEM) is refused, the
+/// current one stays; neither is ever logged.
+pub fn spawn_key_follower(
+    cfg: &Config,
+    user: String,
+    current: &VenueKeys,
+    ring: Arc<KeyRing>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let follower = tokio::spawn(peregrine_engine::sink::vault_keys::follow_user_keys(
+        peregrine_engine::sink::pg::connect_options(&cfg.sink.url)?,
+        peregrine_engine::sink::vault_keys::KeyRow {
+            user_id: user,
+            venue: cfg.venue.name.clone(),
+            account: cfg.venue.account.clone(),
+        },
+        Some(current.as_stored()),
+        tx,
+        std::time::Duration::from_secs(cfg.sink.kill_switch_poll_s.max(1)),
+        stop,
+    ));
+    // Ends when the follower does (its sender is dropped).
+    tokio::spawn(async move {
+        while let Some(stored) = rx.recv().await {
+            match from_stored(stored) {
+                Ok(keys) => {
+                    let generation = ring.replace(keys.venue_key());
+                    tracing::info!(
+                        generation,
+                        "the account's exchange key replaced; venue sessions reconnect with it"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "the changed exchange key cannot be used; the current key stays");
+                }
+            }
+        }
+    });
+    Ok(follower)
 }

@@ -536,7 +536,7 @@ async fn postgres_kill_dash_nine_restarts_lose_no_venue_fill() {
     crash_scenario(
         "postgres",
         dir.path(),
-        &db.url(),
+        &db.engine_url(),
         Some(pg_support::USER_A),
         || stored_pg(&db),
     )

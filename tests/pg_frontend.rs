@@ -83,7 +83,7 @@ async fn enums_js_safe_twins_and_fills_under_their_order() {
     let Some(db) = test_db("frontend_types").await else {
         return;
     };
-    let url = db.url();
+    let url = db.engine_url();
     tokio::task::spawn_blocking(move || {
         let cfg = SinkConfig {
             user_id: Some(USER_A.into()),

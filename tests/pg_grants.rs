@@ -3,8 +3,10 @@
 //! `public`) and on one with none (today's projects, plain PostgreSQL), and exactly the
 //! rights the migrations state: nothing for anon, SELECT for authenticated, append-only or
 //! upsert-only ledger tables for service_role, an audit log nobody can change, no function
-//! executable by anon. (Migrations after `20261203090000_explicit_grants.sql` state their
-//! own tables' grants the same way.)
+//! executable by anon; and the engine's own role (`peregrine_engine`, not the owner, no
+//! BYPASSRLS) with exactly what a running engine needs, for the users its login role serves
+//! only. (Migrations after `20261203090000_explicit_grants.sql` state their own tables'
+//! grants the same way.)
 
 mod pg_support;
 
@@ -13,7 +15,10 @@ use std::collections::BTreeSet;
 use pg_support::{test_db_with, Grants, TestDb, USER_A, USER_B};
 use sqlx::{Connection, PgConnection};
 
-const ROLES: &str = "(values ('anon'), ('authenticated'), ('service_role')) as r (name)";
+const ROLES: &str = "(values ('anon'), ('authenticated'), ('service_role'), ('peregrine_engine')) \
+                     as r (name)";
+/// A third user, whom the test's engine role does not serve.
+const USER_C: &str = "cccccccc-0000-4000-8000-000000000003";
 
 /// Every privilege an API role holds on our tables, sequences and functions, as
 /// `object role privilege` lines.
@@ -113,8 +118,125 @@ fn stated() -> BTreeSet<String> {
     );
     // Deleting the global switch is allowed: audited, and the engine fails closed.
     add(&["global_settings"], "service_role", &["DELETE"]);
+    // The engine's role (`20261204090000_engine_role.sql`).
+    add(
+        &["orders", "positions", "venue_checkpoints", "runs"],
+        "peregrine_engine",
+        &["SELECT", "INSERT", "UPDATE"],
+    );
+    add(&["fills"], "peregrine_engine", &["SELECT", "INSERT"]);
+    add(
+        &[
+            "order_events",
+            "risk_events",
+            "signals",
+            "latency_stats",
+            "equity_snapshots",
+            "strategy_reloads",
+            "audit_log",
+        ],
+        "peregrine_engine",
+        &["INSERT"],
+    );
+    add(
+        &[
+            "kill_switches",
+            "strategies",
+            "user_exchange_keys",
+            "global_settings",
+        ],
+        "peregrine_engine",
+        &["SELECT"],
+    );
     want.insert("private.is_admin authenticated EXECUTE".into());
+    want.insert("private.served_users peregrine_engine EXECUTE".into());
+    want.insert("private.engine_exchange_keys peregrine_engine EXECUTE".into());
     want
+}
+
+/// The engine's login role: not a superuser, no BYPASSRLS, owns nothing; reads and writes
+/// the rows of the users it serves (A and B) and nobody else's (C), reads their keys only
+/// through `private.engine_exchange_keys`, and nothing in the vault.
+async fn check_engine_role(db: &TestDb, c: &mut PgConnection) {
+    let (superuser, bypass): (bool, bool) = sqlx::query_as(
+        "select bool_or(rolsuper), bool_or(rolbypassrls) from pg_roles \
+         where rolname in ('peregrine_engine', $1)",
+    )
+    .bind(db.engine_role())
+    .fetch_one(&mut *c)
+    .await
+    .expect("engine roles");
+    assert!(!superuser && !bypass, "the engine role bypasses RLS");
+    let owned: i64 = sqlx::query_scalar(
+        "select count(*) from pg_class where relowner in \
+         (select oid from pg_roles where rolname in ('peregrine_engine', $1))",
+    )
+    .bind(db.engine_role())
+    .fetch_one(&mut *c)
+    .await
+    .expect("owned");
+    assert_eq!(owned, 0, "the engine role owns tables");
+    sqlx::query("insert into auth.users (id, email) values ($1::uuid, 'c@x')")
+        .bind(USER_C)
+        .execute(&mut *c)
+        .await
+        .expect("user C");
+    for user in [USER_A, USER_C] {
+        sqlx::raw_sql(&format!(
+            "insert into risk_events (user_id, id, ts_ns, reason, message) \
+             values ('{user}', 'owner-{user}', 1, 'kill_switch', 'm'); \
+             insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
+             values ('{user}', 'binance', 'hmac', vault.create_secret('k-{user}'), \
+                     vault.create_secret('s-{user}')) on conflict do nothing"
+        ))
+        .execute(&mut *c)
+        .await
+        .expect("rows of A and C");
+    }
+    let mut e = db.engine_conn().await;
+    let risk = |user: &str, id: &str| {
+        format!(
+            "insert into risk_events (user_id, id, ts_ns, reason, message) \
+             values ('{user}', '{id}', 1, 'kill_switch', 'm')"
+        )
+    };
+    for (user, served) in [(USER_A, true), (USER_B, true), (USER_C, false)] {
+        assert_eq!(
+            allowed(&mut e, None, &risk(user, "engine-1")).await,
+            served,
+            "engine writes a risk event of {user}"
+        );
+        let keys: i64 = sqlx::query_scalar(
+            "select count(*) from private.engine_exchange_keys($1::uuid, 'binance', 'default')",
+        )
+        .bind(user)
+        .fetch_one(&mut e)
+        .await
+        .expect("engine keys");
+        assert_eq!(keys, i64::from(served), "keys of {user}");
+    }
+    let key_rows: Vec<String> =
+        sqlx::query_scalar("select user_id::text from user_exchange_keys order by 1")
+            .fetch_all(&mut e)
+            .await
+            .expect("key rows");
+    assert!(!key_rows.contains(&USER_C.to_string()), "{key_rows:?}");
+    for sql in [
+        "select decrypted_secret from vault.decrypted_secrets",
+        "select secret from vault.secrets",
+        "select * from user_roles",
+        "select * from private.engine_users",
+        "insert into private.engine_users values (current_user, 'cccccccc-0000-4000-8000-000000000003')",
+        "delete from fills",
+        "update fills set qty = 0",
+        "truncate orders",
+        "update kill_switches set engaged = false",
+        "update global_settings set value = '{}'",
+        "select * from risk_events",
+    ] {
+        assert!(!allowed(&mut e, None, sql).await, "the engine could: {sql}");
+    }
+    e.close().await.ok();
 }
 
 /// Runs `sql` in a savepoint as `role` (or as the owner with `None`); true if it succeeded.
@@ -233,6 +355,7 @@ async fn check(db: &TestDb) -> BTreeSet<String> {
     .await
     .expect("vault rights");
     assert_eq!(vault_rights, ["service_role vault.decrypted_secrets"]);
+    check_engine_role(db, &mut c).await;
     c.close().await.ok();
     got
 }

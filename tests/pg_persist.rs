@@ -95,6 +95,32 @@ async fn count(c: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(c).await.expect(sql)
 }
 
+/// A transaction as an edge function (service_role).
+async fn as_service_role(c: &mut PgConnection) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::raw_sql("set local role service_role")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// A transaction as `user` signed in, as PostgREST opens it (claims, then role,
+/// transaction-local).
+async fn as_user<'c>(c: &'c mut PgConnection, user: &str) -> sqlx::Transaction<'c, sqlx::Postgres> {
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query("select set_config('request.jwt.claims', $1, true)")
+        .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::raw_sql("set local role authenticated")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
 /// Runs `sql` in a savepoint of `tx` and asserts that the database refuses it.
 async fn assert_refused(tx: &mut PgConnection, sql: &str, role: &str) {
     sqlx::raw_sql("savepoint t")
@@ -114,7 +140,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
     let Some(db) = test_db("rls").await else {
         return;
     };
-    let url = db.url();
+    let url = db.engine_url();
     let (u1, u2) = (url.clone(), url.clone());
     tokio::task::spawn_blocking(move || {
         write_all(
@@ -185,16 +211,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
 
     // As user A (PostgREST's sequence: claims, then role, transaction-local).
     for (user, orders, fills, positions) in [(USER_A, 1, 1, 1), (USER_B, 2, 2, 1)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         let others: i64 = sqlx::query_scalar(
             "select (select count(*) from orders where user_id <> auth.uid()) \
              + (select count(*) from fills where user_id <> auth.uid()) \
@@ -263,7 +280,7 @@ async fn same_batch_twice_is_stored_once_and_older_events_never_win() {
             message: "m".into(),
         }),
     ];
-    let url = db.url();
+    let url = db.engine_url();
     let (b1, b2, u1, u2) = (batch.clone(), batch, url.clone(), url.clone());
     let (s1, s2) =
         tokio::task::spawn_blocking(move || (write_all(u1, USER_A, b1), write_all(u2, USER_A, b2)))
@@ -400,7 +417,7 @@ async fn outage_behind_a_proxy_loses_nothing_and_keeps_order() {
     let cfg = SinkConfig {
         batch_size: 100,
         spool: Some(SpoolConfig::new(spool.path())),
-        ..sink_cfg(db.url_via("127.0.0.1", proxy.port), USER_A)
+        ..sink_cfg(db.engine_url_via("127.0.0.1", proxy.port), USER_A)
     };
     let (tx, join) = tokio::task::spawn_blocking(move || spawn_sink(cfg))
         .await
@@ -531,7 +548,7 @@ async fn kill_switch_in_global_settings_stops_new_orders_within_a_second() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let text = engine_config(dir.path(), CHURN, &db.url(), 20);
+    let text = engine_config(dir.path(), CHURN, &db.engine_url(), 20);
     let cfg = peregrine_engine::config::Config::parse(&text, Path::new("kill.toml")).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
@@ -623,7 +640,7 @@ async fn a_deleted_user_kill_switch_fails_closed_and_every_change_is_audited() {
     assert!(fresh, "updated_at not maintained");
 
     let dir = tempfile::tempdir().unwrap();
-    let text = engine_config(dir.path(), CHURN, &db.url(), 20);
+    let text = engine_config(dir.path(), CHURN, &db.engine_url(), 20);
     let cfg = peregrine_engine::config::Config::parse(&text, Path::new("kill.toml")).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
@@ -741,7 +758,11 @@ async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
     let dir = tempfile::tempdir().unwrap();
     // Long batch age: at the kill, the spool certainly holds fills not yet in the database.
     let cfg = dir.path().join("crash.toml");
-    std::fs::write(&cfg, engine_config(dir.path(), TAKER, &db.url(), 1500)).unwrap();
+    std::fs::write(
+        &cfg,
+        engine_config(dir.path(), TAKER, &db.engine_url(), 1500),
+    )
+    .unwrap();
     let bin = env!("CARGO_BIN_EXE_peregrine");
     let mut child = std::process::Command::new(bin)
         .args(["run", "--config"])
@@ -767,7 +788,6 @@ async fn kill_dash_nine_then_restart_writes_every_spooled_fill_once() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-
     let before = db_fills(&mut c).await;
     // What the dead engine had taken in but not committed: read with the engine's own spool
     // reader (this is what the restart will replay).
@@ -844,7 +864,7 @@ async fn equity_snapshots_value_the_positions_and_stay_private() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let text = engine_config(dir.path(), TAKER, &db.url(), 20).replace(
+    let text = engine_config(dir.path(), TAKER, &db.engine_url(), 20).replace(
         "progress_interval_s = 0\n",
         "progress_interval_s = 0\nequity_snapshot_interval_s = 1\n",
     );
@@ -914,16 +934,7 @@ async fn equity_snapshots_value_the_positions_and_stay_private() {
 
     // The owner reads them (through the user_id index's policy); user B reads none; anon nothing.
     for (user, visible) in [(USER_A, snaps.len() as i64), (USER_B, 0)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         assert_eq!(
             count(&mut tx, "select count(*) from equity_snapshots").await,
             visible,
@@ -1009,7 +1020,7 @@ fn on_start() { this.n = 0; }
 fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2.0)); } }
 "#;
     let dir = tempfile::tempdir().unwrap();
-    let text = engine_config(dir.path(), FILE_V, &db.url(), 20)
+    let text = engine_config(dir.path(), FILE_V, &db.engine_url(), 20)
         .replace("params = { qty = \"0.0002\" }\n", "")
         .replace("kill_switch_poll_s = 30", "kill_switch_poll_s = 1");
     let cfg = peregrine_engine::config::Config::parse(&text, Path::new("rows.toml")).unwrap();
@@ -1019,11 +1030,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
     wait_until(&mut c, "select count(*) > 0 from signals where value = 1").await;
 
     // An edge function (service_role) writes the row: version 1 replaces the file's.
-    let mut tx = c.begin().await.unwrap();
-    sqlx::raw_sql("set local role service_role")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = as_service_role(&mut c).await;
     sqlx::query("insert into strategies (user_id, name, source) values ($1::uuid, 's', $2)")
         .bind(USER_A)
         .bind(ROW_V)
@@ -1104,16 +1111,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
 
     // Browsers: the owner reads the row and the outcomes, B nothing; nobody writes.
     for (user, visible) in [(USER_A, 1), (USER_B, 0)] {
-        let mut tx = c.begin().await.unwrap();
-        sqlx::query("select set_config('request.jwt.claims', $1, true)")
-            .bind(format!(r#"{{"sub":"{user}","role":"authenticated"}}"#))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::raw_sql("set local role authenticated")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = as_user(&mut c, user).await;
         assert_eq!(
             count(&mut tx, "select count(*) from strategies").await,
             visible
@@ -1139,11 +1137,7 @@ fn on_trade(t) { this.n += 1; if this.n % 10 == 0 { signal("v", param("level", 2
 /// Stores `key`/`secret` for `user` in the Vault as an edge function would (service_role),
 /// with the `user_exchange_keys` row naming them.
 async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
-    let mut tx = c.begin().await.unwrap();
-    sqlx::raw_sql("set local role service_role")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = as_service_role(c).await;
     sqlx::query(
         "insert into user_exchange_keys (user_id, venue, key_type, api_key_id, api_secret_id) \
          values ($1::uuid, 'binance', 'hmac', vault.create_secret($2), vault.create_secret($3))",
@@ -1157,33 +1151,32 @@ async fn store_keys(c: &mut PgConnection, user: &str, key: &str, secret: &str) {
     tx.commit().await.unwrap();
 }
 
-/// A run whose keys are only in Supabase Vault (no environment variable holds them) trades
-/// with them against a venue (the simulator) that accepts only those keys; the keys appear
-/// in no table the engine writes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_trades_with_the_users_keys_from_the_vault() {
-    let Some(db) = test_db("vault_keys").await else {
-        return;
-    };
-    let (key, secret) = ("vault-key-of-a-0123456789", "vault-secret-of-a-9876543210");
-    let sim = peregrine_exchanges::sim::spawn(
+/// A simulator (in this process, not the engine's) whose account has the HMAC `key` /
+/// `secret` and optionally an Ed25519 key.
+async fn vault_sim(
+    key: &str,
+    secret: &str,
+    ed25519_key: Option<peregrine_exchanges::sim::SimEd25519Key>,
+) -> peregrine_exchanges::sim::SimHandle {
+    peregrine_exchanges::sim::spawn(
         peregrine_exchanges::sim::SimConfig {
             api_key: key.into(),
             api_secret: secret.into(),
+            ed25519_key,
             md_interval_ms: 5,
             ..Default::default()
         },
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
-    .unwrap();
-    let mut c = db.conn().await;
-    store_keys(&mut c, USER_A, key, secret).await;
-    // B's keys are someone else's: never used for A's run.
-    store_keys(&mut c, USER_B, "key-of-b", "secret-of-b").await;
+    .unwrap()
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let text = engine_config(dir.path(), TAKER, &db.url(), 20)
+/// A config trading at `sim` (not in-process) as user A on `db` through the engine's role,
+/// with keys from the Vault only: the environment variables it names are unset.
+fn vault_run_config(dir: &Path, db: &TestDb, sim: &peregrine_exchanges::sim::SimHandle) -> String {
+    assert!(std::env::var("PEREGRINE_VAULT_TEST_NO_SUCH_KEY").is_err());
+    engine_config(dir, TAKER, &db.engine_url(), 20)
         .replace("[sim]\nenabled = true\n", "[sim]\nenabled = false\n")
         .replace(
             "ws_url = \"ws://127.0.0.1:1\"",
@@ -1198,17 +1191,62 @@ async fn a_run_trades_with_the_users_keys_from_the_vault() {
                 sim.rest_base_url(),
                 sim.ws_base_url()
             ),
-        );
-    assert!(std::env::var("PEREGRINE_VAULT_TEST_NO_SUCH_KEY").is_err());
+        )
+}
+
+/// How many rows of the tables the engine writes (and the key rows) contain any of `secrets`.
+async fn leaked(c: &mut PgConnection, secrets: &[&str]) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from (select to_jsonb(t)::text as j from audit_log t \
+         union all select to_jsonb(t)::text from runs t \
+         union all select to_jsonb(t)::text from risk_events t \
+         union all select to_jsonb(t)::text from orders t \
+         union all select to_jsonb(t)::text from strategy_reloads t \
+         union all select to_jsonb(t)::text from user_exchange_keys t) x \
+         where exists (select 1 from unnest($1::text[]) s where strpos(j, s) > 0)",
+    )
+    .bind(secrets)
+    .fetch_one(c)
+    .await
+    .unwrap()
+}
+
+/// Waits (at most 30 s, the engine still running) until `sql` counts at least `n`.
+async fn wait_for_count(
+    c: &mut PgConnection,
+    sql: &str,
+    n: i64,
+    engine: &tokio::task::JoinHandle<anyhow::Result<peregrine::app::RunOutcome>>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(c, sql).await < n {
+        assert!(!engine.is_finished(), "the engine stopped early");
+        assert!(Instant::now() < deadline, "{sql} stayed below {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A run whose keys are only in Supabase Vault (no environment variable holds them) trades
+/// with them against a venue (the simulator) that accepts only those keys; the keys appear
+/// in no table the engine writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_trades_with_the_users_keys_from_the_vault() {
+    let Some(db) = test_db("vault_keys").await else {
+        return;
+    };
+    let (key, secret) = ("vault-key-of-a-0123456789", "vault-secret-of-a-9876543210");
+    let sim = vault_sim(key, secret, None).await;
+    let mut c = db.conn().await;
+    store_keys(&mut c, USER_A, key, secret).await;
+    // B's keys are someone else's: never used for A's run.
+    store_keys(&mut c, USER_B, "key-of-b", "secret-of-b").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = vault_run_config(dir.path(), &db, &sim);
     let cfg = peregrine_engine::config::Config::parse(&text, Path::new("vault.toml")).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&mut c, "select count(*) from fills").await < 3 {
-        assert!(!engine.is_finished(), "the engine stopped early");
-        assert!(Instant::now() < deadline, "no fills reached the database");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_count(&mut c, "select count(*) from fills", 3, &engine).await;
     stop_tx.send(true).unwrap();
     engine.await.unwrap().expect("engine run");
     assert!(
@@ -1271,21 +1309,246 @@ async fn a_run_trades_with_the_users_keys_from_the_vault() {
         }
     }
     // The secrets are nowhere but in the vault.
-    let leaked: i64 = sqlx::query_scalar(
-        "select count(*) from (select to_jsonb(t)::text as j from audit_log t \
-         union all select to_jsonb(t)::text from runs t \
-         union all select to_jsonb(t)::text from risk_events t \
-         union all select to_jsonb(t)::text from orders t \
-         union all select to_jsonb(t)::text from user_exchange_keys t) x \
-         where j like '%' || $1 || '%' or j like '%' || $2 || '%'",
+    assert_eq!(leaked(&mut c, &[key, secret]).await, 0);
+    sim.shutdown().await;
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// A changed `user_exchange_keys` row reaches the running engine: user A's HMAC key is
+/// replaced in the Vault by an Ed25519 key of the same venue account (an edge function's
+/// rotation), the engine loads it (LISTEN on the row's trigger) and reconnects its WebSocket
+/// API session with it; then the venue revokes the old key, and orders go on filling, so
+/// they are signed with the new key. Neither key shows in any row or in the engine's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_key_row_is_loaded_by_the_running_engine() {
+    let Some(db) = test_db("key_rotation").await else {
+        return;
+    };
+    let (old_key, old_secret) = ("rotating-old-key-0123456789", "rotating-old-secret-987654");
+    let new_key = "rotating-new-ed25519-key-42";
+    let (new_pem, new_public) = peregrine_exchanges::binance::sign::generate_ed25519().unwrap();
+    let sim = vault_sim(
+        old_key,
+        old_secret,
+        Some(peregrine_exchanges::sim::SimEd25519Key {
+            api_key: new_key.into(),
+            public_key_pem: new_public,
+        }),
     )
-    .bind(key)
-    .bind(secret)
-    .fetch_one(&mut c)
+    .await;
+    let mut c = db.conn().await;
+    store_keys(&mut c, USER_A, old_key, old_secret).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = vault_run_config(dir.path(), &db, &sim);
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("rotate.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    wait_for_count(&mut c, "select count(*) from fills", 3, &engine).await;
+
+    // The edge function rotates A's key (service_role): new Vault secrets, the row updated.
+    let mut tx = as_service_role(&mut c).await;
+    sqlx::query(
+        "update user_exchange_keys set key_type = 'ed25519', \
+         api_key_id = vault.create_secret($2), api_secret_id = vault.create_secret($3) \
+         where user_id = $1::uuid and venue = 'binance'",
+    )
+    .bind(USER_A)
+    .bind(new_key)
+    .bind(new_pem.expose())
+    .execute(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(leaked, 0);
+    tx.commit().await.unwrap();
+    // Time for the notification, the reload and the WebSocket API's new session.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.revoke_api_key(old_key);
+    // Market orders fill when placed: a fill after the revocation is an order placed with
+    // the new key.
+    let ledger_before = sim.ledger().len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.ledger().len() < ledger_before + 3 {
+        assert!(!engine.is_finished(), "the engine stopped early");
+        assert!(
+            Instant::now() < deadline,
+            "the venue made no fills after the old key was revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let venue_fills = sim.ledger().len() as i64;
+    // Each of them reached A's rows.
+    wait_for_count(&mut c, "select count(*) from fills", venue_fills, &engine).await;
+    stop_tx.send(true).unwrap();
+    let outcome = engine.await.unwrap().expect("engine run");
+    assert!(
+        outcome.ws_api_reconnects >= 1,
+        "the WebSocket API did not reconnect with the new key"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("select count(*) from fills where user_id <> '{USER_A}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        leaked(&mut c, &[old_key, old_secret, new_key, new_pem.expose()]).await,
+        0
+    );
     sim.shutdown().await;
+    c.close().await.ok();
+    db.drop_db().await;
+}
+
+/// Copies every row of `from` in every table with a `user_id` into `to` (as the owner;
+/// generated and identity columns are left to the database, rows already there kept), so
+/// each user has rows in every table.
+async fn copy_rows(c: &mut PgConnection, from: &str, to: &str) {
+    sqlx::raw_sql(&format!(
+        "do $$ \
+         declare t text; cols text; vals text; \
+         begin \
+           for t in select c.table_name from information_schema.columns c \
+                    join information_schema.tables tb using (table_schema, table_name) \
+                    where c.table_schema = 'public' and c.column_name = 'user_id' \
+                      and tb.table_type = 'BASE TABLE' \
+                    order by c.table_name not in ('orders', 'strategies', 'runs'), c.table_name \
+           loop \
+             select string_agg(quote_ident(column_name), ', ' order by ordinal_position), \
+                    string_agg(case when column_name = 'user_id' then '''{to}''::uuid' \
+                               else quote_ident(column_name) end, ', ' order by ordinal_position) \
+               into cols, vals from information_schema.columns \
+              where table_schema = 'public' and table_name = t \
+                and is_generated = 'NEVER' and is_identity = 'NO'; \
+             execute format('insert into public.%I (%s) select %s from public.%I \
+                             where user_id = %L on conflict do nothing', t, cols, vals, t, '{from}'); \
+           end loop; \
+         end $$"
+    ))
+    .execute(c)
+    .await
+    .expect("copy rows to another user");
+}
+
+/// Every table with a `user_id`, with each user's row count, as seen by the session.
+async fn rows_per_user(c: &mut PgConnection, tables: &[String]) -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for t in tables {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "select user_id::text, count(*) from public.{t} group by 1 order by 1"
+        ))
+        .fetch_all(&mut *c)
+        .await
+        .unwrap_or_else(|e| panic!("reading {t}: {e}"));
+        out.extend(rows.into_iter().map(|(u, n)| (t.clone(), u, n)));
+    }
+    out
+}
+
+/// RLS with several users, in every table with a `user_id`: a real run as user A (through
+/// the engine's role) fills the ledger tables, the rest (roles, keys, a risk event, a
+/// strategies row the run reloads) is A's by SQL; every row is then copied to B and C. Each
+/// user (authenticated, JWT claims) sees exactly their own rows in every table; the engine's
+/// role, which serves A and B, sees A's and B's rows and none of C's where it may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rls_with_three_users_in_every_table() {
+    let Some(db) = test_db("rls_users").await else {
+        return;
+    };
+    const USER_C: &str = "cccccccc-0000-4000-8000-000000000003";
+    const SIGNALS: &str = r#"
+fn on_start() { this.n = 0; }
+fn on_trade(t) {
+    this.n += 1;
+    if this.n % 4 != 0 { return; }
+    signal("v", 1.0);
+    if position() > 0 { market("sell", param("qty")); } else { market("buy", param("qty")); }
+}
+"#;
+    let mut c = db.conn().await;
+    sqlx::raw_sql(&format!(
+        "insert into auth.users (id, email) values ('{USER_C}', 'c@x'); \
+         insert into user_roles (user_id, role) values ('{USER_A}', 'trader'); \
+         insert into risk_events (user_id, id, ts_ns, reason, message) \
+         values ('{USER_A}', 'sql-1', 1, 'max_position', 'm')"
+    ))
+    .execute(&mut c)
+    .await
+    .expect("A's rows by SQL");
+    store_keys(&mut c, USER_A, "key-of-a", "secret-of-a").await;
+    sqlx::query(
+        "insert into strategies (user_id, name, source, params) \
+         values ($1::uuid, 's', $2, '{\"qty\": \"0.0002\"}')",
+    )
+    .bind(USER_A)
+    .bind(SIGNALS)
+    .execute(&mut c)
+    .await
+    .expect("A's strategies row");
+    let dir = tempfile::tempdir().unwrap();
+    let text = engine_config(dir.path(), SIGNALS, &db.engine_url(), 20).replace(
+        "[engine]\nprogress_interval_s = 0\n",
+        "[engine]\nprogress_interval_s = 1\nequity_snapshot_interval_s = 1\n",
+    );
+    let cfg = peregrine_engine::config::Config::parse(&text, Path::new("rls.toml")).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = tokio::spawn(peregrine::app::run_engine(cfg, stop_rx));
+    wait_for_count(&mut c, "select count(*) from fills", 3, &engine).await;
+    wait_for_count(&mut c, "select count(*) from equity_snapshots", 1, &engine).await;
+    wait_for_count(&mut c, "select count(*) from latency_stats", 1, &engine).await;
+    stop_tx.send(true).unwrap();
+    engine.await.unwrap().expect("engine run");
+
+    copy_rows(&mut c, USER_A, USER_B).await;
+    copy_rows(&mut c, USER_A, USER_C).await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select c.table_name::text from information_schema.columns c \
+         join information_schema.tables tb using (table_schema, table_name) \
+         where c.table_schema = 'public' and c.column_name = 'user_id' \
+           and tb.table_type = 'BASE TABLE' order by 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 16, "{tables:?}");
+    let all = rows_per_user(&mut c, &tables).await;
+    for t in &tables {
+        for u in [USER_A, USER_B, USER_C] {
+            assert!(
+                all.iter().any(|(tt, uu, n)| tt == t && uu == u && *n > 0),
+                "{t} has no row of {u}: the check below would prove nothing"
+            );
+        }
+    }
+
+    // Each user, as a browser does it (claims, then role, transaction-local).
+    for user in [USER_A, USER_B, USER_C] {
+        let mut tx = as_user(&mut c, user).await;
+        let seen = rows_per_user(&mut tx, &tables).await;
+        let own: Vec<_> = all.iter().filter(|(_, u, _)| u == user).cloned().collect();
+        assert_eq!(seen, own, "{user} sees other users' rows (or misses own)");
+        tx.rollback().await.unwrap();
+    }
+
+    // The engine's role serves A and B: it reads theirs where it may read, never C's.
+    let mut e = db.engine_conn().await;
+    let readable: Vec<String> = sqlx::query_scalar(
+        "select t from unnest($1::text[]) t where has_table_privilege(current_user, 'public.' || t, 'SELECT')",
+    )
+    .bind(&tables)
+    .fetch_all(&mut e)
+    .await
+    .unwrap();
+    assert!(readable.contains(&"fills".to_string()), "{readable:?}");
+    let seen = rows_per_user(&mut e, &readable).await;
+    let served: Vec<_> = all
+        .iter()
+        .filter(|(t, u, _)| readable.contains(t) && u != USER_C)
+        .cloned()
+        .collect();
+    assert_eq!(seen, served);
+    e.close().await.ok();
     c.close().await.ok();
     db.drop_db().await;
 }

@@ -53,6 +53,37 @@ impl TestDb {
         self.url_via(&self.host, self.port)
     }
 
+    /// The engine's login role for this database: a member of `peregrine_engine` (the role
+    /// the migrations create) serving users A and B (`private.engine_users`).
+    pub fn engine_role(&self) -> String {
+        format!("pe_{}", self.name)
+    }
+
+    /// A URL for this database through `host:port`, as the engine's login role.
+    pub fn engine_url_via(&self, host: &str, port: u16) -> String {
+        format!(
+            "postgres://{}@{host}:{port}/{}",
+            self.engine_role(),
+            self.name
+        )
+    }
+
+    /// A URL for this database on the server itself, as the engine's login role (what the
+    /// engine connects with in tests: not the owner, no RLS bypass).
+    pub fn engine_url(&self) -> String {
+        self.engine_url_via(&self.host, self.port)
+    }
+
+    /// A connection as the engine's login role.
+    pub async fn engine_conn(&self) -> PgConnection {
+        self.opts
+            .clone()
+            .username(&self.engine_role())
+            .connect()
+            .await
+            .expect("connect as the engine's role")
+    }
+
     /// A connection to this database (as the superuser).
     pub async fn conn(&self) -> PgConnection {
         self.opts
@@ -71,6 +102,9 @@ impl TestDb {
             ))
             .execute(&mut c)
             .await;
+            let _ = sqlx::raw_sql(&format!("drop role if exists \"{}\"", self.engine_role()))
+                .execute(&mut c)
+                .await;
         }
     }
 }
@@ -123,6 +157,22 @@ pub async fn test_db_with(tag: &str, grants: Grants) -> Option<TestDb> {
         .execute(&mut c)
         .await
         .expect("kill switch rows");
+    // The engine's login role (roles are cluster-wide: one per test database), serving A and B.
+    let role = db.engine_role();
+    sqlx::raw_sql(&format!(
+        "do $$ begin \
+           if not exists (select 1 from pg_roles where rolname = '{role}') then \
+             create role \"{role}\" login; \
+           end if; \
+         exception when unique_violation or duplicate_object then null; \
+         end $$; \
+         grant peregrine_engine to \"{role}\"; \
+         insert into private.engine_users (engine_role, user_id) \
+         values ('{role}', '{USER_A}'), ('{role}', '{USER_B}')"
+    ))
+    .execute(&mut c)
+    .await
+    .expect("the engine's login role");
     c.close().await.ok();
     Some(db)
 }

@@ -59,8 +59,6 @@ use tokio::time::Instant;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use peregrine_engine::secret::Secret;
-
 use super::errors::{classify, BinanceError};
 use super::ledger::ExecLedger;
 use super::rest::{
@@ -76,9 +74,6 @@ use super::ws_api::{WsApi, WsApiError};
 pub struct OrderTransport {
     rest: BinanceRest,
     ws: Option<WsApi>,
-    /// `Some` when WebSocket API requests carry `apiKey` + `signature` (HMAC keys); `None` on
-    /// a `session.logon` session (Ed25519).
-    ws_api_key: Option<Secret>,
     via_ws: AtomicU64,
     rest_fallbacks: AtomicU64,
 }
@@ -95,19 +90,31 @@ impl OrderTransport {
         Self {
             rest,
             ws: None,
-            ws_api_key: None,
             via_ws: AtomicU64::new(0),
             rest_fallbacks: AtomicU64::new(0),
         }
     }
 
-    /// The WebSocket API, falling back to `rest` while it is down. `ws_api_key`: see the field.
-    pub fn ws_api(rest: BinanceRest, ws: WsApi, ws_api_key: Option<Secret>) -> Self {
+    /// The WebSocket API, falling back to `rest` while it is down. Requests are signed with
+    /// the REST client's key as it is when each is sent (an HMAC key's requests carry
+    /// `apiKey` + `signature`; an Ed25519 key's ride on the `session.logon` session).
+    pub fn ws_api(rest: BinanceRest, ws: WsApi) -> Self {
         Self {
             ws: Some(ws),
-            ws_api_key,
             ..Self::rest(rest)
         }
+    }
+
+    /// `params` (REST form) in the WebSocket API form, signed with the account's key now.
+    fn ws_params(&self, params: &str) -> Result<String, RestError> {
+        let key = self.rest.current_key();
+        to_ws(
+            params,
+            &key.signer,
+            key.ws_api_key().as_ref(),
+            self.rest.now_ms(),
+        )
+        .map_err(|e| RestError::Config(e.to_string()))
     }
 
     /// The REST client.
@@ -148,7 +155,7 @@ impl OrderTransport {
         }
         self.rest_fallbacks.fetch_add(1, Ordering::Relaxed);
         tracing::info!(client_order_id = %order.client_order_id, "binance WebSocket API down; sending over REST");
-        let params = to_rest(&order.params, self.rest.signer(), self.rest.now_ms())
+        let params = to_rest(&order.params, &self.rest.signer(), self.rest.now_ms())
             .map_err(|e| RestError::Config(e.to_string()))?;
         self.rest
             .send_signed(&SignedOrder {
@@ -166,13 +173,7 @@ impl OrderTransport {
                 "origClientOrderId={coid}&recvWindow={}&symbol={symbol}",
                 self.rest.recv_window_ms()
             );
-            let params = to_ws(
-                &rest_form,
-                self.rest.signer(),
-                self.ws_api_key.as_ref(),
-                self.rest.now_ms(),
-            )
-            .map_err(|e| RestError::Config(e.to_string()))?;
+            let params = self.ws_params(&rest_form)?;
             match ws.request("order.status", &params).await {
                 Ok(reply) => return parse_order_status(&reply_to_result(reply)?.body),
                 Err(WsApiError::NotSent | WsApiError::TooManyInFlight) => {}
@@ -188,13 +189,7 @@ impl OrderTransport {
     pub async fn cancel_all(&self, symbol: &str) -> Result<String, RestError> {
         let rest_form = format!("recvWindow={}&symbol={symbol}", self.rest.recv_window_ms());
         if let Some(ws) = self.ready_ws() {
-            let params = to_ws(
-                &rest_form,
-                self.rest.signer(),
-                self.ws_api_key.as_ref(),
-                self.rest.now_ms(),
-            )
-            .map_err(|e| RestError::Config(e.to_string()))?;
+            let params = self.ws_params(&rest_form)?;
             match ws.request("openOrders.cancelAll", &params).await {
                 Ok(reply) => return reply_to_result(reply).map(|r| r.body),
                 Err(WsApiError::NotSent | WsApiError::TooManyInFlight) => {}
@@ -658,11 +653,11 @@ impl Ctx {
     /// be past its `recvWindow`), in the form it came in.
     fn resign(&self, order: &SignedOrder) -> SignedOrder {
         let now = self.t.rest.now_ms();
-        let key = self.t.rest.signer();
+        let key = self.t.rest.current_key();
         let params = if order.params.starts_with('{') {
-            to_ws(&order.params, key, self.t.ws_api_key.as_ref(), now)
+            to_ws(&order.params, &key.signer, key.ws_api_key().as_ref(), now)
         } else {
-            to_rest(&order.params, key, now)
+            to_rest(&order.params, &key.signer, now)
         };
         match params {
             Ok(params) => SignedOrder {

@@ -14,6 +14,7 @@
 //! - [`ws_api`]: the WebSocket API connection: order entry and the User Data Stream
 //!   ([`ws_api::spawn_ws_api`]).
 //! - [`sign`]: [`sign::ApiKeySigner`], the one signing abstraction (HMAC, Ed25519).
+//! - [`keyring`]: [`keyring::KeyRing`], the account's API key, replaceable while running.
 //! - [`ledger`]: the exactly-once guard for acks/rejects reported by two sources.
 //! - [`venue_truth`]: the whole account's orders and trades at start, against the database.
 //! - [`reconcile`]: the periodic / after-reconnect reconciliation that continues from it.
@@ -25,6 +26,7 @@ pub mod depth;
 pub mod errors;
 pub mod feed;
 pub mod gateway;
+pub mod keyring;
 pub mod ledger;
 pub mod normalize;
 pub mod reconcile;

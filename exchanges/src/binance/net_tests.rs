@@ -29,7 +29,6 @@ use super::gateway::{run_gateway, GatewayConfig};
 use super::ledger::ExecLedger;
 use super::rest::BinanceRest;
 use super::sign;
-use super::sign::ApiKeySigner;
 use super::signer::{param, split_signature, BinanceSigner};
 use super::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
 
@@ -818,8 +817,7 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
         WsApiParts {
             cfg,
             auth: WsAuth {
-                api_key: Secret::new(KEY),
-                signer: Arc::new(ApiKeySigner::hmac(SECRET.as_bytes())),
+                keys: rest.keys().clone(),
                 clock_offset_ms: rest.clock_offset(),
             },
             instruments: registry(),
@@ -842,7 +840,7 @@ async fn ws_api_orders_user_data_drop_in_flight_and_rest_fallback() {
         ..GatewayConfig::default()
     };
     let gateway = tokio::spawn(run_gateway(
-        OrderTransport::ws_api(rest, api.clone(), Some(Secret::new(KEY))),
+        OrderTransport::ws_api(rest, api.clone()),
         gw_rx,
         exec_tx,
         ledger,

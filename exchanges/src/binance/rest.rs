@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::depth::DepthSnapshot;
+use super::keyring::{KeyRing, VenueKey};
 use super::sign::ApiKeySigner;
 
 /// Binance's "unknown order" error codes (`-2013` query, `-2011` cancel).
@@ -148,8 +149,8 @@ pub struct OrderResponse {
 pub struct BinanceRest {
     http: reqwest::Client,
     base: Arc<str>,
-    credentials: ApiCredentials,
-    signer: Arc<ApiKeySigner>,
+    /// The account's key (replaceable while running: [`super::keyring`]).
+    keys: Arc<KeyRing>,
     recv_window_ms: u64,
     /// Server time minus local wall time, ms.
     offset_ms: Arc<AtomicI64>,
@@ -189,8 +190,10 @@ impl BinanceRest {
         Ok(Self {
             http,
             base: Arc::from(base_url.trim_end_matches('/')),
-            signer: Arc::new(ApiKeySigner::hmac(credentials.secret.expose().as_bytes())),
-            credentials,
+            keys: KeyRing::new(VenueKey::new(
+                credentials.key.clone(),
+                Arc::new(ApiKeySigner::hmac(credentials.secret.expose().as_bytes())),
+            )),
             recv_window_ms,
             offset_ms: Arc::new(AtomicI64::new(0)),
             usage: None,
@@ -199,8 +202,26 @@ impl BinanceRest {
 
     /// Signs with `signer` (e.g. an Ed25519 key) instead of the HMAC secret.
     pub fn with_signer(mut self, signer: Arc<ApiKeySigner>) -> Self {
-        self.signer = signer;
+        let api_key = self.keys.current().api_key.clone();
+        self.keys = KeyRing::new(VenueKey::new(api_key, signer));
         self
+    }
+
+    /// Reads the key from `keys` (shared with the WebSocket API and the order signer, and
+    /// replaced there when the account's key changes).
+    pub fn with_keys(mut self, keys: Arc<KeyRing>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The account's key ring.
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    /// The account's key now.
+    pub fn current_key(&self) -> Arc<VenueKey> {
+        self.keys.current()
     }
 
     /// Feeds the venue's usage headers into `usage` (the shared rate budget).
@@ -209,9 +230,9 @@ impl BinanceRest {
         self
     }
 
-    /// The request signer (shared with the order signer and the WebSocket API).
-    pub fn signer(&self) -> &Arc<ApiKeySigner> {
-        &self.signer
+    /// The request signer now (shared with the order signer and the WebSocket API).
+    pub fn signer(&self) -> Arc<ApiKeySigner> {
+        self.keys.current().signer.clone()
     }
 
     /// The `recvWindow` sent with signed requests, ms.
@@ -222,11 +243,6 @@ impl BinanceRest {
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base
-    }
-
-    /// The signing credentials (for building a [`super::signer::BinanceSigner`]).
-    pub fn credentials(&self) -> &ApiCredentials {
-        &self.credentials
     }
 
     /// Local wall time corrected by the last [`BinanceRest::sync_time`], ms.
@@ -451,7 +467,10 @@ impl BinanceRest {
         ));
         let payload_len = q.len();
         q.push_str("&signature=");
-        self.signer.append_url_signature(&mut q, payload_len);
+        self.keys
+            .current()
+            .signer
+            .append_url_signature(&mut q, payload_len);
         q
     }
 
@@ -511,8 +530,11 @@ impl BinanceRest {
             url.push_str(query);
         }
         let mut req = self.http.request(method, url);
-        if keyed && !self.credentials.key.is_empty() {
-            req = req.header("X-MBX-APIKEY", self.credentials.key.expose());
+        if keyed {
+            let key = self.keys.current();
+            if !key.api_key.is_empty() {
+                req = req.header("X-MBX-APIKEY", key.api_key.expose());
+            }
         }
         if let Some(body) = form {
             req = req

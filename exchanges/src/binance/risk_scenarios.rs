@@ -367,7 +367,6 @@ async fn cancel_replace_scenario(ws_api: bool) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (gw_tx, exec_rx, gw, ws_task) = if ws_api {
         use super::gateway::OrderTransport;
-        use super::sign::ApiKeySigner;
         use super::ws_api::{spawn_ws_api, WsApiConfig, WsApiParts, WsAuth};
         let d = SimConfig::default();
         let (exec_tx, exec_rx) = crossbeam_channel::unbounded();
@@ -376,8 +375,7 @@ async fn cancel_replace_scenario(ws_api: bool) {
             WsApiParts {
                 cfg: WsApiConfig::new(e.sim.ws_api_url()),
                 auth: WsAuth {
-                    api_key: Secret::new(d.api_key.clone()),
-                    signer: Arc::new(ApiKeySigner::hmac(d.api_secret.as_bytes())),
+                    keys: e.rest.keys().clone(),
                     clock_offset_ms: e.rest.clock_offset(),
                 },
                 instruments: e.instruments.clone(),
@@ -405,7 +403,7 @@ async fn cancel_replace_scenario(ws_api: bool) {
         .ws_api(key.clone());
         let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
         let gw = tokio::spawn(run_gateway(
-            OrderTransport::ws_api(e.rest.clone(), api, key),
+            OrderTransport::ws_api(e.rest.clone(), api),
             gw_rx,
             exec_tx,
             ledger,

@@ -19,6 +19,7 @@ use peregrine_engine::secret::{ApiCredentials, Secret};
 use peregrine_engine::types::{InstrumentId, Instruments, Side};
 use rust_decimal::Decimal;
 
+use super::keyring::KeyRing;
 use super::sign::ApiKeySigner;
 
 /// Path of Binance spot's order endpoint (new: `POST`, cancel: `DELETE`, query: `GET`).
@@ -47,6 +48,9 @@ pub struct BinanceSigner {
     /// Venue time minus local time, ms, shared with [`super::rest::BinanceRest`] (which
     /// measures it); added to every `timestamp`.
     clock_offset_ms: Option<Arc<AtomicI64>>,
+    /// The account's replaceable key and the generation `key` was taken at
+    /// ([`BinanceSigner::with_keys`]).
+    ring: Option<(Arc<KeyRing>, u64)>,
 }
 
 impl fmt::Debug for BinanceSigner {
@@ -90,6 +94,34 @@ impl BinanceSigner {
             form: Form::Rest,
             recv_window_ms,
             clock_offset_ms: None,
+            ring: None,
+        }
+    }
+
+    /// Follows the account's key in `ring`: before each request it signs, a replaced key
+    /// (one atomic load to notice) is taken, with its `apiKey` in the WebSocket API form.
+    /// Call after [`Self::ws_api`].
+    pub fn with_keys(mut self, ring: Arc<KeyRing>) -> Self {
+        self.ring = Some((ring, u64::MAX));
+        self.refresh_key();
+        self
+    }
+
+    /// Takes the ring's key if it changed since the last request (no allocation otherwise).
+    #[inline]
+    fn refresh_key(&mut self) {
+        let Some((ring, seen)) = &mut self.ring else {
+            return;
+        };
+        let now = ring.generation();
+        if now == *seen {
+            return;
+        }
+        let key = ring.current();
+        *seen = now;
+        self.key = (*key.signer).clone();
+        if let Form::WsApi(_) = self.form {
+            self.form = Form::WsApi(key.ws_api_key());
         }
     }
 
@@ -383,6 +415,7 @@ impl OrderSigner for BinanceSigner {
     /// recvWindow, timestamp`, then `signature` (REST); the same fields as JSON `params` in
     /// the WebSocket API form.
     fn sign_new(&mut self, req: &OrderRequest, wall_ms: i64) -> Result<SignedOrder, SignError> {
+        self.refresh_key();
         self.sign_placement(req, wall_ms, None)
     }
 
@@ -395,6 +428,7 @@ impl OrderSigner for BinanceSigner {
         req: &OrderRequest,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError> {
+        self.refresh_key();
         self.sign_placement(req, wall_ms, Some(cancel))
     }
 
@@ -406,6 +440,7 @@ impl OrderSigner for BinanceSigner {
         side: Side,
         wall_ms: i64,
     ) -> Result<SignedOrder, SignError> {
+        self.refresh_key();
         let wall_ms = self.venue_ms(wall_ms);
         let symbol = self.symbol(instrument)?;
         let params = match self.form {

@@ -153,6 +153,8 @@ pub struct ApiKeys {
     hmac_key: String,
     hmac_secret: Secret,
     ed25519: Option<(String, VerifyingKey)>,
+    /// Keys revoked while running ([`ApiKeys::revoke`]).
+    revoked: std::sync::Mutex<Vec<String>>,
 }
 
 impl ApiKeys {
@@ -170,12 +172,33 @@ impl ApiKeys {
             hmac_key: cfg.api_key.clone(),
             hmac_secret: Secret::new(cfg.api_secret.clone()),
             ed25519,
+            revoked: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Revokes `api_key` (as a user deleting it at the venue): from now on every request
+    /// with it, a session logged on with it included, is refused (-2015).
+    pub fn revoke(&self, api_key: &str) {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(api_key.to_string());
+    }
+
+    fn is_revoked(&self, api_key: &str) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|k| k == api_key)
     }
 
     /// The kind of `api_key`, `None` if the account has no such key. A key configured as
     /// Ed25519 is Ed25519 even if its name equals the HMAC key's.
     pub fn kind(&self, api_key: &str) -> Option<KeyKind> {
+        if self.is_revoked(api_key) {
+            return None;
+        }
         match &self.ed25519 {
             Some((name, _)) if name == api_key => Some(KeyKind::Ed25519),
             _ if api_key == self.hmac_key => Some(KeyKind::Hmac),
@@ -285,6 +308,20 @@ pub fn check_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoked_key_is_refused_and_the_other_keeps_working() {
+        let cfg = SimConfig::default();
+        let keys = ApiKeys::new(&cfg).unwrap();
+        assert_eq!(keys.kind(&cfg.api_key), Some(KeyKind::Hmac));
+        keys.revoke(&cfg.api_key);
+        assert_eq!(keys.kind(&cfg.api_key), None);
+        assert!(keys.check(&cfg.api_key).is_err());
+        let sig = sign::signature_hex(cfg.api_secret.as_bytes(), b"a=1");
+        assert!(!keys.verify(&cfg.api_key, b"a=1", &sig));
+        keys.revoke("some-other-key");
+        assert_eq!(keys.kind(&cfg.api_key), None);
+    }
 
     #[test]
     fn signature_is_split_from_query_or_body() {

@@ -210,6 +210,12 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
+    /// Revokes one of the account's API keys: every later request with it is refused
+    /// (-2015), also on a WebSocket API session logged on with it.
+    pub fn revoke_api_key(&self, api_key: &str) {
+        self.shared.keys.revoke(api_key);
+    }
+
     /// Every fill of our account's orders so far, in match order.
     pub fn ledger(&self) -> Vec<LedgerFill> {
         self.shared.exchange().ledger()

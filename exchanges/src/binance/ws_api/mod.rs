@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::backoff::Backoff;
+use super::keyring::KeyRing;
 use super::ledger::ExecLedger;
 use super::sign::{ApiKeySigner, KeyType};
 use super::user_stream::{parse_user_event, UserEvent};
@@ -196,10 +197,9 @@ impl WsApi {
 
 /// How the connection authenticates.
 pub struct WsAuth {
-    /// The API key (redacted).
-    pub api_key: Secret,
-    /// Its signer (the key type decides `session.logon` vs `subscribe.signature`).
-    pub signer: Arc<ApiKeySigner>,
+    /// The account's key, read at every connect (the key type decides `session.logon` vs
+    /// `subscribe.signature`); a replaced key makes the connection reconnect with it.
+    pub keys: Arc<KeyRing>,
     /// Venue minus local clock, ms (shared with the REST client that measures it).
     pub clock_offset_ms: Arc<AtomicI64>,
 }
@@ -404,13 +404,14 @@ async fn connect_and_subscribe(parts: &WsApiParts, shared: &Shared) -> Result<Ws
             .await
             .map_err(|e| ConnectError::Connect(e.to_string()))?;
     let auth = &parts.auth;
-    let steps: Vec<(&'static str, String)> = match auth.signer.key_type() {
+    let key = auth.keys.current();
+    let steps: Vec<(&'static str, String)> = match key.signer.key_type() {
         KeyType::Ed25519 => vec![
             (
                 "session.logon",
                 auth_params(
-                    &auth.signer,
-                    &auth.api_key,
+                    &key.signer,
+                    &key.api_key,
                     Some(parts.cfg.recv_window_ms),
                     now_ms(&auth.clock_offset_ms),
                 ),
@@ -420,8 +421,8 @@ async fn connect_and_subscribe(parts: &WsApiParts, shared: &Shared) -> Result<Ws
         KeyType::Hmac => vec![(
             "userDataStream.subscribe.signature",
             auth_params(
-                &auth.signer,
-                &auth.api_key,
+                &key.signer,
+                &key.api_key,
                 None,
                 now_ms(&auth.clock_offset_ms),
             ),
@@ -541,6 +542,9 @@ async fn session(
     let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
     let idle = tokio::time::sleep(cfg.idle_timeout);
     tokio::pin!(idle);
+    // This session logged on (or subscribed) with the key as it was at connect.
+    let mut key_changes = parts.auth.keys.subscribe();
+    key_changes.mark_unchanged();
     loop {
         tokio::select! {
             biased;
@@ -549,6 +553,12 @@ async fn session(
                     let _ = ws.close(None).await;
                     return End::Stop;
                 }
+            }
+            Ok(()) = key_changes.changed() => {
+                tracing::info!("binance WebSocket API: the account's key changed; reconnecting with the new key");
+                let _ = ws.close(None).await;
+                backoff.reset();
+                return End::Reconnect;
             }
             m = out_rx.recv() => {
                 let Some((id, frame)) = m else {

@@ -225,6 +225,8 @@ fn authorize(
     }
     match (&session.auth, params.get("apiKey")) {
         (Some((key, _)), None) => {
+            // A key revoked since the logon no longer acts.
+            shared.keys.check(key)?;
             check_timing(params, shared.limits.server_ms(now_ms()))?;
             Ok(key.clone())
         }
