@@ -103,6 +103,9 @@ enum Command {
     /// Backtest a strategy over recorded ticks (interchange JSON lines): the same core loop,
     /// orders filled by the simulator's matching engine against the recorded market.
     Backtest(peregrine::backtest::cli::BacktestArgs),
+    /// Sweep a grid of strategy parameters: each combination backtested in sample and out of
+    /// sample (split by time), in parallel; prints a table ranked by an in-sample metric.
+    Optimize(peregrine::backtest::optimize::OptimizeArgs),
     /// Write a SYNTHETIC tick file (interchange format) from the simulator's seeded market,
     /// offline.
     GenTicks(peregrine::backtest::cli::GenTicksArgs),
@@ -214,6 +217,7 @@ fn main() -> ExitCode {
         Command::Check { files } => return check(&files),
         Command::Backtest(args) => backtest(&args),
         Command::GenTicks(args) => gen_ticks(&args),
+        Command::Optimize(args) => optimize(&args),
         Command::Normalize {
             venue,
             symbol,
@@ -313,6 +317,16 @@ fn backtest(args: &peregrine::backtest::cli::BacktestArgs) -> anyhow::Result<()>
     if let Some(dir) = &args.out {
         peregrine::backtest::write_outputs(&outcome, dir)?;
         println!("  outputs        {}", dir.display());
+    }
+    Ok(())
+}
+
+fn optimize(args: &peregrine::backtest::optimize::OptimizeArgs) -> anyhow::Result<()> {
+    let sweep = peregrine::backtest::optimize::run(args)?;
+    print!("{}", sweep.render(args.top));
+    if let Some(dir) = &args.backtest.out {
+        sweep.write(dir)?;
+        println!("  outputs        {}", dir.join("optimize.jsonl").display());
     }
     Ok(())
 }
