@@ -353,30 +353,51 @@ fn opt(v: Option<f64>, prec: usize) -> String {
         .map_or("n/a".into(), |x| format!("{x:.prec$}"))
 }
 
+/// The table's figures of a run: the ranked metric first when it is not one of them.
+const FIGURES: [(&str, Option<RankBy>); 5] = [
+    ("ret %", Some(RankBy::Return)),
+    ("sharpe", Some(RankBy::Sharpe)),
+    ("pf", Some(RankBy::ProfitFactor)),
+    ("trips", None),
+    ("dd %", Some(RankBy::MaxDrawdown)),
+];
+
+fn extra_column(by: RankBy) -> bool {
+    !FIGURES.iter().any(|(_, r)| *r == Some(by))
+}
+
 fn cells(f: Option<&RunFigures>, by: RankBy) -> Vec<String> {
+    let n = FIGURES.len() + usize::from(extra_column(by));
     let Some(f) = f else {
-        return vec!["-".into(); 6];
+        return vec!["-".into(); n];
     };
     let r = &f.report;
-    vec![
-        opt(
-            by.score(r)
-                .map(|s| if by == RankBy::MaxDrawdown { -s } else { s }),
-            3,
-        ),
-        format!("{:.2}", r.total_return_pct),
+    let mut out = Vec::with_capacity(n);
+    if extra_column(by) {
+        out.push(opt(by.score(r), 4));
+    }
+    out.extend([
+        format!("{:.4}", r.total_return_pct),
         opt(r.sharpe, 3),
-        opt(r.profit_factor, 2),
+        opt(r.profit_factor, 3),
         r.round_trips.to_string(),
-        format!("{:.2}", r.max_drawdown_pct),
-    ]
+        format!("{:.4}", r.max_drawdown_pct),
+    ]);
+    out
 }
 
 impl Sweep {
     /// The ranked table (at most `top` rows), aligned columns, in-sample then out-of-sample.
     pub fn render(&self, top: Option<usize>) -> String {
         let metric = format!("{:?}", self.rank).to_lowercase();
-        let figures = [metric.as_str(), "ret %", "sharpe", "pf", "trips", "dd %"];
+        let mut figures: Vec<String> = Vec::new();
+        if extra_column(self.rank) {
+            figures.push(format!("{metric}*"));
+        }
+        for (name, by) in FIGURES {
+            let star = if by == Some(self.rank) { "*" } else { "" };
+            figures.push(format!("{name}{star}"));
+        }
         let mut header: Vec<String> = vec!["rank".into()];
         header.extend(self.axes.iter().cloned());
         header.extend(figures.iter().map(|h| format!("IS {h}")));
@@ -393,7 +414,7 @@ impl Sweep {
             .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
             .collect();
         let mut out = format!(
-            "optimize: {} combinations ranked by in-sample {metric}; in sample the first {:.0} % of the span, out of sample from {} ns\n",
+            "optimize: {} combinations ranked by in-sample {metric} (*); in sample the first {:.0} % of the span, out of sample from {} ns\n",
             self.rows.len(),
             self.in_sample * 100.0,
             self.split_ts_ns
