@@ -3,44 +3,15 @@
 //! the committed synthetic sample. Sums are checked exactly: the strategies' equity, fees and
 //! PnL add up to the portfolio's; the sweep's ranking is recomputed from plain backtests.
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::str::FromStr;
 
+use cli_support::{dec, jsonl, ok, peregrine, root};
 use rust_decimal::Decimal;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn peregrine() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_peregrine"));
-    c.env("RUST_LOG", "warn").current_dir(root());
-    c
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn dec(v: &Value) -> Decimal {
-    Decimal::from_str(v.as_str().unwrap()).unwrap()
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn sample() -> PathBuf {
     root().join("tests/fixtures/synthetic_btcusdt.jsonl")
@@ -228,18 +199,24 @@ fn several_strategies_need_named_params_and_distinct_names() {
     );
 }
 
+/// `peregrine CMD` with ema_cross, a fixed quantity and a 1 bps fee.
+fn ema(cmd: &str) -> std::process::Command {
+    let mut c = peregrine();
+    c.args([
+        cmd,
+        "--strategy",
+        "strategies/ema_cross.rhai",
+        "--param",
+        "qty=0.001",
+        "--fee-bps",
+        "1",
+    ]);
+    c
+}
+
 fn optimize(extra: &[&str]) -> Output {
-    peregrine()
-        .args([
-            "optimize",
-            "--strategy",
-            "strategies/ema_cross.rhai",
-            "--param",
-            "qty=0.001",
-            "--fee-bps",
-            "1",
-            "--data",
-        ])
+    ema("optimize")
+        .arg("--data")
         .arg(sample())
         .args(extra)
         .output()
@@ -247,17 +224,8 @@ fn optimize(extra: &[&str]) -> Output {
 }
 
 fn backtest_return(data: &Path, out: &Path, fast: &str, slow: &str) -> (f64, Value) {
-    ok(&peregrine()
-        .args([
-            "backtest",
-            "--strategy",
-            "strategies/ema_cross.rhai",
-            "--param",
-            "qty=0.001",
-            "--fee-bps",
-            "1",
-            "--param",
-        ])
+    ok(&ema("backtest")
+        .arg("--param")
         .arg(format!("fast={fast}"))
         .arg("--param")
         .arg(format!("slow={slow}"))

@@ -9,7 +9,7 @@
 //!
 //! Without any `--grid`, every declared parameter with `min`, `max` and `step` is swept.
 
-use peregrine_engine::strategy::declared::ParamDecl;
+use peregrine_engine::strategy::declared::{declared_names, ParamDecl};
 use peregrine_engine::strategy::params::ParamKind;
 use rust_decimal::Decimal;
 
@@ -129,17 +129,11 @@ pub fn parse_axis(spec: &str, decls: Option<&[ParamDecl]>) -> Result<Axis, GridE
     }
     let decl = match decls {
         Some(ds) => Some(ds.iter().find(|d| d.name == name).ok_or_else(|| {
-            let mut names: Vec<&str> = ds.iter().map(|d| d.name.as_str()).collect();
-            names.sort_unstable();
             err(
                 spec,
                 format!(
                     "the script declares no parameter {name:?} (it declares {})",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
+                    declared_names(ds)
                 ),
             )
         })?),

@@ -261,6 +261,18 @@ fn describe(v: &Dynamic) -> String {
     }
 }
 
+/// The declared parameters' names, sorted and `, `-separated (`none` without any), for
+/// messages.
+pub fn declared_names(decls: &[ParamDecl]) -> String {
+    let mut names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The parameters a declaring script runs with: each declared one from `given` (validated and
 /// converted) or its default. Errors: (key, message) for an unknown key, a wrong type or range,
 /// or a required parameter that is missing.
@@ -269,17 +281,11 @@ pub fn resolve(decls: &[ParamDecl], given: &Map) -> Result<Map, (String, String)
         .keys()
         .find(|k| !decls.iter().any(|d| d.name == k.as_str()))
     {
-        let mut names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
-        names.sort_unstable();
         return Err((
             k.to_string(),
             format!(
                 "unknown parameter: the script declares {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
+                declared_names(decls)
             ),
         ));
     }
