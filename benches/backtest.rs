@@ -34,6 +34,7 @@ fn config(file: PathBuf, instruments: &Arc<Instruments>) -> BacktestConfig {
             params,
             ..Default::default()
         },
+        more_strategies: Vec::new(),
         instruments: instruments.clone(),
         risk: RiskLimits {
             max_order_notional: dec!(1000),

@@ -103,6 +103,9 @@ enum Command {
     /// Backtest a strategy over recorded ticks (interchange JSON lines): the same core loop,
     /// orders filled by the simulator's matching engine against the recorded market.
     Backtest(peregrine::backtest::cli::BacktestArgs),
+    /// Sweep a grid of strategy parameters: each combination backtested in sample and out of
+    /// sample (split by time), in parallel; prints a table ranked by an in-sample metric.
+    Optimize(peregrine::backtest::optimize::OptimizeArgs),
     /// Write a SYNTHETIC tick file (interchange format) from the simulator's seeded market,
     /// offline.
     GenTicks(peregrine::backtest::cli::GenTicksArgs),
@@ -185,13 +188,18 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A sweep runs many backtests at once: their strategies' info lines would drown the table.
+    let default_level = match cli.command {
+        Command::Optimize(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
             config,
@@ -214,6 +222,7 @@ fn main() -> ExitCode {
         Command::Check { files } => return check(&files),
         Command::Backtest(args) => backtest(&args),
         Command::GenTicks(args) => gen_ticks(&args),
+        Command::Optimize(args) => optimize(&args),
         Command::Normalize {
             venue,
             symbol,
@@ -313,6 +322,16 @@ fn backtest(args: &peregrine::backtest::cli::BacktestArgs) -> anyhow::Result<()>
     if let Some(dir) = &args.out {
         peregrine::backtest::write_outputs(&outcome, dir)?;
         println!("  outputs        {}", dir.display());
+    }
+    Ok(())
+}
+
+fn optimize(args: &peregrine::backtest::optimize::OptimizeArgs) -> anyhow::Result<()> {
+    let sweep = peregrine::backtest::optimize::run(args)?;
+    print!("{}", sweep.render(args.top));
+    if let Some(dir) = &args.backtest.out {
+        sweep.write(dir)?;
+        println!("  outputs        {}", dir.join("optimize.jsonl").display());
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Command-line arguments of `peregrine backtest` and `peregrine gen-ticks`, and how they
 //! become a [`BacktestConfig`] / [`GenConfig`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +23,18 @@ const DEFAULT_CONFIG_NAME: &str = "config/default.toml (built in)";
 /// `peregrine backtest` arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BacktestArgs {
-    /// The strategy file (`.rhai`).
+    /// The strategy file (`.rhai`); repeatable: several strategies run side by side in one
+    /// core (a portfolio). Default: every `[[strategies]]` entry of `--config`.
     #[arg(long)]
-    pub strategy: PathBuf,
+    pub strategy: Vec<PathBuf>,
     /// Tick file in the interchange format (JSON lines, as `peregrine normalize` or
     /// `peregrine gen-ticks` write it).
     #[arg(long)]
     pub data: PathBuf,
     /// Strategy parameter `name=value` (repeatable; overrides the config file's). Integers and
     /// `true`/`false` are passed as such, anything else as a string (decimal strings become
-    /// exact decimals in the script).
+    /// exact decimals in the script). With several strategies, `STRATEGY.name=value` names
+    /// the strategy it is for.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
     /// Bar timeframe delivered to `on_bar`, e.g. `1m` (repeatable; replaces the config entry's
@@ -49,8 +50,9 @@ pub struct BacktestArgs {
     /// `config/default.toml` (whatever the working directory).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Symbol to trade (canonical, e.g. BTC-USDT); default: the strategy entry's first
-    /// instrument, else the config's first instrument.
+    /// Symbol to trade (canonical, e.g. BTC-USDT) for a strategy without a config entry
+    /// (and for one with, instead of its instruments); default: the strategy entry's
+    /// instruments, else the config's first instrument.
     #[arg(long)]
     pub symbol: Option<String>,
     /// Maker and taker fee in basis points of notional (both).
@@ -160,43 +162,34 @@ impl BacktestArgs {
                 DEFAULT_CONFIG_NAME.to_string(),
             ),
         };
-        let entry = cfg
-            .strategies
-            .iter()
-            .find(|s| same_file(&s.file, &self.strategy));
-        let symbol = self
-            .symbol
-            .clone()
-            .or_else(|| entry.and_then(|e| e.instruments.first().cloned()))
-            .or_else(|| cfg.instruments.first().map(|i| i.symbol.clone()))
-            .ok_or_else(|| ArgsError::Invalid("no symbol: pass --symbol".into()))?;
-        let inst = cfg
-            .instruments
-            .iter()
-            .find(|i| i.symbol == symbol)
-            .ok_or_else(|| {
-                ArgsError::Invalid(format!(
-                    "{symbol} is not in {config_name}'s [[instruments]] (tick and lot size are needed)"
-                ))
-            })?;
-        let spec =
-            InstrumentSpec::from_canonical("backtest", &symbol, inst.tick_size, inst.lot_size)
-                .ok_or_else(|| ArgsError::Invalid(format!("{symbol:?} is not BASE-QUOTE")))?;
+        let mut strategies = self.strategies(&cfg)?;
+        self.apply_params(&mut strategies)?;
+        // The instruments of every strategy, in order of first appearance.
         let mut instruments = Instruments::new();
-        instruments.intern(spec);
-        let mut params: BTreeMap<String, toml::Value> =
-            entry.map(|e| e.params.clone()).unwrap_or_default();
-        for p in &self.params {
-            let (k, v) = p
-                .split_once('=')
-                .ok_or_else(|| ArgsError::Invalid(format!("--param {p:?}: expected K=V")))?;
-            params.insert(k.trim().to_string(), param_value(v.trim()));
+        for s in &strategies {
+            for symbol in &s.instruments {
+                if instruments.by_symbol(symbol).is_some() {
+                    continue;
+                }
+                let inst = cfg
+                    .instruments
+                    .iter()
+                    .find(|i| &i.symbol == symbol)
+                    .ok_or_else(|| {
+                        ArgsError::Invalid(format!(
+                            "{symbol} is not in {config_name}'s [[instruments]] (tick and lot size are needed)"
+                        ))
+                    })?;
+                let spec = InstrumentSpec::from_canonical(
+                    "backtest",
+                    symbol,
+                    inst.tick_size,
+                    inst.lot_size,
+                )
+                .ok_or_else(|| ArgsError::Invalid(format!("{symbol:?} is not BASE-QUOTE")))?;
+                instruments.intern(spec);
+            }
         }
-        let name = entry.map(|e| e.name.clone()).unwrap_or_else(|| {
-            self.strategy
-                .file_stem()
-                .map_or("strategy".into(), |s| s.to_string_lossy().into_owned())
-        });
         let bps = |v: Option<Decimal>| -> Result<Decimal, ArgsError> {
             let v = v.unwrap_or(self.fee_bps);
             if v < Decimal::ZERO {
@@ -204,19 +197,13 @@ impl BacktestArgs {
             }
             Ok(v)
         };
+        let mut strategies = strategies.into_iter();
+        let first = strategies
+            .next()
+            .ok_or_else(|| ArgsError::Invalid("no strategy: pass --strategy FILE".into()))?;
         Ok(BacktestConfig {
-            strategy: StrategyConfig {
-                name,
-                file: self.strategy.clone(),
-                instruments: vec![symbol],
-                params,
-                bars: if self.bars.is_empty() {
-                    entry.map(|e| e.bars.clone()).unwrap_or_default()
-                } else {
-                    self.bars.clone()
-                },
-                ..Default::default()
-            },
+            strategy: first,
+            more_strategies: strategies.collect(),
             instruments: Arc::new(instruments),
             risk: RiskLimits {
                 max_order_notional: cfg.risk.max_order_notional,
@@ -238,6 +225,97 @@ impl BacktestArgs {
             cancel_at_end: true,
             capital: self.capital,
         })
+    }
+
+    /// The strategies of the run: one per `--strategy` (its config entry's name, instruments,
+    /// parameters and bars when the config has the file), else the config's entries.
+    fn strategies(&self, cfg: &Config) -> Result<Vec<StrategyConfig>, ArgsError> {
+        let default_symbol = || {
+            self.symbol
+                .clone()
+                .or_else(|| cfg.instruments.first().map(|i| i.symbol.clone()))
+                .ok_or_else(|| ArgsError::Invalid("no symbol: pass --symbol".into()))
+        };
+        let mut out: Vec<StrategyConfig> = Vec::new();
+        if self.strategy.is_empty() {
+            if cfg.strategies.is_empty() {
+                return Err(ArgsError::Invalid(
+                    "no strategy: pass --strategy FILE or a --config with [[strategies]]".into(),
+                ));
+            }
+            out.extend(cfg.strategies.iter().cloned());
+        }
+        for file in &self.strategy {
+            let entry = cfg.strategies.iter().find(|s| same_file(&s.file, file));
+            let name = entry.map(|e| e.name.clone()).unwrap_or_else(|| {
+                file.file_stem()
+                    .map_or("strategy".into(), |s| s.to_string_lossy().into_owned())
+            });
+            out.push(StrategyConfig {
+                name,
+                file: file.clone(),
+                instruments: entry.map(|e| e.instruments.clone()).unwrap_or_default(),
+                params: entry.map(|e| e.params.clone()).unwrap_or_default(),
+                bars: entry.map(|e| e.bars.clone()).unwrap_or_default(),
+                ..Default::default()
+            });
+        }
+        for s in &mut out {
+            if self.symbol.is_some() || s.instruments.is_empty() {
+                s.instruments = vec![default_symbol()?];
+            }
+            if let Some(md) = s.instruments.iter().find(|i| i.contains(':')) {
+                return Err(ArgsError::Invalid(format!(
+                    "strategy {}: {md} is a market-data venue's instrument; a backtest trades recorded symbols only",
+                    s.name
+                )));
+            }
+            if !self.bars.is_empty() {
+                s.bars = self.bars.clone();
+            }
+        }
+        for (i, s) in out.iter().enumerate() {
+            if out[..i].iter().any(|o| o.name == s.name) {
+                return Err(ArgsError::Invalid(format!(
+                    "two strategies are named {:?}: give them distinct names in [[strategies]] entries of a --config",
+                    s.name
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `--param` overrides: `K=V` with one strategy, `STRATEGY.K=V` for a named one.
+    fn apply_params(&self, strategies: &mut [StrategyConfig]) -> Result<(), ArgsError> {
+        let single = strategies.len() == 1;
+        for p in &self.params {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| ArgsError::Invalid(format!("--param {p:?}: expected K=V")))?;
+            let k = k.trim();
+            let target = strategies.iter().position(|s| {
+                k.strip_prefix(s.name.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+            });
+            let (i, key) = match target {
+                Some(i) => (i, &k[strategies[i].name.len() + 1..]),
+                None if single => (0, k),
+                None => {
+                    return Err(ArgsError::Invalid(format!(
+                        "--param {p:?}: with several strategies, name the one it is for: STRATEGY.{k}=... (strategies: {})",
+                        strategies
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            };
+            strategies[i]
+                .params
+                .insert(key.to_string(), param_value(v.trim()));
+        }
+        Ok(())
     }
 }
 

@@ -9,11 +9,15 @@
 pub mod cli;
 pub mod data;
 pub mod gen;
+pub mod grid;
 pub mod metrics;
+pub mod optimize;
+pub mod parity;
 pub mod report;
 pub mod svg;
 pub mod venue;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,6 +94,9 @@ pub enum BacktestError {
 pub struct BacktestConfig {
     /// The strategy, its instruments and parameters.
     pub strategy: StrategyConfig,
+    /// Further strategies run alongside it in the same core (a portfolio): each with its own
+    /// instruments, parameters, positions and equity; one account, one risk gate.
+    pub more_strategies: Vec<StrategyConfig>,
     /// The instruments (events of other symbols are skipped).
     pub instruments: Arc<Instruments>,
     /// Risk limits of the gate.
@@ -109,6 +116,13 @@ pub struct BacktestConfig {
     pub capital: Decimal,
 }
 
+impl BacktestConfig {
+    /// Every strategy of the run, the first one first.
+    pub fn all_strategies(&self) -> impl Iterator<Item = &StrategyConfig> {
+        std::iter::once(&self.strategy).chain(&self.more_strategies)
+    }
+}
+
 /// The result of a backtest: the summary and the rows written to `--out`.
 #[derive(Debug)]
 pub struct BacktestOutcome {
@@ -126,6 +140,33 @@ pub struct BacktestOutcome {
     pub round_trips: Vec<RoundTrip>,
     /// The strategies' `signal()` calls, in order.
     pub signals: Vec<SignalRow>,
+    /// Each strategy's own equity curve (same sampling times as `equity`), in the order of
+    /// [`BacktestConfig::all_strategies`].
+    pub strategy_equity: Vec<(String, Vec<EquityPoint>)>,
+}
+
+/// What one strategy of a run did (a portfolio's part; with one strategy, the whole run).
+#[derive(Clone, Debug, Serialize)]
+pub struct StrategyResult {
+    /// Strategy name.
+    pub name: String,
+    /// Its instruments.
+    pub symbols: Vec<String>,
+    /// Its fills.
+    pub trades: u64,
+    /// Fees it paid, quote currency.
+    pub fees: Decimal,
+    /// Its realized PnL net of fees.
+    pub realized_pnl: Decimal,
+    /// Its unrealized PnL at the last marks.
+    pub unrealized_pnl: Decimal,
+    /// Its final equity (realized + unrealized).
+    pub final_equity: Decimal,
+    /// Its largest peak-to-trough fall of equity, quote currency.
+    pub max_drawdown: Decimal,
+    /// Its round trips and return statistics, in percent of the run's whole `--capital`
+    /// (its contribution to the portfolio).
+    pub report: Report,
 }
 
 /// What a backtest did. Deterministic: no wall-clock figures.
@@ -187,6 +228,8 @@ pub struct BacktestSummary {
     pub venue_cancel_misses: u64,
     /// Round-trip and return statistics.
     pub report: Report,
+    /// Per strategy (one entry per strategy, in order; the portfolio is the fields above).
+    pub per_strategy: Vec<StrategyResult>,
 }
 
 impl BacktestSummary {
@@ -231,7 +274,32 @@ impl BacktestSummary {
             errs = self.strategy_errors,
             working = self.working_orders_at_end,
             report = self.render_report(),
-        )
+        ) + self.render_per_strategy().as_str()
+    }
+
+    /// One line per strategy, when there are several.
+    fn render_per_strategy(&self) -> String {
+        if self.per_strategy.len() < 2 {
+            return String::new();
+        }
+        let mut out = String::from("  per strategy (returns in % of the whole capital)\n");
+        for s in &self.per_strategy {
+            let r = &s.report;
+            out.push_str(&format!(
+                "    {name:<16} {symbols}: equity {eq} (realized {re}, fees {fees}), {trades} trades, {trips} round trips, return {ret:.2} %, max drawdown {dd:.2} %, Sharpe {sh}\n",
+                name = s.name,
+                symbols = s.symbols.join(","),
+                eq = s.final_equity,
+                re = s.realized_pnl,
+                fees = s.fees,
+                trades = s.trades,
+                trips = r.round_trips,
+                ret = r.total_return_pct,
+                dd = r.max_drawdown_pct,
+                sh = r.sharpe.map_or("n/a".to_string(), |v| format!("{v:.3}")),
+            ));
+        }
+        out
     }
 
     fn render_report(&self) -> String {
@@ -262,6 +330,63 @@ impl BacktestSummary {
     }
 }
 
+/// The core setup of a backtest's strategies and instruments, with the given signer, gateway
+/// and sink (the backtest driver and the live-loop replay of [`parity`] differ only in those).
+fn core_setup(
+    cfg: &BacktestConfig,
+    signer: Box<dyn peregrine_engine::gateway::OrderSigner>,
+    gateway: peregrine_engine::gateway::GatewaySender,
+    sink: Box<dyn peregrine_engine::core::EventOut>,
+) -> CoreSetup {
+    CoreSetup {
+        run_id: BACKTEST_RUN_ID,
+        venue: "backtest".into(),
+        instruments: cfg.instruments.clone(),
+        strategies: cfg.all_strategies().cloned().collect(),
+        strategy_limits: cfg.strategy_limits,
+        max_strategy_errors: 10,
+        error_window: Duration::from_secs(60),
+        risk: RiskGate::new(cfg.risk, KillSwitch::new(false)),
+        signer,
+        gateway,
+        ticks: crossbeam_channel::never(),
+        execs: crossbeam_channel::never(),
+        sink,
+        cancel_on_stop: cfg.cancel_at_end,
+        drain_timeout: Duration::ZERO,
+        progress_interval: Duration::ZERO,
+        equity_interval: Duration::ZERO,
+        restore: Default::default(),
+        balances: cfg
+            .strategy
+            .instruments
+            .first()
+            .and_then(|s| cfg.instruments.by_symbol(s))
+            .map(|id| StartBalance {
+                asset: cfg.instruments.spec(id).quote.clone(),
+                free: cfg.capital,
+                locked: Decimal::ZERO,
+            })
+            .into_iter()
+            .collect(),
+        db_reloads: crossbeam_channel::never(),
+    }
+}
+
+/// The backtest venue of `cfg`, reading approved requests from `requests`.
+fn backtest_venue(
+    cfg: &BacktestConfig,
+    requests: crossbeam_channel::Receiver<peregrine_engine::order::OrderRequest>,
+) -> BacktestVenue {
+    BacktestVenue::new(
+        BACKTEST_RUN_ID,
+        &cfg.instruments,
+        requests,
+        cfg.fees,
+        cfg.latency_ns,
+    )
+}
+
 /// A backtest driven one tick at a time: the core, the venue and the bookkeeping.
 pub struct Backtest {
     core: Core,
@@ -270,6 +395,10 @@ pub struct Backtest {
     sink: crossbeam_channel::Receiver<SinkEvent>,
     reports: Vec<ExecReport>,
     equity: EquityTracker,
+    /// Each strategy's own equity (by index of `all_strategies`), marked like `equity`.
+    strategy_equity: Vec<EquityTracker>,
+    /// Strategy name -> index into `strategy_equity`.
+    strategy_index: BTreeMap<String, usize>,
     has_quote: Vec<bool>,
     instruments: Arc<Instruments>,
     cfg: BacktestConfig,
@@ -290,54 +419,25 @@ impl Backtest {
         let (signer, requests) = BacktestSigner::new();
         let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
-        let setup = CoreSetup {
-            run_id: BACKTEST_RUN_ID,
-            venue: "backtest".into(),
-            instruments: cfg.instruments.clone(),
-            strategies: vec![cfg.strategy.clone()],
-            strategy_limits: cfg.strategy_limits,
-            max_strategy_errors: 10,
-            error_window: Duration::from_secs(60),
-            risk: RiskGate::new(cfg.risk, KillSwitch::new(false)),
-            signer: Box::new(signer),
-            gateway: gw_tx,
-            ticks: crossbeam_channel::never(),
-            execs: crossbeam_channel::never(),
-            sink: Box::new(sink_tx),
-            cancel_on_stop: cfg.cancel_at_end,
-            drain_timeout: Duration::ZERO,
-            progress_interval: Duration::ZERO,
-            equity_interval: Duration::ZERO,
-            restore: Default::default(),
-            balances: cfg
-                .strategy
-                .instruments
-                .first()
-                .and_then(|s| cfg.instruments.by_symbol(s))
-                .map(|id| StartBalance {
-                    asset: cfg.instruments.spec(id).quote.clone(),
-                    free: cfg.capital,
-                    locked: Decimal::ZERO,
-                })
-                .into_iter()
-                .collect(),
-            db_reloads: crossbeam_channel::never(),
-        };
+        let setup = core_setup(&cfg, Box::new(signer), gw_tx, Box::new(sink_tx));
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();
         Ok(Self {
             core,
-            venue: BacktestVenue::new(
-                BACKTEST_RUN_ID,
-                &cfg.instruments,
-                requests,
-                cfg.fees,
-                cfg.latency_ns,
-            ),
+            venue: backtest_venue(&cfg, requests),
             gateway: gw_rx,
             sink: sink_rx,
             reports: Vec::with_capacity(16),
             equity: EquityTracker::new(n, cfg.equity_interval_ns),
+            strategy_equity: cfg
+                .all_strategies()
+                .map(|_| EquityTracker::new(n, cfg.equity_interval_ns))
+                .collect(),
+            strategy_index: cfg
+                .all_strategies()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), i))
+                .collect(),
             has_quote: vec![false; n],
             instruments: cfg.instruments.clone(),
             cfg,
@@ -369,10 +469,16 @@ impl Backtest {
             TickKind::Quote(q) => {
                 self.has_quote[i] = true;
                 self.equity.mark_mid(i, q.bid_px, q.ask_px);
+                for e in &mut self.strategy_equity {
+                    e.mark_mid(i, q.bid_px, q.ask_px);
+                }
                 (i == 0).then(|| (q.bid_px + q.ask_px) / Decimal::TWO)
             }
             TickKind::Trade(t) if !self.has_quote[i] => {
                 self.equity.mark(i, t.price);
+                for e in &mut self.strategy_equity {
+                    e.mark(i, t.price);
+                }
                 (i == 0).then_some(t.price)
             }
             _ => None,
@@ -381,9 +487,17 @@ impl Backtest {
             self.first_mark = self.first_mark.or(mark);
             self.last_mark = mark;
         }
+        // Timers and time-closed bars due since the last event fire inside `on_tick`, at
+        // their due times (`Core::advance_clock`); what the event's callbacks set due now
+        // fires after it, as the live loop polls its clock after every event.
         self.core.on_tick(tick);
         self.settle(now)?;
+        self.core.advance_clock(now);
+        self.settle(now)?;
         self.equity.observe(now);
+        for e in &mut self.strategy_equity {
+            e.observe(now);
+        }
         Ok(())
     }
 
@@ -414,6 +528,13 @@ impl Backtest {
                     if let Some(id) = self.instruments.by_symbol(&f.symbol) {
                         let fee = report::fill_fee(&f, self.instruments.spec(id));
                         self.equity.on_fill(id.index(), f.side, f.price, f.qty, fee);
+                        if let Some(e) = self
+                            .strategy_index
+                            .get(&f.strategy)
+                            .and_then(|&k| self.strategy_equity.get_mut(k))
+                        {
+                            e.on_fill(id.index(), f.side, f.price, f.qty, fee);
+                        }
                     }
                     self.fills.push(f);
                 }
@@ -445,6 +566,15 @@ impl Backtest {
         let report: CoreReport = self.core.finish();
         self.equity.close(now);
         let points = std::mem::take(&mut self.equity.points);
+        let strategy_equity: Vec<(String, Vec<EquityPoint>)> = self
+            .cfg
+            .all_strategies()
+            .zip(&mut self.strategy_equity)
+            .map(|(s, e)| {
+                e.close(now);
+                (s.name.clone(), std::mem::take(&mut e.points))
+            })
+            .collect();
         let last = points.last().cloned();
         let realized = last.as_ref().map_or(Decimal::ZERO, |p| p.realized);
         let final_equity = last.as_ref().map_or(Decimal::ZERO, |p| p.equity);
@@ -456,8 +586,20 @@ impl Backtest {
             self.first_mark,
             self.last_mark,
         );
+        let per_strategy = per_strategy(
+            &self.cfg,
+            &self.fills,
+            &strategy_equity,
+            &round_trips,
+            (self.first_mark, self.last_mark),
+        );
         let summary = BacktestSummary {
-            strategy: self.cfg.strategy.name.clone(),
+            strategy: self
+                .cfg
+                .all_strategies()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             symbols: self
                 .instruments
                 .iter()
@@ -489,6 +631,7 @@ impl Backtest {
             working_orders_at_end: working,
             venue_cancel_misses: venue_stats.cancel_misses,
             report: stats,
+            per_strategy,
         };
         Ok(BacktestOutcome {
             summary,
@@ -498,8 +641,44 @@ impl Backtest {
             equity: points,
             round_trips,
             signals: self.signals,
+            strategy_equity,
         })
     }
+}
+
+/// Each strategy's result from its own equity curve and round trips; `marks` are the first
+/// and last marks of the first instrument (the buy-and-hold benchmark).
+fn per_strategy(
+    cfg: &BacktestConfig,
+    fills: &[FillRow],
+    curves: &[(String, Vec<EquityPoint>)],
+    trips: &[RoundTrip],
+    marks: (Option<Decimal>, Option<Decimal>),
+) -> Vec<StrategyResult> {
+    cfg.all_strategies()
+        .zip(curves)
+        .map(|(s, (name, points))| {
+            let own: Vec<RoundTrip> = trips
+                .iter()
+                .filter(|t| &t.strategy == name)
+                .cloned()
+                .collect();
+            let last = points.last();
+            let realized = last.map_or(Decimal::ZERO, |p| p.realized);
+            let equity = last.map_or(Decimal::ZERO, |p| p.equity);
+            StrategyResult {
+                name: name.clone(),
+                symbols: s.instruments.clone(),
+                trades: fills.iter().filter(|f| &f.strategy == name).count() as u64,
+                fees: last.map_or(Decimal::ZERO, |p| p.fees),
+                realized_pnl: realized,
+                unrealized_pnl: (equity - realized).normalize(),
+                final_equity: equity,
+                max_drawdown: max_drawdown(points),
+                report: report::report(&own, points, cfg.capital, marks.0, marks.1),
+            }
+        })
+        .collect()
 }
 
 /// Runs a backtest over an interchange stream.
@@ -521,6 +700,15 @@ pub fn run_backtest<R: BufRead>(
     bt.finish(events, decoder.skipped)
 }
 
+/// Runs a backtest over ticks already decoded (`peregrine optimize` reads its data once).
+pub fn run_ticks(cfg: BacktestConfig, ticks: &[Tick]) -> Result<BacktestOutcome, BacktestError> {
+    let mut bt = Backtest::new(cfg)?;
+    for t in ticks {
+        bt.step(*t)?;
+    }
+    bt.finish(ticks.len() as u64, 0)
+}
+
 fn write_jsonl<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> Result<(), BacktestError> {
     let path = dir.join(name);
     let werr = |source| BacktestError::Write {
@@ -536,9 +724,17 @@ fn write_jsonl<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> Result<(), B
     w.flush().map_err(werr)
 }
 
-/// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `equity.jsonl`,
-/// `trades.jsonl` (round trips), `signals.jsonl`, `summary.json` and `equity.svg` into `dir`
-/// (created if missing).
+/// One point of one strategy's equity curve, as `strategy_equity.jsonl` writes it.
+#[derive(Serialize)]
+struct StrategyEquityRow<'a> {
+    strategy: &'a str,
+    #[serde(flatten)]
+    point: &'a EquityPoint,
+}
+
+/// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `equity.jsonl` (the
+/// portfolio), `strategy_equity.jsonl` (each strategy's curve), `trades.jsonl` (round
+/// trips), `signals.jsonl`, `summary.json` and `equity.svg` into `dir` (created if missing).
 pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), BacktestError> {
     let werr = |path: PathBuf| move |source| BacktestError::Write { path, source };
     std::fs::create_dir_all(dir).map_err(werr(dir.to_path_buf()))?;
@@ -548,6 +744,16 @@ pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), Backte
     write_jsonl(dir, "equity.jsonl", &outcome.equity)?;
     write_jsonl(dir, "trades.jsonl", &outcome.round_trips)?;
     write_jsonl(dir, "signals.jsonl", &outcome.signals)?;
+    let per_strategy: Vec<StrategyEquityRow> = outcome
+        .strategy_equity
+        .iter()
+        .flat_map(|(strategy, points)| {
+            points
+                .iter()
+                .map(move |point| StrategyEquityRow { strategy, point })
+        })
+        .collect();
+    write_jsonl(dir, "strategy_equity.jsonl", &per_strategy)?;
     let summary = serde_json::to_string_pretty(&outcome.summary)? + "\n";
     let p = dir.join("summary.json");
     std::fs::write(&p, summary).map_err(werr(p.clone()))?;
@@ -566,3 +772,6 @@ pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), Backte
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod parity_tests;

@@ -55,6 +55,7 @@ fn config(dir: &Path, script: &str, maker_bps: Decimal, taker_bps: Decimal) -> B
             params,
             ..Default::default()
         },
+        more_strategies: Vec::new(),
         instruments: Arc::new(instruments),
         risk: RiskLimits {
             max_order_notional: dec!(1000),

@@ -226,12 +226,24 @@ pub fn run_core(setup: CoreSetup) -> Result<CoreReport, CoreError> {
 
 /// [`run_core`] with latency knobs: wait policy, inline feed pump, CPU pinning, and the hub
 /// where stage latency and counters are published.
-pub fn run_core_with(setup: CoreSetup, mut tuning: CoreTuning) -> Result<CoreReport, CoreError> {
+pub fn run_core_with(setup: CoreSetup, tuning: CoreTuning) -> Result<CoreReport, CoreError> {
+    run_core_on(setup, tuning, EngineClock::Wall)
+}
+
+/// [`run_core_with`] on a given engine clock: the live loop (queues, idle wait, clock
+/// polling, drain) with engine time from `clock`; on [`EngineClock::replay`] the replayed
+/// ticks set the time (a replay source feeding the live loop, as the backtest parity check
+/// does).
+pub fn run_core_on(
+    setup: CoreSetup,
+    mut tuning: CoreTuning,
+    clock: EngineClock,
+) -> Result<CoreReport, CoreError> {
     if let Some(cpu) = tuning.cpu {
         crate::tuning::pin_current_thread(cpu, "peregrine-core");
     }
     let pump = tuning.pump.take();
-    let mut core = Core::new(setup)?;
+    let mut core = Core::with_clock(setup, clock)?;
     core.tuning = tuning;
     core.run(pump);
     Ok(core.finish())
@@ -729,6 +741,10 @@ impl Core {
     /// Processes one market-data event: updates the instrument's state, runs the strategies
     /// that trade it, gates, signs and sends their orders.
     pub fn on_tick(&mut self, tick: Tick) {
+        // On a replay clock, what came due since the last event fires first, at its time.
+        if matches!(self.clock, EngineClock::Replay { .. }) {
+            self.advance_clock(tick.exch_ts_ns);
+        }
         self.clock.advance_to(tick.exch_ts_ns);
         self.report.ticks += 1;
         self.dequeued_ns = Clock::now_ns();
@@ -1537,6 +1553,7 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
 mod conditional;
 mod dispatch;
 mod outbox;
+mod replay_time;
 mod restore;
 
 pub use restore::{AdoptedOrder, CoreRestore};

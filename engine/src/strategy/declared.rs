@@ -4,7 +4,7 @@
 //! ```text
 //! fn params() {
 //!     #{
-//!         fast: #{ type: "int", default_value: 8, min: 2, max: 200, doc: "fast EMA period" },
+//!         fast: #{ type: "int", default_value: 8, min: 2, max: 200, step: 2, doc: "fast EMA period" },
 //!         qty:  #{ type: "decimal", min: "0.00001" },   // no default_value: required
 //!         mode: #{ type: "string", default_value: "taker", choices: ["taker", "maker"] },
 //!     }
@@ -12,7 +12,8 @@
 //! ```
 //!
 //! with `type` one of `int`, `float`, `decimal`, `bool`, `string` (`default_value`, because
-//! `default` is a reserved word in Rhai). The config's values (and
+//! `default` is a reserved word in Rhai; `step`, with `min` and `max`, is the grid
+//! `peregrine optimize` sweeps when asked for the parameter by name). The config's values (and
 //! `--param` overrides) are validated against it when the strategy loads, and `param(name)`
 //! then always returns the declared type: an `int` parameter is an integer whether it came from
 //! the default or from the config, a `decimal` one an exact decimal.
@@ -40,6 +41,8 @@ pub struct ParamDecl {
     pub min: Option<Decimal>,
     /// See `min`.
     pub max: Option<Decimal>,
+    /// Grid step between `min` and `max` for `peregrine optimize` (positive; numbers only).
+    pub step: Option<Decimal>,
     /// The allowed values, for strings (empty: any).
     pub choices: Vec<String>,
     /// What it is for.
@@ -121,6 +124,20 @@ fn parse_decl(name: &str, mut m: Map) -> Result<ParamDecl, String> {
             "min/max are for int, float and decimal parameters".into()
         ));
     }
+    let step = bound(&mut m, "step")?;
+    if let Some(st) = step {
+        if st <= Decimal::ZERO {
+            return Err(err(format!("`step` must be positive, got {st}")));
+        }
+        if !matches!(kind, ParamKind::Int | ParamKind::Float | ParamKind::Decimal) {
+            return Err(err("`step` is for int, float and decimal parameters".into()));
+        }
+        if kind == ParamKind::Int && !st.fract().is_zero() {
+            return Err(err(format!(
+                "`step` of an int parameter must be whole, got {st}"
+            )));
+        }
+    }
     let choices = match m.remove("choices") {
         None => Vec::new(),
         Some(c) => {
@@ -142,6 +159,7 @@ fn parse_decl(name: &str, mut m: Map) -> Result<ParamDecl, String> {
         default: None,
         min,
         max,
+        step,
         choices,
         doc,
     };
@@ -150,7 +168,7 @@ fn parse_decl(name: &str, mut m: Map) -> Result<ParamDecl, String> {
     }
     if let Some((k, _)) = m.into_iter().next() {
         return Err(err(format!(
-            "unknown key `{k}` (a declaration has type, default_value, min, max, choices, doc)"
+            "unknown key `{k}` (a declaration has type, default_value, min, max, step, choices, doc)"
         )));
     }
     Ok(decl)
@@ -243,6 +261,18 @@ fn describe(v: &Dynamic) -> String {
     }
 }
 
+/// The declared parameters' names, sorted and `, `-separated (`none` without any), for
+/// messages.
+pub fn declared_names(decls: &[ParamDecl]) -> String {
+    let mut names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The parameters a declaring script runs with: each declared one from `given` (validated and
 /// converted) or its default. Errors: (key, message) for an unknown key, a wrong type or range,
 /// or a required parameter that is missing.
@@ -251,17 +281,11 @@ pub fn resolve(decls: &[ParamDecl], given: &Map) -> Result<Map, (String, String)
         .keys()
         .find(|k| !decls.iter().any(|d| d.name == k.as_str()))
     {
-        let mut names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
-        names.sort_unstable();
         return Err((
             k.to_string(),
             format!(
                 "unknown parameter: the script declares {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
+                declared_names(decls)
             ),
         ));
     }
