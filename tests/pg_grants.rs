@@ -73,6 +73,7 @@ fn stated() -> BTreeSet<String> {
         "strategies",
         "strategy_reloads",
         "user_exchange_keys",
+        "held_orders",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -83,6 +84,7 @@ fn stated() -> BTreeSet<String> {
             "venue_checkpoints",
             "global_settings",
             "runs",
+            "held_orders",
         ],
         "service_role",
         &["INSERT", "UPDATE"],

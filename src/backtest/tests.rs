@@ -517,3 +517,5 @@ fn stops_take_profits_and_trailing_stops_fire_on_the_crossing_trade() {
     assert_eq!(out.summary.final_position, Decimal::ZERO);
     assert_eq!(out.summary.orders, 4);
 }
+
+mod linked;
