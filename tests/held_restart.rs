@@ -135,15 +135,18 @@ async fn sqlite_held_stop_fires_once_after_a_restart() {
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
             .collect()
     };
-    let orders = |id: String| async move {
-        let pool = peregrine_engine::sink::sqlite_pool(&url).await.unwrap();
-        let rows = sqlx::query("SELECT status FROM orders WHERE client_order_id = ?")
-            .bind(id)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        rows.iter().map(|r| r.get::<String, _>(0)).collect()
+    let orders = |id: String| {
+        let url = &url;
+        async move {
+            let pool = peregrine_engine::sink::sqlite_pool(url).await.unwrap();
+            let rows = sqlx::query("SELECT status FROM orders WHERE client_order_id = ?")
+                .bind(id)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows.iter().map(|r| r.get::<String, _>(0)).collect()
+        }
     };
     scenario(dir.path(), &sink, held, orders).await;
 }

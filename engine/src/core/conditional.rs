@@ -3,7 +3,8 @@
 //! then placed through the risk gate on that same tick, before strategies see the trade. The
 //! same code runs live and in backtests. Each change (held, resized, fired, dropped) is a
 //! `held_orders` row, and the rows still held are held again at the next start
-//! (`restore.rs`); a trailing stop's best trade is stored when it is held and at the stop.
+//! (`restore.rs`); a trailing stop's best trade is stored when it is held and at the stop
+//! (a stop keeps them held even when it cancels the working orders).
 
 use crate::events::{HeldRow, HeldStatus, SinkEvent};
 use crate::order::{ClientOrderId, OrderIntent, Trigger};
@@ -155,8 +156,8 @@ impl Core {
         }
     }
 
-    /// At the stop: stores the trailing stops' best trades (the other held orders' rows are
-    /// current); their number is logged, and they are held again at the next start.
+    /// At the stop: stores every held order as it is now (a trailing stop's best trade, a
+    /// link that ended); their number is logged, and they are held again at the next start.
     pub(super) fn store_held_at_stop(&mut self) {
         let held = self.held.len();
         if held == 0 {
@@ -168,9 +169,7 @@ impl Core {
         );
         for k in 0..self.held.len() {
             let h = self.held[k];
-            if matches!(h.trigger, Trigger::Trailing { .. }) {
-                self.emit_held(&h, HeldStatus::Held);
-            }
+            self.emit_held(&h, HeldStatus::Held);
         }
     }
 

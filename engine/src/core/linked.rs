@@ -243,6 +243,19 @@ impl Core {
         false
     }
 
+    /// At a stop that cancels the working orders: only links between two held orders stay
+    /// (brackets end: their entries are being cancelled).
+    pub(super) fn keep_held_links_only(&mut self) {
+        self.links.brackets.clear();
+        let mut oco = std::mem::take(&mut self.links.oco);
+        oco.retain(|o| {
+            o.legs
+                .iter()
+                .all(|l| self.held_instrument(o.strategy, l.0).is_some())
+        });
+        self.links.oco = oco;
+    }
+
     /// Forgets the links of `strategy` (all if `None`) on `instrument` (all if `None`), as
     /// `cancel_all`, the kill switch and a halt do: their orders are dropped or cancelled
     /// there, and a late fill of an entry then arms nothing.

@@ -629,8 +629,15 @@ impl Core {
             self.after_callback(i, res);
         }
         if self.s.cancel_on_stop {
-            self.cancel_matching(None, None);
+            // Working orders are cancelled; held orders stay held (stored, and held again at
+            // the next start), so links to a working order end first (its cancel must not
+            // drop a held stop).
+            self.keep_held_links_only();
+            for id in self.tracker.cancellable(None, None) {
+                self.send_cancel(id);
+            }
         }
+        self.store_held_at_stop();
     }
 
     /// Orders not yet in a final state.
@@ -644,7 +651,6 @@ impl Core {
     }
 
     fn drain(&mut self, mut execs: Receiver<ExecReport>) {
-        self.store_held_at_stop();
         self.stop();
         let deadline = Instant::now() + self.s.drain_timeout;
         while self.tracker.working_count() > 0 {
