@@ -96,13 +96,19 @@ where
     assert_eq!(rows.len(), 1, "{rows:?}");
     let (id, status) = rows[0].clone();
     assert_eq!(status, "held");
-    assert!(orders(id.clone()).await.is_empty(), "no order row before it fires");
+    assert!(
+        orders(id.clone()).await.is_empty(),
+        "no order row before it fires"
+    );
 
     // Run 2: a new simulator trading near 70000: the restored stop fires on the first trade.
     let out = run_for(config(dir, "70000", 0, sink), 4).await;
     let ledger = out.sim_ledger.expect("in-process simulator");
     let ours: Vec<_> = ledger.iter().filter(|f| f.client_order_id == id).collect();
-    assert!(!ours.is_empty(), "the restored stop did not fill: {ledger:?}");
+    assert!(
+        !ours.is_empty(),
+        "the restored stop did not fill: {ledger:?}"
+    );
     assert_eq!(
         ours.iter().map(|f| f.qty).sum::<rust_decimal::Decimal>(),
         rust_decimal_macros::dec!(0.001)
@@ -157,7 +163,11 @@ async fn postgres_held_stop_fires_once_after_a_restart() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("url = \"{}\"\nuser_id = \"{}\"", db.url(), pg_support::USER_A);
+    let sink = format!(
+        "url = \"{}\"\nuser_id = \"{}\"",
+        db.url(),
+        pg_support::USER_A
+    );
     let held = || async {
         let mut c = db.conn().await;
         sqlx::query(

@@ -323,7 +323,10 @@ fn core_tick_path_allocates_nothing_of_its_own() {
     // The same for quotes through an empty `on_quote`: the whole path, Rhai call included.
     let on_quote = strategy(dir.path(), "fn on_quote(q) { }");
     let seen = core_allocs(on_quote, quote, n);
-    assert_eq!(seen, 0, "on_quote ticks allocated {seen} times in {n} ticks");
+    assert_eq!(
+        seen, 0,
+        "on_quote ticks allocated {seen} times in {n} ticks"
+    );
 }
 
 #[test]

@@ -44,7 +44,9 @@ struct Bracket {
 
 impl Bracket {
     fn exits(&self) -> impl Iterator<Item = BracketExit> {
-        [self.exits.stop, self.exits.take_profit].into_iter().flatten()
+        [self.exits.stop, self.exits.take_profit]
+            .into_iter()
+            .flatten()
     }
 
     /// The reduce-only order an exit places, for `qty` (the entry's filled quantity).
@@ -150,7 +152,11 @@ impl Core {
             .position(|o| o.legs.iter().any(|l| l.0 == id))
         {
             let o = self.links.oco.swap_remove(k);
-            let other = if o.legs[0].0 == id { o.legs[1].0 } else { o.legs[0].0 };
+            let other = if o.legs[0].0 == id {
+                o.legs[1].0
+            } else {
+                o.legs[0].0
+            };
             self.cancel_leg(o.strategy, other);
         }
         if let Some(k) = self

@@ -93,14 +93,20 @@ impl Core {
             let si = self.strategies.iter().position(|s| s.name == r.strategy);
             let inst = self.s.instruments.by_symbol(&r.symbol);
             let id = r.client_order_id.parse::<ClientOrderId>().ok();
-            let (Some(si), Some(inst), Some(id), Some(trigger)) = (si, inst, id, r.trigger.trigger())
+            let (Some(si), Some(inst), Some(id), Some(trigger)) =
+                (si, inst, id, r.trigger.trigger())
             else {
                 let msg = format!(
                     "held order {} ({} {} {}) of strategy {} not restored: strategy, instrument or stored values unknown here",
                     r.client_order_id, r.side, r.qty, r.symbol, r.strategy
                 );
                 tracing::error!("{msg}");
-                self.risk_event(None, Some(r.symbol.clone()), "earlier_order_not_adopted", msg);
+                self.risk_event(
+                    None,
+                    Some(r.symbol.clone()),
+                    "earlier_order_not_adopted",
+                    msg,
+                );
                 let mut gone = r.clone();
                 gone.status = HeldStatus::Dropped;
                 gone.updated_ns = self.clock.now_ns();

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use crate::events::{
-    CheckpointRow, EquityRow, FillRow, HeldRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow,
-    SignalRow, SinkEvent, StrategyReloadRow,
+    CheckpointRow, EquityRow, FillRow, HeldRow, LatencyStatRow, OrderRow, PositionRow,
+    RiskEventRow, RunRow, SignalRow, SinkEvent, StrategyReloadRow,
 };
 
 /// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries

@@ -76,7 +76,8 @@ pub(crate) async fn write_pg(
     if rows.is_empty() {
         return Ok(0);
     }
-    let col = |f: fn(&HeldRow) -> Option<Decimal>| rows.iter().map(|(_, h)| f(h)).collect::<Vec<_>>();
+    let col =
+        |f: fn(&HeldRow) -> Option<Decimal>| rows.iter().map(|(_, h)| f(h)).collect::<Vec<_>>();
     let text = |f: fn(&HeldRow) -> &str| rows.iter().map(|(_, h)| f(h)).collect::<Vec<_>>();
     let flag = |f: fn(&HeldRow) -> bool| rows.iter().map(|(_, h)| f(h)).collect::<Vec<_>>();
     let int = |f: fn(&HeldRow) -> i64| rows.iter().map(|(_, h)| f(h)).collect::<Vec<_>>();
@@ -109,7 +110,11 @@ pub(crate) async fn write_pg(
         .bind(col(|h| h.trigger.offset))
         .bind(flag(|h| h.trigger.percent))
         .bind(col(|h| h.trigger.extreme))
-        .bind(rows.iter().map(|(_, h)| h.oco_with.as_deref()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(_, h)| h.oco_with.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind(text(|h| h.status.as_str()))
         .bind(int(|h| h.created_ns))
         .bind(int(|h| h.updated_ns))
@@ -205,7 +210,10 @@ impl RowText for sqlx::postgres::PgRow {
 }
 
 /// The held orders of `venue` still waiting for their trigger, oldest first (SQLite).
-pub(crate) async fn read_sqlite(pool: &SqlitePool, venue: &str) -> Result<Vec<HeldRow>, sqlx::Error> {
+pub(crate) async fn read_sqlite(
+    pool: &SqlitePool,
+    venue: &str,
+) -> Result<Vec<HeldRow>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM held_orders WHERE venue = ? AND status = 'held' \
          ORDER BY created_ns, client_order_id"

@@ -35,7 +35,9 @@ fn parse_exits(m: &Map) -> RhaiResult<ExitSpec> {
     }
     let pair = |trigger: &str, limit: &str| -> RhaiResult<Option<(Price, Option<Price>)>> {
         match (get(trigger)?, get(limit)?) {
-            (Some(t), l) if t > Price::ZERO && l.is_none_or(|l| l > Price::ZERO) => Ok(Some((t, l))),
+            (Some(t), l) if t > Price::ZERO && l.is_none_or(|l| l > Price::ZERO) => {
+                Ok(Some((t, l)))
+            }
             (Some(_), _) => Err(format!("bracket {trigger} and {limit} must be positive").into()),
             (None, Some(_)) => Err(format!("bracket {limit} needs a {trigger} trigger").into()),
             (None, None) => Ok(None),

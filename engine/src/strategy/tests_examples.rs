@@ -348,7 +348,13 @@ fn breakout_buys_a_new_high_and_stops_out() {
         panic!("a bracket entry and its signal: {out:?}")
     };
     assert_eq!(
-        (intent.side, intent.order_type, intent.price, intent.qty, intent.tif),
+        (
+            intent.side,
+            intent.order_type,
+            intent.price,
+            intent.qty,
+            intent.tif
+        ),
         (
             Side::Buy,
             OrderType::Limit,

@@ -58,12 +58,30 @@ fn bracket_returns_its_ids_and_rounds_the_exit_limits() {
 #[test]
 fn bracket_and_oco_refuse_the_usual_mistakes() {
     let cases = [
-        (r#"bracket("buy", "100", "1", #{stop: "105", take_profit: "110"})"#, "stop (105) below its entry price (100)"),
-        (r#"bracket("sell", (), "1", #{stop: "90", take_profit: "110"})"#, "stop (90) above its take_profit (110)"),
-        (r#"bracket("buy", "100", "1", #{})"#, "needs a stop, a take_profit, or both"),
-        (r#"bracket("buy", "100", "1", #{stop_limit: "90"})"#, "stop_limit needs a stop trigger"),
-        (r#"bracket("buy", "100", "1", #{stop: "90", target: "110"})"#, "unknown bracket exit \"target\""),
-        (r#"bracket("buy", "100", "1", #{stop: "-1"})"#, "must be positive"),
+        (
+            r#"bracket("buy", "100", "1", #{stop: "105", take_profit: "110"})"#,
+            "stop (105) below its entry price (100)",
+        ),
+        (
+            r#"bracket("sell", (), "1", #{stop: "90", take_profit: "110"})"#,
+            "stop (90) above its take_profit (110)",
+        ),
+        (
+            r#"bracket("buy", "100", "1", #{})"#,
+            "needs a stop, a take_profit, or both",
+        ),
+        (
+            r#"bracket("buy", "100", "1", #{stop_limit: "90"})"#,
+            "stop_limit needs a stop trigger",
+        ),
+        (
+            r#"bracket("buy", "100", "1", #{stop: "90", target: "110"})"#,
+            "unknown bracket exit \"target\"",
+        ),
+        (
+            r#"bracket("buy", "100", "1", #{stop: "-1"})"#,
+            "must be positive",
+        ),
         (r#"oco("pg1-1", "pg1-1")"#, "both legs are pg1-1"),
         (r#"oco("pg1-1", "x")"#, "\"x\" is not an order id"),
     ];
@@ -76,7 +94,11 @@ fn bracket_and_oco_refuse_the_usual_mistakes() {
 #[test]
 fn check_knows_bracket_and_oco_and_their_arity() {
     let ok = "fn on_trade(t) { let b = bracket(\"buy\", (), 1, #{stop: 90}); oco(b.entry, b.stop); bracket(\"sell\", 101, 1, #{take_profit: 90}, #{tif: \"GTC\"}); }";
-    assert!(check_source(Path::new("t.rhai"), ok).is_empty(), "{:?}", check_source(Path::new("t.rhai"), ok));
+    assert!(
+        check_source(Path::new("t.rhai"), ok).is_empty(),
+        "{:?}",
+        check_source(Path::new("t.rhai"), ok)
+    );
     let bad = "fn on_trade(t) { oco(\"pg1-1\"); }";
     let problems = check_source(Path::new("t.rhai"), bad);
     assert!(

@@ -41,14 +41,14 @@ fn bracket_exits_follow_partial_fills_and_the_take_profit_cancels_the_stop() {
     "#;
     let cfg = config(dir.path(), script, dec!(0), dec!(0));
     let lines = vec![
-        quote(0, "99.9", "100.1", "5"),    // entry buy 0.5 @ 100 rests
-        trade(1, "100", "0.2", "sell"),    // 0.2 fills: exits armed for 0.2
-        quote(2, "99.9", "99.95", "0.1"),  // 0.1 more fills at 100: exits for 0.3
-        quote(3, "110.9", "111.1", "5"),   // no trade yet: nothing fires on quotes
-        trade(4, "111", "1", "buy"),       // take-profit: sell 0.3 at 110.9
+        quote(0, "99.9", "100.1", "5"),   // entry buy 0.5 @ 100 rests
+        trade(1, "100", "0.2", "sell"),   // 0.2 fills: exits armed for 0.2
+        quote(2, "99.9", "99.95", "0.1"), // 0.1 more fills at 100: exits for 0.3
+        quote(3, "110.9", "111.1", "5"),  // no trade yet: nothing fires on quotes
+        trade(4, "111", "1", "buy"),      // take-profit: sell 0.3 at 110.9
         quote(5, "93.9", "94.1", "5"),
-        trade(6, "94", "1", "sell"),       // the stop was dropped: nothing
-        trade(7, "99", "5", "sell"),       // the entry's rest was cancelled: nothing
+        trade(6, "94", "1", "sell"), // the stop was dropped: nothing
+        trade(7, "99", "5", "sell"), // the entry's rest was cancelled: nothing
     ];
     let out = run(cfg, &lines);
     assert_eq!(
@@ -83,14 +83,17 @@ fn bracket_stop_fires_and_drops_the_take_profit() {
     let lines = vec![
         quote(0, "99.9", "100.1", "5"), // market buy 1 at 100.1
         quote(1, "94.4", "94.6", "5"),
-        trade(2, "94.5", "1", "sell"),  // stop: a sell limit at 94, marketable: 94.4
+        trade(2, "94.5", "1", "sell"), // stop: a sell limit at 94, marketable: 94.4
         quote(3, "110.9", "111.1", "5"),
-        trade(4, "111", "1", "buy"),    // the take-profit went with the stop
+        trade(4, "111", "1", "buy"), // the take-profit went with the stop
     ];
     let out = run(cfg, &lines);
     assert_eq!(
         fills(&out),
-        vec![(0, "buy", dec!(100.1), dec!(1)), (2, "sell", dec!(94.4), dec!(1))]
+        vec![
+            (0, "buy", dec!(100.1), dec!(1)),
+            (2, "sell", dec!(94.4), dec!(1))
+        ]
     );
     assert_eq!(out.summary.orders, 2);
     assert_eq!(out.summary.final_position, Decimal::ZERO);
@@ -146,12 +149,15 @@ fn oco_fill_drops_the_held_leg_and_a_trigger_cancels_the_working_leg() {
         quote(1, "99.9", "100.1", "5"), // sell 1 @ 110 rests, stop 95 held
         trade(2, "110.5", "2", "buy"),  // the limit fills: the stop is dropped
         quote(3, "93.9", "94.1", "5"),
-        trade(4, "94", "1", "sell"),    // nothing
+        trade(4, "94", "1", "sell"), // nothing
     ];
     let out = run(cfg, &lines);
     assert_eq!(
         fills(&out),
-        vec![(0, "buy", dec!(100.1), dec!(1)), (2, "sell", dec!(110), dec!(1))]
+        vec![
+            (0, "buy", dec!(100.1), dec!(1)),
+            (2, "sell", dec!(110), dec!(1))
+        ]
     );
     assert_eq!(out.summary.orders, 2);
 
@@ -160,18 +166,25 @@ fn oco_fill_drops_the_held_leg_and_a_trigger_cancels_the_working_leg() {
         quote(0, "99.9", "100.1", "5"),
         quote(1, "99.9", "100.1", "5"),
         quote(2, "93.9", "94.1", "5"),
-        trade(3, "94", "1", "sell"),    // the stop fires: sell 1 at 93.9, the limit cancelled
-        trade(4, "110.5", "2", "buy"),  // the limit is gone: nothing
+        trade(3, "94", "1", "sell"), // the stop fires: sell 1 at 93.9, the limit cancelled
+        trade(4, "110.5", "2", "buy"), // the limit is gone: nothing
     ];
     let out = run(cfg, &lines);
     assert_eq!(
         fills(&out),
-        vec![(0, "buy", dec!(100.1), dec!(1)), (3, "sell", dec!(93.9), dec!(1))]
+        vec![
+            (0, "buy", dec!(100.1), dec!(1)),
+            (3, "sell", dec!(93.9), dec!(1))
+        ]
     );
     let st: Vec<OrderStatus> = states(&out).into_iter().map(|s| s.1).collect();
     assert_eq!(
         st,
-        vec![OrderStatus::Filled, OrderStatus::Cancelled, OrderStatus::Filled]
+        vec![
+            OrderStatus::Filled,
+            OrderStatus::Cancelled,
+            OrderStatus::Filled
+        ]
     );
     assert_eq!(out.summary.final_position, Decimal::ZERO);
 }
