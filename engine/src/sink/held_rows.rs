@@ -185,29 +185,23 @@ trait RowText {
     fn int(&self, i: usize) -> Result<i64, sqlx::Error>;
 }
 
-impl RowText for sqlx::sqlite::SqliteRow {
-    fn text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
-        self.try_get(i)
-    }
-    fn flag(&self, i: usize) -> Result<bool, sqlx::Error> {
-        self.try_get(i)
-    }
-    fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
-        self.try_get(i)
-    }
+/// Both backends' rows read these types the same way.
+macro_rules! row_text {
+    ($($row:ty),*) => {$(
+        impl RowText for $row {
+            fn text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn flag(&self, i: usize) -> Result<bool, sqlx::Error> {
+                self.try_get(i)
+            }
+            fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
+                self.try_get(i)
+            }
+        }
+    )*};
 }
-
-impl RowText for sqlx::postgres::PgRow {
-    fn text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
-        self.try_get(i)
-    }
-    fn flag(&self, i: usize) -> Result<bool, sqlx::Error> {
-        self.try_get(i)
-    }
-    fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
-        self.try_get(i)
-    }
-}
+row_text!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
 
 /// The held orders of `venue` still waiting for their trigger, oldest first (SQLite).
 pub(crate) async fn read_sqlite(

@@ -1,23 +1,13 @@
 //! `bracket(..)` and `oco(..)` as a script calls them: the actions they produce, the ids
 //! they return, and the mistakes they refuse.
 
-use super::tests::{instruments, trade};
+use super::tests::{host, trade};
 use super::*;
 use crate::order::Trigger;
 use rust_decimal_macros::dec;
 
 fn run(src: &str) -> Result<Vec<StrategyAction>, StrategyError> {
-    let inst = instruments();
-    let mut h = StrategyHost::from_source(
-        0,
-        "t",
-        Path::new("t.rhai"),
-        src,
-        &inst,
-        &[InstrumentId(0)],
-        Map::new(),
-        StrategyLimits::default(),
-    )?;
+    let mut h = host(src, Map::new())?;
     h.on_trade(trade(dec!(100)), 1, 0)?;
     let mut out = Vec::new();
     h.drain_actions(&mut out);

@@ -3,14 +3,6 @@
 
 use super::*;
 
-/// The fills as (second, side, price, qty).
-fn fills(out: &BacktestOutcome) -> Vec<(i64, &str, Decimal, Decimal)> {
-    out.fills
-        .iter()
-        .map(|f| ((f.exch_ts_ns - T0) / SEC, f.side.as_str(), f.price, f.qty))
-        .collect()
-}
-
 /// The last state of each order, in the order they were placed.
 fn states(out: &BacktestOutcome) -> Vec<(String, OrderStatus)> {
     let mut last: Vec<(String, OrderStatus)> = Vec::new();
@@ -52,7 +44,7 @@ fn bracket_exits_follow_partial_fills_and_the_take_profit_cancels_the_stop() {
     ];
     let out = run(cfg, &lines);
     assert_eq!(
-        fills(&out),
+        timed_fills(&out),
         vec![
             (1, "buy", dec!(100), dec!(0.2)),
             (2, "buy", dec!(100), dec!(0.1)),
@@ -89,7 +81,7 @@ fn bracket_stop_fires_and_drops_the_take_profit() {
     ];
     let out = run(cfg, &lines);
     assert_eq!(
-        fills(&out),
+        timed_fills(&out),
         vec![
             (0, "buy", dec!(100.1), dec!(1)),
             (2, "sell", dec!(94.4), dec!(1))
@@ -153,7 +145,7 @@ fn oco_fill_drops_the_held_leg_and_a_trigger_cancels_the_working_leg() {
     ];
     let out = run(cfg, &lines);
     assert_eq!(
-        fills(&out),
+        timed_fills(&out),
         vec![
             (0, "buy", dec!(100.1), dec!(1)),
             (2, "sell", dec!(110), dec!(1))
@@ -171,7 +163,7 @@ fn oco_fill_drops_the_held_leg_and_a_trigger_cancels_the_working_leg() {
     ];
     let out = run(cfg, &lines);
     assert_eq!(
-        fills(&out),
+        timed_fills(&out),
         vec![
             (0, "buy", dec!(100.1), dec!(1)),
             (3, "sell", dec!(93.9), dec!(1))
