@@ -97,6 +97,7 @@ pub async fn take_start_truth(
     let restore = CoreRestore {
         fills: db.fills,
         adopted: std::mem::take(&mut truth.adopted),
+        held: db.held,
     };
     Ok((restore, truth, balances))
 }

@@ -111,6 +111,9 @@ async fn enums_js_safe_twins_and_fills_under_their_order() {
     assert_eq!(
         types,
         "equity_snapshots.scope:equity_scope fills.side:order_side \
+         held_orders.order_type:order_type held_orders.side:order_side \
+         held_orders.status:held_order_status held_orders.time_in_force:time_in_force \
+         held_orders.trigger_kind:trigger_kind \
          order_events.status:order_status orders.order_type:order_type \
          orders.side:order_side \
          orders.status:order_status orders.time_in_force:time_in_force \

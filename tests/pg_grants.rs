@@ -78,6 +78,7 @@ fn stated() -> BTreeSet<String> {
         "strategies",
         "strategy_reloads",
         "user_exchange_keys",
+        "held_orders",
     ];
     add(&all, "authenticated", &["SELECT"]);
     add(&all, "service_role", &["SELECT"]);
@@ -88,6 +89,7 @@ fn stated() -> BTreeSet<String> {
             "venue_checkpoints",
             "global_settings",
             "runs",
+            "held_orders",
         ],
         "service_role",
         &["INSERT", "UPDATE"],

@@ -191,6 +191,7 @@ async fn rls_each_user_reads_only_their_rows_and_browsers_write_nothing() {
             "equity_snapshots",
             "fills",
             "global_settings",
+            "held_orders",
             "kill_switches",
             "order_events",
             "orders",

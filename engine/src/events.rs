@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{Price, Qty, Side};
 
+mod held;
+pub use held::{parse_tif, tif_str, HeldRow, HeldStatus, HeldTrigger, TriggerKind};
+
 /// Lifecycle state of one of our orders, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -351,4 +354,6 @@ pub enum SinkEvent {
     Equity(EquityRow),
     /// A strategy reload accepted or refused.
     StrategyReload(StrategyReloadRow),
+    /// A conditional order the engine holds, in its latest state.
+    Held(HeldRow),
 }

@@ -226,6 +226,28 @@ impl Trigger {
     }
 }
 
+/// One exit of a bracket: held by the engine from the entry's first fill, sized by what the
+/// entry has filled, placed (reduce-only, opposite side) when its trigger fires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BracketExit {
+    /// The id the exit order is placed under.
+    pub id: ClientOrderId,
+    /// When it fires ([`Trigger::Stop`] or [`Trigger::TakeProfit`]).
+    pub trigger: Trigger,
+    /// Limit price of the placed order (`None`: a market order).
+    pub price: Option<Price>,
+}
+
+/// The exits attached to a bracket's entry: a stop, a take-profit, or both (then one
+/// cancels the other).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BracketExits {
+    /// The protective stop.
+    pub stop: Option<BracketExit>,
+    /// The take-profit.
+    pub take_profit: Option<BracketExit>,
+}
+
 /// An order approved by the risk gate, with its id: what the gateway sends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OrderRequest {

@@ -84,6 +84,14 @@ fn trade(t: i64, px: &str, qty: &str, side: &str) -> String {
     )
 }
 
+/// The fills as (second, side, price, qty).
+fn timed_fills(out: &BacktestOutcome) -> Vec<(i64, &str, Decimal, Decimal)> {
+    out.fills
+        .iter()
+        .map(|f| ((f.exch_ts_ns - T0) / SEC, f.side.as_str(), f.price, f.qty))
+        .collect()
+}
+
 fn run(cfg: BacktestConfig, lines: &[String]) -> BacktestOutcome {
     let data = lines.join("\n") + "\n";
     run_backtest(cfg, data.as_bytes()).unwrap()
@@ -501,13 +509,8 @@ fn stops_take_profits_and_trailing_stops_fire_on_the_crossing_trade() {
         trade(6, "90", "1", "sell"), // nothing left to fire
     ];
     let out = run(cfg, &lines);
-    let fills: Vec<(i64, &str, Decimal, Decimal)> = out
-        .fills
-        .iter()
-        .map(|f| ((f.exch_ts_ns - T0) / SEC, f.side.as_str(), f.price, f.qty))
-        .collect();
     assert_eq!(
-        fills,
+        timed_fills(&out),
         vec![
             (0, "buy", dec!(100.1), dec!(1)),
             (3, "sell", dec!(101.9), dec!(0.3)),
@@ -518,3 +521,5 @@ fn stops_take_profits_and_trailing_stops_fire_on_the_crossing_trade() {
     assert_eq!(out.summary.final_position, Decimal::ZERO);
     assert_eq!(out.summary.orders, 4);
 }
+
+mod linked;

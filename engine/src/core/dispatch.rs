@@ -241,6 +241,10 @@ impl Core {
     /// `cancel(id)` from a script: only the strategy's own working orders.
     pub(super) fn cancel_one(&mut self, i: usize, id: ClientOrderId) {
         if self.drop_conditional(i, id) {
+            self.on_leg_done(id);
+            return;
+        }
+        if self.cancel_bracket_exit(i, id) {
             return;
         }
         let Some(o) = self.tracker.get(&id) else {

@@ -280,6 +280,8 @@ pub struct Core {
     balances: crate::account::Balances,
     /// Conditional orders held until their trigger fires (`conditional.rs`).
     held: Vec<conditional::Held>,
+    /// Brackets and OCO pairs (`linked.rs`).
+    links: linked::Links,
     /// Hot-reload watcher, if a strategy asked for it.
     /// The shared client-order-id sequence (also used for engine-initiated orders).
     ids: OrderIds,
@@ -401,6 +403,7 @@ impl Core {
             account_positions: vec![Decimal::ZERO; n_inst],
             balances: Default::default(),
             held: Vec::new(),
+            links: Default::default(),
             ids,
             reload,
             notify_depth: 0,
@@ -638,8 +641,15 @@ impl Core {
             self.after_callback(i, res);
         }
         if self.s.cancel_on_stop {
-            self.cancel_matching(None, None);
+            // Working orders are cancelled; held orders stay held (stored, and held again at
+            // the next start), so links to a working order end first (its cancel must not
+            // drop a held stop).
+            self.keep_held_links_only();
+            for id in self.tracker.cancellable(None, None) {
+                self.send_cancel(id);
+            }
         }
+        self.store_held_at_stop();
     }
 
     /// Orders not yet in a final state.
@@ -653,10 +663,6 @@ impl Core {
     }
 
     fn drain(&mut self, mut execs: Receiver<ExecReport>) {
-        let held = self.held_count();
-        if held > 0 {
-            tracing::warn!(held, "conditional orders held by the engine end with the run (they are not persisted); place them again after a restart");
-        }
         self.stop();
         let deadline = Instant::now() + self.s.drain_timeout;
         while self.tracker.working_count() > 0 {
@@ -899,6 +905,12 @@ impl Core {
                 StrategyAction::Conditional(id, trigger, intent) => {
                     self.hold_conditional(i, id, trigger, intent)
                 }
+                StrategyAction::Bracket {
+                    entry,
+                    intent,
+                    exits,
+                } => self.open_bracket(i, entry, intent, exits),
+                StrategyAction::Oco(a, b) => self.link_oco(i, a, b),
                 StrategyAction::CancelAll(id) => self.cancel_matching(Some(i as u16), Some(id)),
                 StrategyAction::Cancel(id) => self.cancel_one(i, id),
                 StrategyAction::Replace {
@@ -1080,6 +1092,7 @@ impl Core {
 
     fn cancel_matching(&mut self, strategy: Option<u16>, instrument: Option<InstrumentId>) {
         self.drop_conditionals(strategy, instrument);
+        self.drop_links(strategy, instrument);
         for id in self.tracker.cancellable(strategy, instrument) {
             self.send_cancel(id);
         }
@@ -1138,8 +1151,12 @@ impl Core {
                         tracing::warn!(order = %rep.client_order_id, code, suppressed, "venue rejected order: {reason}");
                     }
                 }
+                let filled = fill.is_some();
                 if let Some(f) = fill {
                     self.book_fill(&rep, &f);
+                }
+                if filled || order_changed {
+                    self.on_linked_report(rep.client_order_id);
                 }
                 if order_changed {
                     self.emit_order(rep.client_order_id);
@@ -1552,6 +1569,7 @@ fn mark_price(st: &InstrumentState) -> Option<Price> {
 
 mod conditional;
 mod dispatch;
+mod linked;
 mod outbox;
 mod replay_time;
 mod restore;

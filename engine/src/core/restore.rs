@@ -14,10 +14,13 @@
 //!   holds (already in the recomputed positions) are duplicates, the others are booked when
 //!   their exec reports arrive. Each adoption is a risk event `order_adopted` and an order
 //!   row; with `cancel`, a cancel is sent at once (risk event `earlier_order_cancel`).
+//! - **Held orders** (stops, take-profits, trailing stops, bracket exits the engine held and
+//!   that neither fired nor were dropped) are held again under their ids, with their OCO
+//!   links, and then fire, or are cancelled, as if the engine had never stopped.
 
 use rust_decimal::Decimal;
 
-use crate::events::{FillRow, OrderStatus, PositionRow, SinkEvent};
+use crate::events::{FillRow, HeldRow, HeldStatus, OrderStatus, PositionRow, SinkEvent};
 use crate::order::{ClientOrderId, OrderIntent, OrderRequest, OrderType, TimeInForce};
 use crate::position::Fee;
 use crate::types::{InstrumentId, Price, Qty, Side};
@@ -31,6 +34,9 @@ pub struct CoreRestore {
     pub fills: Vec<FillRow>,
     /// Orders of earlier runs to track from now on.
     pub adopted: Vec<AdoptedOrder>,
+    /// Conditional orders earlier runs held that have neither fired nor been dropped: held
+    /// again, under their own ids, with their OCO links.
+    pub held: Vec<HeldRow>,
 }
 
 /// An order of an earlier run, as the venue and the database know it at start.
@@ -74,6 +80,68 @@ impl Core {
         self.restore_positions(&restore.fills);
         for a in restore.adopted {
             self.adopt(a);
+        }
+        self.restore_held(&restore.held);
+    }
+
+    /// Holds the stored held orders again (after the adopted orders, so an OCO partner that
+    /// is a working order of an earlier run is found). A row whose strategy is no longer
+    /// configured, whose instrument is unknown or whose stored values do not make an order
+    /// is dropped with a risk event (`earlier_order_not_adopted`).
+    fn restore_held(&mut self, rows: &[HeldRow]) {
+        for r in rows {
+            let si = self.strategies.iter().position(|s| s.name == r.strategy);
+            let inst = self.s.instruments.by_symbol(&r.symbol);
+            let id = r.client_order_id.parse::<ClientOrderId>().ok();
+            let (Some(si), Some(inst), Some(id), Some(trigger)) =
+                (si, inst, id, r.trigger.trigger())
+            else {
+                let msg = format!(
+                    "held order {} ({} {} {}) of strategy {} not restored: strategy, instrument or stored values unknown here",
+                    r.client_order_id, r.side, r.qty, r.symbol, r.strategy
+                );
+                tracing::error!("{msg}");
+                self.risk_event(
+                    None,
+                    Some(r.symbol.clone()),
+                    "earlier_order_not_adopted",
+                    msg,
+                );
+                let mut gone = r.clone();
+                gone.status = HeldStatus::Dropped;
+                gone.updated_ns = self.clock.now_ns();
+                self.emit(SinkEvent::Held(gone));
+                continue;
+            };
+            let intent = OrderIntent {
+                strategy: si as u16,
+                instrument: inst,
+                side: r.side,
+                order_type: r.order_type,
+                price: r.price,
+                qty: r.qty,
+                tif: r.time_in_force,
+                reduce_only: r.reduce_only,
+                post_only: r.post_only,
+                origin_recv_ns: 0,
+            };
+            tracing::info!(strategy = %r.strategy, order = %id, symbol = %r.symbol, "held order restored");
+            self.hold_since(si, id, trigger, intent, r.created_ns);
+        }
+        // The links, once both legs are here (held again, or working).
+        for r in rows {
+            let (Ok(a), Some(Ok(b))) = (
+                r.client_order_id.parse::<ClientOrderId>(),
+                r.oco_with.as_deref().map(str::parse::<ClientOrderId>),
+            ) else {
+                continue;
+            };
+            let Some(si) = self.strategies.iter().position(|s| s.name == r.strategy) else {
+                continue;
+            };
+            if let (Some(ia), Some(ib)) = (self.live_leg(si, a), self.live_leg(si, b)) {
+                self.push_oco(si, [(a, ia), (b, ib)]);
+            }
         }
     }
 

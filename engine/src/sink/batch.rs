@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use crate::events::{
-    CheckpointRow, EquityRow, FillRow, LatencyStatRow, OrderRow, PositionRow, RiskEventRow, RunRow,
-    SignalRow, SinkEvent, StrategyReloadRow,
+    CheckpointRow, EquityRow, FillRow, HeldRow, LatencyStatRow, OrderRow, PositionRow,
+    RiskEventRow, RunRow, SignalRow, SinkEvent, StrategyReloadRow,
 };
 
 /// Rows of one batch, borrowed from the pending events, grouped by table. Each row carries
@@ -41,6 +41,8 @@ pub(crate) struct Batch<'a> {
     pub(crate) checkpoints: Vec<CheckpointRow>,
     /// Latest state of each run in the batch, one row per `run_id`.
     pub(crate) runs: Vec<(u64, &'a RunRow)>,
+    /// Latest state of each held conditional order, one row per `client_order_id`.
+    pub(crate) held: Vec<(u64, &'a HeldRow)>,
     /// Lowest and highest event sequence in the batch (for the audit row).
     pub(crate) seq_range: (u64, u64),
     /// Events the batch was built from (before coalescing).
@@ -108,6 +110,14 @@ impl<'a> Batch<'a> {
                 SinkEvent::LatencyStat(row) => batch.latency.push(row),
                 SinkEvent::Equity(row) => batch.equity.push(row),
                 SinkEvent::StrategyReload(row) => batch.reloads.push(row),
+                SinkEvent::Held(row) => match batch
+                    .held
+                    .iter_mut()
+                    .find(|(_, h)| h.client_order_id == row.client_order_id)
+                {
+                    Some(kept) => *kept = (seq, row),
+                    None => batch.held.push((seq, row)),
+                },
                 SinkEvent::Run(row) => {
                     match batch.runs.iter_mut().find(|(_, r)| r.run_id == row.run_id) {
                         Some(kept) => *kept = (seq, row),
@@ -141,6 +151,7 @@ impl<'a> Batch<'a> {
             + self.reloads.len()
             + self.checkpoints.len()
             + self.runs.len()
+            + self.held.len()
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod batch;
 mod error;
+mod held_rows;
 pub mod pg;
 mod pg_follow;
 pub mod pg_migrate;

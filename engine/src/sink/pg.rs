@@ -498,6 +498,8 @@ pub(crate) async fn write_batch(
         .rows_affected();
     }
 
+    written.held_orders = super::held_rows::write_pg(&mut tx, user_id, &batch.held).await?;
+
     // The trade-history checkpoint moves with the fills, in their transaction, never back.
     for c in &batch.checkpoints {
         sqlx::query(

@@ -50,6 +50,7 @@ pub(crate) fn audit_detail(batch: &Batch<'_>, written: &Written) -> (String, ser
             "latency_stats": written.latency_stats,
             "equity_snapshots": written.equity_snapshots,
             "strategy_reloads": written.strategy_reloads,
+            "held_orders": written.held_orders,
         }),
     )
 }
@@ -76,6 +77,8 @@ pub(crate) struct Written {
     pub(crate) equity_snapshots: u64,
     /// Strategy reload outcomes inserted.
     pub(crate) strategy_reloads: u64,
+    /// Held conditional orders inserted or updated.
+    pub(crate) held_orders: u64,
 }
 
 /// Opens (creating the file and its parent directory if missing) the SQLite database at
@@ -355,6 +358,8 @@ pub(crate) async fn write_batch(
         qb.push(" ON CONFLICT (id) DO NOTHING");
         written.strategy_reloads += qb.build().execute(&mut *tx).await?.rows_affected();
     }
+
+    written.held_orders = super::held_rows::write_sqlite(&mut tx, &batch.held).await?;
 
     // The trade-history checkpoint moves with the fills, in their transaction, never back.
     for c in &batch.checkpoints {

@@ -32,6 +32,9 @@ pub struct StartState {
     pub open_orders: Vec<OrderRow>,
     /// Every fill of the venue, in (symbol, trade id) order.
     pub fills: Vec<FillRow>,
+    /// Conditional orders the engine held for the venue that have not fired or been dropped,
+    /// oldest first (held again at start).
+    pub held: Vec<crate::events::HeldRow>,
 }
 
 impl StartState {
@@ -144,6 +147,7 @@ pub(crate) async fn read_sqlite(
             exch_ts_ns: r.try_get(11)?,
         });
     }
+    st.held = super::held_rows::read_sqlite(pool, &q.venue).await?;
     Ok(st)
 }
 
@@ -221,5 +225,6 @@ pub(crate) async fn read_pg(
             exch_ts_ns: r.try_get(11)?,
         });
     }
+    st.held = super::held_rows::read_pg(pool, user_id, &q.venue).await?;
     Ok(st)
 }

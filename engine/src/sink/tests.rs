@@ -126,6 +126,7 @@ fn migrations_apply_and_create_parent_dir() {
                 "audit_log",
                 "equity_snapshots",
                 "fills",
+                "held_orders",
                 "latency_stats",
                 "order_events",
                 "orders",

@@ -9,6 +9,7 @@
 //! | `stop(side, trigger, qty[, opts])`, `stop_limit(side, trigger, price, qty[, opts])` | a stop held by the engine: when a trade is at or beyond `trigger` against the position (a sell at or below, a buy at or above) a market / limit order is placed under the returned id |
 //! | `take_profit(side, trigger, qty[, opts])`, `take_profit_limit(side, trigger, price, qty[, opts])` | the same, triggered the other way (a sell at or above, a buy at or below) |
 //! | `trailing_stop(side, qty, #{amount: x} \| #{percent: p}[, opts])` | a market order once a trade is `x` (or `p` %) beyond the best trade since it was placed (a sell below the highest, a buy above the lowest) |
+//! | `bracket(side, price, qty, exits[, opts])`, `oco(a, b)` | an entry with a stop and/or take-profit armed as it fills; two orders the first of which to fill, trigger or end cancels the other (see [`super::linked_orders`]) |
 //! | `cancel(id)`, `cancel_all()` | cancel one of this strategy's orders / all of them on the event's instrument |
 //! | `replace(id, price)`, `replace(id, price, qty)` | move a working limit order in one cancel-replace (new order only if the cancel succeeds; quantity defaults to what is left); returns the new id, or `()` if `id` is no longer open |
 //! | `close_position()` | reduce-only market order flattening the position; its id, or `()` when flat |
@@ -126,7 +127,7 @@ pub(super) fn to_f64(v: &Dynamic) -> RhaiResult<f64> {
     Err(format!("indicator input must be a number, got {}", v.type_name()).into())
 }
 
-fn parse_side(s: &str) -> RhaiResult<Side> {
+pub(super) fn parse_side(s: &str) -> RhaiResult<Side> {
     match s {
         "buy" | "BUY" | "Buy" => Ok(Side::Buy),
         "sell" | "SELL" | "Sell" => Ok(Side::Sell),
@@ -136,7 +137,7 @@ fn parse_side(s: &str) -> RhaiResult<Side> {
 
 /// Order options: time in force and flags.
 #[derive(Clone, Debug)]
-struct OrderOpts {
+pub(super) struct OrderOpts {
     tif: TimeInForce,
     post_only: bool,
     reduce_only: bool,
@@ -144,7 +145,7 @@ struct OrderOpts {
     symbol: Option<ImmutableString>,
 }
 
-const GTC: OrderOpts = OrderOpts {
+pub(super) const GTC: OrderOpts = OrderOpts {
     tif: TimeInForce::Gtc,
     post_only: false,
     reduce_only: false,
@@ -171,7 +172,7 @@ fn parse_tif(s: &str) -> RhaiResult<OrderOpts> {
     })
 }
 
-fn parse_opts(m: &Map) -> RhaiResult<OrderOpts> {
+pub(super) fn parse_opts(m: &Map) -> RhaiResult<OrderOpts> {
     let mut o = GTC;
     for (k, v) in m {
         let flag = || {
@@ -289,7 +290,7 @@ fn trailing(m: &Map) -> RhaiResult<Trigger> {
 }
 
 /// Validates an order's fields and gives it an id (the action is pushed by the caller).
-fn build_order(
+pub(super) fn build_order(
     ctx: &Rc<RefCell<HostCtx>>,
     side: &str,
     price: Option<&Dynamic>,
@@ -429,6 +430,7 @@ pub(super) fn build_engine(ctx: &Rc<RefCell<HostCtx>>, limits: StrategyLimits) -
     super::views::register(&mut engine);
     super::script_indicators::register(&mut engine);
     register_orders(&mut engine, ctx);
+    super::linked_orders::register(&mut engine, ctx);
     register_queries(&mut engine, ctx);
     register_clock(&mut engine, ctx);
     register_bar_history(&mut engine, ctx);

@@ -13,6 +13,8 @@ mod check_types;
 pub mod declared;
 mod diagnose;
 mod error;
+mod event_arg;
+mod linked_orders;
 pub mod params;
 mod reload;
 mod script_indicators;
@@ -120,6 +122,19 @@ pub enum StrategyAction {
     /// Hold an order in the engine until its trigger fires on a trade of its instrument, then
     /// place it (the risk gate decides then) under this id.
     Conditional(ClientOrderId, crate::order::Trigger, OrderIntent),
+    /// Place an entry order with exits that the engine arms as the entry fills (a bracket):
+    /// sized by the filled quantity, one exit's trigger cancelling the other.
+    Bracket {
+        /// The entry's id.
+        entry: ClientOrderId,
+        /// The entry order (the risk gate decides).
+        intent: OrderIntent,
+        /// Its stop and take-profit.
+        exits: crate::order::BracketExits,
+    },
+    /// Link two of this strategy's orders (held or working): the first of them to fill (even
+    /// partly), trigger or end cancels the other.
+    Oco(ClientOrderId, ClientOrderId),
     /// Cancel one working order of this strategy.
     Cancel(ClientOrderId),
     /// Cancel every working order of this strategy on an instrument.
@@ -318,6 +333,9 @@ pub struct StrategyHost {
     /// The parameters as configured, before a declaring script's `params()` typed them (a
     /// reloaded version resolves them again against its own declarations).
     given_params: Map,
+    /// `on_trade`'s and `on_quote`'s arguments, reused (no allocation per call).
+    trade_arg: event_arg::EventArg,
+    quote_arg: event_arg::EventArg,
 }
 
 impl std::fmt::Debug for StrategyHost {
@@ -534,6 +552,8 @@ impl StrategyHost {
             source_hash: source_hash(source),
             source: source.to_string(),
             given_params,
+            trade_arg: Default::default(),
+            quote_arg: Default::default(),
         };
         if host.has.on_start {
             host.call("on_start", ())?;
@@ -682,7 +702,8 @@ impl StrategyHost {
         }
         if self.has.on_trade {
             self.prepare(t.instrument, origin_recv_ns, now_ns);
-            let r = self.call("on_trade", (t,));
+            let arg = self.trade_arg.arg(t);
+            let r = self.call("on_trade", (arg,));
             keep_first(&mut first_err, r);
         }
         first_err
@@ -699,7 +720,8 @@ impl StrategyHost {
             return Ok(());
         }
         self.prepare(q.instrument, origin_recv_ns, now_ns);
-        self.call("on_quote", (q,))
+        let arg = self.quote_arg.arg(q);
+        self.call("on_quote", (arg,))
     }
 
     /// Calls `on_book` if the script has it (after a complete book update).
@@ -1037,3 +1059,5 @@ mod tests;
 mod tests_events;
 #[cfg(test)]
 mod tests_examples;
+#[cfg(test)]
+mod tests_linked;

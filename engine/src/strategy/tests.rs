@@ -11,7 +11,7 @@ pub(super) fn instruments() -> Instruments {
     i
 }
 
-fn host(src: &str, params: Map) -> Result<StrategyHost, StrategyError> {
+pub(super) fn host(src: &str, params: Map) -> Result<StrategyHost, StrategyError> {
     let inst = instruments();
     StrategyHost::from_source(
         0,

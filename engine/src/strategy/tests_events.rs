@@ -336,3 +336,33 @@ fn reload_swaps_code_and_keeps_this_and_timers() {
     );
     assert_eq!(h.next_deadline(), Some(10 * MS));
 }
+
+/// The trade argument is reused between calls, but a trade the script keeps is its own: the
+/// next call does not change what `this.first` holds.
+#[test]
+fn a_kept_trade_is_not_overwritten_by_the_next_call() {
+    let mut h = host(
+        r#"
+        fn on_start() { this.first = (); }
+        fn on_trade(t) {
+            if this.first == () { this.first = t; }
+            signal("first", this.first.price);
+            signal("now", t.price);
+        }
+        "#,
+    );
+    for p in [dec!(100), dec!(101), dec!(102)] {
+        h.on_trade(trade(p), 1, 0).unwrap();
+    }
+    assert_eq!(
+        signals(&drain(&mut h)),
+        vec![
+            ("first".to_string(), 100.0),
+            ("now".to_string(), 100.0),
+            ("first".to_string(), 100.0),
+            ("now".to_string(), 101.0),
+            ("first".to_string(), 100.0),
+            ("now".to_string(), 102.0),
+        ]
+    );
+}

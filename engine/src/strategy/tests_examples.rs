@@ -341,26 +341,49 @@ fn breakout_buys_a_new_high_and_stops_out() {
     assert!(drain(&mut h).is_empty());
     feed(&mut h, dec!(105)); // closes the bar at 100
     feed(&mut h, dec!(105)); // closes the bar at 105: above the 3-bar high of 101
+    let out = drain(&mut h);
+    let [StrategyAction::Bracket { intent, exits, .. }, StrategyAction::Signal { .. }] =
+        out.as_slice()
+    else {
+        panic!("a bracket entry and its signal: {out:?}")
+    };
     assert_eq!(
-        placed(&drain(&mut h)),
-        vec![(
+        (
+            intent.side,
+            intent.order_type,
+            intent.price,
+            intent.qty,
+            intent.tif
+        ),
+        (
             Side::Buy,
             OrderType::Limit,
             Some(dec!(105.2)),
             dec!(0.02),
-            TimeInForce::Ioc,
-            false,
-            false
-        )]
+            TimeInForce::Ioc
+        )
     );
+    // The stop: 2 x ATR(2) below the close, held by the engine; no take-profit.
+    let stop = exits.stop.expect("a stop");
+    assert_eq!(stop.price, None, "a stop-market exit");
+    let crate::order::Trigger::Stop { price } = stop.trigger else {
+        panic!("{stop:?}")
+    };
+    assert!(price > dec!(90) && price < dec!(105), "stop at {price}");
+    assert!(exits.take_profit.is_none());
     h.set_view(InstrumentId(0), view(dec!(0.02), dec!(99), dec!(99.2)));
     feed(&mut h, dec!(104)); // the 105 bar closes: still above every stop
     assert!(placed(&drain(&mut h)).is_empty());
     feed(&mut h, dec!(99.5)); // the 104 bar closes: fine
     assert!(placed(&drain(&mut h)).is_empty());
     feed(&mut h, dec!(99.5)); // the 99.5 bar closes below the 3-bar low (100): exit
+    let out = drain(&mut h);
+    assert!(
+        matches!(out.first(), Some(StrategyAction::CancelAll(_))),
+        "the held stop is cancelled first: {out:?}"
+    );
     assert_eq!(
-        placed(&drain(&mut h)),
+        placed(&out),
         vec![(
             Side::Sell,
             OrderType::Market,

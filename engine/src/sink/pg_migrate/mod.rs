@@ -71,6 +71,7 @@ pub static MIGRATIONS: &[Migration] = &[
     migration!("20261203150000_strategies.sql"),
     migration!("20261203160000_user_exchange_keys.sql"),
     migration!("20261204090000_engine_role.sql"),
+    migration!("20261204190000_held_orders.sql"),
 ];
 
 /// The CLI's history table, created exactly as the CLI creates it (`supabase/cli`,
