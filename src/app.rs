@@ -177,8 +177,17 @@ pub(crate) fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> R
         api_key,
         api_secret,
         md_interval_ms: cfg.sim.md_interval_ms,
+        market: sim_market(&cfg.sim.market)?,
         ..SimConfig::default()
     })
+}
+
+/// `[sim.market]` as the simulator's market parameters (missing knobs keep their defaults;
+/// the simulator checks the ranges when it starts).
+fn sim_market(table: &toml::Table) -> Result<peregrine_exchanges::sim::MarketParams> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("[sim.market]: {e}"))
 }
 
 /// A random hex string for the in-process simulator's throwaway credentials.

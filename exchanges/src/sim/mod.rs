@@ -24,6 +24,8 @@
 //! ```
 //!
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
+//! [`market_model`] (its price and activity process: volatility, drift, jumps, regimes, intraday
+//! seasonality),
 //! `exchange` (accounts, orders, event emission), `quote_qty` (`quoteOrderQty` at entry),
 //! `history` (trade ring, aggregate trades, bars), `klines` (intervals, bars),
 //! `market_data` (public REST endpoints), `periodic` (timed streams), `rest` (HTTP handlers),
@@ -48,6 +50,7 @@ mod ledger;
 mod limits;
 mod market;
 mod market_data;
+pub mod market_model;
 pub mod matching;
 mod periodic;
 mod quote_qty;
@@ -76,6 +79,7 @@ use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 
 pub use config::{SimConfig, SimEd25519Key, SimSymbol};
+pub use market_model::MarketParams;
 pub use error::{ApiError, SimError};
 pub use fault::Fault;
 pub use ledger::LedgerFill;
