@@ -43,8 +43,18 @@ struct Rendered {
     console: Vec<String>,
 }
 
+impl Rendered {
+    /// The root element's start tag, where the page records `data-rendered` / `data-error`.
+    fn html_tag(&self) -> &str {
+        let start = self.dom.find("<html").unwrap_or(0);
+        let end = self.dom[start..].find('>').map_or(self.dom.len(), |e| start + e + 1);
+        &self.dom[start..end]
+    }
+}
+
 fn render(browser: &Path, page: &Path) -> Rendered {
     let profile = tempfile::tempdir().unwrap();
+    let (dom_path, log_path) = (profile.path().join("dom.html"), profile.path().join("log.txt"));
     let mut child = Command::new(browser)
         .args([
             "--headless",
@@ -59,8 +69,9 @@ fn render(browser: &Path, page: &Path) -> Rendered {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Files, not pipes: a page's DOM outgrows a pipe's buffer while nobody reads it.
+        .stdout(Stdio::from(std::fs::File::create(&dom_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -71,11 +82,11 @@ fn render(browser: &Path, page: &Path) -> Rendered {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium failed: {out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "chromium failed ({status}): {stderr}");
     Rendered {
-        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        dom: std::fs::read_to_string(&dom_path).unwrap(),
         console: stderr
             .lines()
             .filter(|l| l.contains(":CONSOLE"))
@@ -133,8 +144,12 @@ fn report_html_renders_in_chromium_without_console_errors() {
 
     let r = render(&browser, &page);
     assert!(r.console.is_empty(), "console output: {:#?}", r.console);
-    assert!(!r.dom.contains("data-error"), "script error: {}", r.dom);
-    assert!(r.dom.contains("data-rendered=\"ok\""), "the script did not finish");
+    let root_tag = r.html_tag();
+    assert!(!root_tag.contains("data-error"), "script error: {root_tag}");
+    assert!(
+        root_tag.contains("data-rendered=\"ok\""),
+        "the script did not finish: {root_tag}"
+    );
     for id in ["price", "equity", "drawdown"] {
         let tag = format!("<svg id=\"{id}\"");
         assert_eq!(count(&r.dom, &tag), 1, "panel {id} missing");
@@ -179,6 +194,6 @@ fn the_browser_check_catches_script_errors_and_console_output() {
     )
     .unwrap();
     let r = render(&browser, &page);
-    assert!(r.dom.contains("data-error"), "{}", r.dom);
+    assert!(r.html_tag().contains("data-error=\""), "{}", r.dom);
     assert_eq!(r.console.len(), 2, "{:#?}", r.console);
 }
