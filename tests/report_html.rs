@@ -47,14 +47,19 @@ impl Rendered {
     /// The root element's start tag, where the page records `data-rendered` / `data-error`.
     fn html_tag(&self) -> &str {
         let start = self.dom.find("<html").unwrap_or(0);
-        let end = self.dom[start..].find('>').map_or(self.dom.len(), |e| start + e + 1);
+        let end = self.dom[start..]
+            .find('>')
+            .map_or(self.dom.len(), |e| start + e + 1);
         &self.dom[start..end]
     }
 }
 
 fn render(browser: &Path, page: &Path) -> Rendered {
     let profile = tempfile::tempdir().unwrap();
-    let (dom_path, log_path) = (profile.path().join("dom.html"), profile.path().join("log.txt"));
+    let (dom_path, log_path) = (
+        profile.path().join("dom.html"),
+        profile.path().join("log.txt"),
+    );
     let mut child = Command::new(browser)
         .args([
             "--headless",
@@ -78,7 +83,10 @@ fn render(browser: &Path, page: &Path) -> Rendered {
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("chromium did not finish rendering {} in 90 s", page.display());
+            panic!(
+                "chromium did not finish rendering {} in 90 s",
+                page.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -111,7 +119,11 @@ fn report_html_renders_in_chromium_without_console_errors() {
         .arg(&ticks)
         .output()
         .unwrap();
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
     let out = dir.path().join("out");
     let bt = peregrine()
         .args([
@@ -129,7 +141,11 @@ fn report_html_renders_in_chromium_without_console_errors() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(bt.status.success(), "{}", String::from_utf8_lossy(&bt.stderr));
+    assert!(
+        bt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bt.stderr)
+    );
     let page = out.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: nothing for the browser to fetch.
@@ -140,7 +156,10 @@ fn report_html_renders_in_chromium_without_console_errors() {
         .unwrap()
         .lines()
         .count();
-    assert!(trips >= 2, "the run made {trips} round trips; the test needs some");
+    assert!(
+        trips >= 2,
+        "the run made {trips} round trips; the test needs some"
+    );
 
     let r = render(&browser, &page);
     assert!(r.console.is_empty(), "console output: {:#?}", r.console);
@@ -174,7 +193,12 @@ fn report_html_renders_in_chromium_without_console_errors() {
         "{labels:?}"
     );
     // The metrics table lists the report's figures.
-    for m in ["Sharpe (annualised)", "Max drawdown", "Win rate", "Buy and hold"] {
+    for m in [
+        "Sharpe (annualised)",
+        "Max drawdown",
+        "Win rate",
+        "Buy and hold",
+    ] {
         assert!(r.dom.contains(m), "metric {m} missing");
     }
 }

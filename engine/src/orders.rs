@@ -353,7 +353,10 @@ impl OrderTracker {
     /// after a cancel request) and duplicates (a fill is applied once per order and trade id).
     pub fn apply(&mut self, report: &ExecReport) -> ExecOutcome {
         let Some(order) = self.orders.get_mut(&report.client_order_id) else {
-            return match (&report.kind, self.released.contains(&report.client_order_id)) {
+            return match (
+                &report.kind,
+                self.released.contains(&report.client_order_id),
+            ) {
                 (_, false) => ExecOutcome::UnknownOrder,
                 (ExecKind::CancelRejected { .. }, true) => ExecOutcome::CancelRejected,
                 (_, true) => ExecOutcome::Released,
@@ -505,7 +508,10 @@ mod tests {
             t.apply(&rep(5, fill(5, dec!(1), dec!(0)))),
             ExecOutcome::Released
         );
-        assert_eq!(t.apply(&rep(900, ExecKind::Cancelled)), ExecOutcome::UnknownOrder);
+        assert_eq!(
+            t.apply(&rep(900, ExecKind::Cancelled)),
+            ExecOutcome::UnknownOrder
+        );
         // Another run's id (adopted orders) is remembered too.
         t.adopt(
             OrderRequest {

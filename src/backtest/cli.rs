@@ -177,7 +177,12 @@ impl MarketArgs {
             peak_hour_utc: self.peak_hour_utc.unwrap_or(d.peak_hour_utc),
             takers_per_s: self.takers_per_s.unwrap_or(d.takers_per_s),
         };
-        p.validate().map_err(|e| ArgsError::Invalid(format!("--{}", e.trim_start_matches("market ").replace('_', "-"))))?;
+        p.validate().map_err(|e| {
+            ArgsError::Invalid(format!(
+                "--{}",
+                e.trim_start_matches("market ").replace('_', "-")
+            ))
+        })?;
         Ok(p)
     }
 }

@@ -137,7 +137,8 @@ fn metrics(s: &BacktestSummary) -> Vec<(&'static str, String)> {
         ),
         (
             "Average holding",
-            r.avg_holding_s.map_or("n/a".into(), |h| format!("{h:.1} s")),
+            r.avg_holding_s
+                .map_or("n/a".into(), |h| format!("{h:.1} s")),
         ),
         ("Exposure", format!("{:.1} %", r.exposure * 100.0)),
         ("Fees", s.fees.to_string()),

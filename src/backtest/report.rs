@@ -7,7 +7,6 @@
 //! it) and opens the next with the remainder at its price. A trip still open at the end is
 //! reported with `exit_ts_ns: None` and its PnL so far realized.
 
-
 use peregrine_engine::events::FillRow;
 use peregrine_engine::position::{tradable, Fee, Position};
 use peregrine_engine::types::{InstrumentSpec, Instruments};
@@ -498,7 +497,11 @@ mod tests {
         let ann = 365.25f64.sqrt();
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
         assert!(close(r.sharpe.unwrap(), mean / sd * ann), "{:?}", r.sharpe);
-        assert!(close(r.sortino.unwrap(), mean / down * ann), "{:?}", r.sortino);
+        assert!(
+            close(r.sortino.unwrap(), mean / down * ann),
+            "{:?}",
+            r.sortino
+        );
         // +15 % over 3 days, compounded to a year of 365.25 days.
         let annual = 1.15f64.powf(365.25 / 3.0) - 1.0;
         assert!(close(r.annualized_return_pct.unwrap(), annual * 100.0));

@@ -38,10 +38,12 @@ impl Writer {
 
     fn line<T: Serialize>(&mut self, row: &T) -> Result<(), BacktestError> {
         serde_json::to_writer(&mut self.out, row)?;
-        self.out.write_all(b"\n").map_err(|source| BacktestError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        self.out
+            .write_all(b"\n")
+            .map_err(|source| BacktestError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     fn flush(&mut self) -> Result<(), BacktestError> {

@@ -545,16 +545,22 @@ fn streamed_rows_equal_the_in_memory_ones_and_final_orders_leave_memory() {
 
     let memory = run_backtest(cfg.clone(), data.as_bytes()).unwrap();
     assert!(!memory.streamed);
-    assert!(memory.orders.len() >= 2 * n as usize, "{}", memory.orders.len());
+    assert!(
+        memory.orders.len() >= 2 * n as usize,
+        "{}",
+        memory.orders.len()
+    );
     let (a, b) = (dir.path().join("mem"), dir.path().join("stream"));
     write_outputs(&memory, &a).unwrap();
     let streamed = run_backtest_to(cfg.clone(), data.as_bytes(), &b).unwrap();
     assert!(streamed.streamed && streamed.orders.is_empty() && streamed.fills.is_empty());
     write_reports(&streamed, &b).unwrap();
-    for f in rows::ROW_FILES
-        .iter()
-        .chain(&["trades.jsonl", "equity.jsonl", "summary.json", "report.html"])
-    {
+    for f in rows::ROW_FILES.iter().chain(&[
+        "trades.jsonl",
+        "equity.jsonl",
+        "summary.json",
+        "report.html",
+    ]) {
         let (x, y) = (
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
@@ -578,5 +584,8 @@ fn streamed_rows_equal_the_in_memory_ones_and_final_orders_leave_memory() {
         held <= peregrine_engine::core::KEEP_FINAL_ORDERS + 1,
         "{held} orders held"
     );
-    assert!(held > 1000, "{held}: the most recent final orders stay in full");
+    assert!(
+        held > 1000,
+        "{held}: the most recent final orders stay in full"
+    );
 }

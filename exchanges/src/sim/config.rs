@@ -40,7 +40,8 @@ pub struct SimConfig {
     /// WebSocket API (`/ws-api/v3`).
     pub legacy_listen_key: bool,
     /// The synthetic market's price and activity process (every symbol, each on its own
-    /// random stream); the default is BTC-like.
+    /// random stream). Default [`MarketParams::calm`]; `gen-ticks` and a `[sim.market]`
+    /// table start from the BTC-like [`MarketParams::default`].
     pub market: MarketParams,
 }
 
@@ -128,7 +129,7 @@ impl Default for SimConfig {
             ws_pong_timeout_ms: 60_000,
             ed25519_key: None,
             legacy_listen_key: false,
-            market: MarketParams::default(),
+            market: MarketParams::calm(),
         }
     }
 }

@@ -75,6 +75,22 @@ impl Default for MarketParams {
 }
 
 impl MarketParams {
+    /// A calm market: about 3 bp of daily volatility, no jumps, no regimes, no seasonality,
+    /// 70 market orders a second (what the simulator's walk was before this model at the
+    /// 5 ms step the integration tests use). The live
+    /// simulator's default ([`crate::sim::SimConfig::default`]), which the integration tests
+    /// trade against at the touch; `[sim.market]` or `SimConfig::market` choose another.
+    pub fn calm() -> Self {
+        MarketParams {
+            daily_vol: 0.0003,
+            jumps_per_day: 0.0,
+            turbulent_share: 0.0,
+            seasonality: 0.0,
+            takers_per_s: 70.0,
+            ..MarketParams::default()
+        }
+    }
+
     /// Checks the ranges; the error names the knob.
     pub fn validate(&self) -> Result<(), String> {
         let finite = [
@@ -267,7 +283,10 @@ mod tests {
                 minute_closes.push(st.price);
             }
         }
-        let rets: Vec<f64> = minute_closes.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+        let rets: Vec<f64> = minute_closes
+            .windows(2)
+            .map(|w| (w[1] / w[0]).ln())
+            .collect();
         let var = rets.iter().map(|r| r * r).sum::<f64>();
         (var.sqrt(), (hi - lo) / 60_000.0, per_hour)
     }

@@ -79,10 +79,10 @@ use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
 
 pub use config::{SimConfig, SimEd25519Key, SimSymbol};
-pub use market_model::MarketParams;
 pub use error::{ApiError, SimError};
 pub use fault::Fault;
 pub use ledger::LedgerFill;
+pub use market_model::MarketParams;
 pub use wire_latency::WireLatencyReport;
 pub use ws_api::faults::OrderDrop;
 
