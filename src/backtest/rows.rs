@@ -62,6 +62,21 @@ struct Files {
     signals: Writer,
 }
 
+/// Writes `row` to its file when streaming, else keeps it.
+fn keep<T: Serialize>(
+    file: Option<&mut Writer>,
+    rows: &mut Vec<T>,
+    row: T,
+) -> Result<(), BacktestError> {
+    match file {
+        Some(w) => w.line(&row),
+        None => {
+            rows.push(row);
+            Ok(())
+        }
+    }
+}
+
 /// The rows of a run: in memory, or streamed to files.
 #[derive(Default)]
 pub struct Rows {
@@ -113,46 +128,35 @@ impl Rows {
 
     /// An order state change.
     pub fn order(&mut self, row: OrderRow) -> Result<(), BacktestError> {
-        match &mut self.files {
-            Some(f) => f.orders.line(&row),
-            None => {
-                self.orders.push(row);
-                Ok(())
-            }
-        }
+        keep(
+            self.files.as_mut().map(|f| &mut f.orders),
+            &mut self.orders,
+            row,
+        )
     }
 
     /// A fill.
     pub fn fill(&mut self, row: FillRow) -> Result<(), BacktestError> {
-        match &mut self.files {
-            Some(f) => f.fills.line(&row),
-            None => {
-                self.fills.push(row);
-                Ok(())
-            }
-        }
+        keep(
+            self.files.as_mut().map(|f| &mut f.fills),
+            &mut self.fills,
+            row,
+        )
     }
 
     /// A risk event.
     pub fn risk_event(&mut self, row: RiskEventRow) -> Result<(), BacktestError> {
-        match &mut self.files {
-            Some(f) => f.risk_events.line(&row),
-            None => {
-                self.risk_events.push(row);
-                Ok(())
-            }
-        }
+        let file = self.files.as_mut().map(|f| &mut f.risk_events);
+        keep(file, &mut self.risk_events, row)
     }
 
     /// A signal.
     pub fn signal(&mut self, row: SignalRow) -> Result<(), BacktestError> {
-        match &mut self.files {
-            Some(f) => f.signals.line(&row),
-            None => {
-                self.signals.push(row);
-                Ok(())
-            }
-        }
+        keep(
+            self.files.as_mut().map(|f| &mut f.signals),
+            &mut self.signals,
+            row,
+        )
     }
 
     /// Flushes the files (nothing to do in memory).
