@@ -85,7 +85,7 @@ fn strided<T>(items: &[T], mut f: impl FnMut(&T) -> (i64, f64)) -> Series {
         push(item);
     }
     if let Some(last) = items.last() {
-        if (items.len() - 1) % stride != 0 {
+        if !(items.len() - 1).is_multiple_of(stride) {
             push(last);
         }
     }

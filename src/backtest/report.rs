@@ -76,12 +76,15 @@ pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64)
     b.finish(end_ts_ns)
 }
 
+/// (strategy, symbol).
+type StrategySymbol = (String, String);
+
 /// Round trips built one fill at a time (a backtest that streams its fills to a file keeps
 /// only these, not the fills).
 #[derive(Default)]
 pub struct RoundTrips {
     /// Per (strategy, symbol): its position and open trip (few entries: a linear scan).
-    positions: Vec<((String, String), (Position, Option<Open>))>,
+    positions: Vec<(StrategySymbol, (Position, Option<Open>))>,
     done: Vec<RoundTrip>,
 }
 
