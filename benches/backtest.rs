@@ -21,6 +21,7 @@ use peregrine_engine::strategy::StrategyLimits;
 use peregrine_engine::tick::Tick;
 use peregrine_engine::types::{InstrumentSpec, Instruments};
 use peregrine_exchanges::sim::fees::{FeeAsset, FeeModel};
+use peregrine_exchanges::sim::MarketParams;
 use rust_decimal_macros::dec;
 
 fn config(file: PathBuf, instruments: &Arc<Instruments>) -> BacktestConfig {
@@ -61,6 +62,7 @@ fn bench(c: &mut Criterion) {
             start_ms: 1_767_225_600_000,
             step_ms: 10,
             steps: 12_000,
+            market: MarketParams::default(),
         },
         &mut data,
     )

@@ -178,8 +178,21 @@ pub(crate) fn sim_config(cfg: &Config, api_key: String, api_secret: String) -> R
         api_key,
         api_secret,
         md_interval_ms: cfg.sim.md_interval_ms,
+        market: sim_market(&cfg.sim.market)?,
         ..SimConfig::default()
     })
+}
+
+/// `[sim.market]` as the simulator's market parameters: without the table the calm default
+/// market; with it, its knobs over the BTC-like defaults (the simulator checks the ranges when
+/// it starts).
+fn sim_market(table: &toml::Table) -> Result<peregrine_exchanges::sim::MarketParams> {
+    if table.is_empty() {
+        return Ok(peregrine_exchanges::sim::MarketParams::calm());
+    }
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("[sim.market]: {e}"))
 }
 
 /// A random hex string for the in-process simulator's throwaway credentials.

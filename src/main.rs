@@ -309,9 +309,13 @@ fn backtest(args: &peregrine::backtest::cli::BacktestArgs) -> anyhow::Result<()>
     let file = std::fs::File::open(&args.data)
         .with_context(|| format!("opening {}", args.data.display()))?;
     let started = std::time::Instant::now();
-    let outcome =
-        peregrine::backtest::run_backtest(cfg, std::io::BufReader::with_capacity(1 << 16, file))
-            .with_context(|| format!("backtest over {}", args.data.display()))?;
+    let input = std::io::BufReader::with_capacity(1 << 16, file);
+    // With --out, the order/fill rows go straight to their files (flat memory).
+    let outcome = match &args.out {
+        Some(dir) => peregrine::backtest::run_backtest_to(cfg, input, dir),
+        None => peregrine::backtest::run_backtest(cfg, input),
+    }
+    .with_context(|| format!("backtest over {}", args.data.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
     print!("{}", outcome.summary.render());
     println!(
@@ -320,7 +324,7 @@ fn backtest(args: &peregrine::backtest::cli::BacktestArgs) -> anyhow::Result<()>
         outcome.summary.ticks as f64 / elapsed.max(1e-9)
     );
     if let Some(dir) = &args.out {
-        peregrine::backtest::write_outputs(&outcome, dir)?;
+        peregrine::backtest::write_reports(&outcome, dir)?;
         println!("  outputs        {}", dir.display());
     }
     Ok(())

@@ -248,7 +248,7 @@ fn every_shipped_example_backtests_with_summary_and_chart() {
                 "--param",
                 "lookback=5",
                 "--bars",
-                "5s",
+                "2s",
             ],
         ),
     ];

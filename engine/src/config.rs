@@ -171,6 +171,13 @@ pub struct SimSection {
     /// Market step interval in ms.
     #[serde(default = "default_md_interval")]
     pub md_interval_ms: u64,
+    /// `[sim.market]`: the synthetic market's knobs (`daily_vol`, `drift_per_day`,
+    /// `jumps_per_day`, `jump_vol`, `turbulent_share`, `turbulent_vol_ratio`,
+    /// `turbulent_minutes`, `seasonality`, `peak_hour_utc`, `takers_per_s`; floats), read
+    /// into `exchanges::sim::MarketParams` (which checks them) when the simulator starts.
+    /// Empty: the BTC-like defaults.
+    #[serde(default)]
+    pub market: toml::Table,
 }
 
 impl Default for SimSection {
@@ -180,6 +187,7 @@ impl Default for SimSection {
             port: 0,
             seed: default_seed(),
             md_interval_ms: default_md_interval(),
+            market: toml::Table::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Tracking of our orders through their life, and exactly-once application of fills.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use rust_decimal::Decimal;
 
@@ -54,6 +54,9 @@ pub enum ExecOutcome {
     DuplicateFill,
     /// A report for an order this engine run does not know.
     UnknownOrder,
+    /// A report (other than a refused cancel) for a final order the tracker has let go of
+    /// ([`OrderTracker::release_final`]): ignored.
+    Released,
     /// A cancel request was refused; the order may be cancelled again.
     CancelRejected,
 }
@@ -62,7 +65,12 @@ pub enum ExecOutcome {
 #[derive(Debug, Default)]
 pub struct OrderTracker {
     orders: HashMap<ClientOrderId, TrackedOrder>,
-    seen_fills: HashSet<(ClientOrderId, u64)>,
+    /// Venue trade ids applied, per order (dropped with a released order).
+    seen_fills: HashMap<ClientOrderId, Vec<u64>>,
+    /// Final orders let go of, remembered by id only.
+    released: ReleasedIds,
+    /// Final orders kept in full until `retire_final` releases them, oldest first.
+    retiring: VecDeque<ClientOrderId>,
     /// open[strategy][instrument] = (buy qty, sell qty)
     open: Vec<Vec<(Qty, Qty)>>,
     /// Ids of the orders not yet in a final state, oldest first: what `cancel_all` and
@@ -70,6 +78,37 @@ pub struct OrderTracker {
     working: BTreeSet<ClientOrderId>,
     /// Resting limit prices of working orders per instrument: (buys, sells), price -> count.
     resting: Vec<(BTreeMap<Price, u32>, BTreeMap<Price, u32>)>,
+}
+
+/// Ids of released orders: one bit per sequence number for the run of the first one (a run's
+/// sequence numbers are dense from 1), a set for any other run's (adopted orders).
+#[derive(Debug, Default)]
+struct ReleasedIds {
+    run: Option<u64>,
+    bits: Vec<u64>,
+    other: HashSet<ClientOrderId>,
+}
+
+impl ReleasedIds {
+    fn insert(&mut self, id: ClientOrderId) {
+        if *self.run.get_or_insert(id.run) != id.run {
+            self.other.insert(id);
+            return;
+        }
+        let (word, bit) = ((id.seq / 64) as usize, id.seq % 64);
+        if self.bits.len() <= word {
+            self.bits.resize((word + 1).next_power_of_two(), 0);
+        }
+        self.bits[word] |= 1 << bit;
+    }
+
+    fn contains(&self, id: &ClientOrderId) -> bool {
+        if self.run != Some(id.run) {
+            return self.other.contains(id);
+        }
+        let (word, bit) = ((id.seq / 64) as usize, id.seq % 64);
+        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
 }
 
 impl OrderTracker {
@@ -119,8 +158,11 @@ impl OrderTracker {
         if self.orders.contains_key(&id) {
             return;
         }
+        let seen = self.seen_fills.entry(id).or_default();
         for t in seen_trade_ids {
-            self.seen_fills.insert((id, t));
+            if !seen.contains(&t) {
+                seen.push(t);
+            }
         }
         // The stored fills decide over a stored state they outran (a crash can fall between
         // a fill's row and its order's row): the venue's copies of those fills are duplicates
@@ -155,6 +197,49 @@ impl OrderTracker {
     /// The order with this id.
     pub fn get(&self, id: &ClientOrderId) -> Option<&TrackedOrder> {
         self.orders.get(id)
+    }
+
+    /// Lets go of the order if it is final (a backtest keeps terminal orders out of memory):
+    /// its state and fill ids are dropped and only its id is remembered, compactly, so a
+    /// cancel the venue refuses for it later is still a refused cancel, not an unknown order.
+    /// Returns whether it was released.
+    pub fn release_final(&mut self, id: &ClientOrderId) -> bool {
+        if !self.orders.get(id).is_some_and(|o| o.status.is_terminal()) {
+            return false;
+        }
+        self.orders.remove(id);
+        self.seen_fills.remove(id);
+        self.released.insert(*id);
+        true
+    }
+
+    /// Queues the order for release if it is final and releases the oldest queued ones beyond
+    /// the `keep` most recent: the last `keep` final orders stay in full (a late refused
+    /// cancel or a `replace` of an order that just ended is handled exactly as without
+    /// release), older ones are released ([`OrderTracker::release_final`]). Memory is then
+    /// bounded by `keep` plus the working orders, whatever the run's length.
+    pub fn retire_final(&mut self, id: &ClientOrderId, keep: usize) {
+        if !self.orders.get(id).is_some_and(|o| o.status.is_terminal()) {
+            return;
+        }
+        if self.retiring.back() != Some(id) {
+            self.retiring.push_back(*id);
+        }
+        while self.retiring.len() > keep {
+            if let Some(old) = self.retiring.pop_front() {
+                self.release_final(&old);
+            }
+        }
+    }
+
+    /// Whether the order is final and was let go of ([`OrderTracker::release_final`]).
+    pub fn is_released(&self, id: &ClientOrderId) -> bool {
+        self.released.contains(id)
+    }
+
+    /// Orders held in full (working and final ones not released).
+    pub fn held_count(&self) -> usize {
+        self.orders.len()
     }
 
     /// Marks that a cancel was sent for the order.
@@ -268,7 +353,14 @@ impl OrderTracker {
     /// after a cancel request) and duplicates (a fill is applied once per order and trade id).
     pub fn apply(&mut self, report: &ExecReport) -> ExecOutcome {
         let Some(order) = self.orders.get_mut(&report.client_order_id) else {
-            return ExecOutcome::UnknownOrder;
+            return match (
+                &report.kind,
+                self.released.contains(&report.client_order_id),
+            ) {
+                (_, false) => ExecOutcome::UnknownOrder,
+                (ExecKind::CancelRejected { .. }, true) => ExecOutcome::CancelRejected,
+                (_, true) => ExecOutcome::Released,
+            };
         };
         let before_leaves = order.leaves();
         let was_terminal = order.status.is_terminal();
@@ -282,9 +374,11 @@ impl OrderTracker {
                 }
             }
             ExecKind::Fill(f) => {
-                if !self.seen_fills.insert((report.client_order_id, f.trade_id)) {
+                let seen = self.seen_fills.entry(report.client_order_id).or_default();
+                if seen.contains(&f.trade_id) {
                     return ExecOutcome::DuplicateFill;
                 }
+                seen.push(f.trade_id);
                 order.filled += f.qty;
                 if !order.status.is_terminal() {
                     order.status =
@@ -381,6 +475,60 @@ mod tests {
             leaves_qty: leaves,
             exch_ts_ns: 0,
         })
+    }
+
+    #[test]
+    fn retired_final_orders_are_released_beyond_the_kept_ones() {
+        let mut t = OrderTracker::new(1, 1);
+        for seq in 1..=300 {
+            t.insert(req(seq, Side::Buy, dec!(1)), 0);
+            // Working: never retired.
+            t.retire_final(&ClientOrderId { run: 1, seq }, 10);
+        }
+        assert_eq!(t.held_count(), 300);
+        for seq in 1..=299 {
+            t.apply(&rep(seq, fill(u64::from(seq), dec!(1), dec!(0))));
+            t.retire_final(&ClientOrderId { run: 1, seq }, 10);
+        }
+        // 299 final: the last 10 kept in full, 289 released, 1 working.
+        assert_eq!(t.held_count(), 11);
+        let id = |seq| ClientOrderId { run: 1, seq };
+        assert!(t.is_released(&id(1)) && t.is_released(&id(289)));
+        assert!(!t.is_released(&id(290)) && t.get(&id(290)).is_some());
+        assert!(!t.is_released(&id(300)) && t.get(&id(300)).is_some());
+        // A refused cancel of a released order is still a refused cancel; anything else for
+        // it is ignored; an id never seen is unknown.
+        let refused = ExecKind::CancelRejected {
+            code: -2011,
+            reason: "Unknown order sent.".into(),
+        };
+        assert_eq!(t.apply(&rep(5, refused)), ExecOutcome::CancelRejected);
+        assert_eq!(t.apply(&rep(5, ExecKind::Cancelled)), ExecOutcome::Released);
+        assert_eq!(
+            t.apply(&rep(5, fill(5, dec!(1), dec!(0)))),
+            ExecOutcome::Released
+        );
+        assert_eq!(
+            t.apply(&rep(900, ExecKind::Cancelled)),
+            ExecOutcome::UnknownOrder
+        );
+        // Another run's id (adopted orders) is remembered too.
+        t.adopt(
+            OrderRequest {
+                client_order_id: ClientOrderId { run: 7, seq: 3 },
+                ..req(3, Side::Sell, dec!(1))
+            },
+            OrderStatus::Cancelled,
+            dec!(0),
+            None,
+            0,
+            [],
+        );
+        assert!(t.release_final(&ClientOrderId { run: 7, seq: 3 }));
+        assert!(t.is_released(&ClientOrderId { run: 7, seq: 3 }));
+        assert!(!t.is_released(&ClientOrderId { run: 7, seq: 4 }));
+        // Open quantities are untouched by release: one working buy of 1.
+        assert_eq!(t.open_qty(0, InstrumentId(0)), (dec!(1), dec!(0)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use super::gen::GenConfig;
 use super::BacktestConfig;
 use peregrine_exchanges::sim::fees::{FeeAsset, FeeModel};
+use peregrine_exchanges::sim::MarketParams;
 
 /// The config a backtest uses without `--config`: `config/default.toml`, built in.
 const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
@@ -121,6 +122,71 @@ pub struct GenTicksArgs {
     /// reproducible).
     #[arg(long, default_value_t = 1_767_225_600_000)]
     pub start_ms: i64,
+    /// The market's character (defaults: BTC-like, as the simulator's).
+    #[command(flatten)]
+    pub market: MarketArgs,
+}
+
+/// The knobs of the synthetic market's process (`exchanges::sim::market_model`); each
+/// defaults to the simulator's BTC-like value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MarketArgs {
+    /// Daily volatility of the log price, without jumps (0.025 = 2.5 %).
+    #[arg(long)]
+    pub daily_vol: Option<f64>,
+    /// Expected log return per day (0.001 = +0.1 %).
+    #[arg(long)]
+    pub drift_per_day: Option<f64>,
+    /// Mean jumps per day.
+    #[arg(long)]
+    pub jumps_per_day: Option<f64>,
+    /// Standard deviation of a jump's log size (0.003 = 0.3 %).
+    #[arg(long)]
+    pub jump_vol: Option<f64>,
+    /// Share of time in the turbulent regime (0 = always calm).
+    #[arg(long)]
+    pub turbulent_share: Option<f64>,
+    /// Turbulent over calm volatility (>= 1).
+    #[arg(long)]
+    pub turbulent_vol_ratio: Option<f64>,
+    /// Mean turbulent spell, minutes.
+    #[arg(long)]
+    pub turbulent_minutes: Option<f64>,
+    /// Intraday activity amplitude, 0 <= a < 1 (0 = flat).
+    #[arg(long)]
+    pub seasonality: Option<f64>,
+    /// UTC hour of peak activity.
+    #[arg(long)]
+    pub peak_hour_utc: Option<f64>,
+    /// Synthetic market orders per second at mean activity.
+    #[arg(long)]
+    pub takers_per_s: Option<f64>,
+}
+
+impl MarketArgs {
+    /// The parameters: the given knobs over the defaults, checked.
+    pub fn to_params(&self) -> Result<MarketParams, ArgsError> {
+        let d = MarketParams::default();
+        let p = MarketParams {
+            daily_vol: self.daily_vol.unwrap_or(d.daily_vol),
+            drift_per_day: self.drift_per_day.unwrap_or(d.drift_per_day),
+            jumps_per_day: self.jumps_per_day.unwrap_or(d.jumps_per_day),
+            jump_vol: self.jump_vol.unwrap_or(d.jump_vol),
+            turbulent_share: self.turbulent_share.unwrap_or(d.turbulent_share),
+            turbulent_vol_ratio: self.turbulent_vol_ratio.unwrap_or(d.turbulent_vol_ratio),
+            turbulent_minutes: self.turbulent_minutes.unwrap_or(d.turbulent_minutes),
+            seasonality: self.seasonality.unwrap_or(d.seasonality),
+            peak_hour_utc: self.peak_hour_utc.unwrap_or(d.peak_hour_utc),
+            takers_per_s: self.takers_per_s.unwrap_or(d.takers_per_s),
+        };
+        p.validate().map_err(|e| {
+            ArgsError::Invalid(format!(
+                "--{}",
+                e.trim_start_matches("market ").replace('_', "-")
+            ))
+        })?;
+        Ok(p)
+    }
 }
 
 /// A bad command line or config for a backtest.
@@ -336,6 +402,7 @@ impl GenTicksArgs {
             start_ms: self.start_ms,
             step_ms,
             steps: (span / step_ms).max(0) as u64,
+            market: self.market.to_params()?,
         })
     }
 }

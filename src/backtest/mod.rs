@@ -10,10 +10,13 @@ pub mod cli;
 pub mod data;
 pub mod gen;
 pub mod grid;
+pub mod html;
+pub mod marks;
 pub mod metrics;
 pub mod optimize;
 pub mod parity;
 pub mod report;
+pub mod rows;
 pub mod svg;
 pub mod venue;
 
@@ -39,8 +42,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use self::data::TickDecoder;
+use self::marks::{MarkPoint, MarkSeries};
 use self::metrics::{max_drawdown, sharpe_per_sample, EquityPoint, EquityTracker};
-use self::report::{Report, RoundTrip};
+use self::report::{Report, RoundTrip, RoundTrips};
+use self::rows::Rows;
 use self::venue::{BacktestSigner, BacktestVenue, VenueStats};
 use peregrine_exchanges::sim::fees::FeeModel;
 
@@ -140,6 +145,11 @@ pub struct BacktestOutcome {
     pub round_trips: Vec<RoundTrip>,
     /// The strategies' `signal()` calls, in order.
     pub signals: Vec<SignalRow>,
+    /// The first instrument's price at each equity sample (the report's price panel).
+    pub marks: Vec<MarkPoint>,
+    /// The order, fill, risk-event and signal rows went to files as they came
+    /// ([`run_backtest_to`]); their vectors here are empty.
+    pub streamed: bool,
     /// Each strategy's own equity curve (same sampling times as `equity`), in the order of
     /// [`BacktestConfig::all_strategies`].
     pub strategy_equity: Vec<(String, Vec<EquityPoint>)>,
@@ -399,18 +409,19 @@ pub struct Backtest {
     strategy_equity: Vec<EquityTracker>,
     /// Strategy name -> index into `strategy_equity`.
     strategy_index: BTreeMap<String, usize>,
+    /// Each strategy's fill count (by the same index).
+    strategy_fills: Vec<u64>,
     has_quote: Vec<bool>,
     instruments: Arc<Instruments>,
     cfg: BacktestConfig,
-    orders: Vec<OrderRow>,
-    fills: Vec<FillRow>,
-    risk_events: Vec<RiskEventRow>,
-    signals: Vec<SignalRow>,
+    rows: Rows,
+    trips: RoundTrips,
     /// First and last mark of the first instrument (buy-and-hold benchmark).
     first_mark: Option<Decimal>,
     last_mark: Option<Decimal>,
     first_ts: Option<i64>,
     last_ts: i64,
+    marks: MarkSeries,
 }
 
 impl Backtest {
@@ -420,7 +431,9 @@ impl Backtest {
         let (gw_tx, gw_rx) = tokio::sync::mpsc::unbounded_channel();
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let setup = core_setup(&cfg, Box::new(signer), gw_tx, Box::new(sink_tx));
-        let core = Core::with_clock(setup, EngineClock::replay(0))?;
+        let mut core = Core::with_clock(setup, EngineClock::replay(0))?;
+        // Terminal orders out of memory: a long run's orders do not pile up in the tracker.
+        core.release_final_orders();
         let n = cfg.instruments.len();
         Ok(Self {
             core,
@@ -438,18 +451,25 @@ impl Backtest {
                 .enumerate()
                 .map(|(i, s)| (s.name.clone(), i))
                 .collect(),
+            strategy_fills: cfg.all_strategies().map(|_| 0).collect(),
             has_quote: vec![false; n],
             instruments: cfg.instruments.clone(),
             cfg,
-            orders: Vec::new(),
-            fills: Vec::new(),
-            risk_events: Vec::new(),
-            signals: Vec::new(),
+            rows: Rows::default(),
+            trips: RoundTrips::default(),
             first_mark: None,
             last_mark: None,
             first_ts: None,
             last_ts: 0,
+            marks: MarkSeries::default(),
         })
+    }
+
+    /// Writes the order, fill, risk-event and signal rows to `dir`'s JSON-lines files as they
+    /// come instead of keeping them (a long run's memory stays flat).
+    pub fn stream_rows_to(&mut self, dir: &Path) -> Result<(), BacktestError> {
+        self.rows = Rows::streamed_to(dir)?;
+        Ok(())
     }
 
     /// Processes one recorded tick: due in-flight orders reach the venue, the venue matches
@@ -498,6 +518,8 @@ impl Backtest {
         for e in &mut self.strategy_equity {
             e.observe(now);
         }
+        self.marks
+            .follow(self.equity.points.len(), now, self.last_mark);
         Ok(())
     }
 
@@ -507,7 +529,7 @@ impl Backtest {
             while let Ok(signed) = self.gateway.try_recv() {
                 self.venue.submit(signed, now, &mut self.reports);
             }
-            self.drain_sink();
+            self.drain_sink()?;
             if self.reports.is_empty() {
                 return Ok(());
             }
@@ -520,11 +542,14 @@ impl Backtest {
         Err(BacktestError::Runaway { ts_ns: now })
     }
 
-    fn drain_sink(&mut self) {
+    fn drain_sink(&mut self) -> Result<(), BacktestError> {
         while let Ok(ev) = self.sink.try_recv() {
             match ev {
-                SinkEvent::Order(o) => self.orders.push(o),
+                SinkEvent::Order(o) => self.rows.order(o)?,
                 SinkEvent::Fill(f) => {
+                    if let Some(&k) = self.strategy_index.get(&f.strategy) {
+                        self.strategy_fills[k] += 1;
+                    }
                     if let Some(id) = self.instruments.by_symbol(&f.symbol) {
                         let fee = report::fill_fee(&f, self.instruments.spec(id));
                         self.equity.on_fill(id.index(), f.side, f.price, f.qty, fee);
@@ -536,13 +561,15 @@ impl Backtest {
                             e.on_fill(id.index(), f.side, f.price, f.qty, fee);
                         }
                     }
-                    self.fills.push(f);
+                    self.trips.push(&f, &self.instruments);
+                    self.rows.fill(f)?;
                 }
-                SinkEvent::Risk(r) => self.risk_events.push(r),
-                SinkEvent::Signal(r) => self.signals.push(r),
+                SinkEvent::Risk(r) => self.rows.risk_event(r)?,
+                SinkEvent::Signal(r) => self.rows.signal(r)?,
                 _ => {}
             }
         }
+        Ok(())
     }
 
     /// End of data: strategies' `on_stop`, in-flight orders reach the venue, working orders
@@ -562,9 +589,11 @@ impl Backtest {
         self.settle(now)?;
         let working = self.core.working_orders();
         let venue_stats: VenueStats = self.venue.stats;
-        self.drain_sink();
+        self.drain_sink()?;
+        self.rows.flush()?;
         let report: CoreReport = self.core.finish();
         self.equity.close(now);
+        self.marks.close(now, self.last_mark);
         let points = std::mem::take(&mut self.equity.points);
         let strategy_equity: Vec<(String, Vec<EquityPoint>)> = self
             .cfg
@@ -578,7 +607,7 @@ impl Backtest {
         let last = points.last().cloned();
         let realized = last.as_ref().map_or(Decimal::ZERO, |p| p.realized);
         let final_equity = last.as_ref().map_or(Decimal::ZERO, |p| p.equity);
-        let round_trips = report::round_trips(&self.fills, &self.instruments, now);
+        let round_trips = self.trips.finish(now);
         let stats = report::report(
             &round_trips,
             &points,
@@ -588,7 +617,7 @@ impl Backtest {
         );
         let per_strategy = per_strategy(
             &self.cfg,
-            &self.fills,
+            &self.strategy_fills,
             &strategy_equity,
             &round_trips,
             (self.first_mark, self.last_mark),
@@ -633,14 +662,18 @@ impl Backtest {
             report: stats,
             per_strategy,
         };
+        let streamed = self.rows.is_streamed();
+        let rows = self.rows;
         Ok(BacktestOutcome {
             summary,
-            orders: self.orders,
-            fills: self.fills,
-            risk_events: self.risk_events,
+            orders: rows.orders,
+            fills: rows.fills,
+            risk_events: rows.risk_events,
             equity: points,
             round_trips,
-            signals: self.signals,
+            signals: rows.signals,
+            marks: self.marks.points,
+            streamed,
             strategy_equity,
         })
     }
@@ -650,14 +683,15 @@ impl Backtest {
 /// and last marks of the first instrument (the buy-and-hold benchmark).
 fn per_strategy(
     cfg: &BacktestConfig,
-    fills: &[FillRow],
+    fills: &[u64],
     curves: &[(String, Vec<EquityPoint>)],
     trips: &[RoundTrip],
     marks: (Option<Decimal>, Option<Decimal>),
 ) -> Vec<StrategyResult> {
     cfg.all_strategies()
         .zip(curves)
-        .map(|(s, (name, points))| {
+        .zip(fills)
+        .map(|((s, (name, points)), &trades)| {
             let own: Vec<RoundTrip> = trips
                 .iter()
                 .filter(|t| &t.strategy == name)
@@ -669,7 +703,7 @@ fn per_strategy(
             StrategyResult {
                 name: name.clone(),
                 symbols: s.instruments.clone(),
-                trades: fills.iter().filter(|f| &f.strategy == name).count() as u64,
+                trades,
                 fees: last.map_or(Decimal::ZERO, |p| p.fees),
                 realized_pnl: realized,
                 unrealized_pnl: (equity - realized).normalize(),
@@ -686,8 +720,25 @@ pub fn run_backtest<R: BufRead>(
     cfg: BacktestConfig,
     input: R,
 ) -> Result<BacktestOutcome, BacktestError> {
-    let mut decoder = TickDecoder::new(cfg.instruments.clone());
+    let bt = Backtest::new(cfg)?;
+    drive(bt, input)
+}
+
+/// Runs a backtest over an interchange stream, writing its order, fill, risk-event and signal
+/// rows to `dir` as they come (memory stays flat however many orders the run makes); finish
+/// with [`write_reports`].
+pub fn run_backtest_to<R: BufRead>(
+    cfg: BacktestConfig,
+    input: R,
+    dir: &Path,
+) -> Result<BacktestOutcome, BacktestError> {
     let mut bt = Backtest::new(cfg)?;
+    bt.stream_rows_to(dir)?;
+    drive(bt, input)
+}
+
+fn drive<R: BufRead>(mut bt: Backtest, input: R) -> Result<BacktestOutcome, BacktestError> {
+    let mut decoder = TickDecoder::new(bt.instruments.clone());
     let mut ticks = Vec::with_capacity(64);
     let events = data::for_each_line(input, |ev, line| {
         ticks.clear();
@@ -732,18 +783,32 @@ struct StrategyEquityRow<'a> {
     point: &'a EquityPoint,
 }
 
-/// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `equity.jsonl` (the
-/// portfolio), `strategy_equity.jsonl` (each strategy's curve), `trades.jsonl` (round
-/// trips), `signals.jsonl`, `summary.json` and `equity.svg` into `dir` (created if missing).
+/// Writes `orders.jsonl`, `fills.jsonl`, `risk_events.jsonl`, `signals.jsonl` (unless the
+/// run streamed them there already) and the reports ([`write_reports`]) into `dir` (created
+/// if missing).
 pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), BacktestError> {
+    std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !outcome.streamed {
+        let [o, f, r, s] = rows::ROW_FILES;
+        write_jsonl(dir, o, &outcome.orders)?;
+        write_jsonl(dir, f, &outcome.fills)?;
+        write_jsonl(dir, r, &outcome.risk_events)?;
+        write_jsonl(dir, s, &outcome.signals)?;
+    }
+    write_reports(outcome, dir)
+}
+
+/// Writes `equity.jsonl` (the portfolio), `strategy_equity.jsonl` (each strategy's curve),
+/// `trades.jsonl` (round trips), `summary.json`, `equity.svg` and `report.html` into `dir`
+/// (created if missing).
+pub fn write_reports(outcome: &BacktestOutcome, dir: &Path) -> Result<(), BacktestError> {
     let werr = |path: PathBuf| move |source| BacktestError::Write { path, source };
     std::fs::create_dir_all(dir).map_err(werr(dir.to_path_buf()))?;
-    write_jsonl(dir, "orders.jsonl", &outcome.orders)?;
-    write_jsonl(dir, "fills.jsonl", &outcome.fills)?;
-    write_jsonl(dir, "risk_events.jsonl", &outcome.risk_events)?;
     write_jsonl(dir, "equity.jsonl", &outcome.equity)?;
     write_jsonl(dir, "trades.jsonl", &outcome.round_trips)?;
-    write_jsonl(dir, "signals.jsonl", &outcome.signals)?;
     let per_strategy: Vec<StrategyEquityRow> = outcome
         .strategy_equity
         .iter()
@@ -767,6 +832,15 @@ pub fn write_outputs(outcome: &BacktestOutcome, dir: &Path) -> Result<(), Backte
     );
     let p = dir.join("equity.svg");
     std::fs::write(&p, svg::equity_svg(&outcome.equity, &title)).map_err(werr(p.clone()))?;
+    let page = html::render(&html::HtmlReport {
+        title: &format!("{} on {}", s.strategy, s.symbols.join(",")),
+        summary: s,
+        equity: &outcome.equity,
+        marks: &outcome.marks,
+        trips: &outcome.round_trips,
+    })?;
+    let p = dir.join("report.html");
+    std::fs::write(&p, page).map_err(werr(p.clone()))?;
     Ok(())
 }
 

@@ -125,12 +125,12 @@ pub fn backtest_trace(cfg: &BacktestConfig, ticks: &[Tick]) -> Result<Trace, Bac
     for t in ticks {
         bt.step(*t)?;
     }
-    bt.drain_sink();
+    bt.drain_sink()?;
     Ok(Trace {
-        orders: std::mem::take(&mut bt.orders),
-        fills: std::mem::take(&mut bt.fills),
-        signals: std::mem::take(&mut bt.signals),
-        risk_events: std::mem::take(&mut bt.risk_events),
+        orders: std::mem::take(&mut bt.rows.orders),
+        fills: std::mem::take(&mut bt.rows.fills),
+        signals: std::mem::take(&mut bt.rows.signals),
+        risk_events: std::mem::take(&mut bt.rows.risk_events),
     })
 }
 

@@ -7,8 +7,6 @@
 //! it) and opens the next with the remainder at its price. A trip still open at the end is
 //! reported with `exit_ts_ns: None` and its PnL so far realized.
 
-use std::collections::BTreeMap;
-
 use peregrine_engine::events::FillRow;
 use peregrine_engine::position::{tradable, Fee, Position};
 use peregrine_engine::types::{InstrumentSpec, Instruments};
@@ -71,17 +69,48 @@ pub fn fill_fee(f: &FillRow, spec: &InstrumentSpec) -> Fee {
 
 /// The round trips of a run's fills, in the order they opened.
 pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64) -> Vec<RoundTrip> {
-    let mut positions: BTreeMap<(String, String), (Position, Option<Open>)> = BTreeMap::new();
-    let mut done: Vec<RoundTrip> = Vec::new();
+    let mut b = RoundTrips::default();
     for f in fills {
+        b.push(f, instruments);
+    }
+    b.finish(end_ts_ns)
+}
+
+/// (strategy, symbol).
+type StrategySymbol = (String, String);
+
+/// Round trips built one fill at a time (a backtest that streams its fills to a file keeps
+/// only these, not the fills).
+#[derive(Default)]
+pub struct RoundTrips {
+    /// Per (strategy, symbol): its position and open trip (few entries: a linear scan).
+    positions: Vec<(StrategySymbol, (Position, Option<Open>))>,
+    done: Vec<RoundTrip>,
+}
+
+impl RoundTrips {
+    /// Books one fill (fills of instruments not in `instruments` are ignored).
+    pub fn push(&mut self, f: &FillRow, instruments: &Instruments) {
         let Some(id) = instruments.by_symbol(&f.symbol) else {
-            continue;
+            return;
         };
         let spec = instruments.spec(id);
         let fee = fill_fee(f, spec);
-        let (pos, open) = positions
-            .entry((f.strategy.clone(), f.symbol.clone()))
-            .or_insert((Position::default(), None));
+        let at = match self
+            .positions
+            .iter()
+            .position(|((st, sy), _)| *st == f.strategy && *sy == f.symbol)
+        {
+            Some(i) => i,
+            None => {
+                self.positions.push((
+                    (f.strategy.clone(), f.symbol.clone()),
+                    (Position::default(), None),
+                ));
+                self.positions.len() - 1
+            }
+        };
+        let (pos, open) = &mut self.positions[at].1;
         let before = tradable(pos.qty, spec.lot_size);
         let realized_before = pos.realized_pnl;
         let fees_before = pos.fees;
@@ -92,16 +121,16 @@ pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64)
             if !after.is_zero() {
                 *open = Some(start(f, after, realized_before, fees_before));
             }
-            continue;
+            return;
         }
         let Some(o) = open.as_mut() else {
-            continue;
+            return;
         };
         let adding = before.is_sign_positive() == signed.is_sign_positive();
         if adding {
             o.trip.qty += f.qty;
             o.entry_notional += f.price * f.qty;
-            continue;
+            return;
         }
         let flipped = !after.is_zero() && after.is_sign_positive() != before.is_sign_positive();
         let closing_qty = if flipped {
@@ -115,7 +144,7 @@ pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64)
             if let Some(mut o) = open.take() {
                 o.trip.exit_ts_ns = Some(f.exch_ts_ns);
                 finish(&mut o, pos, f.exch_ts_ns);
-                done.push(o.trip);
+                self.done.push(o.trip);
             }
             if flipped {
                 let mut next = start(f, after, pos.realized_pnl, pos.fees);
@@ -125,14 +154,20 @@ pub fn round_trips(fills: &[FillRow], instruments: &Instruments, end_ts_ns: i64)
             }
         }
     }
-    for (_, (pos, open)) in positions {
-        if let Some(mut o) = open {
-            finish(&mut o, &pos, end_ts_ns);
-            done.push(o.trip);
+
+    /// The trips, in the order they opened; those still open end at `end_ts_ns`.
+    pub fn finish(mut self, end_ts_ns: i64) -> Vec<RoundTrip> {
+        let mut done = self.done;
+        self.positions.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, (pos, open)) in self.positions {
+            if let Some(mut o) = open {
+                finish(&mut o, &pos, end_ts_ns);
+                done.push(o.trip);
+            }
         }
+        done.sort_by_key(|t| t.entry_ts_ns);
+        done
     }
-    done.sort_by_key(|t| t.entry_ts_ns);
-    done
 }
 
 fn start(f: &FillRow, after: Decimal, realized: Decimal, fees: Decimal) -> Open {
@@ -444,5 +479,43 @@ mod tests {
         // Trips held 4 + 2 + 8 = 14 s of the 40 s span.
         assert!((r.exposure - 14.0 / 40.0).abs() < 1e-12);
         assert!(r.sharpe.is_some() && r.sortino.is_some() && r.calmar.is_some());
+    }
+
+    #[test]
+    fn annualised_ratios_match_hand_computation() {
+        // Capital 1000; equity 0, +100, +50, +150 at days 0..3: values 1000, 1100, 1050, 1150.
+        let day = 86_400;
+        let points: Vec<EquityPoint> = [dec!(0), dec!(100), dec!(50), dec!(150)]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| point(i as i64 * day, *e))
+            .collect();
+        let r = report(&[], &points, dec!(1000), Some(dec!(200)), Some(dec!(230)));
+        // Per-sample returns 100/1000, -50/1100, 100/1050; three samples in three days:
+        // 365.25 samples a year.
+        let rets = [0.1, -50.0 / 1100.0, 100.0 / 1050.0];
+        let mean = (rets[0] + rets[1] + rets[2]) / 3.0;
+        let sd = (rets.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 2.0).sqrt();
+        let down = ((50.0f64 / 1100.0).powi(2) / 3.0).sqrt();
+        let ann = 365.25f64.sqrt();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(close(r.sharpe.unwrap(), mean / sd * ann), "{:?}", r.sharpe);
+        assert!(
+            close(r.sortino.unwrap(), mean / down * ann),
+            "{:?}",
+            r.sortino
+        );
+        // +15 % over 3 days, compounded to a year of 365.25 days.
+        let annual = 1.15f64.powf(365.25 / 3.0) - 1.0;
+        assert!(close(r.annualized_return_pct.unwrap(), annual * 100.0));
+        // Max drawdown 1100 -> 1050 (4.545 %) from day 1, recovered on day 3.
+        assert!(close(r.max_drawdown_pct, 50.0 / 1100.0 * 100.0));
+        assert_eq!(r.max_drawdown_duration_s, 2.0 * day as f64);
+        assert!(close(r.calmar.unwrap(), annual / (50.0 / 1100.0)));
+        assert!(close(r.buy_and_hold_return_pct.unwrap(), 15.0));
+        assert!(close(r.total_return_pct, 15.0));
+        // No trips: no trip statistics, no exposure.
+        assert_eq!((r.round_trips, r.win_rate, r.expectancy), (0, None, None));
+        assert_eq!(r.exposure, 0.0);
     }
 }

@@ -16,7 +16,8 @@ const BOTTOM: f64 = 50.0;
 /// At most this many points are drawn (evenly strided; the last point is always kept).
 const MAX_POINTS: usize = 2_000;
 
-fn esc(s: &str) -> String {
+/// Escapes text for XML and HTML (element content and quoted attribute values).
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

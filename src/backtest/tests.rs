@@ -522,4 +522,76 @@ fn stops_take_profits_and_trailing_stops_fire_on_the_crossing_trade() {
     assert_eq!(out.summary.orders, 4);
 }
 
+/// Sends a buy far below the market on every quote and cancels it on the next: one terminal
+/// order per quote.
+const CHURN: &str = r#"
+fn on_start() { this.id = ""; }
+fn on_quote(q) {
+    if this.id != "" { cancel(this.id); }
+    this.id = limit("buy", "50", "0.01");
+}
+"#;
+
+#[test]
+fn streamed_rows_equal_the_in_memory_ones_and_final_orders_leave_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 6_000;
+    let lines: Vec<String> = (0..n)
+        .flat_map(|i| {
+            [
+                quote(i, "99.9", "100.1", "5"),
+                trade(i, if i % 2 == 0 { "99.9" } else { "100.1" }, "0.1", "buy"),
+            ]
+        })
+        .collect();
+    let data = lines.join("\n") + "\n";
+    let cfg = config(dir.path(), CHURN, dec!(1), dec!(2));
+
+    let memory = run_backtest(cfg.clone(), data.as_bytes()).unwrap();
+    assert!(!memory.streamed);
+    assert!(
+        memory.orders.len() >= 2 * n as usize,
+        "{}",
+        memory.orders.len()
+    );
+    let (a, b) = (dir.path().join("mem"), dir.path().join("stream"));
+    write_outputs(&memory, &a).unwrap();
+    let streamed = run_backtest_to(cfg.clone(), data.as_bytes(), &b).unwrap();
+    assert!(streamed.streamed && streamed.orders.is_empty() && streamed.fills.is_empty());
+    write_reports(&streamed, &b).unwrap();
+    for f in rows::ROW_FILES.iter().chain(&[
+        "trades.jsonl",
+        "equity.jsonl",
+        "summary.json",
+        "report.html",
+    ]) {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs between streamed and in-memory rows");
+    }
+
+    // The tracker holds the working order and the most recent final ones, not all 6,000.
+    let mut bt = Backtest::new(cfg).unwrap();
+    let mut decoder = TickDecoder::new(bt.instruments.clone());
+    let mut ticks = Vec::new();
+    data::for_each_line(data.as_bytes(), |ev, line| {
+        decoder.decode(&ev, line, &mut ticks)
+    })
+    .unwrap();
+    for t in ticks {
+        bt.step(t).unwrap();
+    }
+    let held = bt.core.held_orders();
+    assert!(
+        held <= peregrine_engine::core::KEEP_FINAL_ORDERS + 1,
+        "{held} orders held"
+    );
+    assert!(
+        held > 1000,
+        "{held}: the most recent final orders stay in full"
+    );
+}
+
 mod linked;

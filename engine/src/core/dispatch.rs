@@ -248,6 +248,10 @@ impl Core {
             return;
         }
         let Some(o) = self.tracker.get(&id) else {
+            // A final order already let go of (backtest): nothing to cancel, as for any final one.
+            if self.tracker.is_released(&id) {
+                return;
+            }
             if let Some(suppressed) = self.warns.cancel_unknown.allow(std::time::Instant::now()) {
                 tracing::warn!(strategy = %self.strategies[i].name, order = %id, suppressed, "cancel of an unknown order ignored");
             }

@@ -258,6 +258,8 @@ enum Next {
 
 /// How long one busy-poll slice lasts before the loop does its housekeeping.
 const SPIN_SLICE: Duration = Duration::from_millis(1);
+/// Final orders kept in full when [`Core::release_final_orders`] is on (the most recent).
+pub const KEEP_FINAL_ORDERS: usize = 4096;
 /// Longest park of the inline topology (exec reports from other threads are picked up after
 /// at most this long).
 const INLINE_PARK: Duration = Duration::from_millis(1);
@@ -274,6 +276,9 @@ pub struct Core {
     /// Script-side symbol strings, built once (cloning one is a reference-count increment).
     symbols: Vec<rhai::ImmutableString>,
     tracker: OrderTracker,
+    /// Final orders are dropped from the tracker once their report is handled
+    /// ([`Core::release_final_orders`]).
+    release_final_orders: bool,
     positions: Vec<Vec<Position>>,
     account_positions: Vec<Decimal>,
     /// The account's balances per asset (start + our fills).
@@ -399,6 +404,7 @@ impl Core {
             instruments_state,
             symbols,
             tracker: OrderTracker::new(n_strat, n_inst),
+            release_final_orders: false,
             positions: vec![vec![Position::default(); n_inst]; n_strat],
             account_positions: vec![Decimal::ZERO; n_inst],
             balances: Default::default(),
@@ -613,6 +619,20 @@ impl Core {
             p99_ns = self.stages.summary(Stage::TickToOrder).p99,
             "progress"
         );
+    }
+
+    /// Keeps final orders out of memory (a backtest's choice; a live run keeps them for late
+    /// reports): the last [`KEEP_FINAL_ORDERS`] final orders stay in full, older ones are let
+    /// go of and only their ids remembered (one bit each). For those older ones a refused
+    /// cancel is still a `cancel_rejected` risk event but reaches no `on_order` callback, and
+    /// `replace()` of one is ignored with a warning (their details are gone).
+    pub fn release_final_orders(&mut self) {
+        self.release_final_orders = true;
+    }
+
+    /// Orders the tracker holds in full (working ones and, unless released, final ones).
+    pub fn held_orders(&self) -> usize {
+        self.tracker.held_count()
     }
 
     /// The end of recorded data: closes every strategy's forming bars (`on_bar` runs for the
@@ -1163,6 +1183,13 @@ impl Core {
                     self.notify_order(&rep);
                 }
             }
+            ExecOutcome::Released => {
+                tracing::debug!(order = %rep.client_order_id, kind = ?rep.kind, "report for a released final order ignored");
+            }
+        }
+        if self.release_final_orders {
+            self.tracker
+                .retire_final(&rep.client_order_id, KEEP_FINAL_ORDERS);
         }
     }
 

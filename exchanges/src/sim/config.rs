@@ -2,6 +2,8 @@
 
 use rust_decimal::Decimal;
 
+use super::market_model::MarketParams;
+
 /// Configuration of a simulator instance.
 ///
 /// Build it with struct-update syntax from [`SimConfig::default`] so that fields added later
@@ -37,6 +39,10 @@ pub struct SimConfig {
     /// those endpoints with HTTP 410 Gone as Binance does now; user data is then only on the
     /// WebSocket API (`/ws-api/v3`).
     pub legacy_listen_key: bool,
+    /// The synthetic market's price and activity process (every symbol, each on its own
+    /// random stream). Default [`MarketParams::calm`]; `gen-ticks` and a `[sim.market]`
+    /// table start from the BTC-like [`MarketParams::default`].
+    pub market: MarketParams,
 }
 
 /// An Ed25519 API key: the key name the client sends and the public key Binance holds.
@@ -123,6 +129,7 @@ impl Default for SimConfig {
             ws_pong_timeout_ms: 60_000,
             ed25519_key: None,
             legacy_listen_key: false,
+            market: MarketParams::calm(),
         }
     }
 }

@@ -284,7 +284,7 @@ impl Exchange {
         }
         let mut symbols = BTreeMap::new();
         for (i, spec) in cfg.symbols.iter().enumerate() {
-            let synth = Synth::new(cfg.seed, i as u64, spec)?;
+            let synth = Synth::new(cfg.seed, i as u64, spec, &cfg.market)?;
             let state = SymbolState {
                 stream_prefix: spec.symbol.to_lowercase(),
                 book: OrderBook::new(1_000_000, 1),

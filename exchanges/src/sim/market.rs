@@ -1,10 +1,13 @@
-//! The seeded synthetic market: a mid-price random walk in ticks, market makers quoting about
-//! 20 levels per side around it, and takers sending market orders. Synthetic orders live in the
+//! The seeded synthetic market: a mid price following the process of [`super::market_model`]
+//! (volatility, drift, jumps, regimes, intraday seasonality), rounded to ticks, market makers
+//! quoting about 20 levels per side around it, and takers sending market orders at the
+//! model's rate. Synthetic orders live in the
 //! same books as ours, so takers fill our resting orders and makers re-quoting through a moved
 //! mid trade against them.
 //!
-//! All randomness comes from one `ChaCha8Rng` per symbol seeded from the config seed, and all
-//! sizes are drawn as integer multiples of the lot size (no floats).
+//! All randomness comes from `ChaCha8Rng` streams per symbol seeded from the config seed (one for
+//! the price process, one for makers and takers), and all prices and sizes are integer
+//! multiples of the tick and lot size (exact decimals).
 
 use std::sync::Arc;
 
@@ -17,6 +20,7 @@ use rust_decimal::Decimal;
 use super::config::SimSymbol;
 use super::error::SimError;
 use super::exchange::{DepthSpeed, Exchange};
+use super::market_model::{MarketModel, MarketParams};
 use super::matching::{OrderKind, Owner, TimeInForce};
 use super::state::Shared;
 use super::wire::now_ms;
@@ -25,13 +29,15 @@ use super::wire::now_ms;
 pub const QUOTED_LEVELS: i64 = 20;
 /// Synthetic quotes further than this many ticks from the touch are pulled.
 const PULL_BEYOND: i64 = QUOTED_LEVELS + 5;
-/// Probability per step that one synthetic taker arrives.
-const TAKER_PROBABILITY: f64 = 0.35;
 
 /// Per-symbol synthetic market state.
 #[derive(Debug)]
 pub struct Synth {
     rng: ChaCha8Rng,
+    model: MarketModel,
+    /// Synthetic market orders due in the current step (from the model).
+    takers: u32,
+    start_ticks: i64,
     mid_ticks: i64,
     spread_ticks: i64,
     tick: Decimal,
@@ -42,8 +48,13 @@ pub struct Synth {
 }
 
 impl Synth {
-    /// State for the symbol at position `index` of the config.
-    pub fn new(seed: u64, index: u64, spec: &SimSymbol) -> Result<Self, SimError> {
+    /// State for the symbol at position `index` of the config, its price following `market`.
+    pub fn new(
+        seed: u64,
+        index: u64,
+        spec: &SimSymbol,
+        market: &MarketParams,
+    ) -> Result<Self, SimError> {
         let bad = |what: &str| SimError::Config(format!("{}: {what}", spec.symbol));
         if spec.tick_size <= Decimal::ZERO || spec.lot_size <= Decimal::ZERO {
             return Err(bad("tick_size and lot_size must be positive"));
@@ -58,10 +69,14 @@ impl Synth {
         if mid_ticks < 4 * PULL_BEYOND {
             return Err(bad("start_price must be at least 100 ticks"));
         }
+        market.validate().map_err(SimError::Config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index);
         Ok(Synth {
             rng,
+            model: MarketModel::new(market, seed, index, mid_ticks as f64),
+            takers: 0,
+            start_ticks: mid_ticks,
             mid_ticks,
             spread_ticks: 1,
             tick: spec.tick_size,
@@ -88,21 +103,18 @@ impl Synth {
         (lots * self.lot).max(self.min_qty).min(self.max_qty)
     }
 
-    /// Advances the walk; returns the desired best bid and ask in ticks.
-    fn advance(&mut self) -> (i64, i64) {
-        let r: f64 = self.rng.random();
-        self.mid_ticks += if r < 0.15 {
-            1
-        } else if r < 0.30 {
-            -1
-        } else if r < 0.3025 {
-            self.rng.random_range(2..=4)
-        } else if r < 0.305 {
-            -self.rng.random_range(2..=4)
+    /// Advances the price process to `now` (ms); returns the desired best bid and ask in
+    /// ticks and records how many market orders are due.
+    fn advance(&mut self, now: i64) -> (i64, i64) {
+        let step = self.model.step(now);
+        self.takers = step.takers;
+        // The model runs in ticks (its start price is the start in ticks).
+        let target = step.price.round();
+        self.mid_ticks = if target.is_finite() && target < i64::MAX as f64 / 2.0 {
+            (target as i64).max(4 * PULL_BEYOND)
         } else {
-            0
+            self.start_ticks
         };
-        self.mid_ticks = self.mid_ticks.max(4 * PULL_BEYOND);
         if self.rng.random_bool(0.05) {
             self.spread_ticks = self.rng.random_range(1..=3);
         }
@@ -125,7 +137,7 @@ impl Exchange {
         let Some(sym) = self.symbols.get_mut(symbol) else {
             return;
         };
-        let (bid, ask) = sym.synth.advance();
+        let (bid, ask) = sym.synth.advance(now);
         let (bid_px, ask_px) = (sym.synth.price(bid), sym.synth.price(ask));
         let (low_bid, high_ask) = (
             sym.synth.price(bid - PULL_BEYOND),
@@ -186,11 +198,14 @@ impl Exchange {
             self.submit_synthetic(symbol, side, qty, kind, now);
         }
 
-        // 3. Maybe a taker.
+        // 3. The takers the model sends in this step.
         let Some(sym) = self.symbols.get_mut(symbol) else {
             return;
         };
-        if sym.synth.rng.random_bool(TAKER_PROBABILITY) {
+        for _ in 0..sym.synth.takers {
+            let Some(sym) = self.symbols.get_mut(symbol) else {
+                return;
+            };
             let side = if sym.synth.rng.random_bool(0.5) {
                 Side::Buy
             } else {

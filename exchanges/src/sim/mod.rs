@@ -24,6 +24,8 @@
 //! ```
 //!
 //! Modules: [`config`] (settings), [`matching`] (pure order book), `market` (synthetic flow),
+//! [`market_model`] (its price and activity process: volatility, drift, jumps, regimes, intraday
+//! seasonality),
 //! `exchange` (accounts, orders, event emission), `quote_qty` (`quoteOrderQty` at entry),
 //! `history` (trade ring, aggregate trades, bars), `klines` (intervals, bars),
 //! `market_data` (public REST endpoints), `periodic` (timed streams), `rest` (HTTP handlers),
@@ -48,6 +50,7 @@ mod ledger;
 mod limits;
 mod market;
 mod market_data;
+pub mod market_model;
 pub mod matching;
 mod periodic;
 mod quote_qty;
@@ -79,6 +82,7 @@ pub use config::{SimConfig, SimEd25519Key, SimSymbol};
 pub use error::{ApiError, SimError};
 pub use fault::Fault;
 pub use ledger::LedgerFill;
+pub use market_model::MarketParams;
 pub use wire_latency::WireLatencyReport;
 pub use ws_api::faults::OrderDrop;
 

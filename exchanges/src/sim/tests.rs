@@ -512,7 +512,10 @@ async fn resting_order_is_filled_by_synthetic_flow() {
     let key = v["listenKey"].as_str().unwrap().to_string();
     let mut user = connect(&format!("{}/ws/{key}", sim.ws_base_url())).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    // Join the best bid and the best ask with small post-only orders.
+    // Join the best bid and the best ask with small post-only orders (the market is frozen
+    // meanwhile: it moves many ticks a step, so the touch read would be gone before the
+    // orders arrive).
+    sim.pause_market();
     let (_, bids, asks) = sim.book(SYM, 1).unwrap();
     let mut ids = Vec::new();
     for (side, price) in [("BUY", bids[0].0), ("SELL", asks[0].0)] {
@@ -526,6 +529,7 @@ async fn resting_order_is_filled_by_synthetic_flow() {
         assert_eq!(s, 200, "{v}");
         ids.push(v["orderId"].as_u64().unwrap());
     }
+    sim.resume_market();
     let mut events = collect_until(&mut user, Duration::from_secs(20), |ev| {
         ev.iter()
             .any(|e| e["e"] == "executionReport" && e["x"] == "TRADE")
