@@ -179,10 +179,16 @@ params = {{ qty = "0.0002", max_inventory = "0.004", every_ms = 200 }}
             &names,
             &sim.ws,
             &sim.rest,
-            "consume = true",
+            "consume = true\nevents = true",
             &strategies,
         ),
     );
+    // A real subscriber of the engine's events (no user: `default`).
+    let mut events = client
+        .subscribe(format!("{}.ev.default.>", names.prefix))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
     let feed_log = dir.path().join("feed.log");
     let _feed = spawn(&["feed"], &feed_cfg, &feed_log);
     let summary = dir.path().join("summary.json");
@@ -228,6 +234,38 @@ params = {{ qty = "0.0002", max_inventory = "0.004", every_ms = 200 }}
         !stages.iter().any(|x| x["stage"] == "normalize"),
         "no venue socket was read: {stages:?}"
     );
+
+    // Events out: every order state the sink took is on the bus as JSON, money as strings,
+    // in the sink's order; the database has the same orders.
+    let mut orders = std::collections::BTreeSet::new();
+    let mut last_seq = 0;
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), events.next()).await
+    {
+        let kind = m.subject.as_str().rsplit('.').next().unwrap().to_string();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v["kind"], kind.as_str(), "{v}");
+        let seq = v["seq"].as_u64().unwrap();
+        assert!(seq > last_seq, "sink order");
+        last_seq = seq;
+        if kind == "order" {
+            assert!(v["data"]["qty"].is_string(), "decimal as a string: {v}");
+            assert!(v["data"]["price"].is_string(), "limit price as a string: {v}");
+            orders.insert(v["data"]["client_order_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(!orders.is_empty(), "order events on the bus");
+    let url = format!("sqlite://{}", dir.path().join("engine.db").display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeSet<String> =
+        sqlx::query_scalar("SELECT client_order_id FROM orders")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(orders, stored, "the bus carried exactly the stored orders");
     drop(sim);
     nats_support::drop_stream(&client, &names.stream).await;
 }
