@@ -239,8 +239,7 @@ params = {{ qty = "0.0002", max_inventory = "0.004", every_ms = 200 }}
     // in the sink's order; the database has the same orders.
     let mut orders = std::collections::BTreeSet::new();
     let mut last_seq = 0;
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), events.next()).await
-    {
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {
         let kind = m.subject.as_str().rsplit('.').next().unwrap().to_string();
         let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(v["kind"], kind.as_str(), "{v}");
@@ -249,7 +248,10 @@ params = {{ qty = "0.0002", max_inventory = "0.004", every_ms = 200 }}
         last_seq = seq;
         if kind == "order" {
             assert!(v["data"]["qty"].is_string(), "decimal as a string: {v}");
-            assert!(v["data"]["price"].is_string(), "limit price as a string: {v}");
+            assert!(
+                v["data"]["price"].is_string(),
+                "limit price as a string: {v}"
+            );
             orders.insert(v["data"]["client_order_id"].as_str().unwrap().to_string());
         }
     }

@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(seen(&out), vec![(Kind::BookDelta, 8)]);
         assert_eq!(s.stats.book_gaps, 1);
         assert_eq!(s.stats.resyncs, 2);
-        assert_eq!(s.stats.old, 3);
+        assert_eq!(s.stats.old, 4);
         // A late reply to a synced book changes nothing.
         out.clear();
         assert!(!s.on_snapshot_reply(I, book(3, true), &mut out));
