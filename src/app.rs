@@ -398,6 +398,15 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // `crate::kill`). The switch itself was created before the sink.
     crate::kill::spawn_watchers(&cfg, &kill);
 
+    // `[bus] signals`: external signals for the strategies' `on_signal`.
+    let (signal_tx, signals) = crossbeam_channel::unbounded();
+    let (signals_stop_tx, signals_stop_rx) = watch::channel(false);
+    let signals_in = if cfg.bus.signals {
+        Some(crate::bus_source::follow_signals(&cfg, signal_tx, signals_stop_rx).await?)
+    } else {
+        drop(signal_tx);
+        None
+    };
     let setup = CoreSetup {
         run_id,
         venue: cfg.venue.name.clone(),
@@ -432,6 +441,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         restore,
         balances,
         db_reloads,
+        signals,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -517,6 +527,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .await
         .context("joining the core thread")?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
+    let _ = signals_stop_tx.send(true);
+    if let Some(task) = signals_in {
+        let _ = task.await;
+    }
     // The gateway first (it may still look orders up over the WebSocket API), then the
     // WebSocket API.
     guards.stop().await;

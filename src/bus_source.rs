@@ -79,6 +79,48 @@ impl BusSource {
     }
 }
 
+/// `[bus] signals`: follows `<prefix>.sig.>` (core NATS) until `stop`, handing each signal
+/// to the core (`on_signal` of the strategy it names). Malformed messages are logged and
+/// skipped.
+pub async fn follow_signals(
+    cfg: &Config,
+    out: crossbeam_channel::Sender<peregrine_engine::signal::ExternalSignal>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    use futures_util::StreamExt;
+    let url = redact_url(&cfg.bus.url);
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(cfg.bus.url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let subject = format!("{}.sig.>", cfg.bus.prefix);
+    let mut sub = client
+        .subscribe(subject.clone())
+        .await
+        .with_context(|| format!("subscribing to {subject}"))?;
+    client.flush().await.context("NATS flush")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                m = sub.next() => match m { Some(m) => m, None => return },
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() { return; }
+                    continue;
+                }
+            };
+            match peregrine_engine::signal::ExternalSignal::from_json(&msg.payload) {
+                Ok(s) => {
+                    if out.send(s).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(subject = %msg.subject, error = %e, "bus: signal refused"),
+            }
+        }
+    }))
+}
+
 /// The consumer's counters as JSON (run summary).
 pub fn stats_json(s: &ConsumeStats) -> serde_json::Value {
     use std::sync::atomic::Ordering::Relaxed;

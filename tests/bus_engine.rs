@@ -569,3 +569,149 @@ async fn a_restarted_consumer_resumes_from_its_durable_without_loss_or_repeat() 
     drop(sim);
     nats_support::drop_stream(&client, &names.stream).await;
 }
+
+/// True if python3 has nats-py (the example model needs it); under `CI=true` it must.
+fn python_with_nats() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import nats"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and python3 lacks nats-py (pip install -r python/requirements.txt)"
+        );
+        eprintln!("\n*** SKIPPED: python3 without nats-py (pip install -r python/requirements.txt). ***\n");
+    }
+    ok
+}
+
+/// The summary of an engine run that exited successfully.
+fn summary_of(mut engine: Proc, path: &Path, log: &Path) -> serde_json::Value {
+    let status = engine.0.wait().unwrap();
+    assert!(status.success(), "engine failed: {status}\n{}", tail(log));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn stage_count(s: &serde_json::Value, stage: &str) -> u64 {
+    s["detail"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["stage"] == stage)
+        .map_or(0, |x| x["latency_ns"]["count"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_feed_node_two_engines_and_the_python_model_run_together() {
+    let Some(client) = nats_support::client().await else {
+        return;
+    };
+    if !python_with_nats() {
+        return;
+    }
+    let names = nats_support::names("shards");
+    nats_support::drop_stream(&client, &names.stream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &names, 5);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let feed_cfg = write(
+        dir.path(),
+        "feed.toml",
+        &config(dir.path(), &names, &sim.ws, &sim.rest, "", ""),
+    );
+    let _feed = spawn(&["feed"], &feed_cfg, &dir.path().join("feed.log"));
+    // The Python model: a score per 300 ms bar, for strategy `follow`.
+    let model_log = dir.path().join("model.log");
+    let _model = Proc(
+        Command::new("python3")
+            .arg(root.join("python/examples/score_model.py"))
+            .args([
+                "--url",
+                &nats_support::server_url(),
+                "--prefix",
+                &names.prefix,
+            ])
+            .args(["--strategy", "follow", "--bar-ms", "300"])
+            .stdout(std::fs::File::create(&model_log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the model"),
+    );
+    // Engine A serves `follow` (trades on the model's score), engine B serves `mm`; each has
+    // its own durable consumer, spool, database and account label.
+    let shard = |name: &str, strategy: &str, params: &str, bus: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let extra = format!(
+            "[[strategies]]\nname = \"{strategy}\"\nfile = \"{}\"\ninstruments = [\"BTC-USDT\"]\nparams = {{ {params} }}\n",
+            root.join(match strategy {
+                "follow" => "strategies/signal_follow.rhai",
+                _ => "tests/fixtures/resting_quotes.rhai",
+            })
+            .display()
+        );
+        let text = config(&d, &names, &sim.ws, &sim.rest, bus, &extra).replace(
+            "account = \"bus-test\"",
+            &format!("account = \"bus-test-{name}\""),
+        );
+        (write(&d, "engine.toml", &text), d)
+    };
+    let (cfg_a, dir_a) = shard(
+        "a",
+        "follow",
+        "qty = \"0.0001\", max_inventory = \"0.001\", enter = \"0\"",
+        "consume = true\nsignals = true\ndurable = \"shard_a\"",
+    );
+    let (cfg_b, dir_b) = shard(
+        "b",
+        "mm",
+        "qty = \"0.0002\", max_inventory = \"0.004\", every_ms = 200",
+        "consume = true\ndurable = \"shard_b\"",
+    );
+    let run = |cfg: &Path, d: &Path| {
+        let summary = d.join("summary.json");
+        let log = d.join("engine.log");
+        let p = spawn(
+            &[
+                "run",
+                "--duration",
+                "8s",
+                "--summary",
+                summary.to_str().unwrap(),
+            ],
+            cfg,
+            &log,
+        );
+        (p, summary, log)
+    };
+    let (a, sum_a, log_a) = run(&cfg_a, &dir_a);
+    let (b, sum_b, log_b) = run(&cfg_b, &dir_b);
+    let s_a = summary_of(a, &sum_a, &log_a);
+    let s_b = summary_of(b, &sum_b, &log_b);
+    for s in [&s_a, &s_b] {
+        assert!(s["feed"]["bus"]["messages"].as_u64().unwrap() > 100, "{s}");
+        assert!(s["ticks"].as_u64().unwrap() > 100, "{s}");
+        assert!(stage_count(s, "bus") > 0);
+    }
+    // A traded on the model's signals only (its strategy has no market-data callback).
+    assert!(
+        stage_count(&s_a, "signal") > 0,
+        "signals reached engine A: {s_a}\n{}",
+        tail(&log_a)
+    );
+    assert!(
+        s_a["orders"].as_u64().unwrap() > 0,
+        "engine A ordered: {s_a}\n{}",
+        tail(&log_a)
+    );
+    assert!(
+        s_b["orders"].as_u64().unwrap() > 0,
+        "engine B ordered: {s_b}"
+    );
+    assert_eq!(stage_count(&s_b, "signal"), 0, "B follows no signals");
+    let model = std::fs::read_to_string(&model_log).unwrap();
+    assert!(model.contains("signal 1 "), "the model published: {model}");
+    drop(sim);
+    nats_support::drop_stream(&client, &names.stream).await;
+}

@@ -28,6 +28,9 @@ pub enum Stage {
     /// processes): what the NATS bus adds when an engine consumes it (`[bus] consume`) in
     /// place of its own venue connections (whose feed delay and normalize are the feed node's).
     Bus,
+    /// An external signal's send (its `ts_ns`, the sender's wall clock) -> the core hands it
+    /// to the strategy's `on_signal` (wall clocks of two processes).
+    Signal,
     /// Frame received -> tick dequeued by the core (normalize + hand-off + wake-up).
     Queue,
     /// Time inside the strategy callbacks for one tick (ticks some strategy trades; the risk
@@ -53,12 +56,13 @@ pub enum Stage {
 
 impl Stage {
     /// Number of stages.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     /// Every stage, in pipeline order.
     pub const ALL: [Stage; Stage::COUNT] = [
         Stage::FeedDelay,
         Stage::Normalize,
         Stage::Bus,
+        Stage::Signal,
         Stage::Queue,
         Stage::Strategy,
         Stage::Risk,
@@ -76,6 +80,7 @@ impl Stage {
             Stage::FeedDelay => "feed_delay",
             Stage::Normalize => "normalize",
             Stage::Bus => "bus",
+            Stage::Signal => "signal",
             Stage::Queue => "queue",
             Stage::Strategy => "strategy",
             Stage::Risk => "risk",

@@ -322,6 +322,7 @@ impl Backtest {
                 .into_iter()
                 .collect(),
             db_reloads: crossbeam_channel::never(),
+            signals: crossbeam_channel::never(),
         };
         let core = Core::with_clock(setup, EngineClock::replay(0))?;
         let n = cfg.instruments.len();

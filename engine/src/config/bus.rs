@@ -67,6 +67,10 @@ pub struct BusSection {
     /// on `<prefix>.ev.<user>.<kind>` (JSON; the database stays the source of truth).
     #[serde(default)]
     pub events: bool,
+    /// `peregrine run` follows `<prefix>.sig.>` (signals from services such as the Python
+    /// bridge) and hands each to the named strategy's `on_signal(s)`.
+    #[serde(default)]
+    pub signals: bool,
     /// The engine's durable JetStream consumer name: a restarted engine resumes after the
     /// last message it acknowledged. Empty: an ephemeral consumer from new messages on. Two
     /// engines must not share a name (they would split the messages between them).
@@ -101,6 +105,7 @@ impl Default for BusSection {
             queue_capacity: default_queue(),
             consume: false,
             events: false,
+            signals: false,
             durable: String::new(),
             heartbeat_ms: default_heartbeat_ms(),
             heartbeat_timeout_ms: default_heartbeat_timeout_ms(),

@@ -250,6 +250,7 @@ pub const CALLBACKS: &[(&str, usize)] = &[
     ("on_fill", 1),
     ("on_risk_reject", 1),
     ("on_reload", 0),
+    ("on_signal", 1),
 ];
 
 /// Number of book levels per side copied for `book_bids(n)` / `book_asks(n)`.
@@ -269,6 +270,7 @@ pub(crate) struct Callbacks {
     on_fill: bool,
     on_risk_reject: bool,
     on_reload: bool,
+    on_signal: bool,
     /// The script calls `open_orders()` (the core then keeps the list current).
     uses_open_orders: bool,
     /// The script reads book levels (the core then copies them before its callbacks).
@@ -291,6 +293,7 @@ impl Callbacks {
             "on_fill" => self.on_fill = true,
             "on_risk_reject" => self.on_risk_reject = true,
             "on_reload" => self.on_reload = true,
+            "on_signal" => self.on_signal = true,
             _ => {}
         }
     }
@@ -741,6 +744,18 @@ impl StrategyHost {
         }
         self.prepare(r.instrument, 0, now_ns);
         self.call("on_risk_reject", (r,))
+    }
+
+    /// Calls `on_signal(s)` if the script has it: `s` is a map with `strategy`, `name`,
+    /// `value` (exact decimal) and `payload` (the sender's JSON object as a map); the current
+    /// instrument is the strategy's first.
+    pub fn on_signal(&mut self, s: rhai::Map, now_ns: i64) -> Result<(), StrategyError> {
+        if !self.has.on_signal {
+            return Ok(());
+        }
+        let first = self.ctx.borrow().instruments[0];
+        self.prepare(first, 0, now_ns);
+        self.call("on_signal", (rhai::Dynamic::from_map(s),))
     }
 
     /// Calls `on_stop` if the script has it.
