@@ -17,10 +17,18 @@ use peregrine_exchanges::bus::consume::{run_bus_feed, ConsumeSettings, ConsumeSt
 use peregrine_exchanges::bus::Subjects;
 use tokio::sync::watch;
 
+/// Connects to `[bus] url` (5 s timeout; the URL's credentials are never in the error).
+pub async fn connect_nats(cfg: &Config) -> Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(cfg.bus.url.as_str())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", redact_url(&cfg.bus.url)))
+}
+
 /// A connected bus source, ready to run as the run's feed.
 pub struct BusSource {
     client: async_nats::Client,
-    subjects: Subjects,
     settings: ConsumeSettings,
     /// The consumer's counters.
     pub stats: Arc<ConsumeStats>,
@@ -31,15 +39,11 @@ impl BusSource {
     pub async fn connect(cfg: &Config) -> Result<Self> {
         let b = &cfg.bus;
         let subjects = Subjects::new(&b.prefix)?;
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(b.url.as_str())
-            .await
-            .with_context(|| format!("connecting to NATS at {}", redact_url(&b.url)))?;
+        let client = connect_nats(cfg).await?;
         Ok(BusSource {
             client,
-            subjects,
             settings: ConsumeSettings {
+                subjects,
                 stream: crate::feed::stream_settings(cfg),
                 durable: (!b.durable.is_empty()).then(|| b.durable.clone()),
                 heartbeat_timeout: Duration::from_millis(b.heartbeat_timeout_ms),
@@ -62,7 +66,6 @@ impl BusSource {
         Box::pin(async move {
             let r = run_bus_feed(
                 self.client,
-                self.subjects,
                 self.settings,
                 instruments,
                 out,
@@ -88,12 +91,7 @@ pub async fn follow_signals(
     mut stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     use futures_util::StreamExt;
-    let url = redact_url(&cfg.bus.url);
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(cfg.bus.url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let client = connect_nats(cfg).await?;
     let subject = format!("{}.sig.>", cfg.bus.prefix);
     let mut sub = client
         .subscribe(subject.clone())

@@ -7,16 +7,13 @@
 //! dropped and counted, never the database's. `<user>` is the run's user id (`default`
 //! without one).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use peregrine_engine::config::Config;
 use peregrine_engine::events::SinkEvent;
-use peregrine_engine::sink::redact_url;
 use peregrine_engine::sink::tap::{event_json, kind_token, EventTap};
 use peregrine_exchanges::bus::subject::check_token;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Events waiting to be published before the copy is dropped.
@@ -55,11 +52,7 @@ pub async fn start(
 ) -> Result<(Arc<NatsEvents>, tokio::task::JoinHandle<()>)> {
     let user = user.unwrap_or("default");
     check_token("user", user)?;
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(cfg.bus.url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {}", redact_url(&cfg.bus.url)))?;
+    let client = crate::bus_source::connect_nats(cfg).await?;
     let (tx, mut rx) = mpsc::channel::<(String, Vec<u8>)>(QUEUE);
     let tap = Arc::new(NatsEvents {
         tx,

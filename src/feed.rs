@@ -86,11 +86,7 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
     let instruments = Arc::new(crate::venues::registry(&cfg)?);
     let subjects = Subjects::new(&cfg.bus.prefix)?;
     let url = redact_url(&cfg.bus.url);
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(cfg.bus.url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let client = crate::bus_source::connect_nats(&cfg).await?;
     let captured = ensure_stream(&client, &subjects, &stream_settings(&cfg))
         .await
         .with_context(|| format!("the JetStream stream on {url}"))?;

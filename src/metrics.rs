@@ -406,6 +406,13 @@ mod tests {
             bus: Some(Arc::new(Default::default())),
         };
         let text = render(&s).expect("renders");
+        for bus in [
+            "# TYPE peregrine_bus_lag_seconds gauge",
+            "peregrine_bus_dropped_ticks_total 0",
+            "peregrine_bus_book_gaps_total 0",
+        ] {
+            assert!(text.contains(bus), "{bus}: {text}");
+        }
         assert!(
             text.contains("# TYPE peregrine_stage_latency_seconds histogram"),
             "{text}"

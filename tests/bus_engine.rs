@@ -148,11 +148,9 @@ fn tail(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_trades_on_ticks_it_takes_from_the_bus() {
-    let Some(client) = nats_support::client().await else {
+    let Some((client, names)) = nats_support::fresh("engine").await else {
         return;
     };
-    let names = nats_support::names("engine");
-    nats_support::drop_stream(&client, &names.stream).await;
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(dir.path(), &names, 5);
     let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resting_quotes.rhai");
@@ -281,7 +279,7 @@ struct Follower {
     trusted: bool,
     stale_marks: u64,
     resyncs: u64,
-    history: BTreeMap<u64, (Vec<(Decimal, Decimal)>, Vec<(Decimal, Decimal)>)>,
+    history: BTreeMap<u64, (Levels, Levels)>,
     order: VecDeque<u64>,
     trades: Vec<u64>,
 }
@@ -432,11 +430,9 @@ async fn book_matches_sim(c: &Consumer, f: &mut Follower, rest: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_feed_node_makes_books_stale_and_a_new_one_resyncs_them() {
-    let Some(client) = nats_support::client().await else {
+    let Some((client, names)) = nats_support::fresh("recover").await else {
         return;
     };
-    let names = nats_support::names("recover");
-    nats_support::drop_stream(&client, &names.stream).await;
     let dir = tempfile::tempdir().unwrap();
     // One market step per 150 ms, so that the simulator's book between two 100 ms diffs is
     // often one the bus carried (compared at equal update ids).
@@ -493,11 +489,9 @@ async fn a_killed_feed_node_makes_books_stale_and_a_new_one_resyncs_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_consumer_resumes_from_its_durable_without_loss_or_repeat() {
-    let Some(client) = nats_support::client().await else {
+    let Some((client, names)) = nats_support::fresh("durable").await else {
         return;
     };
-    let names = nats_support::names("durable");
-    nats_support::drop_stream(&client, &names.stream).await;
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(dir.path(), &names, 5);
     let durable = format!("engine_{}", std::process::id());
@@ -570,22 +564,6 @@ async fn a_restarted_consumer_resumes_from_its_durable_without_loss_or_repeat() 
     nats_support::drop_stream(&client, &names.stream).await;
 }
 
-/// True if python3 has nats-py (the example model needs it); under `CI=true` it must.
-fn python_with_nats() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import nats"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and python3 lacks nats-py (pip install -r python/requirements.txt)"
-        );
-        eprintln!("\n*** SKIPPED: python3 without nats-py (pip install -r python/requirements.txt). ***\n");
-    }
-    ok
-}
-
 /// The summary of an engine run that exited successfully.
 fn summary_of(mut engine: Proc, path: &Path, log: &Path) -> serde_json::Value {
     let status = engine.0.wait().unwrap();
@@ -604,14 +582,12 @@ fn stage_count(s: &serde_json::Value, stage: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_feed_node_two_engines_and_the_python_model_run_together() {
-    let Some(client) = nats_support::client().await else {
-        return;
-    };
-    if !python_with_nats() {
+    if !nats_support::python_has("nats", "python/requirements.txt") {
         return;
     }
-    let names = nats_support::names("shards");
-    nats_support::drop_stream(&client, &names.stream).await;
+    let Some((client, names)) = nats_support::fresh("shards").await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(dir.path(), &names, 5);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

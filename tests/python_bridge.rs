@@ -5,22 +5,15 @@
 //! Without Python's pytest and nats-py the test is skipped with a loud message, except under
 //! `CI=true`, where it fails.
 
+mod nats_support;
+
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn python_bridge_pytest_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let have = Command::new("python3")
-        .args(["-c", "import nats, pytest"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and python3 lacks nats-py or pytest (pip install -r python/requirements.txt)"
-        );
-        eprintln!("\n*** SKIPPED: python3 with nats-py and pytest not found (pip install -r python/requirements.txt). ***\n");
+    if !nats_support::python_has("nats, pytest", "python/requirements.txt") {
         return;
     }
     let out = Command::new("python3")

@@ -4,7 +4,7 @@
 //! A strategy keeps its state in `this` (a map that lives as long as the strategy, across hot
 //! reloads). Callbacks, all optional, with their arity checked at load: `on_start()`,
 //! `on_stop()`, `on_trade(t)`, `on_quote(q)`, `on_book(b)`, `on_bar(bar)`, `on_timer(name)`,
-//! `on_order(o)`, `on_fill(f)`, `on_risk_reject(r)`, `on_reload()`. The functions a script can
+//! `on_order(o)`, `on_fill(f)`, `on_risk_reject(r)`, `on_reload()`, `on_signal(s)`. The functions a script can
 //! call are listed in [`api`]; the quant-facing guide is `strategies/README.md`.
 
 mod api;

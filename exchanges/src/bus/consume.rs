@@ -39,6 +39,8 @@ pub const ACK_INTERVAL: Duration = Duration::from_millis(200);
 /// How an engine consumes the bus.
 #[derive(Clone, Debug)]
 pub struct ConsumeSettings {
+    /// The subjects (prefix) of the bus.
+    pub subjects: Subjects,
     /// The stream (created if missing, as the feed node does).
     pub stream: StreamSettings,
     /// Durable consumer name (`None`: an ephemeral consumer from new messages on).
@@ -156,7 +158,6 @@ impl Delivery<'_> {
 /// connection while running is retried by the client.
 pub async fn run_bus_feed(
     client: async_nats::Client,
-    subjects: Subjects,
     settings: ConsumeSettings,
     instruments: Arc<Instruments>,
     out: Sender<Tick>,
@@ -164,6 +165,7 @@ pub async fn run_bus_feed(
     stats: Arc<ConsumeStats>,
     hub: Arc<LatencyHub>,
 ) -> Result<(), BusError> {
+    let subjects = settings.subjects.clone();
     let name = settings.stream.name.clone();
     let js_err = |e: String| BusError::Stream {
         stream: name.clone(),
