@@ -186,6 +186,19 @@ pub async fn run_bus_feed(
         inactive_threshold: Duration::from_secs(3600),
         ..Default::default()
     };
+    // A durable resumes right after its acknowledgement floor: the old consumer (and what the
+    // server had delivered to a stopped engine but it never processed) is replaced by one
+    // starting there, so a later cumulative ack cannot cover a message never applied.
+    let mut config = config;
+    if let Some(d) = &settings.durable {
+        if let Ok(info) = stream.consumer_info(d).await {
+            let floor = info.ack_floor.stream_sequence;
+            let _ = stream.delete_consumer(d).await;
+            config.deliver_policy = consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: floor + 1,
+            };
+        }
+    }
     let consumer: consumer::PullConsumer = match &settings.durable {
         Some(d) => stream.get_or_create_consumer(d, config).await,
         None => stream.create_consumer(config).await,
