@@ -296,8 +296,17 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // The sink next: a bad database URL fails the run before anything trades.
     // It writes what a previous run left in its spool, then reads the database's start state
     // (checkpoints, orders not final, fills), which the venue's truth is taken against.
+    let mut sink_cfg = sink_config(&cfg, &kill);
+    // `[bus] events`: the sink's events also go to NATS once spooled.
+    let events_out = if cfg.bus.events {
+        let (tap, task) = crate::events_out::start(&cfg, sink_user_id(&cfg).as_deref()).await?;
+        sink_cfg.tap = Some(tap);
+        Some(task)
+    } else {
+        None
+    };
     let (sink_tx, sink_join, start_state) =
-        spawn_sink_with_start(sink_config(&cfg, &kill)).context("starting the sink")?;
+        spawn_sink_with_start(sink_cfg).context("starting the sink")?;
     tracing::info!(url = %redact_url(&cfg.sink.url), spool = %cfg.sink.spool_dir.display(), "sink started");
     let run_record = crate::run_record::RunRecorder::start(sink_tx.clone(), run_id, &cfg);
     let (remote_kill_stop, remote_kill_rx) = watch::channel(false);
@@ -421,6 +430,15 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     // `crate::kill`). The switch itself was created before the sink.
     crate::kill::spawn_watchers(&cfg, &kill);
 
+    // `[bus] signals`: external signals for the strategies' `on_signal`.
+    let (signal_tx, signals) = crossbeam_channel::unbounded();
+    let (signals_stop_tx, signals_stop_rx) = watch::channel(false);
+    let signals_in = if cfg.bus.signals {
+        Some(crate::bus_source::follow_signals(&cfg, signal_tx, signals_stop_rx).await?)
+    } else {
+        drop(signal_tx);
+        None
+    };
     let setup = CoreSetup {
         run_id,
         venue: cfg.venue.name.clone(),
@@ -456,6 +474,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         restore,
         balances,
         db_reloads,
+        signals,
     };
     // Feed and core in the configured topology; stage latency and counters go to `hub`,
     // which the metrics endpoint reads.
@@ -467,6 +486,13 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         venue_stats,
         market_data: md_futures,
     } = crate::venues::all_feeds(&cfg, &instruments, &hub, &tick_tx, &feed_stop_rx)?;
+    // `[bus] consume`: ticks from the NATS bus instead of the venue connections above.
+    let bus_source = if cfg.bus.consume {
+        Some(crate::bus_source::BusSource::connect(&cfg).await?)
+    } else {
+        None
+    };
+    let bus_stats = bus_source.as_ref().map(|b| b.stats.clone());
     let core_running = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (metrics_stop_tx, metrics_stop_rx) = watch::channel(false);
     let metrics = if cfg.metrics.enabled {
@@ -477,6 +503,7 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             venues: venue_stats.clone(),
             core_running: core_running.clone(),
             started,
+            bus: bus_stats.clone(),
         };
         // A taken port must not stop trading: say so loudly and run without the endpoint.
         match crate::metrics::serve(cfg.metrics.listen, sources, metrics_stop_rx).await {
@@ -489,6 +516,14 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
     } else {
         None
     };
+    let bus_feed = bus_source.map(|b| {
+        b.future(
+            instruments.clone(),
+            tick_tx.clone(),
+            feed_stop_rx.clone(),
+            hub.clone(),
+        )
+    });
     let started_parts = crate::topology::start(
         cfg.tuning.topology,
         setup,
@@ -499,7 +534,12 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
             out: tick_tx,
             stop: feed_stop_rx,
             stats: feed_stats.clone(),
-            market_data: md_futures,
+            market_data: if bus_feed.is_some() {
+                Vec::new()
+            } else {
+                md_futures
+            },
+            bus: bus_feed,
         },
         core_running,
     )?;
@@ -520,6 +560,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .await
         .context("joining the core thread")?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))??;
+    let _ = signals_stop_tx.send(true);
+    if let Some(task) = signals_in {
+        let _ = task.await;
+    }
     // The gateway first (it may still look orders up over the WebSocket API), then the
     // WebSocket API.
     guards.stop().await;
@@ -540,6 +584,9 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         .await
         .context("joining the sink")?
         .context("the sink failed to flush")?;
+    if let Some(task) = events_out {
+        let _ = task.await;
+    }
     let _ = remote_kill_stop.send(true);
     if let Some(task) = remote_kill {
         let _ = task.await;
@@ -567,7 +614,10 @@ pub async fn run_engine(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<
         rejects: core_report.rejects,
         realized_pnl: core_report.realized_pnl.clone(),
         latency_ns: core_report.latency_ns,
-        feed: crate::venues::feeds_json(&feed_snapshots),
+        feed: match &bus_stats {
+            Some(b) => serde_json::json!({ "bus": crate::bus_source::stats_json(b) }),
+            None => crate::venues::feeds_json(&feed_snapshots),
+        },
         sink: serde_json::json!({
             "orders": sink_stats.orders,
             "fills": sink_stats.fills,
@@ -623,6 +673,7 @@ fn sink_config(cfg: &Config, kill: &KillSwitch) -> SinkConfig {
             venue: cfg.venue.name.clone(),
             account,
         }),
+        tap: None,
     }
 }
 

@@ -5,7 +5,8 @@
 //! event to the NATS bus (`[bus]`): one message per venue message on
 //! `<prefix>.md.<venue>.<symbol>.<kind>`, captured by a JetStream stream created if missing,
 //! numbered per subject, with book snapshots answered on request
-//! (`<prefix>.snap.<venue>.<symbol>`). See `exchanges::bus`.
+//! (`<prefix>.snap.<venue>.<symbol>`), and a heartbeat on `<prefix>.hb` every
+//! `[bus] heartbeat_ms`. See `exchanges::bus`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -85,11 +86,7 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
     let instruments = Arc::new(crate::venues::registry(&cfg)?);
     let subjects = Subjects::new(&cfg.bus.prefix)?;
     let url = redact_url(&cfg.bus.url);
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(cfg.bus.url.as_str())
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let client = crate::bus_source::connect_nats(&cfg).await?;
     let captured = ensure_stream(&client, &subjects, &stream_settings(&cfg))
         .await
         .with_context(|| format!("the JetStream stream on {url}"))?;
@@ -126,6 +123,7 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
         stop: feed_stop_rx,
         stats: feed_stats,
         market_data: md_futures,
+        bus: None,
     };
 
     let (snap_stop_tx, snap_stop_rx) = watch::channel(false);
@@ -137,6 +135,12 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
         pub_stats.clone(),
         json,
         snap_stop_rx,
+    ));
+    let heartbeat = tokio::spawn(heartbeat(
+        client.clone(),
+        subjects.heartbeat(),
+        Duration::from_millis(cfg.bus.heartbeat_ms),
+        stop.clone(),
     ));
     let handle = tokio::runtime::Handle::current();
     let n = instruments.len();
@@ -156,6 +160,7 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
         .context("joining the publisher")?
         .map_err(|_| anyhow::anyhow!("the bus publisher panicked"))??;
     let _ = snap_stop_tx.send(true);
+    let _ = heartbeat.await;
     responder
         .await
         .context("the snapshot responder panicked")?
@@ -174,6 +179,32 @@ pub async fn run_feed_node(cfg: Config, mut stop: watch::Receiver<bool>) -> Resu
         assemble,
         venues,
     })
+}
+
+/// Publishes the feed node's heartbeat (its wall clock, ns, as decimal text) on `subject`
+/// every `every` until `stop` turns true. Engines mark their books stale when it goes silent.
+async fn heartbeat(
+    client: async_nats::Client,
+    subject: String,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = peregrine_engine::clock::Clock::wall_ns().to_string();
+                if let Err(e) = client.publish(subject.clone(), now.into()).await {
+                    tracing::warn!(error = %e, "bus: cannot publish the heartbeat");
+                }
+            }
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The publisher thread: ticks from the queue, assembled into bus events, published in queue

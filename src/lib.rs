@@ -4,7 +4,9 @@
 
 pub mod app;
 pub mod backtest;
+pub mod bus_source;
 pub mod download;
+pub mod events_out;
 pub mod feed;
 pub mod import;
 pub mod kill;

@@ -53,6 +53,8 @@ pub struct MetricsSources {
     pub started: Instant,
     /// The sink's backlog (pending events, spool bytes, database down), when there is a sink.
     pub sink: Option<Arc<peregrine_engine::sink::SinkGauges>>,
+    /// The bus consumer's counters, when the run consumes the NATS bus (`[bus] consume`).
+    pub bus: Option<Arc<peregrine_exchanges::bus::consume::ConsumeStats>>,
 }
 
 #[derive(Debug)]
@@ -91,6 +93,66 @@ impl EngineCollector {
     fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
         let m = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
         m.encode(enc.encode_descriptor(name, help, None, m.metric_type())?)
+    }
+}
+
+impl EngineCollector {
+    /// The bus consumer's lag and drops.
+    fn bus(
+        enc: &mut DescriptorEncoder<'_>,
+        b: &peregrine_exchanges::bus::consume::ConsumeStats,
+    ) -> std::fmt::Result {
+        let f = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        {
+            let lag = ConstGauge::new(f(&b.lag_ns) as f64 / 1e9);
+            lag.encode(enc.encode_descriptor(
+                "peregrine_bus_lag",
+                "Bus lag of the last message received: engine receive - feed node publish (wall clocks)",
+                Some(&Unit::Seconds),
+                lag.metric_type(),
+            )?)?;
+        }
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 7] = [
+            (
+                "peregrine_bus_messages",
+                "Bus messages received",
+                &b.messages,
+            ),
+            (
+                "peregrine_bus_dropped_ticks",
+                "Bus ticks lost to a full market-data queue",
+                &b.dropped,
+            ),
+            (
+                "peregrine_bus_lost_messages",
+                "Bus messages missing by sequence (trades, quotes, statuses, bars)",
+                &b.lost,
+            ),
+            (
+                "peregrine_bus_book_gaps",
+                "Book gaps on the bus (each marked the book stale)",
+                &b.book_gaps,
+            ),
+            (
+                "peregrine_bus_resyncs",
+                "Books resynced from a feed node snapshot",
+                &b.resyncs,
+            ),
+            (
+                "peregrine_bus_redelivered",
+                "Messages JetStream delivered again, skipped",
+                &b.redelivered,
+            ),
+            (
+                "peregrine_bus_feed_lost",
+                "Times the feed node's heartbeat went silent",
+                &b.feed_lost,
+            ),
+        ];
+        for (name, help, v) in counters {
+            Self::counter(enc, name, help, f(v))?;
+        }
+        Ok(())
     }
 }
 
@@ -216,6 +278,9 @@ impl Collector for EngineCollector {
             "Ticks waiting in the market-data queue",
             get(&c.queue_depth),
         )?;
+        if let Some(b) = &s.bus {
+            Self::bus(&mut enc, b)?;
+        }
         if let Some(g) = &s.sink {
             Self::gauge(
                 &mut enc,
@@ -338,8 +403,16 @@ mod tests {
             core_running: Arc::new(AtomicBool::new(true)),
             started: Instant::now(),
             sink: Some(Arc::new(peregrine_engine::sink::SinkGauges::default())),
+            bus: Some(Arc::new(Default::default())),
         };
         let text = render(&s).expect("renders");
+        for bus in [
+            "# TYPE peregrine_bus_lag_seconds gauge",
+            "peregrine_bus_dropped_ticks_total 0",
+            "peregrine_bus_book_gaps_total 0",
+        ] {
+            assert!(text.contains(bus), "{bus}: {text}");
+        }
         assert!(
             text.contains("# TYPE peregrine_stage_latency_seconds histogram"),
             "{text}"

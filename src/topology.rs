@@ -21,7 +21,8 @@ use peregrine_exchanges::binance::feed::{
 };
 use tokio::sync::watch;
 
-type FeedFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A feed, ready to be driven (the inline runtime or a task).
+pub type FeedFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The feed, driven on the core thread by a current-thread runtime.
 pub struct InlineFeed {
@@ -122,6 +123,8 @@ pub struct FeedParts {
     /// The `[[market_data]]` connections, run beside the trading venue's feed (same queue,
     /// same stop signal), on the same thread.
     pub market_data: Vec<MdFuture>,
+    /// `[bus] consume`: the bus consumer, run instead of every venue connection.
+    pub bus: Option<FeedFuture>,
 }
 
 /// A market-data connection of another venue, ready to be driven.
@@ -134,6 +137,9 @@ impl FeedParts {
     }
 
     async fn future(self) {
+        if let Some(bus) = self.bus {
+            return bus.await;
+        }
         let trading = async move {
             let snap =
                 run_feed_with_stats(self.cfg, self.instruments, self.out, self.stop, self.stats)

@@ -247,6 +247,7 @@ fn core_allocs(cfg: StrategyConfig, make: impl Fn(u64) -> Tick, n: u64) -> u64 {
         restore: Default::default(),
         balances: Vec::new(),
         db_reloads: crossbeam_channel::never(),
+        signals: crossbeam_channel::never(),
     };
     let tuning = CoreTuning {
         hub: hub.clone(),

@@ -93,6 +93,7 @@ impl CoreFixture {
             restore: Default::default(),
             balances: Vec::new(),
             db_reloads: crossbeam_channel::never(),
+            signals: crossbeam_channel::never(),
         };
         let core = match Core::with_clock(setup, EngineClock::replay(0)) {
             Ok(c) => c,

@@ -89,7 +89,8 @@ pub struct Config {
     /// The Prometheus `/metrics` and `/health` endpoint.
     #[serde(default)]
     pub metrics: MetricsSection,
-    /// The NATS market-data bus (`[bus]`), used by `peregrine feed` only.
+    /// The NATS market-data bus (`[bus]`): `peregrine feed` publishes to it, `peregrine run`
+    /// consumes it with `consume = true`.
     #[serde(default)]
     pub bus: bus::BusSection,
 }

@@ -20,6 +20,7 @@ pub mod position;
 pub mod risk;
 pub mod run_id;
 pub mod secret;
+pub mod signal;
 pub mod sink;
 pub mod stages;
 pub mod strategy;

@@ -24,6 +24,13 @@ pub enum Stage {
     FeedDelay,
     /// Frame received -> ticks normalized (feed thread: parse, decimal fields, book sync).
     Normalize,
+    /// Feed node's publish -> the engine's receive of a bus message (wall clocks of the two
+    /// processes): what the NATS bus adds when an engine consumes it (`[bus] consume`) in
+    /// place of its own venue connections (whose feed delay and normalize are the feed node's).
+    Bus,
+    /// An external signal's send (its `ts_ns`, the sender's wall clock) -> the core hands it
+    /// to the strategy's `on_signal` (wall clocks of two processes).
+    Signal,
     /// Frame received -> tick dequeued by the core (normalize + hand-off + wake-up).
     Queue,
     /// Time inside the strategy callbacks for one tick (ticks some strategy trades; the risk
@@ -49,11 +56,13 @@ pub enum Stage {
 
 impl Stage {
     /// Number of stages.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
     /// Every stage, in pipeline order.
     pub const ALL: [Stage; Stage::COUNT] = [
         Stage::FeedDelay,
         Stage::Normalize,
+        Stage::Bus,
+        Stage::Signal,
         Stage::Queue,
         Stage::Strategy,
         Stage::Risk,
@@ -70,6 +79,8 @@ impl Stage {
         match self {
             Stage::FeedDelay => "feed_delay",
             Stage::Normalize => "normalize",
+            Stage::Bus => "bus",
+            Stage::Signal => "signal",
             Stage::Queue => "queue",
             Stage::Strategy => "strategy",
             Stage::Risk => "risk",
@@ -244,7 +255,7 @@ impl LatencyHub {
         Self::default()
     }
 
-    /// Records one feed-side sample ([`Stage::FeedDelay`], [`Stage::Normalize`]) into the
+    /// Records one feed-side sample ([`Stage::FeedDelay`], [`Stage::Normalize`], [`Stage::Bus`]) into the
     /// current window. Takes an uncontended lock; does not allocate.
     #[inline]
     pub fn record_feed(&self, stage: Stage, ns: u64) {

@@ -380,6 +380,7 @@ fn core_setup(
             .into_iter()
             .collect(),
         db_reloads: crossbeam_channel::never(),
+        signals: crossbeam_channel::never(),
     }
 }
 

@@ -65,6 +65,35 @@ pub async fn client() -> Option<async_nats::Client> {
     Some(client)
 }
 
+/// A client and this test's names, with any stream of that name left by an earlier run
+/// deleted; `None` when the test is skipped (see [`client`]).
+pub async fn fresh(tag: &str) -> Option<(async_nats::Client, TestNames)> {
+    let client = client().await?;
+    let names = names(tag);
+    drop_stream(&client, &names.stream).await;
+    Some((client, names))
+}
+
+/// True if `python3` can import `modules` (comma-separated). Under `CI=true` it must (the
+/// test fails); elsewhere a loud skip message names `requirements`.
+pub fn python_has(modules: &str, requirements: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !in_ci,
+            "CI=true and python3 cannot import {modules} (pip install -r {requirements})"
+        );
+        eprintln!(
+            "\n*** SKIPPED: python3 cannot import {modules} (pip install -r {requirements}). ***\n"
+        );
+    }
+    ok
+}
+
 /// Deletes the stream (best effort; a failed test leaves it for inspection, and the next run
 /// uses another pid).
 pub async fn drop_stream(client: &async_nats::Client, stream: &str) {

@@ -1,4 +1,5 @@
-//! `[bus]`: the NATS JetStream market-data bus that `peregrine feed` publishes to.
+//! `[bus]`: the NATS JetStream market-data bus that `peregrine feed` publishes to, and that
+//! `peregrine run` takes its ticks from instead of venue sockets with `consume = true`.
 //!
 //! Nothing here is used unless a command asks for the bus: the embedded default needs no NATS.
 
@@ -58,6 +59,36 @@ pub struct BusSection {
     /// the books they belonged to marked stale, as in an engine).
     #[serde(default = "default_queue")]
     pub queue_capacity: usize,
+    /// `peregrine run` takes its market data from the bus (a feed node publishes it) instead
+    /// of opening venue connections; orders still go to the venue. `false`: venue sockets.
+    #[serde(default)]
+    pub consume: bool,
+    /// `peregrine run` also publishes its orders, fills, positions, signals and risk events
+    /// on `<prefix>.ev.<user>.<kind>` (JSON; the database stays the source of truth).
+    #[serde(default)]
+    pub events: bool,
+    /// `peregrine run` follows `<prefix>.sig.>` (signals from services such as the Python
+    /// bridge) and hands each to the named strategy's `on_signal(s)`.
+    #[serde(default)]
+    pub signals: bool,
+    /// The engine's durable JetStream consumer name: a restarted engine resumes after the
+    /// last message it acknowledged. Empty: an ephemeral consumer from new messages on. Two
+    /// engines must not share a name (they would split the messages between them).
+    #[serde(default)]
+    pub durable: String,
+    /// How often a feed node publishes its heartbeat on `<prefix>.hb` (ms).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// An engine that hears no heartbeat (and no message) for this long marks every book
+    /// stale until resynced (ms).
+    #[serde(default = "default_heartbeat_timeout_ms")]
+    pub heartbeat_timeout_ms: u64,
+    /// A book snapshot request unanswered for this long is sent again (ms).
+    #[serde(default = "default_snapshot_timeout_ms")]
+    pub snapshot_timeout_ms: u64,
+    /// Book deltas an engine holds per instrument while it waits for a snapshot.
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered: usize,
 }
 
 impl Default for BusSection {
@@ -72,6 +103,14 @@ impl Default for BusSection {
             storage: BusStorage::default(),
             encoding: BusEncoding::default(),
             queue_capacity: default_queue(),
+            consume: false,
+            events: false,
+            signals: false,
+            durable: String::new(),
+            heartbeat_ms: default_heartbeat_ms(),
+            heartbeat_timeout_ms: default_heartbeat_timeout_ms(),
+            snapshot_timeout_ms: default_snapshot_timeout_ms(),
+            max_buffered: default_max_buffered(),
         }
     }
 }
@@ -93,6 +132,18 @@ fn default_max_bytes() -> u64 {
 }
 fn default_queue() -> usize {
     65_536
+}
+fn default_heartbeat_ms() -> u64 {
+    500
+}
+fn default_heartbeat_timeout_ms() -> u64 {
+    2_000
+}
+fn default_snapshot_timeout_ms() -> u64 {
+    1_000
+}
+fn default_max_buffered() -> usize {
+    10_000
 }
 
 /// `(dotted field, message)` of the first unusable `[bus]` value.
@@ -119,6 +170,27 @@ pub(super) fn validate(b: &BusSection) -> Result<(), (String, String)> {
                 "{:?}: a stream name has no '.', '*', '>', '/', '\\' or whitespace",
                 b.stream
             ),
+        ));
+    }
+    if !b.durable.is_empty() && (bad_token(&b.durable) || b.durable.contains(['/', '\\'])) {
+        return Err((
+            "bus.durable".into(),
+            format!(
+                "{:?}: a consumer name has no '.', '*', '>', '/', '\\' or whitespace",
+                b.durable
+            ),
+        ));
+    }
+    if b.heartbeat_ms == 0 || b.heartbeat_timeout_ms <= b.heartbeat_ms {
+        return Err((
+            "bus.heartbeat_timeout_ms".into(),
+            "heartbeat_ms must be at least 1 and heartbeat_timeout_ms above it".into(),
+        ));
+    }
+    if b.snapshot_timeout_ms == 0 || b.max_buffered == 0 {
+        return Err((
+            "bus.snapshot_timeout_ms".into(),
+            "snapshot_timeout_ms and max_buffered must be at least 1".into(),
         ));
     }
     if b.queue_capacity == 0 {
@@ -151,5 +223,14 @@ mod tests {
             Err("bus.queue_capacity".into())
         );
         assert_eq!(with(|b| b.prefix = "t1.feed".into()), Ok(()));
+        assert_eq!(
+            with(|b| b.durable = "a.b".into()),
+            Err("bus.durable".into())
+        );
+        assert_eq!(with(|b| b.durable = "engine-a".into()), Ok(()));
+        assert_eq!(
+            with(|b| b.heartbeat_timeout_ms = 500),
+            Err("bus.heartbeat_timeout_ms".into())
+        );
     }
 }

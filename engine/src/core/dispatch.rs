@@ -209,6 +209,30 @@ impl Core {
         self.notify_depth -= 1;
     }
 
+    /// `on_signal(s)` of the strategy the signal names (unknown or halted: dropped, logged);
+    /// records the `signal` stage (sender's clock -> callback).
+    pub(super) fn on_signal(&mut self, s: crate::signal::ExternalSignal) {
+        let Some(si) = self.strategies.iter().position(|x| x.name == s.strategy) else {
+            tracing::debug!(strategy = %s.strategy, name = %s.name, "signal for no strategy of this engine");
+            return;
+        };
+        if self.strategies[si].halted {
+            return;
+        }
+        let wall = Clock::wall_ns();
+        self.stages.record(
+            Stage::Signal,
+            u64::try_from(wall.saturating_sub(s.sent_wall_ns)).unwrap_or(0),
+        );
+        let Some(first) = self.strategies[si].host.instrument_at(0) else {
+            return;
+        };
+        self.prepare_host(si, first);
+        let now = self.engine_now();
+        let res = self.strategies[si].host.on_signal(s.to_map(), now);
+        self.after_callback(si, res);
+    }
+
     /// `on_risk_reject` for an order our risk gate refused (`id`: the id `limit(..)` returned).
     pub(super) fn notify_risk_reject(
         &mut self,

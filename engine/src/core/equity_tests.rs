@@ -69,6 +69,7 @@ fn core_with(
         equity_interval: interval,
         restore: Default::default(),
         db_reloads: crossbeam_channel::never(),
+        signals: crossbeam_channel::never(),
         balances: Vec::new(),
     };
     (Core::new(setup).unwrap(), gateway, sink)

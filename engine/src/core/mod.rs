@@ -105,6 +105,9 @@ pub struct CoreSetup {
     /// New versions of strategies from their `strategies` rows
     /// ([`crate::sink::strategy_rows`]); `crossbeam_channel::never()` without a database.
     pub db_reloads: Receiver<crate::strategy::Reloaded>,
+    /// External signals for strategies' `on_signal` (the bus, `[bus] signals`);
+    /// `crossbeam_channel::never()` without one.
+    pub signals: Receiver<crate::signal::ExternalSignal>,
 }
 
 /// What a run did; the run summary.
@@ -342,6 +345,7 @@ struct CoreSetupRest {
     progress_interval: Duration,
     equity_interval: Duration,
     db_reloads: Receiver<crate::strategy::Reloaded>,
+    signals: Receiver<crate::signal::ExternalSignal>,
 }
 
 impl Core {
@@ -449,6 +453,7 @@ impl Core {
                 progress_interval: setup.progress_interval,
                 equity_interval: setup.equity_interval,
                 db_reloads: setup.db_reloads,
+                signals: setup.signals,
             },
         };
         core.apply_restore(restore);
@@ -465,6 +470,7 @@ impl Core {
         let mut execs = self.s.execs.clone();
         let reloads = self.reload_receiver();
         let db_reloads = self.s.db_reloads.clone();
+        let signals = self.s.signals.clone();
         let mut last_progress = Instant::now();
         let mut kill_was_on = self.s.risk.kill_switch().is_on();
         let mut kill_gen = self.s.risk.kill_switch().generation();
@@ -484,6 +490,9 @@ impl Core {
             }
             while let Ok(new) = db_reloads.try_recv() {
                 self.apply_reload(new);
+            }
+            while let Ok(s) = signals.try_recv() {
+                self.on_signal(s);
             }
             self.poll_clock();
             let gen = self.s.risk.kill_switch().generation();

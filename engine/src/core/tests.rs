@@ -173,6 +173,7 @@ fn start_full(
         restore: Default::default(),
         balances,
         db_reloads: crossbeam_channel::never(),
+        signals: crossbeam_channel::never(),
     };
     let core = thread::spawn(move || run_core(setup));
     Harness {

@@ -35,6 +35,7 @@ pub mod spool;
 mod sqlite;
 pub mod start_state;
 pub mod strategy_rows;
+pub mod tap;
 pub mod vault_keys;
 mod worker;
 
@@ -79,6 +80,8 @@ pub struct SinkConfig {
     /// When set, [`spawn_sink_with_start`] writes what the spool recovered, then reads this
     /// venue's start state before returning.
     pub start_query: Option<StartQuery>,
+    /// Receives every accepted event once spooled (`[bus] events`: published on NATS).
+    pub tap: Option<std::sync::Arc<dyn tap::EventTap>>,
 }
 
 impl SinkConfig {
@@ -98,6 +101,7 @@ impl SinkConfig {
             halt_on_db_down: None,
             account: "default".into(),
             start_query: None,
+            tap: None,
         }
     }
 }

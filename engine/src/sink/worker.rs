@@ -338,6 +338,9 @@ impl Worker {
                 seq
             }
         };
+        if let Some(tap) = &self.cfg.tap {
+            tap.event(seq, &ev);
+        }
         self.pending.push_back((Instant::now(), seq, ev));
     }
 

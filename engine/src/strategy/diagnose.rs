@@ -91,6 +91,7 @@ const CALLBACK_PARAM: &[(&str, &str)] = &[
     ("on_order", "o"),
     ("on_fill", "f"),
     ("on_risk_reject", "r"),
+    ("on_signal", "s"),
 ];
 
 /// A `{` that was never closed.

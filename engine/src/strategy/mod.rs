@@ -4,7 +4,7 @@
 //! A strategy keeps its state in `this` (a map that lives as long as the strategy, across hot
 //! reloads). Callbacks, all optional, with their arity checked at load: `on_start()`,
 //! `on_stop()`, `on_trade(t)`, `on_quote(q)`, `on_book(b)`, `on_bar(bar)`, `on_timer(name)`,
-//! `on_order(o)`, `on_fill(f)`, `on_risk_reject(r)`, `on_reload()`. The functions a script can
+//! `on_order(o)`, `on_fill(f)`, `on_risk_reject(r)`, `on_reload()`, `on_signal(s)`. The functions a script can
 //! call are listed in [`api`]; the quant-facing guide is `strategies/README.md`.
 
 mod api;
@@ -265,6 +265,7 @@ pub const CALLBACKS: &[(&str, usize)] = &[
     ("on_fill", 1),
     ("on_risk_reject", 1),
     ("on_reload", 0),
+    ("on_signal", 1),
 ];
 
 /// Number of book levels per side copied for `book_bids(n)` / `book_asks(n)`.
@@ -284,6 +285,7 @@ pub(crate) struct Callbacks {
     on_fill: bool,
     on_risk_reject: bool,
     on_reload: bool,
+    on_signal: bool,
     /// The script calls `open_orders()` (the core then keeps the list current).
     uses_open_orders: bool,
     /// The script reads book levels (the core then copies them before its callbacks).
@@ -306,6 +308,7 @@ impl Callbacks {
             "on_fill" => self.on_fill = true,
             "on_risk_reject" => self.on_risk_reject = true,
             "on_reload" => self.on_reload = true,
+            "on_signal" => self.on_signal = true,
             _ => {}
         }
     }
@@ -763,6 +766,18 @@ impl StrategyHost {
         }
         self.prepare(r.instrument, 0, now_ns);
         self.call("on_risk_reject", (r,))
+    }
+
+    /// Calls `on_signal(s)` if the script has it: `s` is a map with `strategy`, `name`,
+    /// `value` (exact decimal) and `payload` (the sender's JSON object as a map); the current
+    /// instrument is the strategy's first.
+    pub fn on_signal(&mut self, s: rhai::Map, now_ns: i64) -> Result<(), StrategyError> {
+        if !self.has.on_signal {
+            return Ok(());
+        }
+        let first = self.ctx.borrow().instruments[0];
+        self.prepare(first, 0, now_ns);
+        self.call("on_signal", (rhai::Dynamic::from_map(s),))
     }
 
     /// Calls `on_stop` if the script has it.

@@ -8,10 +8,14 @@
 //!   message), with the per-subject sequences consumers use to detect gaps.
 //! - [`publish`]: the JetStream stream (created if missing) and the publisher with its book
 //!   snapshot responder (request/reply), used by `peregrine feed`.
+//! - [`sequencer`] and [`consume`]: the engine's side (`[bus] consume = true`): gaps, stale
+//!   books and snapshot resyncs, ticks into the core's queue as from a direct feed.
 
 pub mod assemble;
 pub mod codec;
+pub mod consume;
 pub mod publish;
+pub mod sequencer;
 pub mod subject;
 
 pub use codec::{BookLevels, BusEvent, CodecError, Kind, Payload};

@@ -95,6 +95,12 @@ impl Subjects {
         format!("{}.snap.>", self.prefix)
     }
 
+    /// `<prefix>.hb`: the feed node's heartbeat (core NATS, not in the stream); engines
+    /// that hear none for a while mark their books stale.
+    pub fn heartbeat(&self) -> String {
+        format!("{}.hb", self.prefix)
+    }
+
     /// Venue, symbol and kind of a market-data subject under this prefix.
     pub fn parse_md<'a>(&self, subject: &'a str) -> Option<(&'a str, &'a str, Kind)> {
         let rest = subject
