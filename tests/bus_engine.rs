@@ -413,10 +413,16 @@ async fn sim_depth(rest: &str) -> (u64, Levels, Levels) {
 /// The follower's book equals the simulator's at the same update id, level by level
 /// (retried: the simulator's id must be one the follower has seen).
 async fn book_matches_sim(c: &Consumer, f: &mut Follower, rest: &str) {
+    let mut tried = Vec::new();
     for _ in 0..50 {
         let (id, bids, asks) = sim_depth(rest).await;
-        c.follow(f, Duration::from_secs(2), |f| f.book.seq >= id)
-            .await;
+        tried.push(id);
+        // Until the batch that reached `id` has ended (the book's seq moves at its first
+        // delta; the history entry is written at its last), or the book has moved past it.
+        c.follow(f, Duration::from_secs(2), |f| {
+            f.history.contains_key(&id) || f.book.seq > id
+        })
+        .await;
         if let Some((b, a)) = f.history.get(&id) {
             assert_eq!(b, &bids, "bids at update id {id}");
             assert_eq!(a, &asks, "asks at update id {id}");
@@ -425,7 +431,12 @@ async fn book_matches_sim(c: &Consumer, f: &mut Follower, rest: &str) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("never saw the simulator's update id in the consumer's book");
+    let seen: Vec<&u64> = f.history.keys().rev().take(20).collect();
+    panic!(
+        "never saw the simulator's update id in the consumer's book: tried {tried:?}, the \
+         book is at {}, its last ids {seen:?}",
+        f.book.seq
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
