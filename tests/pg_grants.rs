@@ -122,7 +122,13 @@ fn stated() -> BTreeSet<String> {
     add(&["global_settings"], "service_role", &["DELETE"]);
     // The engine's role (`20261204090000_engine_role.sql`).
     add(
-        &["orders", "positions", "venue_checkpoints", "runs"],
+        &[
+            "orders",
+            "positions",
+            "venue_checkpoints",
+            "runs",
+            "held_orders",
+        ],
         "peregrine_engine",
         &["SELECT", "INSERT", "UPDATE"],
     );

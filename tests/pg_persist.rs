@@ -1459,7 +1459,11 @@ async fn rls_with_three_users_in_every_table() {
     };
     const USER_C: &str = "cccccccc-0000-4000-8000-000000000003";
     const SIGNALS: &str = r#"
-fn on_start() { this.n = 0; }
+fn on_start() {
+    this.n = 0;
+    // A stop far above the market: held for the whole run (a held_orders row).
+    stop("buy", "10000000", param("qty"));
+}
 fn on_trade(t) {
     this.n += 1;
     if this.n % 4 != 0 { return; }
@@ -1498,6 +1502,7 @@ fn on_trade(t) {
     wait_for_count(&mut c, "select count(*) from fills", 3, &engine).await;
     wait_for_count(&mut c, "select count(*) from equity_snapshots", 1, &engine).await;
     wait_for_count(&mut c, "select count(*) from latency_stats", 1, &engine).await;
+    wait_for_count(&mut c, "select count(*) from held_orders", 1, &engine).await;
     stop_tx.send(true).unwrap();
     engine.await.unwrap().expect("engine run");
 

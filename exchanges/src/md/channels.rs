@@ -81,6 +81,9 @@ mod tests {
             "{e}"
         );
         assert!(Channels::parse(Venue::Bybit, &names(&["books5"])).is_err());
-        assert!(Channels::parse(Venue::Binance, &names(&["trade"])).is_err());
+        // Binance's stream names (`[venue] channels`), not another venue's.
+        assert!(Channels::parse(Venue::Binance, &names(&["trade", "depth5"])).is_ok());
+        assert!(Channels::parse(Venue::Binance, &names(&["trades"])).is_err());
+        assert!(Channels::parse(Venue::Binance, &names(&["depth", "depth20"])).is_err());
     }
 }
