@@ -165,7 +165,7 @@ async fn postgres_held_stop_fires_once_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let sink = format!(
         "url = \"{}\"\nuser_id = \"{}\"",
-        db.url(),
+        db.engine_url(),
         pg_support::USER_A
     );
     let held = || async {
